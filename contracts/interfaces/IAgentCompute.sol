@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title IAgentCompute
+/// @notice Compute sessions paid in USDC and held in escrow until the keeper claims the time that has
+/// elapsed. The seed interface (`startSession`, `extendSession`, `endSession`, `getSessionCost`) is
+/// kept; provider ids 0, 1 and 2 are the seed's SPHERON, AKASH and IONET, and an admin can add more.
+/// Durations are in seconds; prices are USDC base units (6 decimals) per hour.
+interface IAgentCompute {
+    /// @notice Where a session is in its life.
+    /// @dev Pending: paid, waiting for the keeper to provision it; its clock starts when it runs.
+    /// Active: provisioned; escrow streams to the treasury as time passes. Ended: settled, escrow empty.
+    enum SessionStatus {
+        None,
+        Pending,
+        Active,
+        Ended
+    }
+
+    /// @notice What the keeper reports about a session.
+    /// @dev Running: provisioned (again, after a failover) at `providerRef`. Failed: provisioning or the
+    /// workload failed; the session is settled and the unused escrow refunded. Completed: the session
+    /// ran to its end (an audit record only; the session must already be ended or expired).
+    enum Outcome {
+        None,
+        Running,
+        Failed,
+        Completed
+    }
+
+    /// @notice A provider's price list entry.
+    struct Provider {
+        uint96 pricePerHour;
+        bool active;
+    }
+
+    /// @notice A session, packed into one storage slot. The agent is not stored: it is the instanceId's
+    /// top 160 bits (see `agentOf`), which keeps a start at one fresh slot of gas.
+    /// @param provider provider id
+    /// @param status see SessionStatus
+    /// @param settledUntil escrow has been streamed (claimed) up to this time
+    /// @param endTime paid-for time ends here
+    /// @param deposited USDC paid into escrow in total
+    /// @param claimed USDC paid out of escrow to the treasury in total
+    struct Session {
+        uint8 provider;
+        SessionStatus status;
+        uint40 settledUntil;
+        uint40 endTime;
+        uint80 deposited;
+        uint80 claimed;
+    }
+
+    /// @notice A guardian's spending limits for one agent, in USDC base units per calendar window.
+    /// @dev Windows are fixed UTC days (`block.timestamp / 1 days`) and fixed weeks
+    /// (`block.timestamp / 1 weeks`, weeks start on Thursday 00:00 UTC, the Unix epoch's weekday).
+    struct SpendingCaps {
+        uint96 dailyCap;
+        uint96 weeklyCap;
+        bool enabled;
+    }
+
+    /// @notice What an agent has spent in the current windows.
+    struct Spending {
+        uint32 day;
+        uint32 week;
+        uint96 daySpent;
+        uint96 weekSpent;
+    }
+
+    /// @notice A Merkle batch of off-chain (WATT) job outcomes.
+    struct JobBatch {
+        uint40 recordedAt;
+        uint32 jobCount;
+        uint128 wattTotal;
+    }
+
+    event SessionStarted(
+        bytes32 indexed instanceId,
+        address indexed agent,
+        uint8 indexed provider,
+        uint256 duration,
+        uint256 cost,
+        bytes config
+    );
+    event SessionExtended(bytes32 indexed instanceId, address indexed agent, uint256 additionalTime, uint256 cost, uint256 newEndTime);
+    event SessionActivated(bytes32 indexed instanceId, uint256 startTime, uint256 endTime);
+    event SessionEnded(bytes32 indexed instanceId, address indexed agent, address indexed endedBy, uint256 paidToTreasury, uint256 refunded);
+    event EscrowClaimed(bytes32 indexed instanceId, address indexed treasury, uint256 amount, uint256 settledUntil);
+    event OutcomeRecorded(bytes32 indexed instanceId, Outcome indexed outcome, address indexed keeper, string providerRef);
+    event JobBatchRecorded(bytes32 indexed merkleRoot, address indexed keeper, uint256 jobCount, uint256 wattTotal);
+    event ProviderSet(uint8 indexed provider, uint256 pricePerHour, bool active);
+    event TreasurySet(address indexed treasury);
+    event BridgeSet(address indexed bridge);
+    event GuardianSet(address indexed agent, address indexed guardian);
+    event SpendingCapsSet(address indexed agent, address indexed setBy, uint256 dailyCap, uint256 weeklyCap, bool enabled);
+
+    error ZeroAddress();
+    error UnknownProvider(uint8 provider);
+    error ProviderInactive(uint8 provider);
+    error DurationOutOfRange(uint256 duration);
+    error InvalidPrice();
+    error UnknownSession(bytes32 instanceId);
+    error NotSessionAgent(bytes32 instanceId, address caller);
+    error SessionNotOpen(bytes32 instanceId);
+    error SessionExpired(bytes32 instanceId);
+    error SessionNotActive(bytes32 instanceId);
+    error SessionStillRunning(bytes32 instanceId);
+    error InvalidOutcome();
+    error NotGuardian(address agent, address caller);
+    error DailyCapExceeded(address agent, uint256 spent, uint256 cap);
+    error WeeklyCapExceeded(address agent, uint256 spent, uint256 cap);
+    error EmptyBatch();
+    error BatchAlreadyRecorded(bytes32 merkleRoot);
+    error BridgeNotSet();
+    error UsdcNotReceived(uint256 expected, uint256 received);
+    error ConfigTooLarge(uint256 length);
+    error NothingToClaim(bytes32 instanceId);
+
+    /// @notice Start a session paid in USDC from the caller (who must have approved this contract).
+    /// @param duration paid time in seconds; the clock starts when the keeper reports it running
+    /// @param provider provider id (0 SPHERON, 1 AKASH, 2 IONET, more as the admin adds them)
+    /// @param config opaque workload description for the keeper (emitted, not stored)
+    /// @return instanceId the new session's id
+    function startSession(uint256 duration, uint8 provider, bytes calldata config) external payable returns (bytes32 instanceId);
+
+    /// @notice Buy more time for an open, unexpired session, at the provider's current price.
+    /// @param instanceId the session
+    /// @param additionalTime seconds to add
+    function extendSession(bytes32 instanceId, uint256 additionalTime) external payable;
+
+    /// @notice End a session: the elapsed part goes to the treasury, the rest back to the agent.
+    /// @param instanceId the session
+    function endSession(bytes32 instanceId) external;
+
+    /// @notice USDC (base units) that `duration` seconds on `provider` cost now (rounded up).
+    /// @param duration seconds
+    /// @param provider provider id
+    /// @return cost USDC base units
+    function getSessionCost(uint256 duration, uint8 provider) external view returns (uint256 cost);
+}

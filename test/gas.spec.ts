@@ -1,0 +1,89 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { systemFixture, quoteEthFor, startActive, instanceIdOf, HOUR, CONFIG, SPHERON, System } from "./shared/fixtures";
+import { snapshotGas } from "./shared/gasSnapshot";
+
+async function gasOf(tx: Promise<{ wait(): Promise<{ gasUsed: bigint } | null> }>): Promise<bigint> {
+  return (await (await tx).wait())!.gasUsed;
+}
+
+/** State every measurement starts from: one earlier session exists, so counters are warm as in production. */
+async function warmFixture() {
+  const s = await systemFixture();
+  await startActive(s);
+  return s;
+}
+
+async function bareRouterGas(s: System, usdcOut: bigint, maxIn: bigint): Promise<bigint> {
+  const router = s.uni.router.connect(s.agent);
+  const calls = [
+    router.interface.encodeFunctionData("exactOutputSingle", [
+      {
+        tokenIn: await s.uni.weth.getAddress(),
+        tokenOut: await s.usdc.getAddress(),
+        fee: 500,
+        recipient: s.agent.address,
+        amountOut: usdcOut,
+        amountInMaximum: maxIn,
+        sqrtPriceLimitX96: 0,
+      },
+    ]),
+    router.interface.encodeFunctionData("refundETH"),
+  ];
+  return gasOf(router.getFunction("multicall(bytes[])")(calls, { value: maxIn }));
+}
+
+describe("gas", () => {
+  it("startSession paid in ETH stays within 60k gas of a bare SwapRouter02 multicall(exactOutputSingle, refundETH)", async () => {
+    const s = await loadFixture(warmFixture);
+    const cost = await s.compute.getSessionCost(HOUR, SPHERON);
+    const maxIn = ((await quoteEthFor(s, cost)) * 101n) / 100n;
+    const bare = await bareRouterGas(s, cost, maxIn);
+    const ours = await gasOf(s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn }));
+    snapshotGas("router multicall(exactOutputSingle, refundETH) [baseline]", bare);
+    snapshotGas("startSession (ETH)", ours);
+    console.log(`      ETH path ${ours} gas = bare router ${bare} + ${ours - bare}`);
+    expect(ours - bare).to.be.lte(60_000n);
+  });
+
+  it("startSession (USDC)", async () => {
+    const s = await loadFixture(warmFixture);
+    snapshotGas("startSession (USDC)", await gasOf(s.c.startSession(HOUR, SPHERON, CONFIG)));
+  });
+
+  it("extendSession (USDC and ETH)", async () => {
+    const s = await loadFixture(warmFixture);
+    const id = await startActive(s);
+    snapshotGas("extendSession (USDC)", await gasOf(s.c.extendSession(id, HOUR)));
+    const maxIn = ((await quoteEthFor(s, await s.compute.getSessionCost(HOUR, SPHERON))) * 101n) / 100n;
+    snapshotGas("extendSession (ETH)", await gasOf(s.c.extendSession(id, HOUR, { value: maxIn })));
+  });
+
+  it("endSession, claim, recordOutcome", async () => {
+    const s = await loadFixture(warmFixture);
+    const id = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));
+    snapshotGas("recordOutcome (Running)", await gasOf(s.compute.connect(s.keeper).recordOutcome(id, 1, "docker:4f2a9c")));
+    await time.increase(600);
+    snapshotGas("claim", await gasOf(s.compute.connect(s.keeper).claim(id)));
+    await time.increase(600);
+    snapshotGas("endSession", await gasOf(s.c.endSession(id)));
+  });
+
+  it("recordJobBatch costs the same whatever the batch size, and at most 60k", async () => {
+    const s = await loadFixture(warmFixture);
+    const k = s.compute.connect(s.keeper);
+    const gasFor = async (n: number) => {
+      const leaves = Array.from({ length: n }, (_, i) => [`job-${n}-${i}`, ethers.id(`result-${i}`), 200n]);
+      const tree = StandardMerkleTree.of(leaves, ["string", "bytes32", "uint256"]);
+      return gasOf(k.recordJobBatch(tree.root, n, 200n * BigInt(n)));
+    };
+    const small = await gasFor(2);
+    const large = await gasFor(10_000);
+    snapshotGas("recordJobBatch", large);
+    // Only calldata differs (more non-zero bytes in the larger counts): well under 100 gas.
+    expect(large - small).to.be.lt(100n);
+    expect(large).to.be.lte(60_000n);
+  });
+});

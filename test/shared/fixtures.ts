@@ -1,0 +1,77 @@
+/**
+ * The one fixture every contract test starts from: the real Uniswap V3 stack from npm artifacts,
+ * WETH9 at Base's address, a 6-decimal USDC with permit, a funded WETH/USDC 0.05% pool at $3,000,
+ * and AgentCompute + AgentComputeBridge wired together with a keeper and a treasury.
+ */
+import { ethers, network } from "hardhat";
+import { Contract } from "ethers";
+import { createWethUsdcPool, deployUniswap } from "../../scripts/lib/uniswap";
+import { deploySystem } from "../../scripts/lib/system";
+import { TestUSDC__factory } from "../../typechain-types";
+
+export const USDC = (n: number | string) => ethers.parseUnits(String(n), 6);
+export const ETH_PRICE_USDC = 3000_000000n;
+export const HOUR = 3600n;
+export const SPHERON = 0;
+export const AKASH = 1;
+export const IONET = 2;
+export const CONFIG = ethers.toUtf8Bytes('{"image":"python:3.12-slim","cpu":1,"memoryMb":512}');
+
+export async function systemFixture() {
+  const [deployer, admin, keeper, treasury, agent, other, guardian] = await ethers.getSigners();
+  const rpc = { send: (m: string, p: unknown[]) => network.provider.send(m, p) };
+  const uni = await deployUniswap(deployer, rpc);
+  const usdc = await new TestUSDC__factory(deployer).deploy();
+  await usdc.waitForDeployment();
+  await (await usdc.mint(deployer.address, USDC(100_000_000))).wait();
+  const pool = await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, {
+    usdcPerEth: ETH_PRICE_USDC,
+    wethLiquidity: ethers.parseEther("2000"),
+  });
+  const { compute, bridge } = await deploySystem(deployer, {
+    usdc: await usdc.getAddress(),
+    weth: await uni.weth.getAddress(),
+    router: await uni.router.getAddress(),
+    admin: admin.address,
+    treasury: treasury.address,
+    keeper: keeper.address,
+  });
+  const c = compute.connect(agent);
+  // Agents start with USDC and have approved the escrow.
+  for (const s of [agent, other]) {
+    await usdc.mint(s.address, USDC(1_000_000));
+    await usdc.connect(s).approve(await compute.getAddress(), ethers.MaxUint256);
+  }
+  return { deployer, admin, keeper, treasury, agent, other, guardian, uni, usdc, pool, compute, bridge, c };
+}
+
+export type System = Awaited<ReturnType<typeof systemFixture>>;
+
+/** The instanceId a start transaction created, read from its SessionStarted event. */
+export async function instanceIdOf(system: System, tx: Promise<{ wait(): Promise<unknown> }>): Promise<string> {
+  const receipt = (await (await tx).wait()) as { logs: { topics: string[]; data: string }[] };
+  for (const log of receipt.logs) {
+    const parsed = system.compute.interface.parseLog(log);
+    if (parsed?.name === "SessionStarted") return parsed.args.instanceId as string;
+  }
+  throw new Error("no SessionStarted in receipt");
+}
+
+/** ETH an exact-output swap for `usdcAmount` needs now, from the real QuoterV2. */
+export async function quoteEthFor(system: System, usdcAmount: bigint, fee = 500): Promise<bigint> {
+  const [amountIn] = await system.uni.quoter.quoteExactOutputSingle.staticCall({
+    tokenIn: await system.uni.weth.getAddress(),
+    tokenOut: await system.usdc.getAddress(),
+    amount: usdcAmount,
+    fee,
+    sqrtPriceLimitX96: 0,
+  });
+  return amountIn as bigint;
+}
+
+/** Starts a session paid in USDC and has the keeper report it running; returns its id. */
+export async function startActive(system: System, duration = HOUR, provider = SPHERON): Promise<string> {
+  const id = await instanceIdOf(system, system.c.startSession(duration, provider, CONFIG));
+  await system.compute.connect(system.keeper).recordOutcome(id, 1, "local-1");
+  return id;
+}
