@@ -49,7 +49,7 @@ const config: HardhatUserConfig = {
   },
   sourcify: { enabled: false },
   gasReporter: { enabled: process.env.REPORT_GAS === "1" },
-  mocha: { timeout: 120_000 },
+  mocha: { timeout: 120_000, reporter: "./test/shared/reporter.js" },
 };
 
 export default config;

@@ -1,0 +1,16 @@
+// Mocha's spec reporter plus the plain closing line CI reads in any language: "N passed, N failed".
+const Mocha = require("mocha");
+const { Spec } = Mocha.reporters;
+const { EVENT_RUN_END } = Mocha.Runner.constants;
+
+class SpecWithSummary extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once(EVENT_RUN_END, () => {
+      const { passes, failures, pending } = this.stats;
+      process.stdout.write(`\n${passes} passed, ${failures} failed, ${pending} skipped\n`);
+    });
+  }
+}
+
+module.exports = SpecWithSummary;
