@@ -1,0 +1,264 @@
+/**
+ * The keeper's only way to send transactions: an outbox in SQLite with one nonce manager.
+ *
+ * - `enqueue` stores an action under an idempotency key (enqueuing it again is a no-op), usually in
+ *   the same database transaction as the state change that called for it.
+ * - `tick` first settles what was sent (receipts), re-broadcasts a transaction the node has dropped,
+ *   and bumps the fees of one stuck too long (same nonce, so only one of them can ever be mined); then
+ *   sends queued actions in order. Before a nonce is spent, the action is simulated: one that would
+ *   revert (its purpose already met, say) is marked `skipped` and costs nothing.
+ * - A signed transaction is written to the database before it is broadcast. A crash between the two
+ *   is repaired by the next tick, which finds the node does not know it and broadcasts the same bytes.
+ * - Rewind: if a nonce of ours was consumed by something else (the key used elsewhere), the action's
+ *   transactions can never be mined; it goes back to the queue for a new nonce.
+ *
+ * Hence a restart never sends a second copy of an action already mined: every action has exactly one
+ * nonce, and every transaction ever signed for it is in `action_txs`.
+ */
+import { JsonRpcProvider, Transaction, Wallet } from "ethers";
+import type { Logger } from "pino";
+import { DB, getMeta, now, setMeta } from "../store/db";
+
+export type ActionKind = "recordOutcome" | "claim" | "endSession" | "recordJobBatch";
+export type ActionState = "queued" | "sent" | "mined" | "reverted" | "skipped";
+
+export interface ActionRow {
+  id: number;
+  idempotency_key: string;
+  kind: ActionKind;
+  instance_id: string | null;
+  calldata: string;
+  state: ActionState;
+  nonce: number | null;
+  created_at: number;
+  updated_at: number;
+  mined_block: number | null;
+  error: string | null;
+}
+
+interface TxRow {
+  tx_hash: string;
+  action_id: number;
+  raw: string;
+  max_fee: string;
+  priority: string;
+  sent_at: number;
+}
+
+export interface TxSenderOptions {
+  to: string;
+  chainId: bigint;
+  bumpAfterSeconds: number;
+  /** Most actions sent but not yet mined at once. */
+  maxInFlight?: number;
+}
+
+const NEXT_NONCE = "tx.nextNonce";
+/** Fee bump per replacement: nodes require at least +10%. */
+const BUMP_NUM = 1125n;
+const BUMP_DEN = 1000n;
+
+export function enqueueAction(
+  db: DB,
+  key: string,
+  kind: ActionKind,
+  instanceId: string | null,
+  calldata: string,
+): boolean {
+  const t = now();
+  const r = db
+    .prepare(
+      `INSERT INTO actions (idempotency_key, kind, instance_id, calldata, state, created_at, updated_at)
+       VALUES (?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
+    )
+    .run(key, kind, instanceId, calldata, t, t);
+  return r.changes > 0;
+}
+
+export class TxSender {
+  constructor(
+    private readonly db: DB,
+    private readonly rpc: JsonRpcProvider,
+    private readonly wallet: Wallet,
+    private readonly opts: TxSenderOptions,
+    private readonly log: Logger,
+    /** Called in the same database transaction that marks an action mined or reverted. */
+    private readonly onSettled: (action: ActionRow, ok: boolean) => void = () => {},
+  ) {}
+
+  async tick(): Promise<{ sent: number; settled: number }> {
+    const settled = await this.settleSent();
+    const sent = await this.sendQueued();
+    return { sent, settled };
+  }
+
+  pending(): number {
+    return (this.db.prepare("SELECT count(*) n FROM actions WHERE state IN ('queued', 'sent')").get() as { n: number }).n;
+  }
+
+  private txsOf(actionId: number): TxRow[] {
+    return this.db.prepare("SELECT * FROM action_txs WHERE action_id = ? ORDER BY sent_at, rowid").all(actionId) as TxRow[];
+  }
+
+  /** Receipts for sent actions; re-broadcast dropped ones; bump stuck ones; rewind lost nonces. */
+  private async settleSent(): Promise<number> {
+    const sent = this.db.prepare("SELECT * FROM actions WHERE state = 'sent' ORDER BY nonce").all() as ActionRow[];
+    if (sent.length === 0) return 0;
+    const minedNonce = await this.rpc.getTransactionCount(this.wallet.address, "latest");
+    let settled = 0;
+    for (const action of sent) {
+      const txs = this.txsOf(action.id);
+      let receipt = null;
+      for (const tx of txs) {
+        receipt = await this.rpc.getTransactionReceipt(tx.tx_hash);
+        if (receipt) break;
+      }
+      if (receipt) {
+        const ok = receipt.status === 1;
+        this.db.transaction(() => {
+          this.db
+            .prepare("UPDATE actions SET state = ?, mined_block = ?, updated_at = ?, error = ? WHERE id = ?")
+            .run(ok ? "mined" : "reverted", receipt!.blockNumber, now(), ok ? null : "reverted on chain", action.id);
+          this.onSettled({ ...action, state: ok ? "mined" : "reverted" }, ok);
+        })();
+        if (!ok) this.log.warn({ action: action.idempotency_key, tx: receipt.hash }, "action reverted on chain");
+        settled++;
+        continue;
+      }
+      if (action.nonce! < minedNonce) {
+        // Our nonce was used, yet by none of this action's transactions: rewind it for a new nonce.
+        this.log.warn({ action: action.idempotency_key, nonce: action.nonce }, "nonce consumed elsewhere: re-queueing action");
+        this.db.prepare("UPDATE actions SET state = 'queued', nonce = NULL, updated_at = ? WHERE id = ?").run(now(), action.id);
+        continue;
+      }
+      const latest = txs.at(-1)!;
+      const known = await this.rpc.getTransaction(latest.tx_hash);
+      if (!known) {
+        // Written but never broadcast (a crash), or dropped by the node: send the same bytes again.
+        await this.broadcast(latest.raw, action);
+      } else if (now() - latest.sent_at >= this.opts.bumpAfterSeconds) {
+        await this.bump(action, latest);
+      }
+    }
+    return settled;
+  }
+
+  private async sendQueued(): Promise<number> {
+    const inFlight = (this.db.prepare("SELECT count(*) n FROM actions WHERE state = 'sent'").get() as { n: number }).n;
+    const room = (this.opts.maxInFlight ?? 16) - inFlight;
+    if (room <= 0) return 0;
+    const queued = this.db.prepare("SELECT * FROM actions WHERE state = 'queued' ORDER BY id LIMIT ?").all(room) as ActionRow[];
+    let sent = 0;
+    for (const action of queued) {
+      let gasLimit: bigint;
+      try {
+        gasLimit = await this.rpc.estimateGas({ from: this.wallet.address, to: this.opts.to, data: action.calldata });
+      } catch (err) {
+        const reason = revertReason(err);
+        if (reason === undefined) throw err; // the RPC failed, not the call: try again later
+        this.db.transaction(() => {
+          this.db.prepare("UPDATE actions SET state = 'skipped', error = ?, updated_at = ? WHERE id = ?").run(reason, now(), action.id);
+          this.onSettled({ ...action, state: "skipped" }, false);
+        })();
+        this.log.info({ action: action.idempotency_key, reason }, "action would revert: skipped without spending a nonce");
+        continue;
+      }
+      const nonce = await this.nextNonce();
+      const fees = await this.fees();
+      const tx = Transaction.from({
+        type: 2,
+        chainId: this.opts.chainId,
+        to: this.opts.to,
+        data: action.calldata,
+        nonce,
+        gasLimit: (gasLimit * 12n) / 10n,
+        maxFeePerGas: fees.maxFee,
+        maxPriorityFeePerGas: fees.priority,
+      });
+      const raw = await this.wallet.signTransaction(tx);
+      const hash = Transaction.from(raw).hash!;
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE actions SET state = 'sent', nonce = ?, updated_at = ? WHERE id = ?").run(nonce, now(), action.id);
+        this.db
+          .prepare("INSERT INTO action_txs (tx_hash, action_id, raw, max_fee, priority, sent_at) VALUES (?, ?, ?, ?, ?, ?)")
+          .run(hash, action.id, raw, fees.maxFee.toString(), fees.priority.toString(), now());
+        setMeta(this.db, NEXT_NONCE, String(nonce + 1));
+      })();
+      await this.broadcast(raw, action);
+      sent++;
+    }
+    return sent;
+  }
+
+  /** The next nonce: ours from the database, unless the chain has moved past it (key used elsewhere). */
+  private async nextNonce(): Promise<number> {
+    const stored = Number(getMeta(this.db, NEXT_NONCE) ?? 0);
+    const chain = await this.rpc.getTransactionCount(this.wallet.address, "pending");
+    const usedByUs = this.db.prepare("SELECT max(nonce) m FROM actions WHERE state IN ('sent', 'mined', 'reverted')").get() as { m: number | null };
+    const afterOurs = usedByUs.m === null ? 0 : usedByUs.m + 1;
+    return Math.max(stored, chain, afterOurs);
+  }
+
+  private async fees(): Promise<{ maxFee: bigint; priority: bigint }> {
+    const block = await this.rpc.getBlock("latest");
+    const base = block?.baseFeePerGas ?? 1_000_000_000n;
+    let priority = 1_000_000n; // 0.001 gwei: Base's usual tip
+    try {
+      priority = BigInt(await this.rpc.send("eth_maxPriorityFeePerGas", []));
+    } catch {
+      // not every node answers this; the default is fine on Base
+    }
+    return { maxFee: base * 2n + priority, priority };
+  }
+
+  private async bump(action: ActionRow, latest: TxRow): Promise<void> {
+    const prev = Transaction.from(latest.raw);
+    const fees = await this.fees();
+    const maxFee = max(fees.maxFee, (BigInt(latest.max_fee) * BUMP_NUM) / BUMP_DEN + 1n);
+    const priority = max(fees.priority, (BigInt(latest.priority) * BUMP_NUM) / BUMP_DEN + 1n);
+    const tx = Transaction.from({
+      type: 2,
+      chainId: this.opts.chainId,
+      to: prev.to,
+      data: prev.data,
+      nonce: prev.nonce,
+      gasLimit: prev.gasLimit,
+      maxFeePerGas: maxFee,
+      maxPriorityFeePerGas: priority,
+    });
+    const raw = await this.wallet.signTransaction(tx);
+    const hash = Transaction.from(raw).hash!;
+    this.db
+      .prepare("INSERT INTO action_txs (tx_hash, action_id, raw, max_fee, priority, sent_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(hash, action.id, raw, maxFee.toString(), priority.toString(), now());
+    this.log.info({ action: action.idempotency_key, nonce: prev.nonce, maxFee: maxFee.toString() }, "fee bump: replacing stuck transaction");
+    await this.broadcast(raw, action);
+  }
+
+  private async broadcast(raw: string, action: ActionRow): Promise<void> {
+    try {
+      await this.rpc.send("eth_sendRawTransaction", [raw]);
+    } catch (err) {
+      const msg = String((err as Error).message ?? err).toLowerCase();
+      // Already known or already mined: the next tick's receipt check settles it.
+      if (msg.includes("already known") || msg.includes("known transaction") || msg.includes("nonce too low") || msg.includes("already imported")) {
+        this.log.debug({ action: action.idempotency_key, msg }, "broadcast: node already has it");
+        return;
+      }
+      throw err;
+    }
+  }
+}
+
+function max(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+/** The revert reason if `err` is a contract revert (as opposed to a transport failure), else undefined. */
+export function revertReason(err: unknown): string | undefined {
+  const e = err as { code?: string; data?: string; shortMessage?: string; message?: string; info?: { error?: { message?: string; data?: unknown } } };
+  if (e?.code === "CALL_EXCEPTION") return e.data ?? e.shortMessage ?? "execution reverted";
+  const inner = e?.info?.error?.message ?? e?.message ?? "";
+  if (/revert/i.test(inner)) return inner;
+  return undefined;
+}

@@ -1,0 +1,183 @@
+/**
+ * The keeper's main loop: ingest confirmed events -> apply them to the session state machine ->
+ * drive sessions through their providers -> send the resulting transactions. Each pass is
+ * idempotent; an RPC failure backs off exponentially and the next pass resumes from the database.
+ */
+import { JsonRpcProvider, Wallet } from "ethers";
+import type { Logger } from "pino";
+import { EventReader, StepResult } from "./chain/eventReader";
+import { TxSender } from "./chain/txSender";
+import { SessionLifecycle } from "./sessions/lifecycle";
+import type { ComputeProvider } from "./providers/provider";
+import type { Metrics } from "./metrics";
+import { DB, getMeta } from "./store/db";
+
+export interface Deployment {
+  chainId: number;
+  compute: string;
+  bridge?: string;
+  startBlock: number;
+}
+
+export interface KeeperOptions {
+  confirmations: number;
+  logRange: number;
+  reorgWindow: number;
+  pollIntervalMs: number;
+  claimIntervalSeconds: number;
+  provisionTimeoutSeconds: number;
+  bumpAfterSeconds: number;
+}
+
+export class Keeper {
+  readonly reader: EventReader;
+  readonly sender: TxSender;
+  readonly lifecycle: SessionLifecycle;
+  private running = false;
+  private stopped: Promise<void> = Promise.resolve();
+  private wake?: () => void;
+  private lastStep?: StepResult;
+  private lastError?: string;
+  private readonly provisionStart = new Map<string, number>();
+
+  constructor(
+    private readonly db: DB,
+    private readonly rpc: JsonRpcProvider,
+    wallet: Wallet,
+    readonly deployment: Deployment,
+    private readonly providers: Map<number, ComputeProvider>,
+    private readonly fallbackProvider: ComputeProvider,
+    private readonly opts: KeeperOptions,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.reader = new EventReader(
+      db,
+      rpc,
+      {
+        compute: deployment.compute,
+        bridge: deployment.bridge,
+        startBlock: deployment.startBlock,
+        confirmations: opts.confirmations,
+        range: opts.logRange,
+        reorgWindow: opts.reorgWindow,
+      },
+      log,
+    );
+    this.lifecycle = new SessionLifecycle(
+      db,
+      {
+        providerFor: (id) => this.providers.get(id) ?? this.fallbackProvider,
+        claimIntervalSeconds: opts.claimIntervalSeconds,
+        provisionTimeoutSeconds: opts.provisionTimeoutSeconds,
+      },
+      log,
+      {
+        onTransition: (id, _from, to) => {
+          metrics.transitions.inc({ to });
+          if (to === "requested") this.provisionStart.set(id, performance.now());
+        },
+        onProvisionCall: (id, provider) => {
+          metrics.provisions.inc({ provider });
+          const t0 = this.provisionStart.get(id);
+          if (t0 !== undefined) {
+            metrics.startToProvision.observe((performance.now() - t0) / 1000);
+            this.provisionStart.delete(id);
+          }
+        },
+      },
+    );
+    this.sender = new TxSender(
+      db,
+      rpc,
+      wallet.connect(rpc),
+      { to: deployment.compute, chainId: BigInt(deployment.chainId), bumpAfterSeconds: opts.bumpAfterSeconds },
+      log,
+      (action, ok) => {
+        metrics.actions.inc({ kind: action.kind, state: action.state });
+        this.lifecycle.onActionSettled(action, ok);
+      },
+    );
+  }
+
+  /** One full pass. Returns true when the event backlog is drained. */
+  async iterate(): Promise<boolean> {
+    let step: StepResult;
+    // Ingest a bounded batch of ranges, applying as we go so sessions start while a backlog drains.
+    let rounds = 0;
+    do {
+      step = await this.reader.step();
+      this.lastStep = step;
+      if (step.reorg) this.metrics.reorgs.inc();
+      this.metrics.eventsIngested.inc(step.ingested);
+      this.metrics.lastBlock.set(step.cursor);
+      this.metrics.lagBlocks.set(Math.max(0, step.safeHead + this.opts.confirmations - step.cursor));
+      this.lifecycle.applyEvents();
+    } while (!step.caughtUp && ++rounds < 50);
+    const latest = await this.rpc.getBlock("latest");
+    await this.lifecycle.reconcile(latest!.timestamp);
+    await this.sender.tick();
+    this.refreshGauges();
+    return step.caughtUp;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.stopped = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.stopped;
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 0;
+    while (this.running) {
+      let drained = true;
+      try {
+        drained = await this.iterate();
+        backoff = 0;
+        this.lastError = undefined;
+      } catch (err) {
+        this.metrics.rpcErrors.inc();
+        this.lastError = (err as Error).message;
+        backoff = Math.min(30_000, backoff === 0 ? 250 : backoff * 2);
+        this.log.warn({ err: this.lastError, backoffMs: backoff }, "keeper pass failed; backing off");
+      }
+      const delay = backoff || (drained ? this.opts.pollIntervalMs : 0);
+      if (delay > 0 && this.running) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    }
+  }
+
+  private refreshGauges(): void {
+    const rows = this.db.prepare("SELECT state, count(*) n FROM sessions GROUP BY state").all() as { state: string; n: number }[];
+    this.metrics.sessions.reset();
+    for (const r of rows) this.metrics.sessions.set({ state: r.state }, r.n);
+  }
+
+  async health(): Promise<{ ok: boolean } & Record<string, unknown>> {
+    const providers: Record<string, unknown> = {};
+    for (const p of new Set([...this.providers.values(), this.fallbackProvider])) {
+      providers[p.name] = await p.health().catch((e: Error) => ({ ok: false, detail: e.message }));
+    }
+    return {
+      ok: this.running && this.lastError === undefined,
+      lastProcessedBlock: Number(getMeta(this.db, "cursor.block") ?? -1),
+      safeHead: this.lastStep?.safeHead,
+      pendingActions: this.sender.pending(),
+      lastError: this.lastError,
+      providers,
+    };
+  }
+}

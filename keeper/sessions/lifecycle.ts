@@ -1,0 +1,323 @@
+/**
+ * The session state machine. Data flows one way: confirmed event -> state (SQLite) -> provider call
+ * -> on-chain outcome (through the outbox). Every step is idempotent, so running any step again after
+ * a crash converges on the same end state:
+ *
+ *   requested --provision--> provisioning --ok--> running --extend event--> renewing --> running
+ *       |                        |                   |--paid time over / agent ended--> ending --> ended
+ *       |                        '--gave up--> failed --SessionEnded--> refunded
+ *       '--agent ended first--> ending
+ *
+ * - A session enters `provisioning` in the database before the provider is called; the provider is
+ *   keyed by the instanceId, so calling it again finds the workload instead of starting a second one.
+ * - The outcome transaction is enqueued in the same database transaction as the state it reports.
+ * - `ended` and `refunded` are reached only from the chain's SessionEnded event: the escrow is settled.
+ */
+import type { Logger } from "pino";
+import { DB, now } from "../store/db";
+import { enqueueAction, ActionRow } from "../chain/txSender";
+import { computeInterface, OUTCOME } from "../chain/contracts";
+import type { ComputeProvider } from "../providers/provider";
+import { ProvisionError } from "../providers/provider";
+import { InvalidWorkloadConfig, parseWorkloadConfig } from "./workloadSpec";
+
+export type SessionState = "requested" | "provisioning" | "running" | "renewing" | "ending" | "ended" | "failed" | "refunded";
+
+export interface SessionRow {
+  instance_id: string;
+  agent: string;
+  provider_id: number;
+  provider: string | null;
+  state: SessionState;
+  duration: number;
+  deposited: string;
+  claimed: string;
+  refunded: string;
+  config: string;
+  ends_at: number | null;
+  ended_on_chain: number;
+  workload_stopped: number;
+  last_claim_at: number | null;
+  next_attempt_at: number;
+  workload_ref: string | null;
+  attempts: number;
+  last_error: string | null;
+  started_block: number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface EventRow {
+  tx_hash: string;
+  log_index: number;
+  block_number: number;
+  name: string;
+  instance_id: string | null;
+  args: string;
+}
+
+export interface LifecycleOptions {
+  /** Picks the provider for a session (by the on-chain provider id). */
+  providerFor(providerId: number): ComputeProvider;
+  claimIntervalSeconds: number;
+  provisionTimeoutSeconds: number;
+  maxAttempts?: number;
+}
+
+export interface LifecycleHooks {
+  onProvisionCall?(instanceId: string, provider: string): void;
+  onTransition?(instanceId: string, from: SessionState | null, to: SessionState): void;
+}
+
+const ACTIVE_STATES: SessionState[] = ["requested", "provisioning", "running", "renewing", "ending", "failed"];
+
+export class SessionLifecycle {
+  constructor(
+    private readonly db: DB,
+    private readonly opts: LifecycleOptions,
+    private readonly log: Logger,
+    private readonly hooks: LifecycleHooks = {},
+  ) {}
+
+  // ------------------------------------------------------------ events -> state
+
+  /** Applies every ingested event not yet applied, in chain order, each in its own transaction. */
+  applyEvents(limit = 5_000): number {
+    const events = this.db
+      .prepare("SELECT * FROM events WHERE status = 'new' ORDER BY block_number, log_index LIMIT ?")
+      .all(limit) as EventRow[];
+    const markApplied = this.db.prepare("UPDATE events SET status = 'applied', applied_at = ? WHERE tx_hash = ? AND log_index = ? AND status = 'new'");
+    for (const ev of events) {
+      this.db.transaction(() => {
+        if (markApplied.run(now(), ev.tx_hash, ev.log_index).changes === 0) return;
+        this.apply(ev);
+      })();
+    }
+    return events.length;
+  }
+
+  private apply(ev: EventRow): void {
+    const a = JSON.parse(ev.args) as Record<string, string>;
+    const id = ev.instance_id;
+    switch (ev.name) {
+      case "SessionStarted": {
+        const t = now();
+        const r = this.db
+          .prepare(
+            `INSERT INTO sessions (instance_id, agent, provider_id, state, duration, deposited, config, started_block, created_at, updated_at)
+             VALUES (?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id) DO NOTHING`,
+          )
+          .run(id, a.agent, Number(a.provider), Number(a.duration), a.cost, a.config, ev.block_number, t, t);
+        if (r.changes) this.recordTransition(id!, null, "requested", "SessionStarted");
+        return;
+      }
+      case "SessionActivated":
+        this.db.prepare("UPDATE sessions SET ends_at = ?, updated_at = ? WHERE instance_id = ?").run(Number(a.endTime), now(), id);
+        return;
+      case "SessionExtended": {
+        const s = this.get(id!);
+        if (!s) return;
+        this.db
+          .prepare("UPDATE sessions SET duration = duration + ?, deposited = ?, ends_at = CASE WHEN ends_at IS NULL THEN NULL ELSE ? END, updated_at = ? WHERE instance_id = ?")
+          .run(Number(a.additionalTime), (BigInt(s.deposited) + BigInt(a.cost)).toString(), Number(a.newEndTime), now(), id);
+        if (s.state === "running") this.transition(s, "renewing", "SessionExtended");
+        return;
+      }
+      case "EscrowClaimed": {
+        const s = this.get(id!);
+        if (!s) return;
+        this.db.prepare("UPDATE sessions SET claimed = ?, updated_at = ? WHERE instance_id = ?").run((BigInt(s.claimed) + BigInt(a.amount)).toString(), now(), id);
+        return;
+      }
+      case "SessionEnded": {
+        const s = this.get(id!);
+        if (!s) return;
+        this.db
+          .prepare("UPDATE sessions SET ended_on_chain = 1, claimed = ?, refunded = ?, updated_at = ? WHERE instance_id = ?")
+          .run((BigInt(s.claimed) + BigInt(a.paidToTreasury)).toString(), a.refunded, now(), id);
+        if (s.state === "failed") this.transition(s, "refunded", "SessionEnded");
+        else if (["requested", "provisioning", "running", "renewing"].includes(s.state)) this.transition(s, "ending", `SessionEnded by ${a.endedBy}`);
+        return;
+      }
+      default:
+        return; // OutcomeRecorded, ComputeRequested, JobBatchRecorded: audit only
+    }
+  }
+
+  // ------------------------------------------------------------ state -> provider -> outcome
+
+  /** One pass over every session that still needs work. `chainTime` is the latest block's timestamp. */
+  async reconcile(chainTime: number): Promise<void> {
+    const sessions = this.db
+      .prepare(`SELECT * FROM sessions WHERE state IN (${ACTIVE_STATES.map(() => "?").join(",")}) AND next_attempt_at <= ? ORDER BY created_at`)
+      .all(...ACTIVE_STATES, now()) as SessionRow[];
+    for (const s of sessions) {
+      try {
+        await this.step(s, chainTime);
+      } catch (err) {
+        // A provider or RPC hiccup: leave the state as it is and try again on a later pass.
+        this.log.warn({ instanceId: s.instance_id, state: s.state, err: (err as Error).message }, "session step failed; will retry");
+        this.db.prepare("UPDATE sessions SET next_attempt_at = ?, last_error = ? WHERE instance_id = ?").run(now() + 2, (err as Error).message, s.instance_id);
+      }
+    }
+  }
+
+  private async step(s: SessionRow, chainTime: number): Promise<void> {
+    switch (s.state) {
+      case "requested":
+      case "provisioning":
+        return this.provision(s);
+      case "running":
+        return this.watch(s, chainTime);
+      case "renewing": {
+        if (s.ends_at !== null) await this.provider(s).extend(s.instance_id, s.ends_at);
+        this.db.transaction(() => this.transition(this.get(s.instance_id)!, "running", "workload extended"))();
+        return;
+      }
+      case "ending": {
+        if (!s.workload_stopped) {
+          await this.provider(s).terminate(s.instance_id);
+          this.db.prepare("UPDATE sessions SET workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(now(), s.instance_id);
+        }
+        this.db.transaction(() => {
+          const fresh = this.get(s.instance_id)!;
+          if (fresh.ended_on_chain && fresh.state === "ending") this.transition(fresh, "ended", "workload stopped, escrow settled");
+        })();
+        return;
+      }
+      case "failed":
+        if (!s.workload_stopped) {
+          await this.provider(s).terminate(s.instance_id);
+          this.db.prepare("UPDATE sessions SET workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(now(), s.instance_id);
+        }
+        return; // refunded when SessionEnded arrives
+      default:
+        return;
+    }
+  }
+
+  private async provision(s: SessionRow): Promise<void> {
+    let spec;
+    try {
+      spec = parseWorkloadConfig(s.config);
+    } catch (err) {
+      if (err instanceof InvalidWorkloadConfig) return this.fail(s, `invalid config: ${err.message}`);
+      throw err;
+    }
+    const provider = this.provider(s);
+    if (s.state === "requested") {
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE sessions SET provider = ?, attempts = attempts + 1, updated_at = ? WHERE instance_id = ?").run(provider.name, now(), s.instance_id);
+        this.transition(this.get(s.instance_id)!, "provisioning", `provider ${provider.name}`);
+      })();
+    } else {
+      this.db.prepare("UPDATE sessions SET attempts = attempts + 1 WHERE instance_id = ?").run(s.instance_id);
+    }
+    this.hooks.onProvisionCall?.(s.instance_id, provider.name);
+    try {
+      const result = await provider.provision({ idempotencyKey: s.instance_id, spec, endsAt: s.ends_at ?? now() + s.duration });
+      this.db.transaction(() => {
+        const fresh = this.get(s.instance_id)!;
+        if (fresh.state !== "provisioning") return; // the agent ended it meanwhile: 'ending' terminates
+        this.db.prepare("UPDATE sessions SET workload_ref = ?, last_error = NULL, updated_at = ? WHERE instance_id = ?").run(result.ref, now(), s.instance_id);
+        this.transition(fresh, "running", result.created ? "provisioned" : "found existing workload");
+        this.enqueueOutcome(s.instance_id, OUTCOME.Running, `${provider.name}:${result.ref}`);
+      })();
+    } catch (err) {
+      const retryable = err instanceof ProvisionError ? err.retryable : true;
+      const attempts = (this.get(s.instance_id)?.attempts ?? 1);
+      const timedOut = now() - s.created_at > this.opts.provisionTimeoutSeconds;
+      if (retryable && attempts < (this.opts.maxAttempts ?? 5) && !timedOut) {
+        this.log.warn({ instanceId: s.instance_id, attempts, err: (err as Error).message }, "provisioning failed; retrying");
+        this.db.prepare("UPDATE sessions SET next_attempt_at = ?, last_error = ? WHERE instance_id = ?").run(now() + 2 ** attempts, (err as Error).message, s.instance_id);
+        return;
+      }
+      await provider.terminate(s.instance_id).catch(() => undefined);
+      this.fail(s, `provisioning failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async watch(s: SessionRow, chainTime: number): Promise<void> {
+    if (s.ends_at !== null && chainTime >= s.ends_at) {
+      await this.provider(s).terminate(s.instance_id);
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE sessions SET workload_stopped = 1 WHERE instance_id = ?").run(s.instance_id);
+        this.transition(this.get(s.instance_id)!, "ending", "paid time over");
+        this.enqueueOutcome(s.instance_id, OUTCOME.Completed, `${s.provider}:${s.workload_ref}`);
+      })();
+      return;
+    }
+    const status = await this.provider(s).status(s.instance_id);
+    if (status.state === "exited" || status.state === "failed" || status.state === "unknown") {
+      // The workload is gone before its time: settle now so the agent gets the unused part back.
+      await this.provider(s).terminate(s.instance_id);
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE sessions SET workload_stopped = 1 WHERE instance_id = ?").run(s.instance_id);
+        const detail = `workload ${status.state}${status.exitCode !== undefined ? ` (exit ${status.exitCode})` : ""}`;
+        this.transition(this.get(s.instance_id)!, "failed", detail);
+        this.enqueueOutcome(s.instance_id, OUTCOME.Failed, detail);
+      })();
+      return;
+    }
+    if (s.ends_at !== null && (s.last_claim_at === null || now() - s.last_claim_at >= this.opts.claimIntervalSeconds)) {
+      const bucket = Math.floor(now() / this.opts.claimIntervalSeconds);
+      this.db.transaction(() => {
+        enqueueAction(this.db, `claim:${s.instance_id}:${bucket}`, "claim", s.instance_id, computeInterface.encodeFunctionData("claim", [s.instance_id]));
+        this.db.prepare("UPDATE sessions SET last_claim_at = ? WHERE instance_id = ?").run(now(), s.instance_id);
+      })();
+    }
+  }
+
+  private fail(s: SessionRow, reason: string): void {
+    this.db.transaction(() => {
+      const fresh = this.get(s.instance_id)!;
+      this.db.prepare("UPDATE sessions SET last_error = ?, workload_stopped = 1 WHERE instance_id = ?").run(reason, s.instance_id);
+      this.transition(fresh, "failed", reason);
+      this.enqueueOutcome(s.instance_id, OUTCOME.Failed, reason.slice(0, 200));
+    })();
+    this.log.warn({ instanceId: s.instance_id, reason }, "session failed; refund requested on chain");
+  }
+
+  /** Called when an outbox action settles (same database transaction). */
+  onActionSettled(action: ActionRow, ok: boolean): void {
+    if (ok || action.kind !== "recordOutcome" || !action.instance_id) return;
+    // An outcome that could not be recorded (the agent ended the session first, typically) changes
+    // nothing here: the session follows the chain's SessionEnded event.
+    this.log.info({ action: action.idempotency_key, state: action.state }, "outcome not recorded on chain");
+  }
+
+  private enqueueOutcome(instanceId: string, outcome: number, ref: string): void {
+    const label = outcome === OUTCOME.Running ? "running" : outcome === OUTCOME.Failed ? "failed" : "completed";
+    enqueueAction(
+      this.db,
+      `outcome:${instanceId}:${label}`,
+      "recordOutcome",
+      instanceId,
+      computeInterface.encodeFunctionData("recordOutcome", [instanceId, outcome, ref]),
+    );
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  private provider(s: SessionRow): ComputeProvider {
+    return this.opts.providerFor(s.provider_id);
+  }
+
+  get(instanceId: string): SessionRow | undefined {
+    return this.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(instanceId) as SessionRow | undefined;
+  }
+
+  private transition(s: SessionRow, to: SessionState, reason: string): void {
+    if (s.state === to) return;
+    this.db.prepare("UPDATE sessions SET state = ?, updated_at = ? WHERE instance_id = ?").run(to, now(), s.instance_id);
+    this.recordTransition(s.instance_id, s.state, to, reason);
+  }
+
+  private recordTransition(instanceId: string, from: SessionState | null, to: SessionState, reason: string): void {
+    this.db
+      .prepare("INSERT INTO session_transitions (instance_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)")
+      .run(instanceId, from, to, reason, now());
+    this.hooks.onTransition?.(instanceId, from, to);
+    this.log.info({ instanceId, from, to, reason }, "session transition");
+  }
+}

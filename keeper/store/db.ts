@@ -1,0 +1,144 @@
+/**
+ * The keeper's durable state: one SQLite file (better-sqlite3, WAL). Everything the keeper knows and
+ * has promised lives here, written in transactions, so a `kill -9` at any line leaves either the old
+ * state or the new one, and a restart carries on from it.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+
+export type DB = Database.Database;
+
+/** Ordered schema migrations; the index + 1 is the schema version. Never edit one that shipped. */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+
+  -- Blocks whose logs have been ingested, kept for a window to detect reorgs by hash.
+  CREATE TABLE blocks (
+    number INTEGER PRIMARY KEY,
+    hash   TEXT NOT NULL
+  );
+
+  -- Every contract log ingested, deduplicated on (tx_hash, log_index).
+  CREATE TABLE events (
+    tx_hash      TEXT NOT NULL,
+    log_index    INTEGER NOT NULL,
+    block_number INTEGER NOT NULL,
+    block_hash   TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    instance_id  TEXT,
+    args         TEXT NOT NULL,            -- JSON, bigints as decimal strings
+    -- new: to apply; applied: the lifecycle has applied it; orphaned: its block left the chain;
+    -- dropped: orphaned for good and compensated by the lifecycle.
+    status       TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'applied', 'orphaned', 'dropped')),
+    applied_at   INTEGER,
+    ingested_at  INTEGER NOT NULL,
+    PRIMARY KEY (tx_hash, log_index)
+  );
+  CREATE INDEX events_pending ON events (status, block_number, log_index);
+  CREATE INDEX events_instance ON events (instance_id);
+
+  -- Session state machine (see sessions/lifecycle.ts).
+  CREATE TABLE sessions (
+    instance_id   TEXT PRIMARY KEY,
+    agent         TEXT NOT NULL,
+    provider_id   INTEGER NOT NULL,
+    provider      TEXT,                    -- where it runs (docker, process, akash, ...)
+    state         TEXT NOT NULL CHECK (state IN
+                    ('requested', 'provisioning', 'running', 'renewing', 'ending', 'ended', 'failed', 'refunded')),
+    duration      INTEGER NOT NULL,        -- seconds paid, including extensions
+    deposited     TEXT NOT NULL,           -- USDC base units paid into escrow
+    claimed       TEXT NOT NULL DEFAULT '0',
+    refunded      TEXT NOT NULL DEFAULT '0',
+    config        TEXT NOT NULL,           -- hex of the on-chain config bytes
+    ends_at       INTEGER,                 -- unix seconds, from SessionActivated / SessionExtended
+    ended_on_chain INTEGER NOT NULL DEFAULT 0, -- SessionEnded seen: escrow settled
+    workload_stopped INTEGER NOT NULL DEFAULT 0,
+    last_claim_at INTEGER,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    workload_ref  TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    started_block INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  );
+  CREATE INDEX sessions_state ON sessions (state);
+  CREATE INDEX sessions_agent ON sessions (agent);
+
+  -- Every state change, for 'keeper sessions' and the audit.
+  CREATE TABLE session_transitions (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id TEXT NOT NULL,
+    from_state  TEXT,
+    to_state    TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    at          INTEGER NOT NULL
+  );
+
+  -- Outbox of on-chain actions. The idempotency key makes enqueuing the same action twice a no-op,
+  -- and one nonce per action means at most one of its transactions can ever be mined.
+  CREATE TABLE actions (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind            TEXT NOT NULL,         -- recordOutcome | claim | endSession | recordJobBatch
+    instance_id     TEXT,
+    calldata        TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'mined', 'reverted', 'skipped')),
+    nonce           INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    mined_block     INTEGER,
+    error           TEXT
+  );
+  CREATE INDEX actions_state ON actions (state, id);
+  CREATE UNIQUE INDEX actions_nonce ON actions (nonce) WHERE nonce IS NOT NULL;
+
+  -- Each signed transaction of an action (the first, and any fee bumps), stored before broadcast.
+  CREATE TABLE action_txs (
+    tx_hash    TEXT PRIMARY KEY,
+    action_id  INTEGER NOT NULL REFERENCES actions (id),
+    raw        TEXT NOT NULL,
+    max_fee    TEXT NOT NULL,
+    priority   TEXT NOT NULL,
+    sent_at    INTEGER NOT NULL
+  );
+  `,
+];
+
+export function openDatabase(file: string): DB {
+  if (file !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  // FULL: a transaction reported committed survives power loss, not only a process kill.
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: DB): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+export function getMeta(db: DB, key: string): string | undefined {
+  const row = db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+  return row?.value;
+}
+
+export function setMeta(db: DB, key: string, value: string): void {
+  db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+}
+
+export const now = (): number => Math.floor(Date.now() / 1000);
