@@ -114,6 +114,7 @@ export class Keeper {
       this.metrics.lagBlocks.set(Math.max(0, step.safeHead + this.opts.confirmations - step.cursor));
       this.lifecycle.applyEvents();
     } while (!step.caughtUp && ++rounds < 50);
+    this.lifecycle.compensateOrphans(step.cursor, Math.max(this.opts.confirmations * 4, Math.floor(this.opts.reorgWindow / 4)));
     const latest = await this.rpc.getBlock("latest");
     await this.lifecycle.reconcile(latest!.timestamp);
     await this.sender.tick();

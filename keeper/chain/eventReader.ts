@@ -96,7 +96,7 @@ export class EventReader {
        ON CONFLICT (tx_hash, log_index) DO UPDATE SET
          block_number = excluded.block_number, block_hash = excluded.block_hash,
          status = CASE WHEN events.applied_at IS NULL THEN 'new' ELSE 'applied' END
-       WHERE events.status = 'orphaned'`,
+       WHERE events.status IN ('orphaned', 'dropped')`,
     );
     const insertBlock = this.db.prepare("INSERT INTO blocks (number, hash) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash");
     let count = 0;

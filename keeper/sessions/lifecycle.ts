@@ -43,6 +43,8 @@ export interface SessionRow {
   attempts: number;
   last_error: string | null;
   started_block: number;
+  start_tx: string;
+  workload_key: string;
   created_at: number;
   updated_at: number;
 }
@@ -68,6 +70,8 @@ export interface LifecycleHooks {
   onProvisionCall?(instanceId: string, provider: string): void;
   onTransition?(instanceId: string, from: SessionState | null, to: SessionState): void;
 }
+
+const REORGED_OUT = "payment reorged out of the chain";
 
 const ACTIVE_STATES: SessionState[] = ["requested", "provisioning", "running", "renewing", "ending", "failed"];
 
@@ -101,14 +105,28 @@ export class SessionLifecycle {
     const id = ev.instance_id;
     switch (ev.name) {
       case "SessionStarted": {
+        const existing = this.get(id!);
+        if (existing && existing.start_tx !== ev.tx_hash) {
+          // A deep reorg let another payment reuse this instance id: the old one is off the chain.
+          this.retireWorkload(existing, "instance id reused after a reorg");
+          this.db.prepare("DELETE FROM sessions WHERE instance_id = ?").run(id);
+        } else if (existing) {
+          // The same payment, mined again after a reorg that had dropped it: serve it again.
+          if (existing.last_error === REORGED_OUT) {
+            this.db.prepare("UPDATE sessions SET last_error = NULL, workload_stopped = 0, updated_at = ? WHERE instance_id = ?").run(now(), id);
+            this.transition(existing, "requested", "payment mined again after a reorg");
+          }
+          return;
+        }
         const t = now();
-        const r = this.db
+        const workloadKey = `s-${id!.slice(2)}-${ev.tx_hash.slice(2, 14)}`;
+        this.db
           .prepare(
-            `INSERT INTO sessions (instance_id, agent, provider_id, state, duration, deposited, config, started_block, created_at, updated_at)
-             VALUES (?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?) ON CONFLICT (instance_id) DO NOTHING`,
+            `INSERT INTO sessions (instance_id, agent, provider_id, state, duration, deposited, config, started_block, start_tx, workload_key, created_at, updated_at)
+             VALUES (?, ?, ?, 'requested', ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(id, a.agent, Number(a.provider), Number(a.duration), a.cost, a.config, ev.block_number, t, t);
-        if (r.changes) this.recordTransition(id!, null, "requested", "SessionStarted");
+          .run(id, a.agent, Number(a.provider), Number(a.duration), a.cost, a.config, ev.block_number, ev.tx_hash, workloadKey, t, t);
+        this.recordTransition(id!, null, "requested", "SessionStarted");
         return;
       }
       case "SessionActivated":
@@ -146,8 +164,41 @@ export class SessionLifecycle {
 
   // ------------------------------------------------------------ state -> provider -> outcome
 
+  /**
+   * Payments reorged out of the chain for good (orphaned, and not mined again within `graceBlocks`
+   * of the cursor): their sessions stop, with no outcome to record (the chain has no such session).
+   */
+  compensateOrphans(cursor: number, graceBlocks: number): number {
+    const orphans = this.db
+      .prepare("SELECT tx_hash, log_index, instance_id FROM events WHERE name = 'SessionStarted' AND status = 'orphaned' AND applied_at IS NOT NULL AND block_number + ? <= ?")
+      .all(graceBlocks, cursor) as { tx_hash: string; log_index: number; instance_id: string }[];
+    for (const o of orphans) {
+      this.db.transaction(() => {
+        this.db.prepare("UPDATE events SET status = 'dropped' WHERE tx_hash = ? AND log_index = ?").run(o.tx_hash, o.log_index);
+        const s = this.get(o.instance_id);
+        if (!s || s.start_tx !== o.tx_hash) return;
+        this.retireWorkload(s, REORGED_OUT);
+        this.db.prepare("UPDATE sessions SET last_error = ?, workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(REORGED_OUT, now(), s.instance_id);
+        this.transition(s, "ended", REORGED_OUT);
+      })();
+      this.log.error({ instanceId: o.instance_id, tx: o.tx_hash }, "session payment reorged out of the chain: workload stopped");
+    }
+    return orphans.length;
+  }
+
+  private retireWorkload(s: SessionRow, reason: string): void {
+    this.db
+      .prepare("INSERT INTO orphaned_workloads (workload_key, provider_id, reason) VALUES (?, ?, ?) ON CONFLICT (workload_key) DO NOTHING")
+      .run(s.workload_key, s.provider_id, reason);
+  }
+
   /** One pass over every session that still needs work. `chainTime` is the latest block's timestamp. */
   async reconcile(chainTime: number): Promise<void> {
+    const retired = this.db.prepare("SELECT workload_key, provider_id FROM orphaned_workloads WHERE done = 0").all() as { workload_key: string; provider_id: number }[];
+    for (const w of retired) {
+      await this.opts.providerFor(w.provider_id).terminate(w.workload_key);
+      this.db.prepare("UPDATE orphaned_workloads SET done = 1 WHERE workload_key = ?").run(w.workload_key);
+    }
     const sessions = this.db
       .prepare(`SELECT * FROM sessions WHERE state IN (${ACTIVE_STATES.map(() => "?").join(",")}) AND next_attempt_at <= ? ORDER BY created_at`)
       .all(...ACTIVE_STATES, now()) as SessionRow[];
@@ -170,13 +221,13 @@ export class SessionLifecycle {
       case "running":
         return this.watch(s, chainTime);
       case "renewing": {
-        if (s.ends_at !== null) await this.provider(s).extend(s.instance_id, s.ends_at);
+        if (s.ends_at !== null) await this.provider(s).extend(s.workload_key, s.ends_at);
         this.db.transaction(() => this.transition(this.get(s.instance_id)!, "running", "workload extended"))();
         return;
       }
       case "ending": {
         if (!s.workload_stopped) {
-          await this.provider(s).terminate(s.instance_id);
+          await this.provider(s).terminate(s.workload_key);
           this.db.prepare("UPDATE sessions SET workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(now(), s.instance_id);
         }
         this.db.transaction(() => {
@@ -187,7 +238,7 @@ export class SessionLifecycle {
       }
       case "failed":
         if (!s.workload_stopped) {
-          await this.provider(s).terminate(s.instance_id);
+          await this.provider(s).terminate(s.workload_key);
           this.db.prepare("UPDATE sessions SET workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(now(), s.instance_id);
         }
         return; // refunded when SessionEnded arrives
@@ -215,7 +266,7 @@ export class SessionLifecycle {
     }
     this.hooks.onProvisionCall?.(s.instance_id, provider.name);
     try {
-      const result = await provider.provision({ idempotencyKey: s.instance_id, spec, endsAt: s.ends_at ?? now() + s.duration });
+      const result = await provider.provision({ idempotencyKey: s.workload_key, spec, endsAt: s.ends_at ?? now() + s.duration });
       this.db.transaction(() => {
         const fresh = this.get(s.instance_id)!;
         if (fresh.state !== "provisioning") return; // the agent ended it meanwhile: 'ending' terminates
@@ -232,14 +283,14 @@ export class SessionLifecycle {
         this.db.prepare("UPDATE sessions SET next_attempt_at = ?, last_error = ? WHERE instance_id = ?").run(now() + 2 ** attempts, (err as Error).message, s.instance_id);
         return;
       }
-      await provider.terminate(s.instance_id).catch(() => undefined);
+      await provider.terminate(s.workload_key).catch(() => undefined);
       this.fail(s, `provisioning failed: ${(err as Error).message}`);
     }
   }
 
   private async watch(s: SessionRow, chainTime: number): Promise<void> {
     if (s.ends_at !== null && chainTime >= s.ends_at) {
-      await this.provider(s).terminate(s.instance_id);
+      await this.provider(s).terminate(s.workload_key);
       this.db.transaction(() => {
         this.db.prepare("UPDATE sessions SET workload_stopped = 1 WHERE instance_id = ?").run(s.instance_id);
         this.transition(this.get(s.instance_id)!, "ending", "paid time over");
@@ -247,10 +298,10 @@ export class SessionLifecycle {
       })();
       return;
     }
-    const status = await this.provider(s).status(s.instance_id);
+    const status = await this.provider(s).status(s.workload_key);
     if (status.state === "exited" || status.state === "failed" || status.state === "unknown") {
       // The workload is gone before its time: settle now so the agent gets the unused part back.
-      await this.provider(s).terminate(s.instance_id);
+      await this.provider(s).terminate(s.workload_key);
       this.db.transaction(() => {
         this.db.prepare("UPDATE sessions SET workload_stopped = 1 WHERE instance_id = ?").run(s.instance_id);
         const detail = `workload ${status.state}${status.exitCode !== undefined ? ` (exit ${status.exitCode})` : ""}`;

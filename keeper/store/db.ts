@@ -64,11 +64,21 @@ const MIGRATIONS: string[] = [
     attempts      INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT,
     started_block INTEGER NOT NULL,
+    start_tx      TEXT NOT NULL,           -- the SessionStarted transaction: ids can repeat across a deep reorg
+    workload_key  TEXT NOT NULL,           -- the providers' idempotency key: instance id + start transaction
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
   );
   CREATE INDEX sessions_state ON sessions (state);
   CREATE INDEX sessions_agent ON sessions (agent);
+
+  -- Workloads of sessions whose payment was reorged out of the chain: to terminate.
+  CREATE TABLE orphaned_workloads (
+    workload_key TEXT PRIMARY KEY,
+    provider_id  INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    done         INTEGER NOT NULL DEFAULT 0
+  );
 
   -- Every state change, for 'keeper sessions' and the audit.
   CREATE TABLE session_transitions (
