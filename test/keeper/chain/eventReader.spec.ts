@@ -144,3 +144,45 @@ describe("keeper EventReader", function () {
     expect(rows.map((x) => x.status)).to.deep.equal(["applied"]);
   });
 });
+
+describe("keeper EventReader behind a faulty RPC", function () {
+  it("with drops, delays and errors on a third of requests, ingests every event exactly once", async () => {
+    const { startFaultyRpc } = await import("../shared/faultyRpc");
+    const { JsonRpcProvider } = await import("ethers");
+    const t = await startTestChain();
+    const proxy = await startFaultyRpc(t.chain.rpcUrl, { drop: 0.1, error500: 0.1, rpcError: 0.1, delay: 0.2, delayMs: 100 });
+    const db = openDatabase(":memory:");
+    try {
+      const c = t.compute();
+      await (await t.usdc().approve(await c.getAddress(), 10n ** 12n)).wait();
+      const hashes: string[] = [];
+      for (let i = 0; i < 15; i++) hashes.push((await (await c.startSession(HOUR, 0, toUtf8Bytes(CONFIG))).wait())!.hash);
+      await t.mine(3);
+      const rpc = new JsonRpcProvider(proxy.url, t.deployment.chainId, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1 });
+      const r = new EventReader(
+        db,
+        rpc,
+        { compute: t.deployment.contracts.AgentCompute, startBlock: t.deployment.startBlock, confirmations: 3, range: 4, reorgWindow: 64 },
+        silentLog,
+      );
+      let failures = 0;
+      for (let i = 0; i < 500; i++) {
+        try {
+          if ((await r.step()).caughtUp) break;
+        } catch {
+          failures++; // the keeper's loop backs off and retries; here we retry at once
+        }
+      }
+      rpc.destroy();
+      expect(failures, "the proxy did inject faults").to.be.greaterThan(0);
+      expect(proxy.stats.dropped + proxy.stats.errors).to.be.greaterThan(0);
+      const stored = db.prepare("SELECT tx_hash FROM events WHERE name = 'SessionStarted'").all() as { tx_hash: string }[];
+      expect(stored.map((x) => x.tx_hash)).to.have.members(hashes);
+      expect(stored).to.have.length(hashes.length);
+    } finally {
+      db.close();
+      await proxy.close();
+      await t.stop();
+    }
+  });
+});
