@@ -12,10 +12,11 @@
  * (same txHash and logIndex: back to 'applied' if they had been, so nothing is applied twice) and the
  * rest stay orphaned for the session lifecycle to compensate.
  */
-import type { JsonRpcProvider, Log } from "ethers";
+import type { EventFragment, Interface, JsonRpcProvider } from "ethers";
 import type { Logger } from "pino";
 import { DB, getMeta, now, setMeta } from "../store/db";
 import { bridgeInterface, computeInterface, WATCHED_EVENTS } from "./contracts";
+import { rpcCall, RawLog } from "./rpc";
 
 export interface EventReaderOptions {
   compute: string;
@@ -50,8 +51,22 @@ function serialiseArgs(names: readonly string[], values: readonly unknown[]): st
   return JSON.stringify(out);
 }
 
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** Watched events by topic0, per contract: decoding then needs no fragment lookup per log. */
+function fragmentsByTopic(iface: Interface): Map<string, EventFragment> {
+  const map = new Map<string, EventFragment>();
+  iface.forEachEvent((e) => {
+    if ((WATCHED_EVENTS as readonly string[]).includes(e.name)) map.set(e.topicHash, e);
+  });
+  return map;
+}
+const COMPUTE_EVENTS = fragmentsByTopic(computeInterface);
+const BRIDGE_EVENTS = fragmentsByTopic(bridgeInterface);
+
 export class EventReader {
   private readonly addresses: string[];
+  private readonly url: string;
 
   constructor(
     private readonly db: DB,
@@ -60,6 +75,7 @@ export class EventReader {
     private readonly log: Logger,
   ) {
     this.addresses = [opts.compute, ...(opts.bridge ? [opts.bridge] : [])].map((a) => a.toLowerCase());
+    this.url = rpc._getConnection().url;
   }
 
   cursor(): { number: number; hash: string | undefined } {
@@ -81,7 +97,7 @@ export class EventReader {
     if (from > safeHead) return { ingested: 0, cursor: from - 1, safeHead, caughtUp: true, reorg };
     const to = Math.min(safeHead, from + this.opts.range - 1);
     const [logs, toBlock] = await Promise.all([
-      this.rpc.getLogs({ address: this.addresses, fromBlock: from, toBlock: to }),
+      rpcCall<RawLog[]>(this.url, "eth_getLogs", [{ address: this.addresses, fromBlock: hex(from), toBlock: hex(to) }]),
       this.rpc.getBlock(to),
     ]);
     if (!toBlock?.hash) throw new Error(`block ${to} not available`);
@@ -89,7 +105,7 @@ export class EventReader {
     return { ingested, cursor: to, safeHead, caughtUp: to === safeHead, reorg };
   }
 
-  private store(logs: readonly Log[], to: number, toHash: string): number {
+  private store(logs: readonly RawLog[], to: number, toHash: string): number {
     const insertEvent = this.db.prepare(
       `INSERT INTO events (tx_hash, log_index, block_number, block_hash, name, instance_id, args, ingested_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -102,13 +118,16 @@ export class EventReader {
     let count = 0;
     const t = now();
     this.db.transaction(() => {
+      let lastBlock = -1;
       for (const log of logs) {
+        if (log.removed) continue;
         const parsed = this.parse(log);
         if (!parsed) continue;
-        const instanceId = parsed.args.instanceId ?? null;
-        const r = insertEvent.run(log.transactionHash, log.index, log.blockNumber, log.blockHash, parsed.name, instanceId, parsed.json, t);
+        const blockNumber = Number(log.blockNumber);
+        const r = insertEvent.run(log.transactionHash, Number(log.logIndex), blockNumber, log.blockHash, parsed.name, parsed.instanceId, parsed.json, t);
         count += r.changes;
-        insertBlock.run(log.blockNumber, log.blockHash);
+        if (blockNumber !== lastBlock) insertBlock.run(blockNumber, log.blockHash);
+        lastBlock = blockNumber;
       }
       insertBlock.run(to, toHash);
       this.db.prepare("DELETE FROM blocks WHERE number < ?").run(to - this.opts.reorgWindow);
@@ -118,18 +137,20 @@ export class EventReader {
     return count;
   }
 
-  private parse(log: Log): { name: string; json: string; args: Record<string, string> } | null {
-    const iface = log.address.toLowerCase() === this.addresses[0] ? computeInterface : bridgeInterface;
-    let parsed;
+  private parse(log: RawLog): { name: string; json: string; instanceId: string | null } | null {
+    const isCompute = log.address.toLowerCase() === this.addresses[0];
+    const fragment = (isCompute ? COMPUTE_EVENTS : BRIDGE_EVENTS).get(log.topics[0]);
+    if (!fragment) return null;
+    let values;
     try {
-      parsed = iface.parseLog({ topics: [...log.topics], data: log.data });
+      values = (isCompute ? computeInterface : bridgeInterface).decodeEventLog(fragment, log.data, log.topics);
     } catch {
+      this.log.warn({ tx: log.transactionHash, logIndex: log.logIndex }, "undecodable log skipped");
       return null;
     }
-    if (!parsed || !(WATCHED_EVENTS as readonly string[]).includes(parsed.name)) return null;
-    const names = parsed.fragment.inputs.map((i) => i.name);
-    const json = serialiseArgs(names, [...parsed.args]);
-    return { name: parsed.name, json, args: JSON.parse(json) };
+    const names = fragment.inputs.map((i) => i.name);
+    const instanceAt = names.indexOf("instanceId");
+    return { name: fragment.name, json: serialiseArgs(names, [...values]), instanceId: instanceAt >= 0 ? (values[instanceAt] as string) : null };
   }
 
   /**

@@ -85,18 +85,21 @@ export class SessionLifecycle {
 
   // ------------------------------------------------------------ events -> state
 
-  /** Applies every ingested event not yet applied, in chain order, each in its own transaction. */
-  applyEvents(limit = 5_000): number {
+  /**
+   * Applies ingested events not yet applied, in chain order. A batch is one transaction: a crash
+   * leaves all of it applied or none of it, and each event's status makes applying it again a no-op.
+   */
+  applyEvents(limit = 2_000): number {
     const events = this.db
       .prepare("SELECT * FROM events WHERE status = 'new' ORDER BY block_number, log_index LIMIT ?")
       .all(limit) as EventRow[];
     const markApplied = this.db.prepare("UPDATE events SET status = 'applied', applied_at = ? WHERE tx_hash = ? AND log_index = ? AND status = 'new'");
-    for (const ev of events) {
-      this.db.transaction(() => {
-        if (markApplied.run(now(), ev.tx_hash, ev.log_index).changes === 0) return;
+    this.db.transaction(() => {
+      for (const ev of events) {
+        if (markApplied.run(now(), ev.tx_hash, ev.log_index).changes === 0) continue;
         this.apply(ev);
-      })();
-    }
+      }
+    })();
     return events.length;
   }
 
