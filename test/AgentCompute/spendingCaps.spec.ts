@@ -129,6 +129,16 @@ describe("AgentCompute spending caps", () => {
       await expect(s.c.startSession(HOUR, SPHERON, CONFIG)).to.emit(s.compute, "SessionStarted");
     });
 
+    it("a guardian lowering caps below what was already spent leaves nothing to spend (remaining 0, not an underflow)", async () => {
+      const s = await loadFixture(systemFixture);
+      await goToWeekStart(HOUR);
+      await s.c.setSpendingCaps(s.agent.address, USDC(10), USDC(10));
+      await s.c.startSession(5n * HOUR, SPHERON, CONFIG); // 2.0
+      await s.c.setSpendingCaps(s.agent.address, USDC(1), USDC(1));
+      expect(await s.compute.remainingAllowance(s.agent.address)).to.deep.equal([0n, 0n]);
+      await expect(s.c.startSession(60, SPHERON, CONFIG)).to.be.revertedWithCustomError(s.compute, "DailyCapExceeded");
+    });
+
     it("refunds do not give allowance back", async () => {
       const s = await loadFixture(systemFixture);
       await goToWeekStart(HOUR);
