@@ -8,7 +8,7 @@ import {IAgentComputeBridge} from "../interfaces/IAgentComputeBridge.sol";
 /// `payload` (a re-entry attempt). In `swallow` mode it records how the attempt ended and lets the
 /// refund succeed; otherwise the attempt's revert bubbles up and fails the refund.
 contract ReentrantAgent {
-    address public target;
+    address public reentryTarget;
     bytes public payload;
     bool public swallow;
     bool public attempted;
@@ -16,7 +16,7 @@ contract ReentrantAgent {
     bytes public attemptRevertData;
 
     function arm(address target_, bytes calldata payload_, bool swallow_) external {
-        target = target_;
+        reentryTarget = target_;
         payload = payload_;
         swallow = swallow_;
         attempted = false;
@@ -35,9 +35,9 @@ contract ReentrantAgent {
     }
 
     receive() external payable {
-        if (attempted || target == address(0)) return;
+        if (attempted || reentryTarget == address(0)) return;
         attempted = true;
-        (bool ok, bytes memory data) = target.call(payload);
+        (bool ok, bytes memory data) = reentryTarget.call(payload);
         attemptSucceeded = ok;
         attemptRevertData = data;
         if (!ok && !swallow) {
