@@ -1,0 +1,121 @@
+/**
+ * Builds a running keeper from configuration: database, RPC, wallet, deployment, providers, HTTP.
+ * With no RPC_URL this is the embedded default: a local chain is started and deployed first.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { JsonRpcProvider, Wallet } from "ethers";
+import type { FastifyInstance } from "fastify";
+import type { KeeperConfig } from "./config";
+import { createLogger, Logger } from "./log";
+import { createMetrics } from "./metrics";
+import { openDatabase, getMeta, setMeta, DB } from "./store/db";
+import { Keeper, Deployment } from "./keeper";
+import { loadDeployment } from "./deployment";
+import { createHttpServer } from "./http/server";
+import { chooseLocalProvider } from "./providers/local";
+import { deployLocal, devWallet, LocalChain, startLocalChain } from "./embedded/localChain";
+
+export interface App {
+  keeper: Keeper;
+  http: FastifyInstance;
+  db: DB;
+  log: Logger;
+  deployment: Deployment;
+  rpcUrl: string;
+  chain?: LocalChain;
+  stop(): Promise<void>;
+}
+
+export const dbPath = (cfg: KeeperConfig) => path.join(cfg.DATA_DIR, "keeper.sqlite");
+export const embeddedDeploymentPath = (cfg: KeeperConfig) => path.join(cfg.DATA_DIR, "local-deployment.json");
+
+/** Starts the embedded chain and writes its deployment file; the previous local database is discarded. */
+async function startEmbedded(cfg: KeeperConfig, log: Logger): Promise<{ chain: LocalChain; cfg: KeeperConfig }> {
+  log.info("no RPC_URL: starting the embedded local chain (chain id 8453) on 127.0.0.1:8545");
+  const chain = await startLocalChain(8545, 1000);
+  const deployment = await deployLocal(chain.rpcUrl);
+  fs.mkdirSync(cfg.DATA_DIR, { recursive: true });
+  fs.writeFileSync(embeddedDeploymentPath(cfg), JSON.stringify(deployment, null, 2));
+  // The embedded chain is new every start: so is its keeper database.
+  for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(dbPath(cfg) + suffix, { force: true });
+  log.info({ contracts: deployment.contracts }, "embedded chain deployed");
+  return {
+    chain,
+    cfg: {
+      ...cfg,
+      RPC_URL: chain.rpcUrl,
+      KEEPER_PRIVATE_KEY: cfg.KEEPER_PRIVATE_KEY ?? devWallet(1).privateKey,
+      DEPLOYMENT_FILE: embeddedDeploymentPath(cfg),
+      CONFIRMATIONS: cfg.CONFIRMATIONS,
+    },
+  };
+}
+
+export async function startApp(initial: KeeperConfig, opts: { listen?: boolean } = {}): Promise<App> {
+  const log = createLogger(initial.LOG_LEVEL, initial.LOG_PRETTY);
+  let cfg = initial;
+  let chain: LocalChain | undefined;
+  if (!cfg.RPC_URL) ({ chain, cfg } = await startEmbedded(cfg, log));
+  if (!cfg.KEEPER_PRIVATE_KEY) throw new Error("KEEPER_PRIVATE_KEY is required when RPC_URL is set");
+  const deployment = loadDeployment(cfg);
+  const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true, cacheTimeout: -1 });
+  const network = await rpc.getNetwork().catch(() => undefined);
+  const reported = Number(await rpc.send("eth_chainId", []));
+  if (reported !== deployment.chainId) throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
+  void network;
+
+  const db = openDatabase(dbPath(cfg));
+  const identity = `${deployment.chainId}:${deployment.compute.toLowerCase()}:${deployment.startBlock}`;
+  const stored = getMeta(db, "deployment");
+  if (stored && stored !== identity) {
+    db.close();
+    throw new Error(`${dbPath(cfg)} belongs to deployment ${stored}, not ${identity}: use another DATA_DIR`);
+  }
+  if (!stored) setMeta(db, "deployment", identity);
+
+  const metrics = createMetrics();
+  const local = await chooseLocalProvider(cfg, log);
+  const keeper = new Keeper(
+    db,
+    rpc,
+    new Wallet(cfg.KEEPER_PRIVATE_KEY),
+    deployment,
+    new Map(),
+    local,
+    {
+      confirmations: cfg.CONFIRMATIONS,
+      logRange: cfg.LOG_RANGE,
+      reorgWindow: cfg.REORG_WINDOW,
+      pollIntervalMs: cfg.POLL_INTERVAL_MS,
+      claimIntervalSeconds: cfg.CLAIM_INTERVAL_S,
+      provisionTimeoutSeconds: cfg.PROVISION_TIMEOUT_S,
+      bumpAfterSeconds: cfg.TX_BUMP_AFTER_S,
+    },
+    log,
+    metrics,
+  );
+  const http = createHttpServer(metrics, keeper);
+  if (opts.listen !== false) {
+    await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
+    log.info({ url: `http://${cfg.HTTP_HOST}:${(http.server.address() as { port: number }).port}` }, "HTTP API listening");
+  }
+  keeper.start();
+  log.info({ compute: deployment.compute, chainId: deployment.chainId, provider: local.name, confirmations: cfg.CONFIRMATIONS }, "keeper started");
+  return {
+    keeper,
+    http,
+    db,
+    log,
+    deployment,
+    rpcUrl: cfg.RPC_URL!,
+    chain,
+    async stop() {
+      await keeper.stop();
+      await http.close();
+      rpc.destroy();
+      db.close();
+      await chain?.stop();
+    },
+  };
+}
