@@ -20,6 +20,9 @@ export const CONFIG = ethers.toUtf8Bytes('{"image":"python:3.12-slim","cpu":1,"m
 export async function systemFixture() {
   const [deployer, admin, keeper, treasury, agent, other, guardian] = await ethers.getSigners();
   const rpc = { send: (m: string, p: unknown[]) => network.provider.send(m, p) };
+  // Each fixture wraps 2,000 ETH into the pool: top the deployer up so any number of fixtures fit
+  // in one test process (Hardhat's 10,000 ETH would run out after four).
+  await rpc.send("hardhat_setBalance", [deployer.address, "0x" + (10n ** 25n).toString(16)]);
   const uni = await deployUniswap(deployer, rpc);
   const usdc = await new TestUSDC__factory(deployer).deploy();
   await usdc.waitForDeployment();

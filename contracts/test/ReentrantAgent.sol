@@ -2,7 +2,6 @@
 pragma solidity 0.8.28;
 
 import {IAgentCompute} from "../interfaces/IAgentCompute.sol";
-import {IAgentComputeBridge} from "../interfaces/IAgentComputeBridge.sol";
 
 /// @notice An agent contract that, when the bridge refunds its unspent ETH, calls `target` with
 /// `payload` (a re-entry attempt). In `swallow` mode it records how the attempt ended and lets the
@@ -45,30 +44,5 @@ contract ReentrantAgent {
                 revert(add(data, 32), mload(data))
             }
         }
-    }
-}
-
-/// @notice An agent contract that cannot receive ETH: its refund must fail the whole payment.
-contract EthRejectingAgent {
-    function start(IAgentCompute compute, uint256 duration, uint8 provider) external payable returns (bytes32) {
-        return compute.startSession{value: msg.value}(duration, provider, "");
-    }
-}
-
-/// @notice A bridge that keeps the ETH and delivers less USDC than asked: AgentCompute must notice.
-contract ShortchangingBridge is IAgentComputeBridge {
-    address public immutable usdcSource;
-    uint256 public immutable shortBy;
-
-    constructor(address usdcSource_, uint256 shortBy_) {
-        usdcSource = usdcSource_;
-        shortBy = shortBy_;
-    }
-
-    function buyUsdc(address, bytes32, uint256 usdcAmount, uint256, uint8) external payable returns (uint256) {
-        // Pays from its own USDC balance, short by `shortBy`.
-        (bool ok,) = usdcSource.call(abi.encodeWithSignature("transfer(address,uint256)", msg.sender, usdcAmount - shortBy));
-        require(ok, "transfer");
-        return msg.value;
     }
 }
