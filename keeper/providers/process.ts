@@ -134,12 +134,10 @@ export class ProcessProvider implements ComputeProvider {
       return { ref: `pid:${orphan}`, created: false };
     }
 
-    const runDir = path.join(dir, "run");
-    fs.mkdirSync(runDir, { recursive: true });
-    fs.chownSync(runDir, SANDBOX_UID, SANDBOX_UID);
     const isolation: IsolationSpec = {
-      // The exit code goes to /run/ac/exit so status() can report it after the sandbox is gone.
-      command: ["/bin/sh", "-c", '"$@"; echo $? > /run/ac/exit', "workload", ...spec.command],
+      // The exit code goes out on fd 3, a file the keeper opened: no host directory is writable
+      // inside the sandbox, and the workload itself runs with fd 3 closed.
+      command: ["/bin/sh", "-c", '"$@" 3>&-; echo $? >&3', "workload", ...spec.command],
       env: spec.env,
       memoryMb: spec.memoryMb,
       cpu: spec.cpu,
@@ -149,18 +147,18 @@ export class ProcessProvider implements ComputeProvider {
     };
     let cgroup: Cgroup | undefined;
     if (this.useCgroups) cgroup = createCgroup(key, spec.memoryMb * 1024 * 1024, isolation.pids);
-    const argv = enterCgroupCommand(cgroup, ["bwrap", ...bwrapArgs(isolation, { runDir, marker: this.marker(key) })]);
+    const argv = enterCgroupCommand(cgroup, ["bwrap", ...bwrapArgs(isolation, { marker: this.marker(key) })]);
     const out = fs.openSync(path.join(dir, "stdout.log"), "a");
     const err = fs.openSync(path.join(dir, "stderr.log"), "a");
+    const exit = fs.openSync(path.join(dir, "exit"), "w");
     const child = spawn(argv[0], argv.slice(1), {
       uid: SANDBOX_UID,
       gid: SANDBOX_UID,
       detached: true,
       env: { PATH: "/usr/bin:/bin" },
-      stdio: ["ignore", out, err],
+      stdio: ["ignore", out, err, exit],
     });
-    fs.closeSync(out);
-    fs.closeSync(err);
+    for (const fd of [out, err, exit]) fs.closeSync(fd);
     const pid = child.pid;
     if (pid === undefined) throw new ProvisionError("could not spawn the sandbox", true);
     child.unref();
@@ -177,7 +175,9 @@ export class ProcessProvider implements ComputeProvider {
     const ref = `pid:${r.pid}`;
     if (alive(r)) return { state: "running", ref };
     try {
-      const code = Number(fs.readFileSync(path.join(this.dir(key), "run", "exit"), "utf8").trim());
+      const text = fs.readFileSync(path.join(this.dir(key), "exit"), "utf8").trim();
+      if (text === "") throw new Error("no exit code");
+      const code = Number(text);
       return { state: code === 0 ? "exited" : "failed", ref, exitCode: code };
     } catch {
       return { state: "failed", ref, detail: "killed (no exit code)" };
