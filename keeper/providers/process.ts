@@ -9,6 +9,7 @@
  * spawning) is found by the marker in bwrap's command line.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadStatus } from "./provider";
@@ -100,8 +101,9 @@ export class ProcessProvider implements ComputeProvider {
     fs.renameSync(`${file}.tmp`, file);
   }
 
+  /** Unique per key and short enough for a hostname (64): keys of one agent share long prefixes. */
   private marker(key: string): string {
-    return `ac-${key}`.slice(0, 64);
+    return `ac-${createHash("sha256").update(key).digest("hex").slice(0, 40)}`;
   }
 
   /** A sandbox for `key` that is running but has no record (the keeper died right after spawning it). */
