@@ -52,6 +52,19 @@ async function startEmbedded(cfg: KeeperConfig, log: Logger): Promise<{ chain: L
   };
 }
 
+/** Transient RPC failures at start-up are retried with backoff (about a minute in all), like the main loop's. */
+async function retrying<T>(what: string, fn: () => Promise<T>, log: Logger, attempts = 10): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw new Error(`${what} failed ${attempts} times: ${(err as Error).message}`);
+      log.warn({ what, attempt: i, err: (err as Error).message }, "RPC call failed at start-up; retrying");
+      await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** i)));
+    }
+  }
+}
+
 export async function startApp(initial: KeeperConfig, opts: { listen?: boolean } = {}): Promise<App> {
   const log = createLogger(initial.LOG_LEVEL, initial.LOG_PRETTY);
   let cfg = initial;
@@ -60,10 +73,8 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   if (!cfg.KEEPER_PRIVATE_KEY) throw new Error("KEEPER_PRIVATE_KEY is required when RPC_URL is set");
   const deployment = loadDeployment(cfg);
   const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true, cacheTimeout: -1 });
-  const network = await rpc.getNetwork().catch(() => undefined);
-  const reported = Number(await rpc.send("eth_chainId", []));
+  const reported = Number(await retrying("eth_chainId", () => rpc.send("eth_chainId", []), log));
   if (reported !== deployment.chainId) throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
-  void network;
 
   const db = openDatabase(dbPath(cfg));
   const identity = `${deployment.chainId}:${deployment.compute.toLowerCase()}:${deployment.startBlock}`;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything this project needs on a fresh Debian machine with Node 20: npm packages from
-# the lockfile. Nothing is downloaded from outside the npm registry and Debian's apt: Solidity
-# compiles with the pinned npm `solc`, Uniswap comes from its npm artifacts.
+# Installs everything this project needs on a fresh Debian machine with Node 20:
+# - Debian packages: bubblewrap (the keeper's process sandbox, used by the embedded default);
+# - npm packages from the lockfile (better-sqlite3 builds from source: no prebuilt download);
+# - the contracts compiled with the pinned npm `solc` (no compiler download).
+# Nothing is fetched from outside the npm registry and Debian's apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,24 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" != "20" ]; then
   echo "setup: Node 20 is required (Hardhat 2.29 here; found $(node --version))" >&2
   exit 1
+fi
+
+apt_packages=(bubblewrap)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  elif command -v sudo >/dev/null; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    echo "setup: please install: ${missing[*]} (apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
 fi
 
 npm ci --no-audit --no-fund
