@@ -72,7 +72,8 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   if (!cfg.RPC_URL) ({ chain, cfg } = await startEmbedded(cfg, log));
   if (!cfg.KEEPER_PRIVATE_KEY) throw new Error("KEEPER_PRIVATE_KEY is required when RPC_URL is set");
   const deployment = loadDeployment(cfg);
-  const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true, cacheTimeout: -1 });
+  // No batching stall: ethers would hold every call 10 ms to batch it, on the path from event to provision.
+  const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true, cacheTimeout: -1, batchStallTime: 0 });
   const reported = Number(await retrying("eth_chainId", () => rpc.send("eth_chainId", []), log));
   if (reported !== deployment.chainId) throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
 

@@ -24,7 +24,8 @@ export const ConfigSchema = z
     CONFIRMATIONS: int(0, 1000).default(3),
     /** Largest eth_getLogs block range per request. */
     LOG_RANGE: int(1, 100_000).default(2_000),
-    POLL_INTERVAL_MS: int(50, 600_000).default(2_000),
+    /** How often the keeper looks for new blocks: the latency from confirmation to provisioning is about half of it. */
+    POLL_INTERVAL_MS: int(50, 600_000).default(250),
     /** Blocks of hashes kept to detect reorgs. */
     REORG_WINDOW: int(8, 100_000).default(256),
     DATA_DIR: z.string().default("./data"),
