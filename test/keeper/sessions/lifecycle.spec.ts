@@ -6,6 +6,8 @@ import type { App } from "../../../keeper/app";
 import type { SessionRow } from "../../../keeper/sessions/lifecycle";
 import { runAudit } from "../../../keeper/audit";
 import path from "node:path";
+import { execFile } from "node:child_process";
+import { keeperEnv } from "../shared/keeperApp";
 
 const WORKLOAD = JSON.stringify({ command: ["sh", "-c", "echo up; sleep 3600"], cpu: 0.5, memoryMb: 64 });
 
@@ -111,7 +113,6 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
   });
 
   it("audit agrees with the chain, and reports a tampered database", async () => {
-    await until("no work in flight", () => app.keeper.sender.pending() === 0 && !app.db.prepare("SELECT 1 FROM sessions WHERE state NOT IN ('ended','refunded')").get());
     const ok = await runAudit(app.db, t.rpc, app.deployment, 2);
     expect(ok.ok, JSON.stringify(ok)).to.equal(true);
     expect(ok.sessionsOnChain).to.be.greaterThan(3);
@@ -121,5 +122,49 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
     expect(tampered.ok).to.equal(false);
     expect(tampered.amountMismatches).to.deep.include({ instanceId: victim.instance_id, field: "refunded", chain: victim.refunded, database: "1" });
     app.db.prepare("UPDATE sessions SET refunded = ? WHERE instance_id = ?").run(victim.refunded, victim.instance_id);
+  });
+
+  it("the CLI: sessions and status read the database; audit exits 0, then 1 once the database is tampered with", async () => {
+    const env = { ...keeperEnv(t, app.dataDir), PATH: process.env.PATH!, HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
+    // Asynchronous on purpose: the keeper under test runs in this process and must keep answering /health.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args], { cwd: path.resolve(__dirname, "..", "..", ".."), env }, (err, stdout, stderr) =>
+          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+
+    const sessions = JSON.parse((await cli("sessions", "--json", "--agent", t.agent.address)).stdout) as { instance_id: string; state: string }[];
+    const inDb = app.db.prepare("SELECT instance_id, state FROM sessions ORDER BY created_at DESC").all() as { instance_id: string; state: string }[];
+    // Sessions of earlier tests may still be moving between states, so compare the set of sessions and the settled ones.
+    expect(sessions.map((x) => x.instance_id)).to.have.members(inDb.map((x) => x.instance_id));
+    const settled = (rows: { instance_id: string; state: string }[]) => rows.filter((x) => x.state === "ended" || x.state === "refunded");
+    expect(settled(inDb).map((x) => x.instance_id)).to.include.members(settled(sessions).map((x) => x.instance_id));
+    const refundedOut = await cli("sessions", "--json", "--state", "refunded");
+    const refunded = JSON.parse(refundedOut.stdout) as { instance_id: string; state: string }[];
+    expect(refunded.length, "the config and unrunnable tests left refunded sessions").to.be.greaterThanOrEqual(2);
+    expect(new Set(refunded.map((x) => x.state))).to.deep.equal(new Set(["refunded"]));
+    expect(inDb.filter((x) => x.state === "refunded").map((x) => x.instance_id)).to.include.members(refunded.map((x) => x.instance_id));
+
+    const status = JSON.parse((await cli("status", "--json")).stdout);
+    expect(status.sessions.ended).to.be.greaterThan(0);
+    expect(status.keeper.ok, JSON.stringify(status)).to.equal(true);
+    expect(status.lagBlocks).to.be.a("number");
+
+    const ok = await cli("audit");
+    expect(ok.status, ok.stdout + ok.stderr).to.equal(0);
+    expect(ok.stdout).to.contain("OK: chain and database agree");
+    const victim = app.db.prepare("SELECT instance_id FROM sessions LIMIT 1").get() as { instance_id: string };
+    const saved = app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(victim.instance_id) as Record<string, unknown>;
+    app.db.prepare("DELETE FROM sessions WHERE instance_id = ?").run(victim.instance_id);
+    try {
+      const bad = await cli("audit");
+      expect(bad.status).to.equal(1);
+      expect(bad.stdout).to.contain("paid sessions missing from the keeper database (1):");
+      expect(bad.stdout).to.contain(victim.instance_id);
+    } finally {
+      const cols = Object.keys(saved);
+      app.db.prepare(`INSERT INTO sessions (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`).run(...cols.map((c) => saved[c]));
+    }
   });
 });
