@@ -21,11 +21,13 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD).setAction(async (args: { solcVersi
 
 /** RPC URL and key of a live network, from the environment; deploy.ts explains what is missing. */
 function live(urlVar: string, chainId: number) {
-  const key = process.env.DEPLOYER_PRIVATE_KEY;
+  // A malformed key would make Hardhat refuse every command (HH8), tests included; deploy.ts names it instead.
+  const key = process.env.DEPLOYER_PRIVATE_KEY?.trim();
+  const wellFormed = key !== undefined && /^(0x)?[0-9a-fA-F]{64}$/.test(key);
   return {
     url: process.env[urlVar] ?? "",
     chainId,
-    accounts: key ? [key] : [],
+    accounts: wellFormed ? [key.startsWith("0x") ? key : `0x${key}`] : [],
   };
 }
 

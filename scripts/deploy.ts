@@ -1,148 +1,302 @@
 /**
- * Deploys AgentCompute and AgentComputeBridge.
+ * Deploys AgentCompute and AgentComputeBridge and writes deployments/<network>.json.
  *
  *   npx hardhat run scripts/deploy.ts --network hardhat|localhost|baseSepolia|base
  *
- * Local networks (hardhat, localhost) first get the real Uniswap V3 stack from npm artifacts, a
- * 6-decimal USDC and a funded WETH/USDC pool. Live networks use design.md's addresses (overridable
- * with USDC_ADDRESS, SWAP_ROUTER_ADDRESS, WETH_ADDRESS, QUOTER_ADDRESS) and need BASE_RPC_URL or
- * BASE_SEPOLIA_RPC_URL, DEPLOYER_PRIVATE_KEY, ADMIN_ADDRESS, TREASURY_ADDRESS and KEEPER_ADDRESS; the
- * script refuses to deploy when any is missing or when the chain disagrees (chain id, no code at an
- * address, the router's WETH9(), USDC's decimals()). Writes deployments/<network>.json.
+ * hardhat, localhost: deploys the real Uniswap V3 stack, a test USDC and a funded WETH/USDC pool
+ *   first, unless USDC_ADDRESS and SWAP_ROUTER_ADDRESS name contracts already there. Roles default to
+ *   the deployer.
+ * baseSepolia, base: design.md's USDC, SwapRouter02, WETH and QuoterV2 (override with USDC_ADDRESS,
+ *   SWAP_ROUTER_ADDRESS, WETH_ADDRESS, QUOTER_ADDRESS); needs BASE_SEPOLIA_RPC_URL or BASE_RPC_URL,
+ *   DEPLOYER_PRIVATE_KEY, ADMIN_ADDRESS, TREASURY_ADDRESS and KEEPER_ADDRESS.
+ * Both: POOL_FEE (default 500); DEPLOYMENTS_DIR (default deployments/). The script refuses (exit 2), naming every problem, when a setting is
+ * missing or malformed or the chain disagrees (chain id, no code, the router's WETH9(), USDC's
+ * decimals(), a deployer without ETH). The rules are in scripts/lib/deployPlan.ts.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { execSync } from "node:child_process";
-import { Contract, Provider, Signer } from "ethers";
+import { execFileSync } from "node:child_process";
+import { FetchRequest, getAddress, Interface, JsonRpcProvider, Network, NonceManager, Signer, Wallet, ZeroAddress } from "ethers";
 import { deploySystem } from "./lib/system";
-import { createWethUsdcPool, deployUniswap, DevRpc } from "./lib/uniswap";
-import { checkChainFacts, ChainFacts, DeployRefused, LIVE_NETWORKS, LivePlan, planLiveDeploy } from "./lib/deployConfig";
-import { TestUSDC__factory } from "../typechain-types";
+import { deployLocalStack } from "./lib/localStack";
+import {
+  ChainFacts,
+  checkChainFacts,
+  constructorArgsModule,
+  DeployPlan,
+  DeployRefused,
+  Env,
+  NETWORKS,
+  parsePrivateKey,
+  planDeploy,
+  Roles,
+  StackAddresses,
+  verifyCommands,
+} from "./lib/deployPlan";
 
+/** The JSON-RPC calls the script makes itself (reads; hardhat_setCode on a local chain). */
+export interface JsonRpc {
+  send(method: string, params: unknown[]): Promise<unknown>;
+}
+
+/** deployments/<network>.json. The keeper reads chainId, contracts and startBlock (keeper/deployment.ts). */
 export interface DeploymentRecord {
   network: string;
   chainId: number;
+  /** Block of AgentCompute's deployment: where an event reader starts. */
   startBlock: number;
-  contracts: { AgentCompute: string; AgentComputeBridge: string; USDC: string; WETH: string; SwapRouter02: string; QuoterV2?: string };
+  contracts: {
+    AgentCompute: string;
+    AgentComputeBridge: string;
+    USDC: string;
+    WETH: string;
+    SwapRouter02: string;
+    QuoterV2?: string;
+  };
+  poolFee: number;
+  /** True when this script deployed Uniswap and USDC too (a local chain). */
+  stackDeployedHere: boolean;
   constructorArgs: { AgentCompute: unknown[]; AgentComputeBridge: unknown[] };
-  roles: { admin: string; treasury: string; keeper: string };
+  roles: Roles;
   deployer: string;
   commit: string | null;
+  /** Uncommitted changes to tracked files: the commit alone does not reproduce the bytecode. */
+  commitDirty: boolean | null;
   deployedAt: string;
 }
 
 export interface DeployOptions {
   network: string;
   signer: Signer;
-  /** The node, for reads and (local networks) hardhat_setCode. */
-  rpc: Provider & DevRpc;
-  env?: Record<string, string | undefined>;
-  /** Where <network>.json goes (default: deployments/). */
+  /** The node the signer's transactions go to; on a local chain it also takes hardhat_setCode. */
+  rpc: JsonRpc;
+  /** Where the checks read from (default: rpc). */
+  reader?: JsonRpc;
+  env?: Env;
+  /** Where <network>.json goes (default: env DEPLOYMENTS_DIR, else deployments/ of this repository). */
   outDir?: string;
   log?: (line: string) => void;
 }
 
-function gitCommit(): string | null {
+const REPO_ROOT = path.join(__dirname, "..");
+
+const READ_ABI = new Interface([
+  "function WETH9() view returns (address)",
+  "function factory() view returns (address)",
+  "function decimals() view returns (uint8)",
+  "function getPool(address, address, uint24) view returns (address)",
+  "function liquidity() view returns (uint128)",
+]);
+
+/** A view call's single result; undefined when it reverts or returns nothing decodable (not that contract). */
+async function view<T>(rpc: JsonRpc, to: string, fn: string, args: unknown[] = []): Promise<T | undefined> {
   try {
-    return execSync("git rev-parse HEAD", { stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    const data = (await rpc.send("eth_call", [{ to, data: READ_ABI.encodeFunctionData(fn, args) }, "latest"])) as string;
+    return READ_ABI.decodeFunctionResult(fn, data)[0] as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function hasCode(rpc: JsonRpc, address: string): Promise<boolean> {
+  return ((await rpc.send("eth_getCode", [address, "latest"])) as string) !== "0x";
+}
+
+/** Reads, in raw JSON-RPC so the same code works on Hardhat's provider and a plain connection. */
+export async function readChainFacts(rpc: JsonRpc, plan: DeployPlan, stack: StackAddresses, deployer: string): Promise<ChainFacts> {
+  const chainId = Number(BigInt((await rpc.send("eth_chainId", [])) as string));
+  const [usdc, router, weth] = await Promise.all([hasCode(rpc, stack.usdc), hasCode(rpc, stack.router), hasCode(rpc, stack.weth)]);
+  const facts: ChainFacts = {
+    chainId,
+    hasCode: { usdc, router, weth },
+    deployer,
+    deployerBalance: BigInt((await rpc.send("eth_getBalance", [deployer, "latest"])) as string),
+  };
+  if (usdc) facts.usdcDecimals = await view<bigint>(rpc, stack.usdc, "decimals").then((d) => (d === undefined ? undefined : Number(d)));
+  if (router) {
+    facts.routerWeth = await view<string>(rpc, stack.router, "WETH9");
+    const factory = await view<string>(rpc, stack.router, "factory");
+    if (factory !== undefined && (await hasCode(rpc, factory))) {
+      const pool = (await view<string>(rpc, factory, "getPool", [stack.weth, stack.usdc, plan.poolFee])) ?? ZeroAddress;
+      facts.pool = { factory, address: pool };
+      if (pool !== ZeroAddress) facts.pool.liquidity = await view<bigint>(rpc, pool, "liquidity");
+    }
+  }
+  return facts;
+}
+
+/** An error's gist without URLs: an RPC URL usually carries an API key, and logs travel. */
+export function describeError(err: unknown): string {
+  const e = err as { shortMessage?: string; message?: string };
+  const text = e?.shortMessage ?? e?.message ?? String(err);
+  return text.split("\n")[0].replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, "<url>");
+}
+
+/** Checks the plan's existing stack against the chain; refuses on any problem, logs warnings. */
+async function checkExistingStack(o: DeployOptions, plan: DeployPlan, stack: StackAddresses, deployer: string, log: (l: string) => void): Promise<void> {
+  let facts: ChainFacts;
+  try {
+    facts = await readChainFacts(o.reader ?? o.rpc, plan, stack, deployer);
+  } catch (err) {
+    throw new DeployRefused([{ code: "RPC_UNREACHABLE", message: `cannot read ${plan.network} through its RPC: ${describeError(err)}` }]);
+  }
+  const { problems, warnings } = checkChainFacts(plan, stack, facts);
+  if (problems.length) throw new DeployRefused(problems);
+  for (const w of warnings) log(`warning: ${w.message}`);
+}
+
+/** Relative to the working directory when inside it (the verify command resolves it from there), else absolute. */
+function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel.startsWith("..") || path.isAbsolute(rel) ? file : rel;
+}
+
+function git(args: string[]): string | null {
+  try {
+    return execFileSync("git", args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
   } catch {
     return null;
   }
 }
 
-export async function readChainFacts(rpc: Provider, plan: LivePlan): Promise<ChainFacts> {
-  const code = async (a: string) => (await rpc.getCode(a)) !== "0x";
-  const [chainId, usdc, router, weth] = await Promise.all([rpc.getNetwork().then((n) => Number(n.chainId)), code(plan.usdc), code(plan.router), code(plan.weth)]);
-  const facts: ChainFacts = { chainId, hasCode: { usdc, router, weth } };
-  if (router) facts.routerWeth = await new Contract(plan.router, ["function WETH9() view returns (address)"], rpc).WETH9().catch(() => undefined);
-  if (usdc) facts.usdcDecimals = await new Contract(plan.usdc, ["function decimals() view returns (uint8)"], rpc).decimals().then(Number).catch(() => undefined);
-  return facts;
-}
-
-async function deployLocalStack(o: DeployOptions) {
-  const uni = await deployUniswap(o.signer, o.rpc);
-  const usdc = await new TestUSDC__factory(o.signer).deploy();
-  await usdc.waitForDeployment();
-  await (await usdc.mint(await o.signer.getAddress(), 10_000_000n * 10n ** 6n)).wait();
-  await createWethUsdcPool(o.signer, uni, usdc as unknown as Contract, { usdcPerEth: 3000_000000n, wethLiquidity: 1000n * 10n ** 18n });
-  return {
-    usdc: await usdc.getAddress(),
-    router: await uni.router.getAddress(),
-    weth: await uni.weth.getAddress(),
-    quoter: await uni.quoter.getAddress(),
-  };
+/** Written to a temporary name first, so a crash never leaves half a file for the keeper to read. */
+function writeFileAtomic(file: string, text: string): void {
+  fs.writeFileSync(`${file}.tmp`, text);
+  fs.renameSync(`${file}.tmp`, file);
 }
 
 export async function deploy(o: DeployOptions): Promise<DeploymentRecord> {
   const env = o.env ?? process.env;
   const log = o.log ?? console.log;
-  const deployer = await o.signer.getAddress();
-  let plan: Omit<LivePlan, "network" | "chainId">;
-  if (o.network === "hardhat" || o.network === "localhost") {
-    log(`${o.network}: deploying the real Uniswap V3 stack, a test USDC and a funded WETH/USDC pool`);
-    const stack = await deployLocalStack(o);
-    plan = { ...stack, admin: env.ADMIN_ADDRESS ?? deployer, treasury: env.TREASURY_ADDRESS ?? deployer, keeper: env.KEEPER_ADDRESS ?? deployer, poolFee: 500 };
+  const deployer = getAddress(await o.signer.getAddress());
+  const { plan, problems } = planDeploy(o.network, env, deployer);
+  if (!plan) throw new DeployRefused(problems);
+
+  let stack: StackAddresses;
+  if (plan.stack) {
+    await checkExistingStack(o, plan, plan.stack, deployer, log);
+    stack = plan.stack;
   } else {
-    const { plan: live, problems } = planLiveDeploy(o.network, env);
-    if (!live) throw new DeployRefused(problems);
-    const chainProblems = checkChainFacts(live, await readChainFacts(o.rpc, live));
-    if (chainProblems.length) throw new DeployRefused(chainProblems);
-    plan = live;
+    stack = (await deployLocalStack(o.signer, o.rpc, { fee: plan.poolFee })).addresses;
+    log(`${o.network}: deployed Uniswap V3, a test USDC and a WETH/USDC pool (fee ${plan.poolFee}, $3,000)`);
   }
-  const system = await deploySystem(o.signer, { ...plan, keeper: plan.keeper });
-  const chainId = Number((await o.rpc.getNetwork()).chainId);
+
+  const system = await deploySystem(o.signer, { ...stack, ...plan.roles, poolFee: plan.poolFee });
   const record: DeploymentRecord = {
     network: o.network,
-    chainId,
+    chainId: Number(BigInt((await o.rpc.send("eth_chainId", [])) as string)),
     startBlock: system.deployBlock,
     contracts: {
       AgentCompute: await system.compute.getAddress(),
       AgentComputeBridge: await system.bridge.getAddress(),
-      USDC: plan.usdc,
-      WETH: plan.weth,
-      SwapRouter02: plan.router,
-      QuoterV2: plan.quoter,
+      USDC: stack.usdc,
+      WETH: stack.weth,
+      SwapRouter02: stack.router,
+      ...(stack.quoter ? { QuoterV2: stack.quoter } : {}),
     },
+    poolFee: plan.poolFee,
+    stackDeployedHere: !plan.stack,
     constructorArgs: system.constructorArgs,
-    roles: { admin: plan.admin, treasury: plan.treasury, keeper: plan.keeper },
+    roles: plan.roles,
     deployer,
-    commit: gitCommit(),
+    commit: git(["rev-parse", "HEAD"]),
+    commitDirty: ((s) => (s === null ? null : s !== ""))(git(["status", "--porcelain", "--untracked-files=no"])),
     deployedAt: new Date().toISOString(),
   };
-  const outDir = o.outDir ?? path.join(__dirname, "..", "deployments");
+
+  const outDir = o.outDir ?? env.DEPLOYMENTS_DIR ?? path.join(REPO_ROOT, "deployments");
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${o.network}.json`);
-  fs.writeFileSync(file, JSON.stringify(record, null, 2) + "\n");
+  writeFileAtomic(file, JSON.stringify(record, null, 2) + "\n");
+
   log(`AgentCompute        ${record.contracts.AgentCompute}`);
   log(`AgentComputeBridge  ${record.contracts.AgentComputeBridge}`);
-  log(`deploy block ${record.startBlock} on chain ${chainId}; written to ${path.relative(process.cwd(), file)}`);
-  if (LIVE_NETWORKS[o.network]) {
-    const args = (a: unknown[]) => a.map((x) => (Array.isArray(x) ? `'${JSON.stringify(x)}'` : String(x))).join(" ");
-    log("verify on the block explorer (ETHERSCAN_API_KEY set; array arguments go through --constructor-args with a module file):");
-    log(`  npx hardhat verify --network ${o.network} ${record.contracts.AgentCompute} ${args(record.constructorArgs.AgentCompute)}`);
-    log(`  npx hardhat verify --network ${o.network} ${record.contracts.AgentComputeBridge} ${args(record.constructorArgs.AgentComputeBridge)}`);
-  }
+  log(`  on chain ${record.chainId} from block ${record.startBlock}; USDC ${stack.usdc}, SwapRouter02 ${stack.router}, pool fee ${plan.poolFee}`);
+  log(`  deployer ${deployer}; ${describeRoles(plan.roles, deployer)}`);
+  log(`written to ${displayPath(file)}`);
+  if (plan.live) logVerification(o.network, record, outDir, env, log);
   return record;
 }
 
-async function main() {
-  // Loaded here, not at the top, so tests can import deploy() without a Hardhat runtime of their own.
+/** Roles for the summary; "the deployer" rather than the same address three times on a local chain. */
+function describeRoles(roles: Roles, deployer: string): string {
+  const who = (a: string) => (a === deployer ? "the deployer" : a);
+  return `admin ${who(roles.admin)}; treasury ${who(roles.treasury)}; keeper ${who(roles.keeper)}`;
+}
+
+/** The explorer can only verify live contracts; the array argument needs a module file next to the record. */
+function logVerification(network: string, record: DeploymentRecord, outDir: string, env: Env, log: (l: string) => void): void {
+  const argsFile = path.join(outDir, `${network}.AgentCompute.args.js`);
+  writeFileAtomic(argsFile, constructorArgsModule(record.constructorArgs.AgentCompute));
+  const needsKey = env.ETHERSCAN_API_KEY ? "" : " (set ETHERSCAN_API_KEY first)";
+  log(`verify on the explorer${needsKey}:`);
+  for (const cmd of verifyCommands(network, record.contracts, record.constructorArgs.AgentComputeBridge, displayPath(argsFile))) {
+    log(`  ${cmd}`);
+  }
+}
+
+/**
+ * A direct connection to a live network's RPC, not Hardhat's: Hardhat would stop at the first
+ * request with HH101 on a wrong chain, before this script could name the problem.
+ */
+function liveConnection(url: string, chainId: number): JsonRpcProvider {
+  const request = new FetchRequest(url);
+  request.timeout = 30_000;
+  // No response cache: a cached eth_getTransactionCount would hand the next deployment a used nonce.
+  return new JsonRpcProvider(request, Network.from(chainId), { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
+}
+
+/** What the node itself said, when an ethers error carries it. */
+function rpcReason(err: unknown): string {
+  const reason = (err as { info?: { error?: { message?: string } } })?.info?.error?.message;
+  return reason ? `: ${describeError(new Error(reason))}` : "";
+}
+
+/** The node behind `localhost` must be up (and on the configured chain) before anything is sent. */
+async function probeLocalNode(rpc: JsonRpc): Promise<void> {
+  try {
+    await rpc.send("eth_chainId", []);
+  } catch (err) {
+    throw new DeployRefused([
+      { code: "RPC_UNREACHABLE", message: `localhost does not answer as configured (${describeError(err)}): start \`npx hardhat node\`, or set LOCAL_RPC_URL` },
+    ]);
+  }
+}
+
+/** The `npx hardhat run` entry point: the network comes from --network, settings from the environment. */
+export async function main(env: Env = process.env): Promise<DeploymentRecord> {
+  // Loaded here so tests can import deploy() from their own Hardhat runtime.
   const hre = await import("hardhat");
   const network = hre.network.name;
-  const defaults = LIVE_NETWORKS[network];
-  if (defaults) {
-    // Hardhat would fail on an empty URL with a less helpful message: check the environment first.
-    const { problems } = planLiveDeploy(network, process.env);
+  const spec = NETWORKS[network];
+  if (spec?.live) {
+    // Checked before any connection: a missing URL or key would otherwise surface as a Hardhat error.
+    const { problems } = planDeploy(network, env, ZeroAddress);
     if (problems.length) throw new DeployRefused(problems);
+    const connection = liveConnection(env[spec.rpcEnv!]!.trim(), spec.chainId);
+    try {
+      // Nonces counted here: a load-balanced RPC may still report the old pending count after a receipt.
+      const signer = new NonceManager(new Wallet(parsePrivateKey(env.DEPLOYER_PRIVATE_KEY!.trim())!, connection));
+      return await deploy({ network, signer, rpc: connection, env });
+    } finally {
+      connection.destroy();
+    }
   }
+  const rpc: JsonRpc = { send: (method, params) => hre.network.provider.send(method, params) };
+  if (network === "localhost") await probeLocalNode(rpc);
   const [signer] = await hre.ethers.getSigners();
-  const rpc = Object.assign(hre.ethers.provider, { send: (m: string, p: unknown[]) => hre.network.provider.send(m, p) });
-  await deploy({ network, signer, rpc });
+  return deploy({ network, signer, rpc, env });
 }
 
 if (require.main === module) {
   main().catch((err) => {
-    console.error(err instanceof DeployRefused ? err.message : err);
-    process.exitCode = 1;
+    if (err instanceof DeployRefused) {
+      console.error(err.message);
+      process.exitCode = 2;
+    } else {
+      // Short by default: an ethers error carries the whole signed transaction (the bytecode).
+      console.error(process.env.DEBUG ? err : `deploy failed: ${describeError(err)}${rpcReason(err)} (DEBUG=1 for the full error)`);
+      process.exitCode = 1;
+    }
   });
 }

@@ -1,81 +1,188 @@
 /**
- * The contracts on their own, in one process: Hardhat's in-process chain (chain id 8453), the real
- * Uniswap V3 stack from npm artifacts, a test USDC, a funded pool, AgentCompute + AgentComputeBridge,
- * and a scripted agent that pays ETH for a session; this script plays the keeper's on-chain part.
+ * The contracts on their own, in one process: Hardhat's in-process chain (chain id 8453, like Base),
+ * the real Uniswap V3 stack from npm artifacts, a test USDC and a funded pool, AgentCompute +
+ * AgentComputeBridge, and a scripted agent with a fresh key that pays ETH for a session. This script
+ * plays the keeper's on-chain part. It ends with the money summary and the audit trail as
+ * `eth_getLogs` shows it, and exits 1 if the money does not add up.
  *
  *   npx hardhat run scripts/local-demo.ts        (npm run demo:contracts)
  */
 import hre from "hardhat";
-import { Contract, formatEther, formatUnits, toUtf8Bytes } from "ethers";
-import { createWethUsdcPool, deployUniswap } from "./lib/uniswap";
+import { ContractTransactionResponse, formatEther, formatUnits, Log, LogDescription, toUtf8Bytes, TransactionReceipt, Wallet } from "ethers";
+import { deployLocalStack } from "./lib/localStack";
 import { deploySystem } from "./lib/system";
-import { TestUSDC__factory } from "../typechain-types";
+import type { AgentCompute, AgentComputeBridge } from "../typechain-types";
 
-const usd = (v: bigint) => `${formatUnits(v, 6)} USDC`;
+const { ethers, network } = hre;
+
+const SPHERON = 0;
+const HOUR = 3600n;
+const RUNNING = 1;
+const SLIPPAGE_PERCENT = 1n;
+const CONFIG = '{"command":["python3","-m","http.server"],"image":"python:3.12-slim","cpu":1,"memoryMb":512}';
+
+const usdc6 = (v: bigint) => formatUnits(v, 6).padEnd(formatUnits(v, 6).indexOf(".") + 7, "0");
+const usd = (v: bigint) => `${usdc6(v)} USDC`;
+const eth = (v: bigint) => `${formatEther(v)} ETH`;
+const short = (hex: string) => `${hex.slice(0, 6)}…${hex.slice(-4)}`;
+const clock = (ts: bigint | number) => new Date(Number(ts) * 1000).toISOString().slice(11, 19);
+const gas = (r: TransactionReceipt) => `gas ${r.gasUsed.toLocaleString("en-US")}`;
+
+/** Every check the demo makes; any failure makes the exit code 1. */
+const failures: string[] = [];
+function verdict(ok: boolean, what: string): string {
+  if (!ok) failures.push(what);
+  return ok ? "OK" : "MISMATCH";
+}
+
+async function mined(tx: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
+  return (await (await tx).wait())!;
+}
+
+/** The next transaction is mined exactly at `timestamp`, so the figures are round ones. */
+async function nextBlockAt(timestamp: bigint): Promise<void> {
+  await network.provider.send("evm_setNextBlockTimestamp", [Number(timestamp)]);
+}
+
+/** Parses a log with whichever of the two contracts emitted it. */
+function parser(compute: AgentCompute, bridge: AgentComputeBridge) {
+  return (log: Log): LogDescription | null => compute.interface.parseLog(log) ?? bridge.interface.parseLog(log);
+}
+
+function eventIn(receipt: TransactionReceipt, parse: (l: Log) => LogDescription | null, name: string): LogDescription {
+  for (const log of receipt.logs) {
+    const ev = parse(log);
+    if (ev?.name === name) return ev;
+  }
+  throw new Error(`${name} not in transaction ${receipt.hash}`);
+}
+
+const USDC_FIELDS = new Set(["cost", "amount", "usdcAmount", "paidToTreasury", "refunded", "dailyCap", "weeklyCap"]);
+const TIME_FIELDS = new Set(["startTime", "endTime", "newEndTime", "settledUntil"]);
+const OUTCOMES = ["None", "Running", "Failed", "Completed"];
+
+/** One event as an auditor reads it: amounts in USDC/ETH, times of day, ids and addresses shortened. */
+function describeEvent(ev: LogDescription): string {
+  const fields = ev.fragment.inputs.map((input, i) => {
+    const v = ev.args[i];
+    let text: string;
+    if (USDC_FIELDS.has(input.name)) text = usdc6(v);
+    else if (input.name === "ethSpent") text = `${formatEther(v)} ETH`;
+    else if (TIME_FIELDS.has(input.name)) text = clock(v);
+    else if (input.name === "outcome") text = OUTCOMES[Number(v)];
+    else if (input.name === "config") text = `${ethers.getBytes(v).length} bytes`;
+    else if (typeof v === "string" && v.startsWith("0x")) text = short(v);
+    else text = String(v);
+    return `${input.name}=${text}`;
+  });
+  return `${ev.name} ${fields.join(" ")}`;
+}
 
 async function main() {
-  const { ethers, network } = hre;
-  const [deployer, keeper, treasury, agent] = await ethers.getSigners();
-  const rpc = { send: (m: string, p: unknown[]) => network.provider.send(m, p) };
-  const uni = await deployUniswap(deployer, rpc);
-  const usdc = await new TestUSDC__factory(deployer).deploy();
-  await (await usdc.mint(deployer.address, 10_000_000n * 10n ** 6n)).wait();
-  await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, { usdcPerEth: 3000_000000n, wethLiquidity: ethers.parseEther("1000") });
-  const { compute, bridge } = await deploySystem(deployer, {
-    usdc: await usdc.getAddress(),
-    weth: await uni.weth.getAddress(),
-    router: await uni.router.getAddress(),
-    admin: deployer.address,
-    treasury: treasury.address,
-    keeper: keeper.address,
-  });
-  console.log(`chain ${(await ethers.provider.getNetwork()).chainId}: Uniswap V3 (factory ${await uni.factory.getAddress()}), WETH/USDC 0.05% pool at $3,000`);
-  console.log(`AgentCompute ${await compute.getAddress()}   AgentComputeBridge ${await bridge.getAddress()}`);
+  // --- the chain: what Base has, and the system on top
+  const [deployer, keeper, treasury] = await ethers.getSigners();
+  const stack = await deployLocalStack(deployer, { send: (m, p) => network.provider.send(m, p) });
+  const { uni, usdc } = stack;
+  const { compute, bridge } = await deploySystem(deployer, { ...stack.addresses, admin: deployer.address, treasury: treasury.address, keeper: keeper.address });
+  const [computeAddress, bridgeAddress] = [await compute.getAddress(), await bridge.getAddress()];
+  const parse = parser(compute, bridge);
+  const a = stack.addresses;
+  console.log(`chain ${(await ethers.provider.getNetwork()).chainId} (in-process Hardhat, Base's chain id), Uniswap V3 from npm artifacts:`);
+  console.log(`  SwapRouter02 ${a.router}  QuoterV2 ${a.quoter}  WETH9 ${a.weth}`);
+  console.log(`  TestUSDC ${a.usdc}; WETH/USDC 0.05% pool ${a.pool} at $3,000 (100 ETH + 300,000 USDC)`);
+  console.log(`  AgentCompute ${computeAddress}  AgentComputeBridge ${bridgeAddress}`);
+  console.log(`  keeper ${keeper.address}  treasury ${treasury.address}`);
 
-  const c = compute.connect(agent);
-  const cost = await c.getSessionCost(3600, 0);
-  const [quote] = await uni.quoter.quoteExactOutputSingle.staticCall({ tokenIn: await uni.weth.getAddress(), tokenOut: await usdc.getAddress(), amount: cost, fee: 500, sqrtPriceLimitX96: 0 });
-  const sent = (quote * 101n) / 100n;
-  console.log(`\n1. agent ${agent.address} asks for 1 h on SPHERON: ${usd(cost)} = ${formatEther(quote)} ETH (QuoterV2); sends ${formatEther(sent)} ETH`);
+  // --- the agent: a fresh key, given ETH only
+  const agent = Wallet.createRandom(ethers.provider);
+  await (await deployer.sendTransaction({ to: agent.address, value: ethers.parseEther("1") })).wait();
+  console.log(`agent ${agent.address} (fresh key) holds 1.0 ETH and no USDC\n`);
+  const asAgent = compute.connect(agent);
+  const asKeeper = compute.connect(keeper);
+
+  // 1. quote
+  const cost = await compute.getSessionCost(HOUR, SPHERON);
+  const [quote] = await uni.quoter.quoteExactOutputSingle.staticCall({ tokenIn: a.weth, tokenOut: a.usdc, amount: cost, fee: 500, sqrtPriceLimitX96: 0 });
+  const maxIn = (quote * (100n + SLIPPAGE_PERCENT)) / 100n;
+  console.log(`1. quote: 1 h on SPHERON = ${usd(cost)} (getSessionCost) = ${eth(quote)} (QuoterV2); the agent sends it +1%: ${eth(maxIn)}`);
+
+  // 2. pay ETH: the bridge swaps for exactly the cost and refunds the rest in the same transaction
   const ethBefore = await ethers.provider.getBalance(agent.address);
-  const r1 = (await (await c.startSession(3600, 0, toUtf8Bytes('{"image":"agentcompute/busybox:local","cpu":1,"memoryMb":256}'), { value: sent })).wait())!;
-  const id = r1.logs.map((l) => compute.interface.parseLog(l)).find((e) => e?.name === "SessionStarted")!.args.instanceId as string;
-  const used = ethBefore - (await ethers.provider.getBalance(agent.address)) - r1.gasUsed * r1.gasPrice;
-  console.log(`2. startSession: swap used ${formatEther(used)} ETH, ${formatEther(sent - used)} ETH refunded in the same tx; ${usd(cost)} escrowed; ${r1.gasUsed} gas`);
+  const started = await mined(asAgent.startSession(HOUR, SPHERON, toUtf8Bytes(CONFIG), { value: maxIn }));
+  const id: string = eventIn(started, parse, "SessionStarted").args.instanceId;
+  const ethSpent: bigint = eventIn(started, parse, "ComputeRequested").args.ethSpent;
+  const fee = started.gasUsed * started.gasPrice;
+  // Measured on the agent's balance, not derived from the event: the refund must really have landed.
+  const ethRefunded = maxIn - (ethBefore - (await ethers.provider.getBalance(agent.address)) - fee);
+  console.log(`2. startSession{value}: session ${short(id)}; the swap spent ${eth(ethSpent)}, ${eth(ethRefunded)} came back`);
+  console.log(`   in the same transaction; ${usd(await usdc.balanceOf(computeAddress))} escrowed; ${gas(started)} (${eth(fee)})`);
 
-  await (await compute.connect(keeper).recordOutcome(id, 1, "docker:demo")).wait();
-  console.log(`3. keeper: recordOutcome(Running): the session's clock starts now`);
-  await network.provider.send("evm_increaseTime", [1200]);
-  await network.provider.send("evm_mine", []);
-  const claimed = await compute.connect(keeper).claim.staticCall(id);
-  await (await compute.connect(keeper).claim(id)).wait();
-  console.log(`4. 20 min later the keeper claims ${usd(claimed)} for the treasury`);
+  // 3. the keeper provisions it: the paid hour starts now, not at payment
+  const running = await mined(asKeeper.recordOutcome(id, RUNNING, "spheron:lease-demo-1"));
+  const activated = eventIn(running, parse, "SessionActivated");
+  console.log(`3. keeper recordOutcome(Running, "spheron:lease-demo-1"): paid time runs ${clock(activated.args.startTime)} to ${clock(activated.args.endTime)} UTC; ${gas(running)}`);
 
-  const extra = await c.getSessionCost(1800, 0);
-  await (await usdc.mint(agent.address, extra)).wait();
-  await (await usdc.connect(agent).approve(await compute.getAddress(), extra)).wait();
-  await (await c.extendSession(id, 1800)).wait();
-  console.log(`5. agent extends by 30 min, paying ${usd(extra)} in USDC`);
-  await (await c.setSpendingCaps(agent.address, 5_000_000, 20_000_000)).wait();
-  const [daily, weekly] = await c.remainingAllowance(agent.address);
-  console.log(`6. agent caps itself at 5 USDC/day, 20 USDC/week: ${usd(daily)} / ${usd(weekly)} left`);
+  // 4. time passes; the keeper claims what has streamed
+  const startTime: bigint = activated.args.startTime;
+  await nextBlockAt(startTime + 20n * 60n);
+  const claimed = await mined(asKeeper.claim(id));
+  console.log(`4. 20 min later the keeper claims ${usd(eventIn(claimed, parse, "EscrowClaimed").args.amount)} for the treasury; ${gas(claimed)}`);
 
-  await network.provider.send("evm_increaseTime", [600]);
-  const r2 = (await (await c.endSession(id)).wait())!;
-  const ended = r2.logs.map((l) => compute.interface.parseLog(l)).find((e) => e?.name === "SessionEnded")!;
-  console.log(`7. agent ends it after 30 min: ${usd(ended.args.paidToTreasury)} more to the treasury, ${usd(ended.args.refunded)} refunded`);
+  // 5. extend, paying USDC this time
+  const faucet = 1_000_000n;
+  await (await usdc.mint(agent.address, faucet)).wait();
+  const extra = await compute.getSessionCost(1800, SPHERON);
+  await mined(usdc.connect(agent).approve(computeAddress, extra));
+  const extended = await mined(asAgent.extendSession(id, 1800));
+  console.log(`5. agent gets ${usd(faucet)} from the test faucet, approves ${usdc6(extra)} and extendSession(+30 min): now ends ${clock(eventIn(extended, parse, "SessionExtended").args.newEndTime)}; ${gas(extended)}`);
 
-  const s = await compute.getSession(id);
-  const held = await usdc.balanceOf(await compute.getAddress());
-  const ok = s.deposited === s.claimed + (ended.args.refunded as bigint) && held === 0n;
-  console.log(`\nmoney: deposited ${usd(s.deposited)} = claimed ${usd(s.claimed)} + refunded ${usd(ended.args.refunded)} + held ${usd(held)}  ${ok ? "OK" : "MISMATCH"}`);
-  console.log("audit trail (eth_getLogs on AgentCompute and the bridge):");
-  const logs = await ethers.provider.getLogs({ address: [await compute.getAddress(), await bridge.getAddress()], fromBlock: r1.blockNumber });
-  for (const log of logs) {
-    const ev = compute.interface.parseLog(log) ?? bridge.interface.parseLog(log);
-    if (ev) console.log(`  block ${log.blockNumber}  ${ev.name}`);
+  // 6. the agent caps its own spending (it has no guardian)
+  await mined(asAgent.setSpendingCaps(agent.address, 1_000_000, 5_000_000));
+  const [daily, weekly] = await compute.remainingAllowance(agent.address);
+  const tooMuch = await compute.getSessionCost(3 * 3600, SPHERON);
+  const refusal = await asAgent.extendSession.staticCall(id, 3 * 3600).then(
+    () => "went through (it should not)",
+    (err) => `reverts ${compute.interface.parseError(err.data)?.name ?? err.shortMessage}`,
+  );
+  console.log(`6. agent setSpendingCaps(itself, 1 USDC/day, 5 USDC/week): ${usdc6(daily)} / ${usdc6(weekly)} left; a 3 h extension (${usd(tooMuch)}) ${refusal}`);
+  verdict(refusal === "reverts DailyCapExceeded", "spending cap");
+
+  // 7. the agent ends the session; the unused escrow comes back
+  await nextBlockAt(startTime + 30n * 60n);
+  const usdcBefore = await usdc.balanceOf(agent.address);
+  const endedReceipt = await mined(asAgent.endSession(id));
+  const ended = eventIn(endedReceipt, parse, "SessionEnded");
+  const usdcAfter = await usdc.balanceOf(agent.address);
+  console.log(`7. at 30 min the agent ends it: ${usd(ended.args.paidToTreasury)} to the treasury, ${usd(ended.args.refunded)} refunded;`);
+  console.log(`   agent's USDC ${usdc6(usdcBefore)} -> ${usdc6(usdcAfter)}: ${verdict(usdcAfter - usdcBefore === ended.args.refunded, "USDC refund")}; ${gas(endedReceipt)}`);
+
+  // --- the money, from the events alone, then against balances and storage
+  const logs = await ethers.provider.getLogs({ address: [computeAddress, bridgeAddress], fromBlock: started.blockNumber });
+  const events = logs.map((log) => ({ log, ev: parse(log)! })).filter((x) => x.ev);
+  const sum = (name: string, field: string) => events.filter((x) => x.ev.name === name).reduce((t, x) => t + (x.ev.args[field] as bigint), 0n);
+  const escrowed = sum("SessionStarted", "cost") + sum("SessionExtended", "cost");
+  const toTreasury = sum("EscrowClaimed", "amount") + sum("SessionEnded", "paidToTreasury");
+  const refunded = sum("SessionEnded", "refunded");
+  const held = await usdc.balanceOf(computeAddress);
+  const session = await compute.getSession(id);
+  console.log(`\nmoney, from the events: escrowed ${usdc6(escrowed)} = claimed ${usdc6(toTreasury)} + refunded ${usdc6(refunded)} + held ${usdc6(held)} USDC: ${verdict(escrowed === toTreasury + refunded + held, "escrow sum")}`);
+  console.log(
+    `  against balances and storage: treasury = claimed ${verdict((await usdc.balanceOf(treasury.address)) === toTreasury, "treasury")}; ` +
+      `agent = faucet - extension + refund ${verdict(usdcAfter === faucet - extra + refunded, "agent USDC")}; ` +
+      `getSession ${verdict(session.deposited === escrowed && session.claimed === toTreasury && session.status === 3n, "storage")}`,
+  );
+  console.log(
+    `  ETH: sent ${formatEther(maxIn)} = swap ${formatEther(ethSpent)} (= the quote: ${verdict(ethSpent === quote, "quote")}) ` +
+      `+ refund ${formatEther(ethRefunded)}: ${verdict(ethRefunded > 0n && maxIn === ethSpent + ethRefunded, "ETH refund")}`,
+  );
+
+  console.log(`audit trail: eth_getLogs on AgentCompute and the bridge from block ${started.blockNumber}: ${events.length} events`);
+  for (const { log, ev } of events) console.log(`  #${log.blockNumber} ${describeEvent(ev)}`);
+
+  if (failures.length) {
+    console.error(`\nMONEY DOES NOT ADD UP: ${failures.join(", ")}`);
+    process.exitCode = 1;
   }
-  if (!ok) process.exitCode = 1;
 }
 
 main().catch((err) => {
