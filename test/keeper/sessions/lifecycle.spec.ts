@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { startTestChain, TestChain } from "../shared/chain";
 import { startTestKeeper, startSession, until } from "../shared/keeperApp";
-import { ProcessProvider } from "../../../keeper/providers/process";
+import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
 import type { App } from "../../../keeper/app";
 import type { SessionRow } from "../../../keeper/sessions/lifecycle";
 import { runAudit } from "../../../keeper/audit";
@@ -15,13 +15,13 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
   this.timeout(120_000);
   let t: TestChain;
   let app: App & { dataDir: string };
-  let provider: ProcessProvider;
+  let provider: SandboxProcessProvider;
 
   before(async () => {
     t = await startTestChain();
     await t.rpc.send("evm_setIntervalMining", [100]);
     app = await startTestKeeper(t);
-    provider = new ProcessProvider({ stateDir: path.join(app.dataDir, "process-provider") });
+    provider = new SandboxProcessProvider({ stateDir: path.join(app.dataDir, "process-provider") });
   });
   after(async () => {
     await app?.stop();
@@ -97,7 +97,7 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
     expect(row.last_error ?? "").to.equal("");
     const c = t.compute();
     const outcomes = await c.queryFilter(c.filters.OutcomeRecorded(id));
-    expect(outcomes.at(-1)!.args.providerRef).to.equal("workload failed (exit 3)");
+    expect(outcomes.at(-1)!.args.providerRef).to.equal("workload exited (exit 3)");
     const s = await chainSession(id);
     expect(s.claimed < s.deposited).to.equal(true);
   });
