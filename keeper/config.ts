@@ -42,6 +42,74 @@ export const ConfigSchema = z
     TX_BUMP_AFTER_S: int(1, 3_600).default(30),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     LOG_PRETTY: bool.default(false),
+    // --- Akash (keeper/providers/akash). The provider is enabled when AKASH_REST_URL and AKASH_MNEMONIC are set.
+    /** Chain REST (LCD / gRPC-gateway) URL: queries and tx broadcast. */
+    AKASH_REST_URL: z.string().url().optional(),
+    /** Tendermint RPC URL (informational; the keeper uses REST). */
+    AKASH_RPC_URL: z.string().url().optional(),
+    AKASH_CHAIN_ID: z.string().min(1).max(64).default("akashnet-2"),
+    /** BIP-39 mnemonic of the operator's Akash account. Secret: never logged. */
+    AKASH_MNEMONIC: z.string().min(1).optional(),
+    /** Escrow deposit at deployment creation, uakt (Akash's minimum is 0.5 AKT). */
+    AKASH_DEPOSIT_UAKT: int(1, Number.MAX_SAFE_INTEGER).default(500_000),
+    /** How long bids are collected before the cheapest acceptable one is chosen. */
+    AKASH_BID_WINDOW_MS: int(1, 600_000).default(60_000),
+    /** Highest acceptable bid, uakt per block. */
+    AKASH_MAX_PRICE_UAKT_PER_BLOCK: z.coerce.number().positive().default(10_000),
+    /** Comma-separated key=value provider attributes every chosen provider must have. */
+    AKASH_PROVIDER_ATTRIBUTES: z.string().default(""),
+    /** Comma-separated auditor addresses; when set, only providers audited by one of them are accepted. */
+    AKASH_AUDITORS: z.string().default(""),
+    /** Escrow top-up: keep enough for this look-ahead, then add this runway (Akash Console's rule). */
+    AKASH_TOPUP_LOOKAHEAD_S: int(60, 30 * 86_400).default(86_400),
+    AKASH_TOPUP_RUNWAY_S: int(0, 30 * 86_400).default(86_400),
+    /** Every provision step (chain, provider API) must finish within this; a stuck one fails fast. */
+    AKASH_REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+    /** Whole provision() budget: bids + lease + manifest + service up. */
+    AKASH_PROVISION_DEADLINE_MS: int(1_000, 3_600_000).default(600_000),
+    /** Seconds per block, for price per hour and escrow look-ahead (Akash: about 6.1 s). */
+    AKASH_BLOCK_TIME_S: z.coerce.number().positive().max(600).default(6.117),
+    /** USDC base units per AKT, for quotes in the session's currency (set from a price feed by the operator). */
+    AKASH_USDC_PER_AKT: int(0, Number.MAX_SAFE_INTEGER).default(1_000_000),
+    // --- Spheron and io.net (keeper/providers/spheron.ts, ionet.ts): enabled when their API key is set.
+    SPHERON_API_URL: z.string().url().default("https://app.spheron.ai"),
+    /** Spheron API key (Bearer). Secret: never logged. */
+    SPHERON_API_KEY: z.string().min(1).optional(),
+    SPHERON_INSTANCE_TYPE: z.enum(["SPOT", "DEDICATED", "CLUSTER"]).default("DEDICATED"),
+    SPHERON_SSH_KEY_ID: z.string().optional(),
+    SPHERON_OS: z.string().default("ubuntu-22.04"),
+    IONET_API_URL: z.string().url().default("https://api.io.solutions"),
+    /** io.net API key (x-api-key). Secret: never logged. */
+    IONET_API_KEY: z.string().min(1).optional(),
+    /** Hardware and location ids from io.net's inventory API. */
+    IONET_HARDWARE_ID: int(0, Number.MAX_SAFE_INTEGER).default(0),
+    IONET_LOCATION_IDS: z.string().regex(/^\d+(,\d+)*$/, "comma-separated integers").default("1"),
+    IONET_GPUS_PER_CONTAINER: int(1, 64).default(1),
+    /** One request to a cloud provider's API may take this long. */
+    PROVIDER_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
+    /** A new instance must be running within this, else provisioning gives up on that provider. */
+    PROVIDER_START_DEADLINE_MS: int(100, 3_600_000).default(300_000),
+    PROVIDER_POLL_MS: int(10, 60_000).default(5_000),
+    // --- Failover (keeper/sessions/failover.ts)
+    /** One provider's whole provisioning budget (all its retries) before the next allowed provider is tried. */
+    FAILOVER_DEADLINE_S: int(1, 86_400).default(600),
+    /** Consecutive failures after which a provider is skipped for FAILOVER_COOLDOWN_S. */
+    FAILOVER_BREAKER_THRESHOLD: int(1, 1_000).default(3),
+    FAILOVER_COOLDOWN_S: int(1, 86_400).default(900),
+    // --- Bridging (keeper/bridging): LI.FI; enabled when BRIDGE_PRIVATE_KEY and BRIDGE_DESTINATIONS are set.
+    LIFI_API_URL: z.string().url().default("https://li.quest/v1"),
+    LIFI_INTEGRATOR: z.string().min(1).max(64).default("agentcompute"),
+    /** Key of the wallet that receives claimed escrow (the treasury) and pays providers. Secret: never logged. */
+    BRIDGE_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+    /** JSON: {"<provider>": {"chain": <LI.FI chain id or key>, "token": "<address>", "address": "<recipient>"}}. */
+    BRIDGE_DESTINATIONS: z.string().default("{}"),
+    /** USDC base units: what is owed to one provider is bridged once it reaches this. */
+    BRIDGE_MIN_USDC: int(1, Number.MAX_SAFE_INTEGER).default(50_000_000),
+    /** Largest slippage accepted by a bridge quote (0.005 = 0.5 %). */
+    BRIDGE_MAX_SLIPPAGE: z.coerce.number().min(0).max(0.5).default(0.005),
+    /** A transfer that ended FAILED is retried this many times, then alerted (error log, keeper status). */
+    BRIDGE_MAX_ATTEMPTS: int(1, 100).default(3),
+    BRIDGE_POLL_S: int(1, 3_600).default(30),
   })
   .strict();
 

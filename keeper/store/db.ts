@@ -118,6 +118,89 @@ const MIGRATIONS: string[] = [
     sent_at    INTEGER NOT NULL
   );
   `,
+  `
+  -- Akash: the operator's mTLS client certificate, created and published on chain once, then kept.
+  CREATE TABLE akash_certificates (
+    owner       TEXT PRIMARY KEY,          -- akash1... address
+    cert_pem    TEXT NOT NULL,
+    pubkey_pem  TEXT NOT NULL,
+    key_pem     TEXT NOT NULL,             -- private key of the client certificate (not the wallet key)
+    published   INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL
+  );
+
+  -- Akash: one deployment per session key, written before each chain step so a restart resumes it.
+  CREATE TABLE akash_deployments (
+    workload_key TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    dseq         TEXT NOT NULL,
+    attempt      INTEGER NOT NULL DEFAULT 0,
+    gseq         INTEGER,
+    oseq         INTEGER,
+    bseq         INTEGER,
+    provider     TEXT,
+    host_uri     TEXT,
+    price        TEXT,                     -- uakt per block of the chosen bid (decimal string)
+    state        TEXT NOT NULL CHECK (state IN
+                   ('creating', 'bidding', 'leasing', 'sending_manifest', 'starting', 'running', 'closing', 'closed', 'failed')),
+    ends_at      INTEGER NOT NULL,
+    deposited    TEXT NOT NULL DEFAULT '0', -- uakt put into escrow by this keeper (deposit + top-ups)
+    manifest_hash TEXT,
+    last_error   TEXT,
+    updated_at   INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX akash_deployments_dseq ON akash_deployments (owner, dseq);
+  `,  `
+  -- Failover: every provider a session tried, in order; the last row is the current attempt. A row is
+  -- written before its provider is called, so a restart continues the same attempt.
+  CREATE TABLE provision_attempts (
+    instance_id    TEXT NOT NULL,
+    seq            INTEGER NOT NULL,
+    provider       TEXT NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('provisioning', 'running', 'failed', 'stopped')),
+    price_per_hour TEXT NOT NULL DEFAULT '0',  -- USDC base units the provider charges (its quote)
+    started_at     INTEGER NOT NULL,
+    deadline_at    INTEGER NOT NULL,
+    running_at     INTEGER,
+    stopped_at     INTEGER,
+    cost           TEXT,                       -- USDC base units paid to the provider, set when stopped
+    bridge_transfer_id INTEGER,                -- the transfer that paid this cost (NULL: still owed)
+    error          TEXT,
+    tries          INTEGER NOT NULL DEFAULT 0, -- provision calls made on this provider
+    PRIMARY KEY (instance_id, seq)
+  );
+  CREATE INDEX provision_attempts_owed ON provision_attempts (provider, bridge_transfer_id);
+
+  -- Circuit breaker per provider: consecutive failures, and until when it is skipped.
+  CREATE TABLE provider_health (
+    provider             TEXT PRIMARY KEY,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    unhealthy_until      INTEGER NOT NULL DEFAULT 0,
+    last_error           TEXT,
+    updated_at           INTEGER NOT NULL
+  );
+
+  -- LI.FI transfers paying providers. The signed transaction is stored before it is broadcast.
+  CREATE TABLE bridge_transfers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider    TEXT NOT NULL,
+    amount      TEXT NOT NULL,               -- USDC base units sent
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'signed', 'sent', 'done', 'failed')),
+    attempt     INTEGER NOT NULL DEFAULT 1,
+    to_chain    TEXT NOT NULL,
+    to_amount_min TEXT,
+    tool        TEXT,
+    tx_hash     TEXT,
+    raw_tx      TEXT,
+    receiving_tx TEXT,
+    error       TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+  );
+  CREATE INDEX bridge_transfers_state ON bridge_transfers (state);
+
+  ALTER TABLE orphaned_workloads ADD COLUMN provider TEXT;
+  `,
 ];
 
 export function openDatabase(file: string): DB {

@@ -1,0 +1,36 @@
+import pino from "pino";
+import { openDatabase } from "../../../../keeper/store/db";
+import { AkashProvider, type AkashProviderOptions } from "../../../../keeper/providers/akash/akashProvider";
+import { AkashStore } from "../../../../keeper/providers/akash/store";
+import type { AkashNetwork } from "../../../standins/akash";
+import { TENANT_MNEMONIC } from "../../../standins/akash";
+
+export const silentLog = pino({ level: "silent" });
+
+export function providerOptions(net: AkashNetwork, over: Partial<AkashProviderOptions> = {}): AkashProviderOptions {
+  return {
+    chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 2_000, txPollMs: 10, txWaitMs: 5_000 },
+    depositUakt: 500_000,
+    bidWindowMs: 150,
+    maxPricePerBlock: 100,
+    requiredAttributes: {},
+    auditors: [],
+    lookaheadS: 86_400,
+    runwayS: 86_400,
+    blockTimeS: 6,
+    requestTimeoutMs: 2_000,
+    provisionDeadlineMs: 10_000,
+    usdcPerAkt: 1_000_000,
+    pollMs: 10,
+    topUpCheckMs: 0,
+    ...over,
+  };
+}
+
+export function makeProvider(net: AkashNetwork, dbFile = ":memory:", over: Partial<AkashProviderOptions> = {}) {
+  const db = openDatabase(dbFile);
+  const store = new AkashStore(db);
+  return { provider: new AkashProvider(providerOptions(net, over), store, silentLog), store, db };
+}
+
+export const spec = { image: "nginx:1.25", cpu: 0.5, memoryMb: 512, env: { MODE: "test" } };
