@@ -96,13 +96,15 @@ export class RestTxClient implements TxClient {
   }
 
   signAndBroadcast(messages: EncodeObject[], options?: { memo?: string }): Promise<DeliverTxResponse> {
-    const run = this.queue.then(() => this.send(messages, options?.memo ?? "", true));
+    const run = this.queue.then(() => this.send(messages, options?.memo ?? "", true, undefined));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async send(messages: EncodeObject[], memo: string, retrySequence: boolean): Promise<DeliverTxResponse> {
-    const { accountNumber, sequence } = await this.account();
+  private async send(messages: EncodeObject[], memo: string, retrySequence: boolean, forceSequence: bigint | undefined): Promise<DeliverTxResponse> {
+    const account = await this.account();
+    const accountNumber = account.accountNumber;
+    const sequence = forceSequence ?? account.sequence;
     const [acc] = await this.wallet.getAccounts();
     const bodyBytes = this.registry.encodeTxBody({ messages, memo });
     const pubkey = encodePubkey(encodeSecp256k1Pubkey(acc.pubkey));
@@ -120,8 +122,10 @@ export class RestTxClient implements TxClient {
     const r = body?.tx_response;
     if (status !== 200 || !r) throw new ChainError(`AKASH_BROADCAST_FAILED: HTTP ${status} ${String(body?.message ?? "").slice(0, 200)}`, "AKASH_BROADCAST_FAILED", true);
     if (r.code !== 0) {
-      // 32: ErrWrongSequence (another tx of this account got in first): sign again with the new sequence.
-      if (r.code === 32 && retrySequence) return this.send(messages, memo, false);
+      // 32: ErrWrongSequence (another tx of this account is ahead, maybe still in the mempool, where the
+      // account query cannot see it): sign again once with the sequence the node expects.
+      const expected = /expected (\d+)/.exec(String(r.raw_log))?.[1];
+      if (r.code === 32 && retrySequence && expected) return this.send(messages, memo, false, BigInt(expected));
       throw new ChainError(`AKASH_TX_REJECTED: code ${r.code}: ${String(r.raw_log).slice(0, 300)}`, "AKASH_TX_REJECTED", false);
     }
     return this.waitForTx(hash);
