@@ -172,6 +172,8 @@ export class AkashProvider implements ComputeProvider {
       if (rec.manifest_hash !== hashHex) rec = this.store.update(req.idempotencyKey, { manifest_hash: hashHex });
     }
     try {
+      // A record that says 'creating' may be a lost one: the chain tells whether the deployment exists.
+      if (created && rec.state === "creating" && (await this.getDeployment(c, rec.dseq))) created = false;
       rec = await this.drive(c, rec, built, deadline);
       return { ref: this.ref(rec), created };
     } catch (err) {
@@ -226,6 +228,12 @@ export class AkashProvider implements ComputeProvider {
           break;
         }
         case "bidding": {
+          // A crash after MsgCreateLease: the lease is on chain already, do not bid again.
+          const existing = await this.findLease(c, rec.dseq);
+          if (existing) {
+            rec = this.store.update(key, { state: "leasing", provider: existing.provider, gseq: existing.gseq, oseq: existing.oseq, price: String(existing.price) });
+            break;
+          }
           const bid = await this.collectBids(c, rec, deadline);
           rec = this.store.update(key, { state: "leasing", provider: bid.provider, gseq: bid.gseq, oseq: bid.oseq, bseq: bid.bseq, price: String(bid.price) });
           break;
