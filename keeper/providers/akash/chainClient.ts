@@ -165,7 +165,13 @@ export interface ChainClient {
 }
 
 export async function connectChain(opts: ChainClientOptions): Promise<ChainClient> {
-  const wallet = await DirectSecp256k1HdWallet.fromMnemonic(opts.mnemonic, { prefix: "akash" });
+  let wallet: DirectSecp256k1HdWallet;
+  try {
+    wallet = await DirectSecp256k1HdWallet.fromMnemonic(opts.mnemonic, { prefix: "akash" });
+  } catch {
+    // The library's message is generic, but nothing about the secret goes further than this line.
+    throw new ChainError("AKASH_MNEMONIC_INVALID: AKASH_MNEMONIC is not a valid BIP-39 mnemonic", "AKASH_MNEMONIC_INVALID", false);
+  }
   const [acc] = await wallet.getAccounts();
   const tx = new RestTxClient(opts, wallet, acc.address);
   const sdk = chainSdkWeb.createChainNodeWebSDK({

@@ -40,4 +40,20 @@ describe("akash provider from configuration", () => {
     expect(q.pricePerHour).to.equal(120_000n);
     expect(q.available).to.equal(false);
   });
+
+  it("an invalid mnemonic fails clearly (AKASH_MNEMONIC_INVALID, not retryable) and is never echoed", async () => {
+    const secret = "zebra zebra zebra zebra zebra zebra zebra zebra zebra zebra zebra wrong";
+    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: secret }), silentLog, openDatabase(":memory:"))!;
+    const h = await p.health();
+    expect(h.ok).to.equal(false);
+    expect(h.detail).to.match(/^AKASH_MNEMONIC_INVALID/);
+    expect(h.detail).to.not.include("zebra");
+    const err = await p.provision({ idempotencyKey: "k", spec: { image: "nginx:1", cpu: 1, memoryMb: 64, env: {} }, endsAt: 0 }).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err.code).to.equal("AKASH_MNEMONIC_INVALID");
+    expect(err.retryable).to.equal(false);
+    expect(err.message).to.not.include("zebra");
+  });
 });
