@@ -210,15 +210,20 @@ export class AkashProvider implements ComputeProvider {
           const existing = await this.getDeployment(c, rec.dseq);
           if (!existing) {
             this.log.info({ key, dseq: rec.dseq }, "akash: creating deployment");
-            await c.sdk.akash.deployment.v1beta4.createDeployment(
-              {
-                id: { owner: c.address, dseq: long(rec.dseq) },
-                groups: built.groups as never,
-                hash: built.hash,
-                deposit: { amount: { denom: "uakt", amount: String(this.opts.depositUakt) }, sources: [1 /* balance */] },
-              },
-              { memo: `agentcompute:${crypto.createHash("sha256").update(key).digest("hex").slice(0, 16)}` } as never,
-            );
+            await c.sdk.akash.deployment.v1beta4
+              .createDeployment(
+                {
+                  id: { owner: c.address, dseq: long(rec.dseq) },
+                  groups: built.groups as never,
+                  hash: built.hash,
+                  deposit: { amount: { denom: "uakt", amount: String(this.opts.depositUakt) }, sources: [1 /* balance */] },
+                },
+                { memo: `agentcompute:${crypto.createHash("sha256").update(key).digest("hex").slice(0, 16)}` } as never,
+              )
+              .catch(async (err) => {
+                // An earlier copy of this tx (sent before a timeout) may be the one that landed.
+                if ((await this.getDeployment(c, rec.dseq))?.state !== "active") throw err;
+              });
             rec = this.store.update(key, { state: "bidding", deposited: String(this.opts.depositUakt) });
           } else if (existing.state !== "active") {
             throw new AkashProvisionError("AKASH_DEPLOYMENT_CLOSED", `deployment ${rec.dseq} is closed on chain`, true);
@@ -242,9 +247,13 @@ export class AkashProvider implements ComputeProvider {
           const lease = await this.findLease(c, rec.dseq);
           if (!lease) {
             this.log.info({ key, dseq: rec.dseq, provider: rec.provider, price: rec.price }, "akash: creating lease");
-            await c.sdk.akash.market.v1beta5.createLease({
-              bidId: { owner: c.address, dseq: long(rec.dseq), gseq: rec.gseq!, oseq: rec.oseq!, provider: rec.provider!, bseq: rec.bseq ?? 0 },
-            });
+            await c.sdk.akash.market.v1beta5
+              .createLease({
+                bidId: { owner: c.address, dseq: long(rec.dseq), gseq: rec.gseq!, oseq: rec.oseq!, provider: rec.provider!, bseq: rec.bseq ?? 0 },
+              })
+              .catch(async (err) => {
+                if ((await this.findLease(c, rec.dseq))?.state !== "active") throw err;
+              });
           } else if (lease.state !== "active") {
             throw new AkashProvisionError("AKASH_LEASE_CLOSED", `lease ${rec.dseq} with ${lease.provider} is ${lease.state}`, true);
           }

@@ -53,6 +53,8 @@ export interface SimProvider {
 
 export interface Faults {
   noBids: boolean;
+  /** The tx index answers 404 for every tx (a node that lost its index): included txs look missing. */
+  hideTxs: boolean;
   /** Delay every REST response by this much (API timeout fault). */
   slowMs: number;
 }
@@ -139,7 +141,7 @@ const deploymentKey = (owner: string, dseq: string) => `${owner}/${dseq}`;
 
 export class AkashChainStandin {
   readonly chainId: string;
-  readonly faults: Faults = { noBids: false, slowMs: 0 };
+  readonly faults: Faults = { noBids: false, hideTxs: false, slowMs: 0 };
   height = 1;
   readonly accounts = new Map<string, Account>();
   readonly deployments = new Map<string, DeploymentRec>();
@@ -464,7 +466,7 @@ export class AkashChainStandin {
     if (req.method !== "GET") return send(501, { code: 12, message: "Not Implemented", details: [] });
 
     if ((m = p.match(/^\/cosmos\/tx\/v1beta1\/txs\/([0-9A-Fa-f]{64})$/))) {
-      const tx = this.txs.get(m[1].toUpperCase());
+      const tx = this.faults.hideTxs ? undefined : this.txs.get(m[1].toUpperCase());
       if (!tx) return notFound(`tx not found: ${m[1]}`);
       return send(200, {
         tx: { body: { messages: tx.typeUrls.map((t) => ({ "@type": t })), memo: tx.memo } },

@@ -111,6 +111,31 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     expect(net.chain.leases.filter((l) => l.dseq === rec.dseq)).to.have.length(1);
   });
 
+  it("txs that landed but cannot be confirmed (tx index down): each step is verified on chain instead, one deployment, one lease", async () => {
+    const { provider, store } = makeProvider(net, ":memory:", { chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 1_000, txPollMs: 10, txWaitMs: 200 } });
+    await provider.ensureCertificate(await provider.chain());
+    net.chain.faults.hideTxs = true;
+    const r = await provider.provision({ idempotencyKey: "hidden", spec, endsAt: endsAt() });
+    expect(r.created).to.equal(true);
+    expect(store.get("hidden")!.state).to.equal("running");
+    expect([...net.chain.deployments.values()].filter((d) => d.owner === tenant)).to.have.length(1);
+    expect(net.chain.leases).to.have.length(1);
+    expect([...net.chain.txs.values()].filter((t) => t.typeUrls.includes("/akash.deployment.v1beta4.MsgCreateDeployment"))).to.have.length(1);
+  });
+
+  it("a certificate tx that cannot be confirmed: AKASH_TX_NOT_INCLUDED, retryable; the retry finds it on chain and does not publish twice", async () => {
+    const { provider } = makeProvider(net, ":memory:", { chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 1_000, txPollMs: 10, txWaitMs: 200 } });
+    net.chain.faults.hideTxs = true;
+    // The certificate tx lands but the keeper cannot confirm it: the step fails fast and retryable.
+    const err = await failure(provider.provision({ idempotencyKey: "lost-tx", spec, endsAt: endsAt() }));
+    expect(err.code).to.equal("AKASH_TX_NOT_INCLUDED");
+    expect(err.retryable).to.equal(true);
+    net.chain.faults.hideTxs = false;
+    await provider.provision({ idempotencyKey: "lost-tx", spec, endsAt: endsAt() });
+    const certTxs = [...net.chain.txs.values()].filter((t) => t.code === 0 && t.typeUrls.includes("/akash.cert.v1.MsgCreateCertificate"));
+    expect(certTxs).to.have.length(1); // found on chain on the retry, not published twice
+  });
+
   it("a service that never comes up: AKASH_PROVISION_DEADLINE, deployment closed", async () => {
     net.providers[0].faults.startupMs = 60_000;
     const { provider, store } = makeProvider(net, ":memory:", { provisionDeadlineMs: 1_000 });
