@@ -371,8 +371,18 @@ export class AkashProvider implements ComputeProvider {
     return new ProviderApi(rec.host_uri, identity, trusted, this.opts.requestTimeoutMs);
   }
 
-  /** The keeper's mTLS client certificate: generated once, published once, then reused. */
-  async ensureCertificate(c: ChainClient): Promise<{ certPem: string; keyPem: string }> {
+  private certInFlight?: Promise<{ certPem: string; keyPem: string }>;
+
+  /** The keeper's mTLS client certificate: generated once, published once, then reused. Single-flight:
+   * sessions provisioned at the same time share one publication. */
+  ensureCertificate(c: ChainClient): Promise<{ certPem: string; keyPem: string }> {
+    this.certInFlight ??= this.ensureCertificateOnce(c).finally(() => {
+      this.certInFlight = undefined;
+    });
+    return this.certInFlight;
+  }
+
+  private async ensureCertificateOnce(c: ChainClient): Promise<{ certPem: string; keyPem: string }> {
     let cert = this.store.certificate(c.address);
     if (!cert) {
       const pem = await chainSdk.certificateManager.generatePEM(c.address);

@@ -33,4 +33,15 @@ describe("akash provider: the whole flow against the stand-in", () => {
     expect(net.chain.accounts.get(tenant)!.balance > balanceBefore).to.equal(true);
     expect(store.get("s1")!.state).to.equal("closed");
   });
+
+  it("provisions several sessions at once from one account (txs serialised, no sequence mismatch)", async () => {
+    const { provider, store } = makeProvider(net);
+    const endsAt = Math.floor(Date.now() / 1000) + 3600;
+    const keys = ["p1", "p2", "p3"];
+    const results = await Promise.all(keys.map((k) => provider.provision({ idempotencyKey: k, spec, endsAt })));
+    expect(results.every((r) => r.created)).to.equal(true);
+    expect(new Set(keys.map((k) => store.get(k)!.dseq)).size).to.equal(3);
+    expect(keys.every((k) => store.get(k)!.state === "running")).to.equal(true);
+    expect(net.chain.log.filter((l) => l.code === 32)).to.have.length(0);
+  });
 });
