@@ -4,7 +4,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { JsonRpcProvider, Wallet } from "ethers";
+import { Contract, JsonRpcProvider, Wallet } from "ethers";
 import type { FastifyInstance } from "fastify";
 import type { KeeperConfig } from "./config";
 import { createLogger, Logger } from "./log";
@@ -14,6 +14,9 @@ import { Keeper, Deployment } from "./keeper";
 import { loadDeployment } from "./deployment";
 import { createHttpServer } from "./http/server";
 import { chooseLocalProvider } from "./providers/local";
+import { cloudProviders, ProviderRegistry } from "./providers/registry";
+import { Failover } from "./sessions/failover";
+import { Bridger, bridgeFromConfig } from "./bridging/bridger";
 import { deployLocal, devWallet, LocalChain, startLocalChain } from "./embedded/localChain";
 
 export interface App {
@@ -88,12 +91,19 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
 
   const metrics = createMetrics();
   const local = await chooseLocalProvider(cfg, log);
+  const registry = new ProviderRegistry(local, cloudProviders(cfg, log, db));
+  const failover = new Failover(
+    db,
+    registry,
+    { deadlineSeconds: cfg.FAILOVER_DEADLINE_S, breakerThreshold: cfg.FAILOVER_BREAKER_THRESHOLD, cooldownSeconds: cfg.FAILOVER_COOLDOWN_S, quoteTimeoutMs: cfg.PROVIDER_REQUEST_TIMEOUT_MS },
+    log,
+  );
   const keeper = new Keeper(
     db,
     rpc,
     new Wallet(cfg.KEEPER_PRIVATE_KEY),
     deployment,
-    new Map(),
+    registry.idMap(),
     local,
     {
       confirmations: cfg.CONFIRMATIONS,
@@ -103,6 +113,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
       claimIntervalSeconds: cfg.CLAIM_INTERVAL_S,
       provisionTimeoutSeconds: cfg.PROVISION_TIMEOUT_S,
       bumpAfterSeconds: cfg.TX_BUMP_AFTER_S,
+      failover,
     },
     log,
     metrics,
@@ -113,6 +124,10 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     log.info({ url: `http://${cfg.HTTP_HOST}:${(http.server.address() as { port: number }).port}` }, "HTTP API listening");
   }
   keeper.start();
+  // Paying providers: claimed USDC bridged through LI.FI (disabled unless configured).
+  const usdc = cfg.BRIDGE_PRIVATE_KEY ? String(await new Contract(deployment.compute, ["function usdc() view returns (address)"], rpc).usdc()) : undefined;
+  const bridger: Bridger | undefined = bridgeFromConfig(cfg, db, rpc, deployment, log, usdc);
+  bridger?.start();
   log.info({ compute: deployment.compute, chainId: deployment.chainId, provider: local.name, confirmations: cfg.CONFIRMATIONS }, "keeper started");
   return {
     keeper,
@@ -124,6 +139,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     chain,
     async stop() {
       await keeper.stop();
+      await bridger?.stop();
       await http.close();
       rpc.destroy();
       db.close();

@@ -11,6 +11,7 @@ import { dbPath, embeddedDeploymentPath, startApp } from "./app";
 import { openDatabase, getMeta } from "./store/db";
 import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
+import { bridgeSummary, costReport } from "./sessions/costs";
 
 function config(opts: { config?: string }): KeeperConfig {
   return loadConfig(process.env, opts.config ?? process.env.KEEPER_CONFIG_FILE);
@@ -84,6 +85,9 @@ program
       rpcError,
       sessions: Object.fromEntries(byState.map((r) => [r.state, r.n])),
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
+      costs: costReport(db),
+      bridge: bridgeSummary(db, cfg.BRIDGE_MAX_ATTEMPTS),
+      providerHealth: db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all(),
       keeper: health,
     };
     db.close();
@@ -92,6 +96,11 @@ program
     console.log(`last block        ${lastBlock}   head ${head ?? "?"}   lag ${status.lagBlocks ?? "?"} blocks${rpcError ? `   (RPC: ${rpcError})` : ""}`);
     console.log(`sessions          ${byState.map((r) => `${r.state} ${r.n}`).join(", ") || "none"}`);
     console.log(`transactions      ${actions.map((r) => `${r.state} ${r.n}`).join(", ") || "none"}`);
+    const c = status.costs.totals;
+    console.log(`margin            agent paid ${c.agentPaid}  providers cost ${c.providerCost}  margin ${c.margin}  (USDC base units)`);
+    const b = status.bridge.byState;
+    console.log(`bridge            ${Object.entries(b).map(([k, v]) => `${k} ${v.count} (${v.amount})`).join(", ") || "no transfers"}`);
+    for (const a of status.bridge.alerts) console.log(`ALERT bridge       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
     for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(9)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);

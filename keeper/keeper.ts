@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { EventReader, StepResult } from "./chain/eventReader";
 import { TxSender } from "./chain/txSender";
 import { SessionLifecycle } from "./sessions/lifecycle";
+import type { Failover } from "./sessions/failover";
 import type { ComputeProvider } from "./providers/provider";
 import type { Metrics } from "./metrics";
 import { DB, getMeta } from "./store/db";
@@ -27,6 +28,8 @@ export interface KeeperOptions {
   claimIntervalSeconds: number;
   provisionTimeoutSeconds: number;
   bumpAfterSeconds: number;
+  /** Failover between providers (sessions/failover.ts); absent: one provider per on-chain id. */
+  failover?: Failover;
 }
 
 export class Keeper {
@@ -70,6 +73,7 @@ export class Keeper {
         providerFor: (id) => this.providers.get(id) ?? this.fallbackProvider,
         claimIntervalSeconds: opts.claimIntervalSeconds,
         provisionTimeoutSeconds: opts.provisionTimeoutSeconds,
+        failover: opts.failover,
       },
       log,
       {

@@ -20,6 +20,7 @@ import { computeInterface, OUTCOME } from "../chain/contracts";
 import type { ComputeProvider } from "../providers/provider";
 import { ProvisionError } from "../providers/provider";
 import { InvalidWorkloadConfig, parseWorkloadConfig } from "./workloadSpec";
+import { Failover, withTimeout } from "./failover";
 
 export type SessionState = "requested" | "provisioning" | "running" | "renewing" | "ending" | "ended" | "failed" | "refunded";
 
@@ -64,6 +65,8 @@ export interface LifecycleOptions {
   claimIntervalSeconds: number;
   provisionTimeoutSeconds: number;
   maxAttempts?: number;
+  /** Failover between the providers the agent allows (sessions/failover.ts); absent: one provider per id. */
+  failover?: Failover;
 }
 
 export interface LifecycleHooks {
@@ -191,15 +194,16 @@ export class SessionLifecycle {
 
   private retireWorkload(s: SessionRow, reason: string): void {
     this.db
-      .prepare("INSERT INTO orphaned_workloads (workload_key, provider_id, reason) VALUES (?, ?, ?) ON CONFLICT (workload_key) DO NOTHING")
-      .run(s.workload_key, s.provider_id, reason);
+      .prepare("INSERT INTO orphaned_workloads (workload_key, provider_id, reason, provider) VALUES (?, ?, ?, ?) ON CONFLICT (workload_key) DO NOTHING")
+      .run(s.workload_key, s.provider_id, reason, s.provider);
   }
 
   /** One pass over every session that still needs work. `chainTime` is the latest block's timestamp. */
   async reconcile(chainTime: number): Promise<void> {
-    const retired = this.db.prepare("SELECT workload_key, provider_id FROM orphaned_workloads WHERE done = 0").all() as { workload_key: string; provider_id: number }[];
+    const retired = this.db.prepare("SELECT workload_key, provider_id, provider FROM orphaned_workloads WHERE done = 0").all() as { workload_key: string; provider_id: number; provider: string | null }[];
     for (const w of retired) {
-      await this.opts.providerFor(w.provider_id).terminate(w.workload_key);
+      const p = this.opts.failover && w.provider ? this.opts.failover.provider(w.provider) : this.opts.providerFor(w.provider_id);
+      await p.terminate(w.workload_key);
       this.db.prepare("UPDATE orphaned_workloads SET done = 1 WHERE workload_key = ?").run(w.workload_key);
     }
     const sessions = this.db
@@ -258,6 +262,7 @@ export class SessionLifecycle {
       if (err instanceof InvalidWorkloadConfig) return this.fail(s, `invalid config: ${err.message}`);
       throw err;
     }
+    if (this.opts.failover) return this.provisionWithFailover(s, spec, this.opts.failover);
     const provider = this.provider(s);
     if (s.state === "requested") {
       this.db.transaction(() => {
@@ -291,6 +296,100 @@ export class SessionLifecycle {
     }
   }
 
+  /**
+   * Provisioning with failover: the session's current attempt (provision_attempts) names the provider.
+   * Retryable errors are retried on the same provider until its deadline; then it is given up (and
+   * counted by the circuit breaker) and the next allowed provider gets a new attempt. No provider
+   * left: the session fails and is refunded on chain. Never stuck: every attempt has a deadline and
+   * the candidates are finite.
+   */
+  private async provisionWithFailover(s: SessionRow, spec: ReturnType<typeof parseWorkloadConfig>, f: Failover): Promise<void> {
+    let attempt = f.current(s.instance_id);
+    if (!attempt || attempt.state === "failed" || attempt.state === "stopped") {
+      const choice = await f.choose(s.provider_id, spec, s.duration, f.tried(s.instance_id));
+      if (!choice) return this.fail(s, attempt ? `provisioning failed on every allowed provider: ${attempt.error ?? ""}` : "no allowed provider is configured and healthy");
+      this.db.transaction(() => {
+        const fresh = this.get(s.instance_id)!;
+        const a = f.begin(s.instance_id, choice, this.opts.provisionTimeoutSeconds);
+        this.db.prepare("UPDATE sessions SET provider = ?, updated_at = ? WHERE instance_id = ?").run(choice.name, now(), s.instance_id);
+        if (fresh.state === "requested") this.transition(fresh, "provisioning", `provider ${choice.name}`);
+        else this.recordTransition(s.instance_id, fresh.state, fresh.state, `attempt ${a.seq}: provider ${choice.name}`);
+      })();
+      attempt = f.current(s.instance_id)!;
+    } else if (s.state === "requested") {
+      this.db.transaction(() => this.transition(this.get(s.instance_id)!, "provisioning", `provider ${attempt!.provider}`))();
+    }
+    const provider = f.provider(attempt.provider);
+    this.db.prepare("UPDATE sessions SET attempts = attempts + 1 WHERE instance_id = ?").run(s.instance_id);
+    f.countTry(attempt);
+    this.hooks.onProvisionCall?.(s.instance_id, provider.name);
+    const current = attempt;
+    try {
+      const result = await withTimeout(
+        provider.provision({ idempotencyKey: s.workload_key, spec, endsAt: s.ends_at ?? now() + s.duration }),
+        (current.deadline_at - now()) * 1000,
+        `${provider.name} provisioning`,
+      );
+      this.db.transaction(() => {
+        const fresh = this.get(s.instance_id)!;
+        if (fresh.state !== "provisioning") return; // the agent ended it meanwhile: 'ending' terminates
+        f.markRunning(current);
+        this.db.prepare("UPDATE sessions SET workload_ref = ?, last_error = NULL, updated_at = ? WHERE instance_id = ?").run(result.ref, now(), s.instance_id);
+        this.transition(fresh, "running", result.created ? `provisioned on ${provider.name}` : `found existing workload on ${provider.name}`);
+        this.enqueueOutcome(s.instance_id, OUTCOME.Running, `${provider.name}:${result.ref}`);
+      })();
+      f.recordSuccess(provider.name);
+    } catch (err) {
+      const message = (err as Error).message;
+      const retryable = err instanceof ProvisionError ? err.retryable : !/no answer within|deadline passed/.test(message);
+      const tries = current.tries + 1;
+      if (retryable && tries < (this.opts.maxAttempts ?? 5) && now() < current.deadline_at) {
+        this.log.warn({ instanceId: s.instance_id, provider: provider.name, tries, err: message }, "provisioning failed; retrying on the same provider");
+        const wait = Math.min(2 ** tries, Math.max(1, current.deadline_at - now()));
+        this.db.prepare("UPDATE sessions SET next_attempt_at = ?, last_error = ? WHERE instance_id = ?").run(now() + wait, message, s.instance_id);
+        return;
+      }
+      await provider.terminate(s.workload_key).catch(() => undefined);
+      f.recordFailure(provider.name, message);
+      this.db.transaction(() => {
+        f.markFailed(current, message);
+        this.db.prepare("UPDATE sessions SET next_attempt_at = 0, last_error = ? WHERE instance_id = ?").run(`${provider.name}: ${message}`, s.instance_id);
+      })();
+      this.log.warn({ instanceId: s.instance_id, provider: provider.name, err: message }, "provider gave up; failing over");
+      // The next pass picks the next provider (or refunds when none is left).
+    }
+  }
+
+  /**
+   * A cloud provider lost a running workload (closed the lease, terminated the instance): while
+   * allowed providers remain untried, the session moves to the next one instead of ending early.
+   * Returns false when there is none (the caller settles the session as failed).
+   */
+  private async failoverLostWorkload(s: SessionRow, detail: string): Promise<boolean> {
+    const f = this.opts.failover;
+    if (!f || !s.provider || !f.registry.isCloud(s.provider)) return false;
+    let spec;
+    try {
+      spec = parseWorkloadConfig(s.config);
+    } catch {
+      return false;
+    }
+    const choice = await f.choose(s.provider_id, spec, Math.max(0, (s.ends_at ?? now()) - now()), f.tried(s.instance_id));
+    if (!choice) return false;
+    await this.provider(s).terminate(s.workload_key).catch(() => undefined);
+    f.recordFailure(s.provider, `workload lost: ${detail}`);
+    this.db.transaction(() => {
+      const fresh = this.get(s.instance_id)!;
+      if (fresh.state !== "running") return;
+      const cur = f.current(s.instance_id);
+      if (cur) f.stop(cur, "failed", `workload lost: ${detail}`);
+      f.begin(s.instance_id, choice, this.opts.provisionTimeoutSeconds);
+      this.db.prepare("UPDATE sessions SET provider = ?, workload_ref = NULL, next_attempt_at = 0, last_error = ?, updated_at = ? WHERE instance_id = ?").run(choice.name, `${s.provider}: workload lost (${detail})`, now(), s.instance_id);
+      this.transition(fresh, "provisioning", `workload lost on ${s.provider} (${detail}): failing over to ${choice.name}`);
+    })();
+    return true;
+  }
+
   private async watch(s: SessionRow, chainTime: number): Promise<void> {
     if (s.ends_at !== null && chainTime >= s.ends_at) {
       await this.provider(s).terminate(s.workload_key);
@@ -302,6 +401,7 @@ export class SessionLifecycle {
       return;
     }
     const status = await this.provider(s).status(s.workload_key);
+    if ((status.state === "failed" || status.state === "unknown") && (await this.failoverLostWorkload(s, status.detail ?? status.state))) return;
     if (status.state === "exited" || status.state === "failed" || status.state === "unknown") {
       // The workload is gone before its time: settle now so the agent gets the unused part back.
       await this.provider(s).terminate(s.workload_key);
@@ -354,6 +454,7 @@ export class SessionLifecycle {
   // ------------------------------------------------------------ helpers
 
   private provider(s: SessionRow): ComputeProvider {
+    if (this.opts.failover && s.provider) return this.opts.failover.provider(s.provider);
     return this.opts.providerFor(s.provider_id);
   }
 
@@ -364,6 +465,8 @@ export class SessionLifecycle {
   private transition(s: SessionRow, to: SessionState, reason: string): void {
     if (s.state === to) return;
     this.db.prepare("UPDATE sessions SET state = ?, updated_at = ? WHERE instance_id = ?").run(to, now(), s.instance_id);
+    // The workload stops on these: what the provider is owed stops accruing (cost records).
+    if (["ending", "ended", "failed", "refunded"].includes(to)) this.opts.failover?.stopSession(s.instance_id);
     this.recordTransition(s.instance_id, s.state, to, reason);
   }
 

@@ -18,6 +18,15 @@ export const WorkloadConfigSchema = z
       .record(z.string().regex(ENV_NAME, "invalid variable name"), z.string().max(4096))
       .refine((e) => Object.keys(e).length <= 64, "at most 64 variables")
       .default({}),
+    /**
+     * Providers the agent allows, in its order of preference, after the one it paid for on chain:
+     * failover tries them when that one cannot provision (spheron, akash, ionet, local/docker/process).
+     */
+    providers: z
+      .array(z.enum(["spheron", "akash", "ionet", "local", "docker", "process"]))
+      .min(1)
+      .max(8)
+      .optional(),
   })
   .strict()
   .refine((c) => c.image !== undefined || c.command !== undefined, "needs an image or a command");
@@ -26,7 +35,7 @@ export class InvalidWorkloadConfig extends Error {
   name = "InvalidWorkloadConfig";
 }
 
-export function parseWorkloadConfig(configHex: string): WorkloadSpec {
+export function parseWorkloadConfig(configHex: string): WorkloadSpec & { providers?: string[] } {
   let json: unknown;
   try {
     json = JSON.parse(toUtf8String(configHex));

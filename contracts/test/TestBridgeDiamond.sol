@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+
+/// @notice Test-only stand-in for the LI.FI diamond on the source chain: pulls the bridged token from
+/// the sender with transferFrom (so the caller must have approved it, as with the real diamond) and
+/// emits the event the LI.FI stand-in reads to answer /status.
+contract TestBridgeDiamond {
+    using SafeERC20 for IERC20;
+
+    event BridgeStarted(bytes32 indexed transactionId, address indexed token, address indexed from, uint256 amount, string toChain, string receiver);
+
+    function startBridgeTokensViaTest(bytes32 transactionId, address token, uint256 amount, string calldata toChain, string calldata receiver) external payable {
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        emit BridgeStarted(transactionId, token, msg.sender, amount, toChain, receiver);
+    }
+}

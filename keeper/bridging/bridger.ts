@@ -1,0 +1,265 @@
+/**
+ * Pays providers where they are paid: USDC claimed from escrow on Base (it lands in the treasury
+ * wallet, BRIDGE_PRIVATE_KEY) is moved through LI.FI to each provider's destination.
+ *
+ * - Batching: what the keeper owes a provider (provision_attempts.cost, see sessions/failover.ts)
+ *   accumulates until it reaches BRIDGE_MIN_USDC; then one transfer takes all of it (the attempts
+ *   point at the transfer in the same database transaction, so nothing is paid twice or forgotten).
+ * - Per transfer: `getQuote` (slippage bounded by BRIDGE_MAX_SLIPPAGE, and the quote's minimum
+ *   received is checked against it), approve the quote's spender when the allowance is short, sign
+ *   the quote's `transactionRequest` with ethers, store the signed transaction, then broadcast it; poll
+ *   `getStatus` until DONE or FAILED.
+ * - Crash-safe: a transfer found `signed` after a restart is re-broadcast from the stored bytes (the
+ *   same nonce and hash, so it can be mined once at most); a `sent` one is found by its hash.
+ * - FAILED: recorded; retried as a new transfer (attempt + 1) up to BRIDGE_MAX_ATTEMPTS, then alerted
+ *   (error log; `keeper status` lists it) and left for the operator.
+ */
+import { Contract, JsonRpcProvider, Transaction, Wallet, getAddress } from "ethers";
+import { createClient, getQuote, getStatus, type SDKClient } from "@lifi/sdk";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { KeeperConfig } from "../config";
+import type { Deployment } from "../keeper";
+import { DB, now } from "../store/db";
+
+const Destination = z.object({
+  chain: z.union([z.number().int().positive(), z.string().min(1).max(32)]),
+  token: z.string().min(1).max(128),
+  address: z.string().min(1).max(128),
+});
+export const DestinationsSchema = z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), Destination);
+export type Destinations = z.infer<typeof DestinationsSchema>;
+
+export interface BridgeOptions {
+  chainId: number;
+  usdc: string;
+  minUsdc: bigint;
+  maxSlippage: number;
+  maxAttempts: number;
+  pollSeconds: number;
+}
+
+export interface TransferRow {
+  id: number;
+  provider: string;
+  amount: string;
+  state: "pending" | "signed" | "sent" | "done" | "failed";
+  attempt: number;
+  to_chain: string;
+  to_amount_min: string | null;
+  tool: string | null;
+  tx_hash: string | null;
+  raw_tx: string | null;
+  receiving_tx: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+const ERC20 = ["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)"];
+
+export class Bridger {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private readonly client: SDKClient;
+
+  constructor(
+    private readonly db: DB,
+    private readonly wallet: Wallet,
+    lifi: { apiUrl: string; integrator: string },
+    private readonly destinations: Destinations,
+    private readonly o: BridgeOptions,
+    private readonly log: Logger,
+  ) {
+    this.client = createClient({ integrator: lifi.integrator, apiUrl: lifi.apiUrl, preloadChains: false, disableVersionCheck: true });
+  }
+
+  start(): void {
+    const loop = () => {
+      this.running = this.tick()
+        .catch((err) => this.log.warn({ err: (err as Error).message }, "bridge pass failed; will retry"))
+        .finally(() => {
+          if (this.timer !== undefined) this.timer = setTimeout(loop, this.o.pollSeconds * 1000);
+        });
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One pass: batch what is owed, then move every open transfer one step. */
+  async tick(): Promise<void> {
+    this.batch();
+    const open = this.db.prepare("SELECT * FROM bridge_transfers WHERE state IN ('pending', 'signed', 'sent') ORDER BY id").all() as TransferRow[];
+    for (const t of open) {
+      try {
+        if (t.state === "pending") await this.send(t);
+        else if (t.state === "signed") await this.broadcast(t);
+        else await this.poll(t);
+      } catch (err) {
+        this.log.warn({ transfer: t.id, state: t.state, err: (err as Error).message }, "bridge step failed; will retry");
+        this.db.prepare("UPDATE bridge_transfers SET error = ?, updated_at = ? WHERE id = ?").run((err as Error).message.slice(0, 300), now(), t.id);
+      }
+    }
+  }
+
+  /** Owed costs per provider with a destination; a total at or above the minimum becomes a transfer. */
+  batch(): number[] {
+    const made: number[] = [];
+    for (const provider of Object.keys(this.destinations)) {
+      this.db.transaction(() => {
+        const rows = this.db
+          .prepare("SELECT instance_id, seq, cost FROM provision_attempts WHERE provider = ? AND cost IS NOT NULL AND bridge_transfer_id IS NULL")
+          .all(provider) as { instance_id: string; seq: number; cost: string }[];
+        const owed = rows.reduce((s, r) => s + BigInt(r.cost), 0n);
+        if (owed === 0n || owed < this.o.minUsdc) return;
+        const t = now();
+        const id = Number(
+          this.db
+            .prepare("INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', 1, ?, ?, ?)")
+            .run(provider, owed.toString(), String(this.destinations[provider].chain), t, t).lastInsertRowid,
+        );
+        const mark = this.db.prepare("UPDATE provision_attempts SET bridge_transfer_id = ? WHERE instance_id = ? AND seq = ?");
+        for (const r of rows) mark.run(id, r.instance_id, r.seq);
+        made.push(id);
+        this.log.info({ transfer: id, provider, amount: owed.toString(), items: rows.length }, "bridge batch created");
+      })();
+    }
+    return made;
+  }
+
+  private async send(t: TransferRow): Promise<void> {
+    const dest = this.destinations[t.provider];
+    if (!dest) throw new Error(`no destination configured for ${t.provider}`);
+    const from = this.wallet.address;
+    const quote = await getQuote(this.client, {
+      fromChain: this.o.chainId,
+      toChain: dest.chain as number,
+      fromToken: this.o.usdc,
+      toToken: dest.token,
+      fromAmount: t.amount,
+      fromAddress: from,
+      toAddress: dest.address,
+      slippage: this.o.maxSlippage,
+    });
+    const tx = quote.transactionRequest;
+    if (!tx?.to || !tx.data) throw new Error("LI.FI quote has no transactionRequest");
+    // The quote's own promise, checked rather than trusted: the minimum received is within the
+    // slippage bound of the estimate (fees are in the estimate, and shown in the quote's feeCosts).
+    const floor = (BigInt(quote.estimate.toAmount) * BigInt(Math.round((1 - this.o.maxSlippage) * 1_000_000))) / 1_000_000n;
+    if (BigInt(quote.estimate.toAmountMin) < floor) {
+      return this.failed(t, `quote below the slippage bound: ${quote.estimate.toAmountMin} < ${floor}`);
+    }
+    if (BigInt(quote.action.fromAmount) !== BigInt(t.amount) || getAddress(quote.action.fromToken.address) !== getAddress(this.o.usdc)) {
+      return this.failed(t, "quote does not spend exactly this transfer's USDC");
+    }
+    const spender = quote.estimate.approvalAddress;
+    if (spender) {
+      const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
+      const allowance = (await usdc.allowance(from, spender)) as bigint;
+      if (allowance < BigInt(t.amount)) {
+        const r = await (await usdc.approve(spender, BigInt(t.amount))).wait();
+        this.log.info({ transfer: t.id, spender, tx: r?.hash }, "USDC approved for the bridge");
+      }
+    }
+    const provider = this.wallet.provider!;
+    const fees = await provider.getFeeData();
+    const populated = await this.wallet.populateTransaction({
+      to: tx.to,
+      data: tx.data as string,
+      value: tx.value ? BigInt(tx.value as string) : 0n,
+      gasLimit: tx.gasLimit ? BigInt(tx.gasLimit as string) : undefined,
+      chainId: this.o.chainId,
+      nonce: await provider.getTransactionCount(from, "pending"),
+      maxFeePerGas: fees.maxFeePerGas ?? undefined,
+      maxPriorityFeePerGas: fees.maxPriorityFeePerGas ?? undefined,
+    });
+    const raw = await this.wallet.signTransaction(populated);
+    const hash = Transaction.from(raw).hash!;
+    // Stored before it leaves: after a crash the same bytes are re-broadcast, never a second transfer.
+    this.db
+      .prepare("UPDATE bridge_transfers SET state = 'signed', raw_tx = ?, tx_hash = ?, tool = ?, to_amount_min = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'pending'")
+      .run(raw, hash, quote.tool, quote.estimate.toAmountMin, now(), t.id);
+    await this.broadcast({ ...t, raw_tx: raw, tx_hash: hash, state: "signed" });
+  }
+
+  private async broadcast(t: TransferRow): Promise<void> {
+    const provider = this.wallet.provider! as JsonRpcProvider;
+    const known = await provider.getTransaction(t.tx_hash!);
+    if (!known) {
+      try {
+        await provider.broadcastTransaction(t.raw_tx!);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/nonce/i.test(msg) && !(await provider.getTransactionReceipt(t.tx_hash!))) {
+          // The nonce went to another transaction of this wallet: quote and sign again.
+          this.db.prepare("UPDATE bridge_transfers SET state = 'pending', raw_tx = NULL, tx_hash = NULL, error = ?, updated_at = ? WHERE id = ?").run(msg.slice(0, 300), now(), t.id);
+          return;
+        }
+        if (!/already known|known transaction/i.test(msg)) throw err;
+      }
+    }
+    this.db.prepare("UPDATE bridge_transfers SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'signed'").run(now(), t.id);
+    this.log.info({ transfer: t.id, tx: t.tx_hash, amount: t.amount, provider: t.provider }, "bridge transaction sent");
+  }
+
+  private async poll(t: TransferRow): Promise<void> {
+    const provider = this.wallet.provider! as JsonRpcProvider;
+    const receipt = await provider.getTransactionReceipt(t.tx_hash!);
+    if (!receipt) {
+      if (!(await provider.getTransaction(t.tx_hash!))) await provider.broadcastTransaction(t.raw_tx!).catch(() => undefined);
+      return;
+    }
+    if (receipt.status === 0) return this.failed(t, "bridge transaction reverted on the source chain");
+    const st = await getStatus(this.client, { txHash: t.tx_hash!, bridge: t.tool ?? undefined, fromChain: this.o.chainId, toChain: t.to_chain });
+    if (st.status === "DONE") {
+      const recv = (st as { receiving?: { txHash?: string } }).receiving?.txHash ?? null;
+      this.db.prepare("UPDATE bridge_transfers SET state = 'done', receiving_tx = ?, error = NULL, updated_at = ? WHERE id = ?").run(recv, now(), t.id);
+      this.log.info({ transfer: t.id, amount: t.amount, provider: t.provider, substatus: st.substatus }, "bridge transfer DONE");
+    } else if (st.status === "FAILED") {
+      return this.failed(t, `LI.FI status FAILED${st.substatus ? ` (${st.substatus})` : ""}${st.substatusMessage ? `: ${st.substatusMessage}` : ""}`);
+    }
+  }
+
+  /** Records the failure; the costs go to a retry transfer, or stay with this one and are alerted. */
+  private failed(t: TransferRow, reason: string): void {
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE bridge_transfers SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(reason.slice(0, 300), now(), t.id);
+      if (t.attempt < this.o.maxAttempts) {
+        const ts = now();
+        const id = Number(
+          this.db
+            .prepare("INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)")
+            .run(t.provider, t.amount, t.attempt + 1, t.to_chain, ts, ts).lastInsertRowid,
+        );
+        this.db.prepare("UPDATE provision_attempts SET bridge_transfer_id = ? WHERE bridge_transfer_id = ?").run(id, t.id);
+        this.log.warn({ transfer: t.id, retry: id, attempt: t.attempt + 1, reason }, "bridge transfer FAILED; retrying");
+      } else {
+        this.log.error({ transfer: t.id, provider: t.provider, amount: t.amount, reason }, "ALERT: bridge transfer FAILED after the last attempt; operator action needed");
+      }
+    })();
+  }
+}
+
+export function parseDestinations(json: string): Destinations {
+  return DestinationsSchema.parse(JSON.parse(json));
+}
+
+/** The bridger when BRIDGE_PRIVATE_KEY and at least one destination are configured. */
+export function bridgeFromConfig(cfg: KeeperConfig, db: DB, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Bridger | undefined {
+  const destinations = parseDestinations(cfg.BRIDGE_DESTINATIONS);
+  if (!cfg.BRIDGE_PRIVATE_KEY || Object.keys(destinations).length === 0) return undefined;
+  if (!usdc) throw new Error("bridging needs the USDC address (from the AgentCompute contract)");
+  return new Bridger(
+    db,
+    new Wallet(cfg.BRIDGE_PRIVATE_KEY, rpc),
+    { apiUrl: cfg.LIFI_API_URL, integrator: cfg.LIFI_INTEGRATOR },
+    destinations,
+    { chainId: deployment.chainId, usdc, minUsdc: BigInt(cfg.BRIDGE_MIN_USDC), maxSlippage: cfg.BRIDGE_MAX_SLIPPAGE, maxAttempts: cfg.BRIDGE_MAX_ATTEMPTS, pollSeconds: cfg.BRIDGE_POLL_S },
+    log,
+  );
+}
