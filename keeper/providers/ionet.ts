@@ -33,6 +33,8 @@ interface IoDeployment {
   status: string;
   amount_paid?: number;
   completed_percent?: number;
+  started_at?: string;
+  duration_hours?: number;
 }
 
 const BASE = "/enterprise/v1/io-cloud/caas";
@@ -115,10 +117,18 @@ export class IonetProvider implements ComputeProvider {
     return { state, ref: d.id, detail: d.status === "running" ? undefined : `io.net deployment ${d.status}` };
   }
 
+  /**
+   * Rents the hours the new end needs beyond what is already paid: the deployment's `duration_hours`
+   * counted from its `started_at` (when the API gives them; otherwise the whole remaining time is
+   * rented again, which overpays rather than stops a paid session early).
+   */
   async extend(key: string, endsAt: number): Promise<void> {
-    const d = await this.find(key, true);
-    if (!d) throw new ProvisionError("ionet: no live deployment to extend", true);
-    const hours = Math.ceil((endsAt - Date.now() / 1000) / 3600);
+    const found = await this.find(key, true);
+    if (!found) throw new ProvisionError("ionet: no live deployment to extend", true);
+    const d = await this.get(found.id);
+    const t = Date.now() / 1000;
+    const paidUntil = d.started_at && d.duration_hours ? Date.parse(d.started_at) / 1000 + d.duration_hours * 3600 : t;
+    const hours = Math.ceil((endsAt - Math.max(t, paidUntil)) / 3600);
     if (hours <= 0) return;
     await this.api.call("POST", `${BASE}/deployment/${encodeURIComponent(d.id)}/extend`, { duration_hours: hours });
   }

@@ -21,7 +21,7 @@ describe("bridge batching conserves every USDC unit (property)", () => {
         fc.array(fc.oneof(fc.record({ owe: fc.constantFrom("ionet", "spheron", "akash"), amount: fc.bigInt({ min: 0n, max: 400_000n }) }), fc.constant({ batch: true })), { maxLength: 40 }),
         (min, steps) => {
           const db = openDatabase(":memory:");
-          const b = new Bridger(db, Wallet.createRandom(), { apiUrl: "http://127.0.0.1:9", integrator: "x" }, DEST, { chainId: 8453, usdc: "0x" + "11".repeat(20), minUsdc: min, maxSlippage: 0.005, maxAttempts: 3, pollSeconds: 1 }, silentLog);
+          const b = new Bridger(db, new Wallet(Wallet.createRandom().privateKey), { apiUrl: "http://127.0.0.1:9", integrator: "x" }, DEST, { chainId: 8453, usdc: "0x" + "11".repeat(20), minUsdc: min, maxSlippage: 0.005, maxAttempts: 3, pollSeconds: 1 }, silentLog);
           let n = 0;
           let total = 0n;
           for (const s of steps) {

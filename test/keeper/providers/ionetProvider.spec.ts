@@ -37,7 +37,9 @@ describe("ionet provider (REST client, stand-in)", function () {
     expect(d).to.include({ resource_private_name: "s-io", duration_hours: 2, hardware_id: 206, image_url: "agentcompute/worker:1" });
     expect(d.env_variables).to.deep.equal({ MODE: "x" });
     await p.extend("s-io", inHours(3));
-    expect(d.duration_hours).to.be.greaterThan(2);
+    expect(d.duration_hours, "only the hour not yet paid is rented").to.equal(3);
+    await p.extend("s-io", inHours(3));
+    expect(d.duration_hours, "extending to an end already paid rents nothing").to.equal(3);
     await p.terminate("s-io");
     expect(d.status).to.equal("termination requested");
     expect((await p.status("s-io")).state).to.equal("failed");

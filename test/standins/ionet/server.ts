@@ -19,6 +19,7 @@ export interface IoDeployment {
   env_variables: Record<string, string>;
   reads: number;
   runningReads: number;
+  started_at?: string;
 }
 
 const BASE = "/enterprise/v1/io-cloud/caas";
@@ -36,10 +37,13 @@ export async function startIonetStandin(opts: { apiKey: string; pricePerHour?: n
     if (req.headers["x-api-key"] !== opts.apiKey) return reply.code(401).send({ detail: "Invalid API key" });
   });
   const price = () => opts.pricePerHour ?? 0.4;
-  const view = (d: IoDeployment) => ({ id: d.id, resource_private_name: d.resource_private_name, status: d.status, hardware_id: d.hardware_id, duration_hours: d.duration_hours, brand_name: "NVIDIA", hardware_name: "RTX 4090", amount_paid: d.duration_hours * price() });
+  const view = (d: IoDeployment) => ({ started_at: d.started_at, id: d.id, resource_private_name: d.resource_private_name, status: d.status, hardware_id: d.hardware_id, duration_hours: d.duration_hours, brand_name: "NVIDIA", hardware_name: "RTX 4090", amount_paid: d.duration_hours * price() });
   const advance = (d: IoDeployment) => {
     d.reads++;
-    if (d.status === "deployment requested" && d.reads >= (opts.startReads ?? 1)) d.status = faults.failDeploy ? "failed" : "running";
+    if (d.status === "deployment requested" && d.reads >= (opts.startReads ?? 1)) {
+      d.status = faults.failDeploy ? "failed" : "running";
+      if (d.status === "running") d.started_at = new Date().toISOString();
+    }
     else if (d.status === "running") {
       d.runningReads++;
       if (faults.terminateAfterReads !== undefined && d.runningReads > faults.terminateAfterReads) d.status = "destroyed";
