@@ -56,7 +56,7 @@ export interface TransferRow {
   updated_at: number;
 }
 
-const ERC20 = ["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)"];
+const ERC20 = ["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)", "function balanceOf(address) view returns (uint256)"];
 
 export class Bridger {
   private timer?: NodeJS.Timeout;
@@ -157,9 +157,12 @@ export class Bridger {
     if (BigInt(quote.action.fromAmount) !== BigInt(t.amount) || getAddress(quote.action.fromToken.address) !== getAddress(this.o.usdc)) {
       return this.failed(t, "quote does not spend exactly this transfer's USDC");
     }
+    const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
+    // Claimed escrow not yet in the treasury (or a failed transfer not yet refunded): wait, send nothing.
+    const balance = (await usdc.balanceOf(from)) as bigint;
+    if (balance < BigInt(t.amount)) throw new Error(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`);
     const spender = quote.estimate.approvalAddress;
     if (spender) {
-      const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
       const allowance = (await usdc.allowance(from, spender)) as bigint;
       if (allowance < BigInt(t.amount)) {
         const r = await (await usdc.approve(spender, BigInt(t.amount))).wait();

@@ -33,7 +33,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     const d = await new TestBridgeDiamond__factory(t.admin).deploy();
     await d.waitForDeployment();
     diamond = await d.getAddress();
-    lifi = await startLifiStandin({ rpcUrl: t.chain.rpcUrl, chainId: t.deployment.chainId, diamond, pendingPolls: 1 });
+    lifi = await startLifiStandin({ rpcUrl: t.chain.rpcUrl, chainId: t.deployment.chainId, diamond, pendingPolls: 1, refunderKey: devWallet(0).privateKey });
     treasury = new Wallet(devWallet(2).privateKey, t.rpc);
     await (await t.usdc(t.admin).mint(treasury.address, USDC(10_000))).wait();
   });
@@ -104,6 +104,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
   it("a transfer LI.FI reports FAILED is recorded and retried as a new transfer that ends DONE", async () => {
     const b = bridger({ min: 1, maxAttempts: 3 });
     owe("ionet", 5);
+    const before = { treasury: await balance(treasury.address), diamond: await balance(diamond) };
     lifi.faults.failStatus = true;
     await drive(b, () => transfers()[0]?.state === "failed");
     lifi.faults.failStatus = false;
@@ -116,6 +117,24 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     const paidBy = db.prepare("SELECT DISTINCT bridge_transfer_id id FROM provision_attempts").all() as { id: number }[];
     expect(paidBy.map((r) => r.id)).to.deep.equal([retry.id]);
     expect(bridgeSummary(db, 3).alerts).to.have.length(0);
+    // The failed transfer's USDC came back; the provider was paid exactly once.
+    expect(await balance(treasury.address)).to.equal(before.treasury - USDC(5));
+    expect(await balance(diamond)).to.equal(before.diamond + USDC(5));
+  });
+
+  it("a transfer larger than the treasury holds waits (nothing sent) until the claimed USDC is there", async () => {
+    const b = bridger({ min: 1 });
+    const held = await balance(treasury.address);
+    db.prepare("INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at, cost) VALUES ('0xbig', 1, 'ionet', 'stopped', '0', 0, 0, ?)").run((held + USDC(1)).toString());
+    const nonce = await t.rpc.getTransactionCount(treasury.address);
+    await b.tick();
+    expect(transfers()[0].state).to.equal("pending");
+    expect(transfers()[0].error).to.match(/treasury holds/);
+    expect(await t.rpc.getTransactionCount(treasury.address)).to.equal(nonce);
+    await (await t.usdc(t.admin).mint(treasury.address, USDC(1))).wait();
+    await drive(b, () => transfers()[0].state === "done");
+    expect(await balance(treasury.address)).to.equal(0n);
+    await (await t.usdc(t.admin).mint(treasury.address, USDC(10_000))).wait();
   });
 
   it("FAILED on the last attempt is alerted (keeper status lists it) and not retried", async () => {

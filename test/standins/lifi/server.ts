@@ -7,11 +7,12 @@
  */
 import { randomBytes } from "node:crypto";
 import Fastify from "fastify";
-import { Interface, JsonRpcProvider } from "ethers";
+import { Contract, Interface, JsonRpcProvider, Wallet } from "ethers";
 
 const DIAMOND = new Interface([
   "function startBridgeTokensViaTest(bytes32 transactionId, address token, uint256 amount, string toChain, string receiver)",
   "event BridgeStarted(bytes32 indexed transactionId, address indexed token, address indexed from, uint256 amount, string toChain, string receiver)",
+  "function refund(bytes32 transactionId)",
 ]);
 
 export interface LifiFaults {
@@ -23,12 +24,15 @@ export interface LifiFaults {
   quoteError?: boolean;
 }
 
-export async function startLifiStandin(opts: { rpcUrl: string; chainId: number; diamond: string; pendingPolls?: number }) {
+/** `refunder` (a funded key) refunds a FAILED transfer to its sender on the source chain, as a failed bridge does. */
+export async function startLifiStandin(opts: { rpcUrl: string; chainId: number; diamond: string; pendingPolls?: number; refunderKey?: string }) {
   const faults: LifiFaults = {};
   const rpc = new JsonRpcProvider(opts.rpcUrl, opts.chainId, { staticNetwork: true });
   const quotes: Record<string, string>[] = [];
   const statusPolls = new Map<string, number>();
   const failing = new Set<string>();
+  const refunded = new Set<string>();
+  const refunder = opts.refunderKey ? new Contract(opts.diamond, DIAMOND, new Wallet(opts.refunderKey, rpc)) : undefined;
   const app = Fastify({ forceCloseConnections: true });
 
   app.get("/chains", async () => ({ chains: [{ id: opts.chainId, key: "bas", name: "Base", chainType: "EVM", coin: "ETH", mainnet: true, diamondAddress: opts.diamond, nativeToken: { address: "0x0000000000000000000000000000000000000000", symbol: "ETH", decimals: 18, chainId: opts.chainId, name: "ETH", priceUSD: "3000" } }] }));
@@ -99,7 +103,13 @@ export async function startLifiStandin(opts: { rpcUrl: string; chainId: number; 
     statusPolls.set(q.txHash, n);
     const base = { tool: "teststargate", transactionId: log.args.transactionId, sending: { ...sending, amount: log.args.amount.toString() }, fromAddress: log.args.from, toAddress: log.args.receiver, lifiExplorerLink: "", feeCosts: [], metadata: { integrator: q.integrator ?? "" } };
     if (n <= (opts.pendingPolls ?? 1)) return { ...base, status: "PENDING", substatus: "WAIT_DESTINATION_TRANSACTION", receiving: { chainId: log.args.toChain } };
-    if (failing.has(q.txHash)) return { ...base, status: "FAILED", substatus: "UNKNOWN_FAILED_ERROR", substatusMessage: "The bridge transfer failed" };
+    if (failing.has(q.txHash)) {
+      if (refunder && !refunded.has(q.txHash)) {
+        refunded.add(q.txHash);
+        await (await refunder.refund(log.args.transactionId)).wait();
+      }
+      return { ...base, status: "FAILED", substatus: "UNKNOWN_FAILED_ERROR", substatusMessage: "The bridge transfer failed; funds returned on the source chain" };
+    }
     return { ...base, status: "DONE", substatus: "COMPLETED", receiving: { chainId: log.args.toChain, txHash: "0x" + Buffer.from(q.txHash.slice(2), "hex").reverse().toString("hex"), txLink: "" } };
   });
 
