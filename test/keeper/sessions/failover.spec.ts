@@ -144,6 +144,28 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
     expect(spheron.deployments.size).to.equal(rented);
   });
 
+  it("when every allowed provider is unhealthy the session is refunded at once, nothing rented", async () => {
+    // spheron's breaker is open (previous test); the agent allows nothing else.
+    const rented = spheron.deployments.size;
+    const id = await startSession(t, workload(["spheron"]), 3600, SPHERON);
+    const row = await stateIs(id, "refunded");
+    expect(row.last_error).to.match(/no allowed provider is configured and healthy/);
+    expect(attempts(id)).to.have.length(0);
+    expect(spheron.deployments.size).to.equal(rented);
+    expect((await outcomes(id)).map((o) => o.outcome)).to.deep.equal([2]);
+  });
+
+  it("a providers list naming anything but a known provider is an invalid config: refunded, nothing called", async () => {
+    const posts = () => [...spheron.calls, ...ionet.calls].filter((c) => c.method === "POST").length;
+    const before = posts();
+    const id = await startSession(t, JSON.stringify({ image: "agentcompute/worker:1", providers: ["http://127.0.0.1:1/evil"] }), 3600, SPHERON);
+    const row = await stateIs(id, "refunded");
+    expect(row.last_error).to.match(/^invalid config: providers\.0/);
+    expect(posts() - before, "nothing rented").to.equal(0);
+    expect([...spheron.calls, ...ionet.calls].filter((c) => c.url.includes(row.workload_key)), "no provider API was called for it").to.deep.equal([]);
+    expect(attempts(id)).to.have.length(0);
+  });
+
   it("keeper status --json shows per-session costs against what the agent paid, and the margin", async () => {
     const env = { ...keeperEnv(t, app.dataDir, extra), PATH: process.env.PATH!, HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
     const out = await new Promise<string>((resolve, reject) =>
