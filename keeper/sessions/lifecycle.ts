@@ -308,13 +308,17 @@ export class SessionLifecycle {
     if (!attempt || attempt.state === "failed" || attempt.state === "stopped") {
       const choice = await f.choose(s.provider_id, spec, s.duration, f.tried(s.instance_id));
       if (!choice) return this.fail(s, attempt ? `provisioning failed on every allowed provider: ${attempt.error ?? ""}` : "no allowed provider is configured and healthy");
+      let begun = false;
       this.db.transaction(() => {
         const fresh = this.get(s.instance_id)!;
+        if (fresh.state !== "requested" && fresh.state !== "provisioning") return; // ended meanwhile
+        begun = true;
         const a = f.begin(s.instance_id, choice, this.opts.provisionTimeoutSeconds);
         this.db.prepare("UPDATE sessions SET provider = ?, updated_at = ? WHERE instance_id = ?").run(choice.name, now(), s.instance_id);
         if (fresh.state === "requested") this.transition(fresh, "provisioning", `provider ${choice.name}`);
         else this.recordTransition(s.instance_id, fresh.state, fresh.state, `attempt ${a.seq}: provider ${choice.name}`);
       })();
+      if (!begun) return;
       attempt = f.current(s.instance_id)!;
     } else if (s.state === "requested") {
       this.db.transaction(() => this.transition(this.get(s.instance_id)!, "provisioning", `provider ${attempt!.provider}`))();
