@@ -34,6 +34,20 @@ export const ConfigSchema = z
     /** Local providers: docker (dockerode), process (bubblewrap). auto: docker if reachable, else process. */
     LOCAL_PROVIDER: z.enum(["auto", "docker", "process"]).default("auto"),
     DOCKER_HOST: z.string().optional(),
+    // --- Code execution (keeper/services/execute, POST /api/v1/execute)
+    /** auto: docker when an engine answers at DOCKER_HOST and EXECUTE_DOCKER_IMAGE exists, else bwrap. */
+    EXECUTE_BACKEND: z.enum(["auto", "docker", "bwrap"]).default("auto"),
+    /** Runtime image with python3, node and bash (scripts/build-runtime-images.sh, no registry). */
+    EXECUTE_DOCKER_IMAGE: z.string().min(1).default("agentcompute/runtime:local"),
+    /** Prices in whole WATT: quick (<= 5 s, <= 128 MB), standard (<= 30 s, <= 256 MB), extended (<= 60 s, <= 512 MB). */
+    EXECUTE_PRICE_QUICK: int(0, 1e12).default(300),
+    EXECUTE_PRICE_STANDARD: int(0, 1e12).default(500),
+    EXECUTE_PRICE_EXTENDED: int(0, 1e12).default(1000),
+    /** Jobs running at once (the rest wait in a FIFO queue of EXECUTE_QUEUE_MAX, then CAPACITY_EXCEEDED). */
+    EXECUTE_CONCURRENCY: int(1, 256).default(2),
+    EXECUTE_QUEUE_MAX: int(0, 100_000).default(32),
+    /** Per stream (stdout, stderr); more is dropped, the job killed and output.<stream>_truncated set. */
+    EXECUTE_MAX_OUTPUT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
     /** Claim streamed escrow of running sessions this often. */
     CLAIM_INTERVAL_S: int(1, 86_400).default(600),
     /** Give up provisioning after this long and refund. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the docker provider's default image without any registry:
+# Builds the docker provider's default image (and, through build-runtime-images.sh, the code-execution
+# runtime image agentcompute/runtime:local) without any registry:
 #   agentcompute/busybox:local  - a static busybox (package busybox-static) with all its applets,
 #                                 /etc/passwd + /etc/group with nobody (65534), a 1777 /tmp.
 # Idempotent: the image is labelled with the sha256 of the busybox binary and rebuilt only when that
@@ -27,6 +28,9 @@ command -v docker >/dev/null || die "docker CLI not found: apt-get install -y --
 docker version --format '{{.Server.Version}}' >/dev/null 2>&1 || die "no Docker engine answers at $DOCKER_HOST (start one: scripts/docker-engine.sh start)"
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found: apt-get install -y --no-install-recommends busybox-static"
 "$BUSYBOX" true 2>/dev/null || die "$BUSYBOX does not run"
+
+# The code-execution runtime image (python3, node, bash), idempotent on its own.
+if [ "$force" = 1 ]; then "$repo/scripts/build-runtime-images.sh" --force; else "$repo/scripts/build-runtime-images.sh"; fi
 
 sum=$(sha256sum "$BUSYBOX" | cut -d' ' -f1)
 current=$(docker image inspect --format '{{ index .Config.Labels "agentcompute.busybox.sha256" }}' "$IMAGE" 2>/dev/null || true)
