@@ -126,6 +126,8 @@ export interface RunOptions {
   maxOutputBytes: number;
   stdin?: string | Buffer;
   host?: SandboxHost;
+  /** Aborting kills the whole sandbox at once (the caller gave up on the job: keeper shutdown). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -197,6 +199,11 @@ function supervise(child: ChildProcess, host: SandboxHost, cg: WorkloadCgroup | 
     };
     const ignore = () => undefined;
     for (const s of child.stdio) s?.on("error", ignore);
+    if (opts.signal) {
+      if (opts.signal.aborted) killAll();
+      else opts.signal.addEventListener("abort", killAll, { once: true });
+      child.once("close", () => opts.signal?.removeEventListener("abort", killAll));
+    }
     child.on("error", (e) => {
       if (settled) return;
       settled = true;

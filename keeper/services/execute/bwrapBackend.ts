@@ -36,7 +36,7 @@ export function createBwrapBackend(host: SandboxHost = sandboxHost()): Execution
             cwd: "/tmp",
             hostname: "sandbox",
           },
-          { timeoutMs: job.timeoutMs, maxOutputBytes: job.maxOutputBytes, host },
+          { timeoutMs: job.timeoutMs, maxOutputBytes: job.maxOutputBytes, host, signal: job.signal },
         );
       } catch (e) {
         if (e instanceof SandboxError) throw new BackendError(e.message);

@@ -99,6 +99,10 @@ export function createExecuteService(cfg: KeeperConfig, log: Logger, opts: Execu
         const msg = e instanceof BackendError ? e.message : "sandbox failure";
         throw new ServiceError("EXECUTION_ERROR", `the sandbox failed: ${msg}`, 500, { refund: true });
       }
+      if (ctx.signal.aborted && !o.timedOut) {
+        // The keeper gave up on the job (shutdown, pipeline deadline): the sandbox was killed early.
+        throw new ServiceError("EXECUTION_ERROR", "the execution was cancelled by the keeper", 503, { refund: true });
+      }
       if (o.timedOut) {
         throw new ServiceError("EXECUTION_TIMEOUT", `execution exceeded ${req.timeout} s and was killed`, 408, {
           refund: false,
