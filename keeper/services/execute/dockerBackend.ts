@@ -96,9 +96,12 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
     v2 ? readNumber(path.join(cgroupRoot, parent, "memory.peak")) : readNumber(path.join(cgroupRoot, "memory", parent, "memory.max_usage_in_bytes"));
 
   const removeParent = (parent: string) => {
-    const dirs = v2
-      ? [path.join(cgroupRoot, parent)]
-      : fs.readdirSync(cgroupRoot).map((c) => path.join(cgroupRoot, c, parent));
+    let dirs: string[] = [];
+    try {
+      dirs = v2 ? [path.join(cgroupRoot, parent)] : fs.readdirSync(cgroupRoot).map((c) => path.join(cgroupRoot, c, parent));
+    } catch {
+      // no cgroup tree visible here (a remote engine): nothing of ours to remove
+    }
     for (const d of dirs) {
       try {
         fs.rmdirSync(d);

@@ -1,0 +1,16 @@
+/** A Docker engine whose cgroups the keeper cannot see (remote engine): jobs still run, memory_used_mb is null. */
+import { expect } from "chai";
+import { createDockerBackend } from "../../../../keeper/services/execute/dockerBackend";
+import { requireDockerEngine } from "../../providers/helpers";
+import { ctx, serviceOn } from "./helpers";
+
+describe("execute on docker: engine cgroups not visible", function () {
+  this.timeout(60_000);
+  it("runs the job and reports memory_used_mb as null instead of failing", async function () {
+    const host = await requireDockerEngine(this);
+    const s = serviceOn(createDockerBackend({ dockerHost: host, cgroupRoot: "/nonexistent/cgroup" }));
+    const r = await s.run(s.parse({ job_id: "r1", language: "python", code: "print(2**10)" }), ctx());
+    expect(r.output).to.include({ stdout: "1024\n", exit_code: 0 });
+    expect(r.metadata.memory_used_mb).to.equal(null);
+  });
+});
