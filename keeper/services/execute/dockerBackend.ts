@@ -91,23 +91,44 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
   const image = opts.image ?? DEFAULT_RUNTIME_IMAGE;
   const cgroupRoot = opts.cgroupRoot ?? "/sys/fs/cgroup";
   const v2 = fs.existsSync(path.join(cgroupRoot, "cgroup.controllers"));
+  const cgroupsVisible = fs.existsSync(v2 ? cgroupRoot : path.join(cgroupRoot, "memory"));
 
   const peakOf = (parent: string): number | undefined =>
-    v2 ? readNumber(path.join(cgroupRoot, parent, "memory.peak")) : readNumber(path.join(cgroupRoot, "memory", parent, "memory.max_usage_in_bytes"));
+    !cgroupsVisible ? undefined : v2 ? readNumber(path.join(cgroupRoot, parent, "memory.peak")) : readNumber(path.join(cgroupRoot, "memory", parent, "memory.max_usage_in_bytes"));
 
-  const removeParent = (parent: string) => {
+  /** rmdir a cgroup directory and the (empty) ones below it, deepest first; true when gone. */
+  const rmTree = (d: string): boolean => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "ENOENT";
+    }
+    for (const e of entries) if (e.isDirectory()) rmTree(path.join(d, e.name));
+    try {
+      fs.rmdirSync(d);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "ENOENT";
+    }
+  };
+
+  /**
+   * Removes the job's parent cgroup in every controller. The engine removes the container's own
+   * cgroup below it asynchronously after the exit (EBUSY until then), so retry for a while, removing
+   * the empty child first ourselves when the engine has not yet.
+   */
+  const removeParent = async (parent: string): Promise<void> => {
     let dirs: string[] = [];
+    if (!cgroupsVisible) return;
     try {
       dirs = v2 ? [path.join(cgroupRoot, parent)] : fs.readdirSync(cgroupRoot).map((c) => path.join(cgroupRoot, c, parent));
     } catch {
       // no cgroup tree visible here (a remote engine): nothing of ours to remove
     }
-    for (const d of dirs) {
-      try {
-        fs.rmdirSync(d);
-      } catch {
-        // absent in this controller, or not removable (the engine cleans on its own)
-      }
+    for (let i = 0; i < 100 && dirs.length; i++) {
+      dirs = dirs.filter((d) => !rmTree(d));
+      if (dirs.length) await new Promise((r) => setTimeout(r, 20));
     }
   };
 
@@ -131,13 +152,14 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
       const create = buildDockerCreateOptions(spec, { image, name: `agentcompute-exec-${id}`, labels: { [LABEL_EXECUTE]: "true" } });
       create.AttachStdout = true;
       create.AttachStderr = true;
-      create.HostConfig = { ...create.HostConfig, CgroupParent: `/${parent}` };
+      // Only when the keeper sees the engine's cgroup tree (same host): else it could not read or remove it.
+      if (cgroupsVisible) create.HostConfig = { ...create.HostConfig, CgroupParent: `/${parent}` };
 
       let container: Docker.Container;
       try {
         container = await docker.createContainer(create);
       } catch (e) {
-        removeParent(parent);
+        await removeParent(parent);
         throw new BackendError(`could not create the container: ${(e as Error).message}`);
       }
       let timedOut = false;
@@ -191,7 +213,7 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
       } finally {
         if (timer) clearTimeout(timer);
         await container.remove({ force: true, v: true }).catch(() => undefined);
-        removeParent(parent);
+        await removeParent(parent);
       }
     },
     async health() {

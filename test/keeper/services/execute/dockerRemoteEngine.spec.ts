@@ -12,5 +12,10 @@ describe("execute on docker: engine cgroups not visible", function () {
     const r = await s.run(s.parse({ job_id: "r1", language: "python", code: "print(2**10)" }), ctx());
     expect(r.output).to.include({ stdout: "1024\n", exit_code: 0 });
     expect(r.metadata.memory_used_mb).to.equal(null);
+    // and no per-job parent cgroup was asked for (it could be neither read nor removed)
+    const fs = await import("node:fs");
+    const root = fs.existsSync("/sys/fs/cgroup/memory") ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup";
+    const leaked = fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name.startsWith("agentcompute-exec-"));
+    expect(leaked.map((e) => e.name)).to.deep.equal([]);
   });
 });
