@@ -48,6 +48,26 @@ export const ConfigSchema = z
     EXECUTE_QUEUE_MAX: int(0, 100_000).default(32),
     /** Per stream (stdout, stderr); more is dropped, the job killed and output.<stream>_truncated set. */
     EXECUTE_MAX_OUTPUT_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    // --- Scraper (keeper/services/scrape, POST /api/v1/scrape; docs/scraper.md)
+    /** Prices in whole WATT. simple: text/html without selectors; standard: selectors or json; js: options.javascript; a screenshot adds SCRAPE_PRICE_SCREENSHOT. */
+    SCRAPE_PRICE_SIMPLE: int(0, 1e12).default(100),
+    SCRAPE_PRICE_STANDARD: int(0, 1e12).default(200),
+    SCRAPE_PRICE_JS: int(0, 1e12).default(500),
+    SCRAPE_PRICE_SCREENSHOT: int(0, 1e12).default(300),
+    /** Comma-separated CIDRs the scraper may reach although not public unicast (operator setting, e.g. an intranet mirror). Default: none. */
+    SCRAPE_ALLOWED_CIDRS: z.string().default(""),
+    /** Comma-separated domain suffixes never scraped (an entry blocks the name and every subdomain). */
+    SCRAPE_BLOCKED_DOMAINS: z.string().default("localhost,localdomain,local,internal,intranet,lan,home.arpa,metadata.goog,instance-data"),
+    /** Largest response body (after decompression) and largest rendered page, bytes. */
+    SCRAPE_MAX_BYTES: int(1024, 256 * 1024 * 1024).default(5 * 1024 * 1024),
+    /** options.timeout (seconds) is bounded by this; its default is SCRAPE_DEFAULT_TIMEOUT_S. */
+    SCRAPE_MAX_TIMEOUT_S: int(1, 600).default(60),
+    SCRAPE_DEFAULT_TIMEOUT_S: int(1, 600).default(30),
+    SCRAPE_MAX_REDIRECTS: int(0, 20).default(5),
+    /** Debian's Chromium, driven by playwright-core (never a downloaded browser). */
+    SCRAPE_CHROMIUM_PATH: z.string().min(1).default("/usr/bin/chromium"),
+    /** Browser pages kept open per kind (JavaScript on / off): also how many browser jobs run at once. */
+    SCRAPE_BROWSER_PAGES: int(1, 32).default(2),
     /** Claim streamed escrow of running sessions this often. */
     CLAIM_INTERVAL_S: int(1, 86_400).default(600),
     /** Give up provisioning after this long and refund. */
