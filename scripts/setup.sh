@@ -14,7 +14,7 @@ if [ "$node_major" != "20" ]; then
   exit 1
 fi
 
-apt_packages=(bubblewrap docker.io busybox-static python3) # python3: the execute API's interpreter (bwrap) and runtime image
+apt_packages=(bubblewrap docker.io busybox-static python3 chromium) # python3: the execute API's interpreter (bwrap) and runtime image; chromium: the scraper's browser (playwright-core drives /usr/bin/chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
