@@ -23,36 +23,48 @@ const BLOCK = new Set([
 ]);
 const CELL = new Set(["td", "th"]);
 
-/** Readable text: visible text nodes, one line per block element, whitespace collapsed (kept in <pre>). */
-export function readableText(nodes: AnyNode[]): string {
+// Whitespace inside <pre> survives the line clean-up as these placeholders.
+const PRE_SPACE = "\u0001";
+const PRE_NL = "\u0002";
+const PRE_TAB = "\u0003";
+
+/**
+ * Readable text: visible text nodes, one line per block element, whitespace collapsed (kept in
+ * <pre>). In XML (xml = true) no element is skipped: <title> or <link> are data there. The nodes
+ * passed in are always read, even a <title> a selector picked.
+ */
+export function readableText(nodes: AnyNode[], xml = false): string {
   const out: string[] = [];
-  const walk = (n: AnyNode, pre: boolean) => {
+  const walk = (n: AnyNode, pre: boolean, top: boolean) => {
     if (n.type === "text") {
       const t = (n as unknown as { data: string }).data;
-      out.push(pre ? t : t.replace(/\s+/g, " "));
+      out.push(pre ? t.replace(/ /g, PRE_SPACE).replace(/\n/g, PRE_NL).replace(/\t/g, PRE_TAB) : t.replace(/\s+/g, " "));
       return;
     }
-    if (n.type !== "tag" && n.type !== "root" && n.type !== "script" && n.type !== "style") return;
-    if (n.type === "root") {
-      for (const c of (n as unknown as { children: AnyNode[] }).children) walk(c, pre);
+    if (n.type === "cdata" || n.type === "root") {
+      for (const c of (n as unknown as { children: AnyNode[] }).children) walk(c, pre, false);
       return;
     }
+    if (n.type !== "tag" && n.type !== "script" && n.type !== "style") return;
     const el = n as Element;
     const name = el.name.toLowerCase();
-    if (SKIP.has(name) || el.attribs?.hidden !== undefined) return;
-    const block = BLOCK.has(name);
+    if (!top && (xml ? name === "script" || name === "style" : SKIP.has(name) || el.attribs?.hidden !== undefined)) return;
+    const block = xml || BLOCK.has(name);
     if (block) out.push("\n");
-    if (CELL.has(name)) out.push("\t");
-    for (const c of el.children) walk(c, pre || name === "pre");
+    if (CELL.has(name) && !xml) out.push("\t");
+    for (const c of el.children) walk(c, pre || name === "pre", false);
     if (block) out.push("\n");
   };
-  for (const n of nodes) walk(n, false);
+  for (const n of nodes) walk(n, false, true);
   return out
     .join("")
     .split("\n")
     .map((l) => l.replace(/[ \u00a0]+/g, " ").replace(/^[ \t]+|[ \t]+$/g, ""))
     .filter((l) => l !== "")
-    .join("\n");
+    .join("\n")
+    .replace(/\u0001/g, " ")
+    .replace(/\u0002/g, "\n")
+    .replace(/\u0003/g, "\t");
 }
 
 function titleOf($: cheerio.CheerioAPI): string | null {
@@ -69,13 +81,19 @@ function absolute(href: string, base: string): string | null {
   }
 }
 
-function valueOf($: cheerio.CheerioAPI, el: Element, format: OutputFormat, attr?: string): string | null {
+function valueOf($: cheerio.CheerioAPI, el: Element, format: OutputFormat, xml: boolean, attr?: string): string | null {
   if (attr) return $(el).attr(attr) ?? null;
   if (format === "html") return $.html(el);
-  return readableText([el]);
+  return readableText([el], xml);
 }
 
-export function extractMarkup($: cheerio.CheerioAPI, format: OutputFormat, selectors: Record<string, string | [string]>, baseUrl: string): Record<string, unknown> {
+export function extractMarkup(
+  $: cheerio.CheerioAPI,
+  format: OutputFormat,
+  selectors: Record<string, string | [string]>,
+  baseUrl: string,
+  xml = false,
+): Record<string, unknown> {
   const names = Object.keys(selectors);
   if (names.length > 0) {
     const data: Record<string, unknown> = {};
@@ -83,16 +101,16 @@ export function extractMarkup($: cheerio.CheerioAPI, format: OutputFormat, selec
       const s = parseSelector(selectors[name]);
       const matches = $(s.css).toArray().filter((n): n is Element => n.type === "tag" || n.type === "script" || n.type === "style");
       data[name] = s.all
-        ? matches.slice(0, MAX_MATCHES).map((el) => valueOf($, el, format, s.attr)).filter((v): v is string => v !== null)
+        ? matches.slice(0, MAX_MATCHES).map((el) => valueOf($, el, format, xml, s.attr)).filter((v): v is string => v !== null)
         : matches.length
-          ? valueOf($, matches[0], format, s.attr)
+          ? valueOf($, matches[0], format, xml, s.attr)
           : null;
     }
     return data;
   }
   const root = $.root().toArray();
   if (format === "html") return { title: titleOf($), html: $.html() };
-  const text = readableText(root);
+  const text = readableText(root, xml);
   if (format === "text") return { title: titleOf($), text };
   const headings = $("h1,h2,h3,h4,h5,h6")
     .toArray()

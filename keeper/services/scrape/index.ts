@@ -147,7 +147,7 @@ export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: Scrape
           if (isMarkup(p.mediaType)) {
             const xml = p.mediaType !== "" && p.mediaType !== "text/html" && p.mediaType !== "application/xhtml+xml";
             const $ = cheerio.loadBuffer(p.body, { xml, encoding: { transportLayerEncodingLabel: p.charset } });
-            data = extractMarkup($, req.output_format, req.selectors, p.url);
+            data = extractMarkup($, req.output_format, req.selectors, p.url, xml);
           } else {
             data = extractText(decodeText(p.body, p.charset), p.mediaType, req.output_format, req.selectors);
           }
