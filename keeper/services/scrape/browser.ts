@@ -298,6 +298,8 @@ export class BrowserFarm {
     const finalUrl = s.page.url();
     const proto = new URL(finalUrl).protocol;
     if (proto !== "http:" && proto !== "https:") throw new BlockedError(finalUrl.slice(0, 100), `the page navigated to a ${proto} URL`);
+    // A script may have navigated on after load: the page we return must be one the guard allows.
+    if (finalUrl !== resp?.url()) await this.explainBlocked(finalUrl);
     if (!resp) throw new FetchFailure("unreachable", "the page gave no response");
     const headers = resp.headers();
     if (headers["x-scrape-blocked"] === "DOMAIN_BLOCKED") {

@@ -132,6 +132,9 @@ export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: Scrape
         let data: Record<string, unknown>;
         let meta: { final_url: string; size_bytes: number; status: number; content_type: string; rendered: boolean; redirects: number };
         if (req.options.javascript || req.options.screenshots) {
+          // Refuse a blocked start before Chromium is involved; the proxy vets it (and everything else) again.
+          const start = new URL(req.url);
+          await guard.vet(start.hostname, start.port ? Number(start.port) : start.protocol === "https:" ? 443 : 80);
           const r = await browser.render(req.url, {
             javascript: req.options.javascript,
             screenshot: req.options.screenshots,
