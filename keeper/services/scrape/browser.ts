@@ -122,8 +122,9 @@ export class BrowserFarm {
   private proxyListening?: Promise<number>;
 
   constructor(private readonly o: BrowserFarmOptions) {
-    // A page's resources each get a connection: cap each at the job's budget; the job total is capped by CDP.
-    this.proxy = new EgressProxy({ guard: o.guard, log: o.log, maxBytesPerConnection: o.maxBytesPerJob });
+    // The job's total is capped through CDP (Network.dataReceived); the proxy's per-connection cap
+    // is a backstop above it (2x) for traffic no page reports, so the job cap is the one that fires.
+    this.proxy = new EgressProxy({ guard: o.guard, log: o.log, maxBytesPerConnection: 2 * o.maxBytesPerJob });
     this.gates = { js: new Gate(o.pagesPerKind), static: new Gate(o.pagesPerKind) };
   }
 
