@@ -79,7 +79,15 @@ interface Slot {
   origins: Set<string>;
   onOverflow?: () => void;
   navigations: string[];
+  /** Requests in flight and the time of the last network event: when the page has settled. */
+  inflight: number;
+  lastActivity: number;
 }
+
+/** After load, a page is settled once nothing was in flight for this long. */
+const QUIET_MS = 50;
+/** The settle wait never exceeds this (nor the job's deadline). */
+const SETTLE_MAX_MS = 1_000;
 
 /** A counting semaphore whose waiters give up with the job's signal. */
 class Gate {
@@ -151,7 +159,13 @@ export class BrowserFarm {
             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
             "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
             "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-            "--disable-features=DnsOverHttps,NetworkPrediction,InterestFeedContentSuggestions",
+            "--disable-features=DnsOverHttps,NetworkPrediction,InterestFeedContentSuggestions,OptimizationHints,MediaRouter,DialMediaRouteProvider,Translate,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
+            "--disable-extensions",
+            "--disable-component-extensions-with-background-pages",
+            "--disable-default-apps",
+            "--disable-client-side-phishing-detection",
+            "--disable-domain-reliability",
+            "--no-pings",
           ],
         });
         browser.on("disconnected", () => {
@@ -189,12 +203,20 @@ export class BrowserFarm {
     const cdp = await context.newCDPSession(page);
     await cdp.send("Network.enable");
     await cdp.send("Network.setCacheDisabled", { cacheDisabled: true });
-    const slot: Slot = { kind, context, page, cdp, bytes: 0, origins: new Set(), navigations: [] };
+    const slot: Slot = { kind, context, page, cdp, bytes: 0, origins: new Set(), navigations: [], inflight: 0, lastActivity: 0 };
+    const done = () => {
+      slot.inflight = Math.max(0, slot.inflight - 1);
+      slot.lastActivity = performance.now();
+    };
+    page.on("requestfinished", done);
+    page.on("requestfailed", done);
     cdp.on("Network.dataReceived", (e) => {
       slot.bytes += e.dataLength;
       if (slot.bytes > this.o.maxBytesPerJob) slot.onOverflow?.();
     });
     page.on("request", (r) => {
+      slot.inflight++;
+      slot.lastActivity = performance.now();
       try {
         const u = new URL(r.url());
         if (u.protocol === "http:" || u.protocol === "https:") slot.origins.add(u.origin);
@@ -256,6 +278,7 @@ export class BrowserFarm {
       const s = slot;
       s.bytes = 0;
       s.navigations = [];
+      s.inflight = 0;
       const overflow = new Promise<never>((_, reject) => {
         s.onOverflow = () => reject(new FetchFailure("too_large", `the page downloaded more than ${this.o.maxBytesPerJob} bytes`));
       });
@@ -270,13 +293,15 @@ export class BrowserFarm {
       if (deadline.aborted) throw timeoutOrCancel(deadline);
       throw e;
     } finally {
-      if (slot) {
-        slot.onOverflow = undefined;
-        const s = slot;
-        if (reusable && !this.closed && (await this.reset(s))) this.idle[kind].push(s);
-        else await this.destroy(s);
-      }
-      gate.leave();
+      // Cleaning up is off the job's critical path; the gate opens once the page is back (or gone).
+      const s = slot;
+      void (async () => {
+        if (s) {
+          s.onOverflow = undefined;
+          if (reusable && !this.closed && (await this.reset(s))) this.idle[kind].push(s);
+          else await this.destroy(s);
+        }
+      })().finally(() => gate.leave());
     }
   }
 
@@ -293,8 +318,12 @@ export class BrowserFarm {
       throw new FetchFailure("unreachable", `the page could not be loaded: ${m ? m[1] : "navigation failed"}`);
     }
     if (r.javascript) {
-      // Let scripts finish their first requests; bounded, and never past the deadline.
-      await s.page.waitForLoadState("networkidle", { timeout: Math.min(1_000, r.timeoutMs) }).catch(() => undefined);
+      // Let scripts finish the requests they started (fetch, XHR): settled after QUIET_MS with
+      // nothing in flight, at most SETTLE_MAX_MS (Playwright's networkidle always costs 500 ms).
+      const end = performance.now() + Math.min(SETTLE_MAX_MS, r.timeoutMs);
+      while (performance.now() < end && !deadline.aborted && (s.inflight > 0 || performance.now() - s.lastActivity < QUIET_MS)) {
+        await new Promise((res) => setTimeout(res, 20));
+      }
     }
     const finalUrl = s.page.url();
     const proto = new URL(finalUrl).protocol;
