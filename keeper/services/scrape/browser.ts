@@ -258,7 +258,9 @@ export class BrowserFarm {
     try {
       await gate.enter(deadline);
     } catch {
-      throw timeoutOrCancel(deadline);
+      // Never got a page: the agent's time went to waiting for others, not to its job.
+      const t = timeoutOrCancel(deadline);
+      throw t.kind === "timeout" ? new FetchFailure("busy", "every browser page stayed busy until the job's timeout") : t;
     }
     let slot: Slot | undefined;
     let reusable = false;

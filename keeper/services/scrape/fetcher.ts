@@ -36,7 +36,7 @@ export interface FetchedPage {
   address: string;
 }
 
-export type FetchFailureKind = "unreachable" | "http_status" | "too_large" | "timeout" | "bad_redirect" | "unsupported" | "cancelled";
+export type FetchFailureKind = "unreachable" | "http_status" | "too_large" | "timeout" | "bad_redirect" | "unsupported" | "cancelled" | "busy";
 
 export class FetchFailure extends Error {
   constructor(

@@ -8,7 +8,7 @@
  * - DOMAIN_BLOCKED (403, refund): the URL, a redirect or an address it resolves to is not allowed.
  *   Thrown by parse() already when the name or literal address alone decides it (before payment).
  * - SCRAPE_FAILED: details.reason says why: unreachable / bad_redirect / unsupported / too_large /
- *   cancelled (refund: the agent got nothing it could have avoided); http_status (the site
+ *   cancelled / busy (refund: the agent got nothing it could have avoided); http_status (the site
  *   answered 4xx/5xx, details.status; no refund: the fetch was made) and timeout (the agent's own
  *   options.timeout was used up; no refund).
  */
@@ -61,12 +61,12 @@ export type ScrapeService = JobService<ScrapeRequest, ScrapeResult> & { readonly
 
 function failure(e: unknown, log: Logger, jobId: string): ServiceError {
   if (e instanceof ServiceError) return e;
-  if (e instanceof BlockedError) return new ServiceError("DOMAIN_BLOCKED", `blocked: ${e.message}`, 403, { refund: true, reason: e.reason });
+  if (e instanceof BlockedError) return new ServiceError("DOMAIN_BLOCKED", e.message, 403, { refund: true, reason: e.reason });
   if (e instanceof ResolveError) return new ServiceError("SCRAPE_FAILED", e.message, 502, { refund: true, reason: "unreachable" });
   if (e instanceof ExtractError) return new ServiceError("SCRAPE_FAILED", e.message, 422, { refund: true, reason: "unsupported" });
   if (e instanceof FetchFailure) {
     const refund = e.kind !== "http_status" && e.kind !== "timeout";
-    const http = e.kind === "timeout" ? 504 : e.kind === "cancelled" ? 503 : 502;
+    const http = e.kind === "timeout" ? 504 : e.kind === "cancelled" || e.kind === "busy" ? 503 : 502;
     return new ServiceError("SCRAPE_FAILED", e.message, http, { refund, reason: e.kind, ...(e.status ? { status: e.status } : {}) });
   }
   log.warn({ jobId, err: (e as Error).message }, "scrape: unexpected failure");

@@ -134,6 +134,16 @@ describe("scrape: Chromium rendering, screenshots and the page pool", function (
     expect((await run("/after-timeout")).data.text).to.equal("page /after-timeout");
   });
 
+  it("a job that waited for a page until its timeout is SCRAPE_FAILED busy, refunded (it never ran)", async () => {
+    const holder = run("/hang", {}, { timeout: 2 });
+    holder.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const e = await failsWith(run("/queued", {}, { timeout: 0.5 }), "SCRAPE_FAILED");
+    expect(e.details).to.deep.equal({ refund: true, reason: "busy" });
+    expect(e.httpStatus).to.equal(503);
+    await failsWith(holder, "SCRAPE_FAILED");
+  });
+
   it("a page downloading more than its budget (4 x SCRAPE_MAX_BYTES) is cut: too_large", async () => {
     const e = await failsWith(run("/heavy"), "SCRAPE_FAILED");
     expect(e.details).to.deep.equal({ refund: true, reason: "too_large" });
