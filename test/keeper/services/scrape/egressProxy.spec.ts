@@ -34,6 +34,7 @@ describe("scrape: the egress proxy in front of Chromium", function () {
   let origin: LocalServer;
   let v: Awaited<ReturnType<typeof victim>>;
   let seen: http.IncomingHttpHeaders | undefined;
+  let rebindCalls = 0;
 
   before(async () => {
     v = await victim("127.0.0.1");
@@ -45,7 +46,12 @@ describe("scrape: the egress proxy in front of Chromium", function () {
     });
     const guard = new TargetGuard({
       allowedCidrs: parseCidrList("127.0.0.2/32"),
-      resolver: tableResolver({ "allowed.test": ["127.0.0.2"], "victim.test": ["127.0.0.1"], "meta.test": ["169.254.169.254"] }),
+      resolver: tableResolver({
+        "allowed.test": ["127.0.0.2"],
+        "victim.test": ["127.0.0.1"],
+        "meta.test": ["169.254.169.254"],
+        "rebind.test": () => (rebindCalls++ === 0 ? ["127.0.0.2"] : ["127.0.0.1"]),
+      }),
       onDial: loopbackOnly,
     });
     proxy = new EgressProxy({ guard, log: silentLog, maxBytesPerConnection: 100_000 });
@@ -106,6 +112,25 @@ describe("scrape: the egress proxy in front of Chromium", function () {
   it("a WebSocket upgrade to a blocked target is refused", async () => {
     const out = await raw(port(), `GET http://127.0.0.1:${v.port}/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
     expect(out).to.match(/^HTTP\/1\.1 403 Forbidden\r\nx-scrape-blocked: DOMAIN_BLOCKED/);
+  });
+
+  it("DNS rebinding: each request is vetted and connected to its vetted address; a later 127.0.0.1 answer is refused", async () => {
+    // A listener on 127.0.0.1 at the origin's port would receive a connection made to the name's second answer.
+    const twin = net.createServer((c) => {
+      twinConnections++;
+      c.destroy();
+    });
+    let twinConnections = 0;
+    await new Promise<void>((r) => twin.listen(origin.port, "127.0.0.1", () => r()));
+    try {
+      const first = await raw(port(), `GET http://rebind.test:${origin.port}/first HTTP/1.1\r\nHost: rebind.test\r\nConnection: close\r\n\r\n`);
+      expect(first).to.include("hello from /first");
+      const second = await raw(port(), `CONNECT rebind.test:${origin.port} HTTP/1.1\r\nHost: rebind.test\r\n\r\n`);
+      expect(second).to.match(/^HTTP\/1\.1 403 Forbidden/);
+      expect(twinConnections).to.equal(0);
+    } finally {
+      await new Promise<void>((r) => twin.close(() => r()));
+    }
   });
 
   it("a connection is cut once the upstream sent more than its cap", async () => {
