@@ -134,6 +134,7 @@ export class EgressProxy {
       raw = Buffer.from(`${req.method} ${u.pathname}${u.search} HTTP/1.1\r\n${headers.join("\r\n")}\r\n\r\n`);
     }
     const t = await this.vet(host, port);
+    if (client.destroyed) return; // the browser gave up while the name was being vetted
     if ("blocked" in t) return void client.end(`HTTP/1.1 403 Forbidden\r\nx-scrape-blocked: ${t.blocked}\r\ncontent-length: 0\r\n\r\n`);
     const upstream = net.connect({ host: t.address, port: t.port });
     this.track(upstream);
