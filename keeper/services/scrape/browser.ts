@@ -14,6 +14,7 @@
  * job never sees another's state. A page that timed out, overflowed or crashed is thrown away.
  * Playwright launches Chromium with a fresh temporary profile (--user-data-dir) and removes it on close.
  */
+import fs from "node:fs";
 import { chromium, Browser, BrowserContext, CDPSession, Page } from "playwright-core";
 import type { Logger } from "pino";
 import { EgressProxy } from "./egressProxy";
@@ -141,6 +142,12 @@ export class BrowserFarm {
     if (this.closed) return Promise.reject(new Error("the browser farm is closed"));
     if (!this.browserP) {
       this.browserP = (async () => {
+        // Checked first: a launch that fails on a missing binary leaves Playwright's temp dirs behind.
+        try {
+          fs.accessSync(this.o.executablePath, fs.constants.X_OK);
+        } catch {
+          throw new Error(`no executable Chromium at ${this.o.executablePath} (SCRAPE_CHROMIUM_PATH; scripts/setup.sh installs Debian's chromium)`);
+        }
         this.proxyListening ??= this.proxy.listen();
         await this.proxyListening;
         const proxyUrl = this.proxy.url;

@@ -1,6 +1,6 @@
 /**
  * The service's browser lifecycle: nothing starts until needed, health() starts Chromium, close()
- * leaves no Chromium process and no proxy listening; a wrong SCRAPE_CHROMIUM_PATH is an unhealthy
+ * leaves no Chromium process, no proxy listening and no profile directory; a wrong SCRAPE_CHROMIUM_PATH is an unhealthy
  * service and a refunded SCRAPE_FAILED, not a crash.
  */
 import { expect } from "chai";
@@ -49,12 +49,17 @@ describe("scrape: browser lifecycle", function () {
       expect((await s.health!()).ok).to.equal(true);
       const needle = `--proxy-server=${s.browser.proxy.url}`;
       const port = Number(new URL(s.browser.proxy.url).port);
-      expect(pidsWith(needle).length).to.be.greaterThan(0);
+      const pids = pidsWith(needle);
+      expect(pids.length).to.be.greaterThan(0);
       expect(await portOpen(port)).to.equal(true);
+      // Playwright's fresh profile for this browser: gone after close.
+      const profile = fs.readFileSync(`/proc/${pids[0]}/cmdline`, "utf8").split("\0").find((a) => a.startsWith("--user-data-dir="))!.slice("--user-data-dir=".length);
+      expect(fs.existsSync(profile)).to.equal(true);
       await s.close!();
       for (let i = 0; i < 100 && pidsWith(needle).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
       expect(pidsWith(needle)).to.deep.equal([]);
       expect(await portOpen(port)).to.equal(false);
+      expect(fs.existsSync(profile), `${profile} left behind`).to.equal(false);
       await failsWith(s.run(s.parse({ url: site.url("/"), job_id: "after", options: { javascript: true } }), ctx()), "SCRAPE_FAILED");
     } finally {
       await site.close();
@@ -67,7 +72,7 @@ describe("scrape: browser lifecycle", function () {
     try {
       const h = await s.health!();
       expect(h.ok).to.equal(false);
-      expect(h.detail).to.match(/^Chromium cannot start/);
+      expect(h.detail).to.equal("Chromium cannot start: no executable Chromium at /nonexistent/chromium (SCRAPE_CHROMIUM_PATH; scripts/setup.sh installs Debian's chromium)");
       const e = await failsWith(s.run(s.parse({ url: site.url("/"), job_id: "nb", options: { javascript: true, timeout: 10 } }), ctx()), "SCRAPE_FAILED");
       expect(e.details).to.deep.include({ refund: true });
     } finally {
