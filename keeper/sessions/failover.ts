@@ -181,7 +181,12 @@ export class Failover {
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  if (!(ms > 0)) return Promise.reject(new Error(`${what}: deadline passed`));
+  if (!(ms > 0)) {
+    // The work was already started by the caller: its later failure must not become an unhandled
+    // rejection that takes the process down.
+    p.catch(() => undefined);
+    return Promise.reject(new Error(`${what}: deadline passed`));
+  }
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),

@@ -329,6 +329,8 @@ export class SessionLifecycle {
     this.hooks.onProvisionCall?.(s.instance_id, provider.name);
     const current = attempt;
     try {
+      // Past the attempt's deadline the provider is not called again (the catch below gives it up).
+      if (now() >= current.deadline_at) throw new Error(`${provider.name} provisioning: deadline passed`);
       const result = await withTimeout(
         provider.provision({ idempotencyKey: s.workload_key, spec, endsAt: s.ends_at ?? now() + s.duration }),
         (current.deadline_at - now()) * 1000,
