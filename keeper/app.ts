@@ -18,6 +18,8 @@ import { cloudProviders, ProviderRegistry } from "./providers/registry";
 import { Failover } from "./sessions/failover";
 import { Bridger, bridgeFromConfig } from "./bridging/bridger";
 import { deployLocal, devWallet, LocalChain, startLocalChain } from "./embedded/localChain";
+import { JobsRuntime, startJobs } from "./jobs/runtime";
+import { mountApi } from "./http/api";
 
 export interface App {
   keeper: Keeper;
@@ -27,6 +29,7 @@ export interface App {
   deployment: Deployment;
   rpcUrl: string;
   chain?: LocalChain;
+  jobs: JobsRuntime;
   stop(): Promise<void>;
 }
 
@@ -118,7 +121,14 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     log,
     metrics,
   );
-  const http = createHttpServer(metrics, keeper);
+  const jobs = startJobs(cfg, db, log);
+  const http = createHttpServer(metrics, {
+    async health() {
+      const [k, j] = await Promise.all([keeper.health(), jobs.health()]);
+      return { ...k, ok: k.ok && j.ok, services: j };
+    },
+  });
+  mountApi(http, jobs);
   if (opts.listen !== false) {
     await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
     log.info({ url: `http://${cfg.HTTP_HOST}:${(http.server.address() as { port: number }).port}` }, "HTTP API listening");
@@ -137,10 +147,13 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     deployment,
     rpcUrl: cfg.RPC_URL!,
     chain,
+    jobs,
     async stop() {
+      // Running jobs are aborted first (they settle, refunded per their service, and answer), then HTTP stops.
+      await jobs.close();
+      await http.close();
       await keeper.stop();
       await bridger?.stop();
-      await http.close();
       rpc.destroy();
       db.close();
       await chain?.stop();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * keeper start | status | sessions | audit. Configuration: environment variables (see config.ts and
+ * keeper start | status | sessions | audit | credit | balance | jobs. Configuration: environment variables (see config.ts and
  * the README), optionally a JSON file given with --config or KEEPER_CONFIG_FILE.
  */
 import fs from "node:fs";
@@ -12,6 +12,10 @@ import { openDatabase, getMeta } from "./store/db";
 import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
 import { bridgeSummary, costReport } from "./sessions/costs";
+import { balanceOf, credit, totals } from "./payments/ledger";
+import { formatWatt, parseWatt } from "./payments/watt";
+import { PublicKey } from "@solana/web3.js";
+import os from "node:os";
 
 function config(opts: { config?: string }): KeeperConfig {
   return loadConfig(process.env, opts.config ?? process.env.KEEPER_CONFIG_FILE);
@@ -87,6 +91,7 @@ program
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
       costs: costReport(db),
       bridge: bridgeSummary(db, cfg.BRIDGE_MAX_ATTEMPTS),
+      watt: wattSummary(db, cfg.WATT_DECIMALS),
       providerHealth: db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all(),
       keeper: health,
     };
@@ -101,6 +106,9 @@ program
     const b = status.bridge.byState;
     console.log(`bridge            ${Object.entries(b).map(([k, v]) => `${k} ${v.count} (${v.amount})`).join(", ") || "no transfers"}`);
     for (const a of status.bridge.alerts) console.log(`ALERT bridge       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
+    const w = status.watt;
+    console.log(`WATT              received ${w.received}  granted ${w.granted}  charged ${w.charged}  refunded ${w.refunded}  balances ${w.balances}  burned ${w.burned} (executed ${w.burnExecuted})${w.discrepancy !== "0" ? `  DISCREPANCY ${w.discrepancy}` : ""}`);
+    console.log(`jobs              ${Object.entries(w.jobs).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
     for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(9)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
@@ -146,6 +154,84 @@ program
     db.close();
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatAudit(report));
     process.exitCode = report.ok ? 0 : 1;
+  });
+
+function wattSummary(db: ReturnType<typeof openDatabase>, decimals: number) {
+  const t = totals(db);
+  const f = (x: bigint) => formatWatt(x, decimals);
+  const jobs = db.prepare("SELECT service || ' ' || state k, count(*) n FROM jobs GROUP BY service, state ORDER BY 1").all() as { k: string; n: number }[];
+  return {
+    received: f(t.received),
+    granted: f(t.granted),
+    charged: f(t.charged),
+    refunded: f(t.refunded),
+    balances: f(t.balances),
+    burned: f(t.burned),
+    burnExecuted: f(t.burnExecuted),
+    discrepancy: f(t.discrepancy),
+    jobs: Object.fromEntries(jobs.map((r) => [r.k, r.n])),
+  };
+}
+
+program
+  .command("credit")
+  .description("grant prepaid WATT to an agent (recorded in the ledger with the operator and the reason)")
+  .argument("<agent>", "the agent's Solana address (base58)")
+  .argument("<amount>", "WATT, e.g. 250 or 0.5")
+  .requiredOption("--reason <text>", "why: kept in the ledger for auditors")
+  .action((agent: string, amount: string, opts: { reason: string }) => {
+    const cfg = config(program.opts());
+    let who: string;
+    try {
+      who = new PublicKey(agent).toBase58();
+    } catch {
+      throw new Error(`not a Solana address: ${agent}`);
+    }
+    const value = parseWatt(amount, cfg.WATT_DECIMALS);
+    if (value <= 0n) throw new Error("the amount must be positive");
+    const db = openExistingDb(cfg);
+    const operator = process.env.USER ?? os.userInfo().username;
+    const after = db.transaction(() => credit(db, who, value, "grant", { note: `by ${operator}: ${opts.reason}` }))();
+    db.close();
+    console.log(`granted ${formatWatt(value, cfg.WATT_DECIMALS)} WATT to ${who}; balance ${formatWatt(after, cfg.WATT_DECIMALS)} WATT`);
+  });
+
+program
+  .command("balance")
+  .description("an agent's prepaid WATT balance and its latest ledger entries")
+  .argument("<agent>", "the agent's Solana address (base58)")
+  .option("--json", "machine-readable output")
+  .action((agent: string, opts: { json?: boolean }) => {
+    const cfg = config(program.opts());
+    const db = openExistingDb(cfg);
+    const f = (x: bigint) => formatWatt(x, cfg.WATT_DECIMALS);
+    const bal = balanceOf(db, agent);
+    const ledger = (db.prepare("SELECT kind, amount, job_id, signature, note, created_at FROM watt_ledger WHERE agent = ? ORDER BY id DESC LIMIT 20").all(agent) as Record<string, string>[]).map(
+      (r): Record<string, string> => ({ ...r, amount: f(BigInt(r.amount)) }),
+    );
+    db.close();
+    if (opts.json) return console.log(JSON.stringify({ agent, balance: f(bal), ledger }, null, 2));
+    console.log(`${agent}  ${f(bal)} WATT`);
+    for (const l of ledger) console.log(`  ${new Date(Number(l.created_at) * 1000).toISOString()}  ${l.kind.padEnd(7)} ${l.amount.padStart(14)}  ${l.job_id ?? ""} ${l.note ?? ""}`);
+  });
+
+program
+  .command("jobs")
+  .description("paid jobs, newest first")
+  .option("--agent <address>", "only this agent's jobs")
+  .option("--limit <n>", "how many", "50")
+  .option("--json", "machine-readable output")
+  .action((opts: { agent?: string; limit: string; json?: boolean }) => {
+    const cfg = config(program.opts());
+    const db = openExistingDb(cfg);
+    const rows = db
+      .prepare("SELECT job_id, service, state, agent, payment, price, charged, refunded, burned, batch_root, created_at FROM jobs WHERE (? IS NULL OR agent = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?")
+      .all(opts.agent ?? null, opts.agent ?? null, Number(opts.limit)) as Record<string, string>[];
+    db.close();
+    if (opts.json) return console.log(JSON.stringify(rows, null, 2));
+    if (rows.length === 0) return console.log("no jobs");
+    const f = (x: string) => formatWatt(BigInt(x), cfg.WATT_DECIMALS);
+    for (const r of rows) console.log(`${r.job_id}  ${r.service.padEnd(8)} ${r.state.padEnd(10)} ${r.payment.padEnd(8)} charged ${f(r.charged)}  refunded ${f(r.refunded)}  burned ${f(r.burned)}  batch ${r.batch_root ? r.batch_root.slice(0, 10) : "-"}`);
   });
 
 program.parseAsync(process.argv).catch((err) => {

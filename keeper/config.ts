@@ -68,6 +68,33 @@ export const ConfigSchema = z
     SCRAPE_CHROMIUM_PATH: z.string().min(1).default("/usr/bin/chromium"),
     /** Browser pages kept open per kind (JavaScript on / off): also how many browser jobs run at once. */
     SCRAPE_BROWSER_PAGES: int(1, 32).default(2),
+    // --- Paid jobs and WATT (keeper/jobs, keeper/payments; README "WATT payments")
+    /** Services mounted under POST /api/v1/<name> (comma-separated; empty: none). */
+    SERVICES: z.string().regex(/^((scrape|execute)(,(scrape|execute))*)?$/, "comma-separated: scrape, execute").default("scrape,execute"),
+    /** Solana JSON-RPC URL for WATT payments. Unset: only prepaid balances (operator credits) pay. */
+    SOLANA_RPC_URL: z.string().url().optional(),
+    SOLANA_COMMITMENT: z.enum(["confirmed", "finalized"]).default("confirmed"),
+    /** getSignaturesForAddress pages (1000 each) searched for a job's payment memo. */
+    SOLANA_SCAN_PAGES: int(1, 100).default(2),
+    /** The WATT SPL mint (base58). */
+    WATT_MINT: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "a base58 Solana address").optional(),
+    WATT_DECIMALS: int(0, 18).default(9),
+    /** The service wallet (owner of the token account payments go to; its associated token account is used). */
+    WATT_SERVICE_WALLET: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "a base58 Solana address").optional(),
+    /** The service wallet's secret key (JSON array of 64 bytes, as solana-keygen writes it): enables the batched burn. Secret: never logged. */
+    WATT_SERVICE_SECRET: z.string().regex(/^\[\s*\d+(\s*,\s*\d+){63}\s*\]$/, "a JSON array of 64 numbers (solana-keygen format)").optional(),
+    /** Whole WATT: the burn share is burned once this much is owed. */
+    WATT_BURN_MIN: z.coerce.number().nonnegative().default(1),
+    WATT_BURN_INTERVAL_S: int(1, 86_400).default(60),
+    /** Deposits (memo "deposit:<agent>") are looked for this often. */
+    WATT_DEPOSIT_SCAN_S: int(1, 86_400).default(15),
+    /** design.md section 5: per agent and service, per URL, and per service for everyone, per hour. */
+    RATE_LIMIT_AGENT_PER_HOUR: int(1, 10_000_000).default(100),
+    RATE_LIMIT_URL_PER_HOUR: int(1, 10_000_000).default(10),
+    RATE_LIMIT_GLOBAL_PER_HOUR: int(1, 100_000_000).default(10_000),
+    /** Finished jobs go on chain (recordJobBatch) in batches of this many, or when the oldest waited JOB_BATCH_MAX_AGE_S. */
+    JOB_BATCH_SIZE: int(1, 100_000).default(256),
+    JOB_BATCH_MAX_AGE_S: int(1, 86_400).default(300),
     /** Claim streamed escrow of running sessions this often. */
     CLAIM_INTERVAL_S: int(1, 86_400).default(600),
     /** Give up provisioning after this long and refund. */
@@ -176,5 +203,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.KEEP
     // Values are never echoed: one of them may be a key.
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));
   }
-  return parsed.data;
+  const c = parsed.data;
+  const problems: string[] = [];
+  if (c.SOLANA_RPC_URL && !c.WATT_MINT) problems.push("WATT_MINT: required when SOLANA_RPC_URL is set");
+  if (c.SOLANA_RPC_URL && !c.WATT_SERVICE_WALLET) problems.push("WATT_SERVICE_WALLET: required when SOLANA_RPC_URL is set");
+  if (c.WATT_SERVICE_SECRET && !c.SOLANA_RPC_URL) problems.push("WATT_SERVICE_SECRET: set SOLANA_RPC_URL too (the burn is sent there)");
+  if (problems.length) throw new ConfigError(problems);
+  return c;
 }

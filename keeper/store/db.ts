@@ -200,6 +200,94 @@ const MIGRATIONS: string[] = [
   CREATE INDEX bridge_transfers_state ON bridge_transfers (state);
 
   ALTER TABLE orphaned_workloads ADD COLUMN provider TEXT;
+  `,  `
+  -- WATT (keeper/payments). Amounts are base units of the mint, as decimal strings.
+  -- Every verified WATT transfer into the service's token account, once: the signature is the key.
+  CREATE TABLE watt_payments (
+    signature   TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL CHECK (kind IN ('job', 'deposit')),
+    memo        TEXT NOT NULL,              -- the job_id, or "deposit:<agent>"
+    payer       TEXT NOT NULL,              -- the transfer's authority (the agent's wallet)
+    credited_to TEXT NOT NULL,              -- whose prepaid balance gets what is not charged
+    amount      TEXT NOT NULL,              -- net increase of the service token account
+    slot        INTEGER,
+    block_time  INTEGER,
+    verified_at INTEGER NOT NULL
+  );
+  -- One payment per job_id: a second transfer with the same memo is never a second job.
+  CREATE UNIQUE INDEX watt_payments_job ON watt_payments (memo) WHERE kind = 'job';
+
+  CREATE TABLE watt_balances (
+    agent  TEXT PRIMARY KEY,
+    amount TEXT NOT NULL
+  );
+  -- Every change of a prepaid balance, with its reason: the audit trail of the balances.
+  CREATE TABLE watt_ledger (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent      TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('deposit', 'grant', 'charge', 'refund', 'excess')),
+    amount     TEXT NOT NULL,               -- signed: charges are negative
+    job_id     TEXT,
+    signature  TEXT,
+    note       TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX watt_ledger_agent ON watt_ledger (agent, id);
+
+  -- Paid jobs (scrape, execute). Inserted when charged, in the same transaction as the charge.
+  CREATE TABLE jobs (
+    job_id       TEXT PRIMARY KEY,
+    service      TEXT NOT NULL,
+    request_hash TEXT NOT NULL,             -- sha256 of the canonical request: a reused job_id with another body is refused
+    agent        TEXT NOT NULL,
+    payment      TEXT NOT NULL CHECK (payment IN ('onchain', 'prepaid')),
+    signature    TEXT UNIQUE REFERENCES watt_payments (signature),
+    price        TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    charged      TEXT NOT NULL DEFAULT '0',
+    refunded     TEXT NOT NULL DEFAULT '0',
+    burned       TEXT NOT NULL DEFAULT '0', -- 0.15 % of charged
+    http_status  INTEGER,
+    response     TEXT,                      -- the answer, as sent (JSON): a retry gets the same bytes
+    outcome_hash TEXT,                      -- keccak256 of response: the Merkle leaf commits to it
+    batch_root   TEXT,
+    leaf_index   INTEGER,
+    burn_id      INTEGER,
+    created_at   INTEGER NOT NULL,
+    finished_at  INTEGER
+  );
+  CREATE INDEX jobs_unbatched ON jobs (state, batch_root, finished_at);
+  CREATE INDEX jobs_unburned ON jobs (burn_id) WHERE burn_id IS NULL;
+
+  -- Merkle batches of finished jobs, recorded on chain with recordJobBatch (through the outbox).
+  CREATE TABLE job_batches (
+    root        TEXT PRIMARY KEY,
+    job_count   INTEGER NOT NULL,
+    watt_total  TEXT NOT NULL,
+    tree        TEXT NOT NULL,              -- StandardMerkleTree.dump()
+    action_key  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+  );
+
+  -- SPL burns of the 0.15 % share, in batches. The signed transaction is stored before it is sent.
+  CREATE TABLE watt_burns (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    amount      TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'confirmed', 'expired')),
+    signature   TEXT,
+    raw_tx      TEXT,
+    last_valid_height INTEGER,
+    error       TEXT,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+  );
+
+  -- Rate limits: one row per accepted job and key, sliding one-hour windows; survives restarts.
+  CREATE TABLE rate_hits (
+    key   TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+  );
+  CREATE INDEX rate_hits_key ON rate_hits (key, at_ms);
   `,
 ];
 

@@ -1,0 +1,127 @@
+/**
+ * Everything behind the paid APIs, built from configuration: the services (scrape, execute), WATT
+ * verification on Solana (when SOLANA_RPC_URL is set), prepaid balances, rate limits, the pipeline,
+ * Merkle batches for the chain, deposit scanning and the batched burn, with their timers.
+ */
+import { Connection, Keypair, PublicKey } from "@solana/web3.js";
+import { getAssociatedTokenAddressSync } from "@solana/spl-token";
+import type { Logger } from "pino";
+import type { KeeperConfig } from "../config";
+import type { DB } from "../store/db";
+import type { JobService } from "../services/jobService";
+import { createScrapeService } from "../services/scrape";
+import { createExecuteService } from "../services/execute";
+import { WattVerifier, WattSettings } from "../payments/verifier";
+import { DepositScanner } from "../payments/deposits";
+import { WattBurner } from "../payments/burner";
+import { parseWatt } from "../payments/watt";
+import { JobPipeline } from "./pipeline";
+import { JobBatcher } from "./batcher";
+import { RateLimiter } from "./rateLimiter";
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyService = JobService<any, any>;
+
+export interface JobsRuntime {
+  db: DB;
+  services: Map<string, AnyService>;
+  pipeline: JobPipeline;
+  batcher: JobBatcher;
+  verifier?: WattVerifier;
+  deposits?: DepositScanner;
+  burner?: WattBurner;
+  decimals: number;
+  health(): Promise<{ ok: boolean } & Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export function wattSettings(cfg: KeeperConfig): WattSettings | undefined {
+  if (!cfg.SOLANA_RPC_URL || !cfg.WATT_MINT || !cfg.WATT_SERVICE_WALLET) return undefined;
+  const mint = new PublicKey(cfg.WATT_MINT);
+  return {
+    mint,
+    decimals: cfg.WATT_DECIMALS,
+    serviceTokenAccount: getAssociatedTokenAddressSync(mint, new PublicKey(cfg.WATT_SERVICE_WALLET), true),
+    commitment: cfg.SOLANA_COMMITMENT,
+    scanPages: cfg.SOLANA_SCAN_PAGES,
+  };
+}
+
+export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { services?: AnyService[] } = {}): JobsRuntime {
+  const decimals = cfg.WATT_DECIMALS;
+  const services = new Map<string, AnyService>();
+  for (const s of extra.services ?? []) services.set(s.name, s);
+  const names = cfg.SERVICES.split(",").filter(Boolean);
+  if (names.includes("scrape") && !services.has("scrape")) services.set("scrape", createScrapeService(cfg, log.child({ svc: "scrape" }), { wattDecimals: decimals }));
+  if (names.includes("execute") && !services.has("execute")) services.set("execute", createExecuteService(cfg, log.child({ svc: "execute" }), { wattDecimals: decimals }));
+
+  const settings = wattSettings(cfg);
+  const connection = settings ? new Connection(cfg.SOLANA_RPC_URL!, { commitment: settings.commitment, disableRetryOnRateLimit: true }) : undefined;
+  const verifier = settings && connection ? new WattVerifier(connection, settings) : undefined;
+  const deposits = verifier ? new DepositScanner(db, verifier, log.child({ svc: "deposits" })) : undefined;
+  let burner: WattBurner | undefined;
+  if (settings && connection && cfg.WATT_SERVICE_SECRET) {
+    const owner = Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[]));
+    if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
+    burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals) }, log.child({ svc: "burn" }));
+  }
+  const pipeline = new JobPipeline(
+    db,
+    services,
+    verifier,
+    new RateLimiter(db),
+    { decimals, limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR } },
+    log.child({ svc: "jobs" }),
+  );
+  const batcher = new JobBatcher(db, { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S }, log.child({ svc: "batches" }));
+
+  // Timers: each tick is idempotent, errors are logged and the next tick retries.
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, what: string, f: () => unknown) => {
+    let busy = false;
+    const t = setInterval(async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        await f();
+      } catch (e) {
+        log.warn({ what, err: (e as Error).message.replace(/https?:\/\/\S+/g, "<url>") }, "periodic job failed; will retry");
+      } finally {
+        busy = false;
+      }
+    }, ms);
+    t.unref();
+    timers.push(t);
+  };
+  every(1000, "job batches", () => batcher.tick());
+  if (deposits) every(cfg.WATT_DEPOSIT_SCAN_S * 1000, "deposit scan", () => deposits.scan());
+  if (burner) every(cfg.WATT_BURN_INTERVAL_S * 1000, "burn", () => burner!.tick());
+
+  return {
+    db,
+    services,
+    pipeline,
+    batcher,
+    verifier,
+    deposits,
+    burner,
+    decimals,
+    async health() {
+      const out: Record<string, unknown> = {};
+      let ok = true;
+      await Promise.all(
+        [...services.values()].map(async (s) => {
+          const h = s.health ? await Promise.race([s.health(), new Promise<{ ok: boolean; detail: string }>((r) => setTimeout(() => r({ ok: false, detail: "health check timed out" }), 2000).unref())]).catch((e: Error) => ({ ok: false, detail: e.message })) : { ok: true };
+          out[s.name] = h;
+          ok &&= h.ok;
+        }),
+      );
+      return { ok, ...out, payments: verifier ? "solana" : "prepaid only" };
+    },
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await pipeline.close();
+      for (const s of services.values()) await s.close?.().catch(() => undefined);
+    },
+  };
+}

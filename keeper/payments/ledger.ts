@@ -1,0 +1,103 @@
+/**
+ * Prepaid WATT balances and the ledger behind them. Every function here is synchronous and meant to
+ * run inside the caller's database transaction, so a balance, its ledger row and the job or payment
+ * that caused them are written together or not at all.
+ *
+ * Where every WATT is (checked by `totals` and the conservation test):
+ *   received (verified transfers in) + granted (operator credits) = charged (jobs) + balances
+ * Refunds and the excess of an overpayment are credited to the payer's balance, so they are part of
+ * `balances`; `refunded` reports them separately. burned = 0.15 % of each job's charge.
+ */
+import { ServiceError } from "../services/jobService";
+import { DB, now } from "../store/db";
+import type { VerifiedTransfer } from "./verifier";
+
+export type LedgerKind = "deposit" | "grant" | "charge" | "refund" | "excess";
+
+export function balanceOf(db: DB, agent: string): bigint {
+  const row = db.prepare("SELECT amount FROM watt_balances WHERE agent = ?").get(agent) as { amount: string } | undefined;
+  return BigInt(row?.amount ?? "0");
+}
+
+function post(db: DB, agent: string, delta: bigint, kind: LedgerKind, ref: { jobId?: string; signature?: string; note?: string }): bigint {
+  const next = balanceOf(db, agent) + delta;
+  if (next < 0n) throw new Error(`ledger: balance of ${agent} would go negative`);
+  db.prepare("INSERT INTO watt_balances (agent, amount) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET amount = excluded.amount").run(agent, next.toString());
+  db.prepare("INSERT INTO watt_ledger (agent, kind, amount, job_id, signature, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
+    agent,
+    kind,
+    delta.toString(),
+    ref.jobId ?? null,
+    ref.signature ?? null,
+    ref.note ?? null,
+    now(),
+  );
+  return next;
+}
+
+export function credit(db: DB, agent: string, amount: bigint, kind: Exclude<LedgerKind, "charge">, ref: { jobId?: string; signature?: string; note?: string } = {}): bigint {
+  if (amount < 0n) throw new Error("ledger: negative credit");
+  if (amount === 0n) return balanceOf(db, agent);
+  return post(db, agent, amount, kind, ref);
+}
+
+/** Takes a job's price from a prepaid balance, or answers PAYMENT_INSUFFICIENT with both figures. */
+export function charge(db: DB, agent: string, amount: bigint, jobId: string, fmt: (x: bigint) => number): bigint {
+  const have = balanceOf(db, agent);
+  if (have < amount) {
+    throw new ServiceError("PAYMENT_INSUFFICIENT", `prepaid balance ${fmt(have)} WATT is below the price ${fmt(amount)} WATT; deposit WATT with memo "deposit:${agent}"`, 402, {
+      balance: fmt(have),
+      price: fmt(amount),
+    });
+  }
+  return post(db, agent, -amount, "charge", { jobId });
+}
+
+/**
+ * Records a verified transfer once. A signature seen before (or a second payment for the same job_id)
+ * is PAYMENT_ALREADY_USED: the unique keys decide, inside the caller's transaction, so two concurrent
+ * requests cannot both count it.
+ */
+export function recordPayment(db: DB, v: VerifiedTransfer, kind: "job" | "deposit", creditedTo: string): void {
+  const dup = db.prepare("SELECT kind, memo FROM watt_payments WHERE signature = ? OR (kind = 'job' AND ? = 'job' AND memo = ?)").get(v.signature, kind, v.memo) as { kind: string; memo: string } | undefined;
+  if (dup) throw new ServiceError("PAYMENT_ALREADY_USED", `this payment was already counted (${dup.kind} "${dup.memo}"); a transfer pays for one job only`, 409);
+  db.prepare("INSERT INTO watt_payments (signature, kind, memo, payer, credited_to, amount, slot, block_time, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+    v.signature,
+    kind,
+    v.memo,
+    v.payer,
+    creditedTo,
+    v.amount.toString(),
+    v.slot,
+    v.blockTime,
+    now(),
+  );
+}
+
+export const isSignatureUsed = (db: DB, signature: string): boolean => db.prepare("SELECT 1 FROM watt_payments WHERE signature = ?").get(signature) !== undefined;
+
+export interface Totals {
+  received: bigint;
+  granted: bigint;
+  charged: bigint;
+  refunded: bigint;
+  balances: bigint;
+  burned: bigint;
+  burnExecuted: bigint;
+  /** received + granted - charged - balances: zero when every WATT is accounted for. */
+  discrepancy: bigint;
+}
+
+const sum = (db: DB, sql: string, ...args: unknown[]): bigint =>
+  (db.prepare(sql).all(...args) as { v: string }[]).reduce((s, r) => s + BigInt(r.v), 0n);
+
+export function totals(db: DB): Totals {
+  const received = sum(db, "SELECT amount v FROM watt_payments");
+  const granted = sum(db, "SELECT amount v FROM watt_ledger WHERE kind = 'grant'");
+  const charged = sum(db, "SELECT charged v FROM jobs");
+  const refunded = sum(db, "SELECT refunded v FROM jobs");
+  const balances = sum(db, "SELECT amount v FROM watt_balances");
+  const burned = sum(db, "SELECT burned v FROM jobs");
+  const burnExecuted = sum(db, "SELECT amount v FROM watt_burns WHERE state = 'confirmed'");
+  return { received, granted, charged, refunded, balances, burned, burnExecuted, discrepancy: received + granted - charged - balances };
+}
