@@ -4,7 +4,7 @@
  *
  * Leaf = (string job_id, bytes32 outcome_hash, uint256 watt_charged), hashed as OpenZeppelin's
  * StandardMerkleTree does; `AgentCompute.verifyJob` checks the same leaf on chain. outcome_hash is
- * keccak256 of the exact answer the agent received, so a proof commits to the result itself.
+ * sha256 of the exact answer the agent received, so a proof commits to the result itself.
  *
  * A batch is cut when JOB_BATCH_SIZE jobs wait or the oldest has waited JOB_BATCH_MAX_AGE_S. Cutting
  * is one database transaction: the batch row, every job's root and leaf index, and the outbox

@@ -18,10 +18,9 @@
  *
  * Settlement: success charges the price; a service error with details.refund gives it back to the
  * agent's balance, otherwise (the work was done, e.g. the code timed out) the price is kept. Either
- * way watt_burned = 0.15 % of what was charged. The answer's keccak256 is the job's Merkle leaf.
+ * way watt_burned = 0.15 % of what was charged. The answer's sha256 (outcome_hash) goes into the job's Merkle leaf.
  */
 import crypto from "node:crypto";
-import { keccak256, toUtf8Bytes } from "ethers";
 import type { Logger } from "pino";
 import { JobService, ServiceError } from "../services/jobService";
 import { DB, now } from "../store/db";
@@ -83,6 +82,12 @@ const header = (h: RequestContext["headers"], name: string): string | undefined 
   const v = h[name];
   return Array.isArray(v) ? v[0] : v;
 };
+
+/**
+ * The hash a job's Merkle leaf commits to: sha256 of the exact answer bytes (native and about 50 times
+ * faster than a JavaScript keccak256 on a 100 KB scrape; the contract takes any bytes32).
+ */
+export const outcomeHash = (answer: string): string => "0x" + crypto.createHash("sha256").update(answer, "utf8").digest("hex");
 
 export function errorAnswer(e: ServiceError, jobId?: string, extra: Record<string, unknown> = {}): JobAnswer {
   const { refund: _refund, ...details } = e.details ?? {};
@@ -254,7 +259,7 @@ export class JobPipeline {
     const settled = this.db.transaction(() => {
       const r = this.db
         .prepare("UPDATE jobs SET state = ?, charged = ?, refunded = ?, burned = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
-        .run(failure ? "failed" : "succeeded", charged.toString(), (price - charged).toString(), burned.toString(), answer.status, text, keccak256(toUtf8Bytes(text)), now(), j.job_id);
+        .run(failure ? "failed" : "succeeded", charged.toString(), (price - charged).toString(), burned.toString(), answer.status, text, outcomeHash(text), now(), j.job_id);
       if (r.changes === 0) return false;
       if (refund) credit(this.db, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code });
       return true;

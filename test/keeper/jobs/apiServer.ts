@@ -1,6 +1,10 @@
-/** The API harness as its own process (for kill -9 tests): prints {"url": ...} once listening. */
+/**
+ * The API harness as its own process (kill -9 tests, benchmarks): HARNESS_DATA_DIR is its data
+ * directory, HARNESS_ENV a JSON object of extra settings. Prints {"url": ...} once listening.
+ */
 import { startApiHarness } from "./harness";
 
-startApiHarness({}, process.env.HARNESS_DATA_DIR!).then((h) => {
+startApiHarness(JSON.parse(process.env.HARNESS_ENV ?? "{}"), process.env.HARNESS_DATA_DIR!).then((h) => {
   process.stdout.write(JSON.stringify({ url: h.url }) + "\n");
+  process.once("SIGTERM", () => void h.close().then(() => process.exit(0)));
 });

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { Keypair } from "@solana/web3.js";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { outcomeHash } from "../../../keeper/jobs/pipeline";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import { startTestChain, TestChain } from "../shared/chain";
 import { startTestKeeper, until } from "../shared/keeperApp";
@@ -59,11 +59,11 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
     expect(events[0].transactionHash).to.equal(jobs[0].batch.onchain.tx_hash);
     for (const [i, j] of jobs.entries()) {
       // The leaf commits to the exact answer the agent received.
-      expect(j.outcome_hash).to.equal(keccak256(toUtf8Bytes(answers[i].text)));
+      expect(j.outcome_hash).to.equal(outcomeHash(answers[i].text));
       expect(j.batch.leaf).to.deep.equal({ job_id: j.job_id, outcome_hash: j.outcome_hash, watt_charged: (300n * 10n ** 9n).toString() });
       expect(StandardMerkleTree.verify(root, ["string", "bytes32", "uint256"], [j.job_id, j.outcome_hash, j.batch.leaf.watt_charged], j.batch.proof)).to.equal(true);
       expect(await c.verifyJob(root, j.batch.proof, j.job_id, j.outcome_hash, j.batch.leaf.watt_charged)).to.equal(true);
-      const forged = keccak256(toUtf8Bytes(answers[i].text.replace(/"success":true/, '"success":false')));
+      const forged = outcomeHash(answers[i].text.replace(/"success":true/, '"success":false'));
       expect(await c.verifyJob(root, j.batch.proof, j.job_id, forged, j.batch.leaf.watt_charged)).to.equal(false);
       expect(await c.verifyJob(root, j.batch.proof, j.job_id, j.outcome_hash, 1n)).to.equal(false);
     }

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { Keypair } from "@solana/web3.js";
-import { keccak256, toUtf8Bytes } from "ethers";
+import { outcomeHash } from "../../../keeper/jobs/pipeline";
 import { ApiHarness, startApiHarness, startPageServer } from "./harness";
 
 const WATT = 10n ** 9n;
@@ -38,7 +38,7 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     expect(h.balance(agent)).to.equal(before - 100n * WATT);
     const row = h.db.prepare("SELECT * FROM jobs WHERE job_id = ?").get(job) as Record<string, string>;
     expect(row).to.include({ state: "succeeded", payment: "prepaid", charged: (100n * WATT).toString(), burned: (15n * WATT) / 100n + "", refunded: "0" });
-    expect(row.outcome_hash).to.equal(keccak256(toUtf8Bytes(r.text)));
+    expect(row.outcome_hash).to.equal(outcomeHash(r.text));
   });
 
   it("selectors are the standard tier (200 WATT)", async () => {
