@@ -4,6 +4,7 @@
  * every wrong or missing setting is named in one error.
  */
 import fs from "node:fs";
+import os from "node:os";
 import { z } from "zod";
 
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
@@ -66,6 +67,8 @@ export const ConfigSchema = z
     SCRAPE_MAX_REDIRECTS: int(0, 20).default(5),
     /** Debian's Chromium, driven by playwright-core (never a downloaded browser). */
     SCRAPE_CHROMIUM_PATH: z.string().min(1).default("/usr/bin/chromium"),
+    /** Worker threads that parse pages and extract data (0: on the event loop). Default: the machine's cores, at most 4. */
+    SCRAPE_PARSE_WORKERS: int(0, 64).default(Math.min(4, Math.max(1, os.availableParallelism()))),
     /** Browser pages kept open per kind (JavaScript on / off): also how many browser jobs run at once. */
     SCRAPE_BROWSER_PAGES: int(1, 32).default(2),
     // --- Paid jobs and WATT (keeper/jobs, keeper/payments; README "WATT payments")

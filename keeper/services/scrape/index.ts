@@ -12,13 +12,13 @@
  *   answered 4xx/5xx, details.status; no refund: the fetch was made) and timeout (the agent's own
  *   options.timeout was used up; no refund).
  */
-import * as cheerio from "cheerio";
 import type { Logger } from "pino";
 import type { KeeperConfig } from "../../config";
 import { JobContext, JobService, ServiceError } from "../jobService";
 import { parseCidrList } from "./addressPolicy";
 import { BrowserFarm } from "./browser";
-import { extractMarkup, extractText, ExtractError } from "./extract";
+import { ExtractError } from "./extract";
+import { ParsePool } from "./parsePool";
 import { fetchPage, FetchFailure, isMarkup } from "./fetcher";
 import { BlockedError, DialHook, parseDomainList, ResolveError, Resolver, TargetGuard } from "./guard";
 import { parseScrapeRequest, ScrapeRequest, Tier, tierOf, urlRateLimitKey } from "./request";
@@ -53,6 +53,8 @@ export interface ScrapeServiceOptions {
   onDial?: DialHook;
   /** WATT decimals: price() returns whole WATT * 10^decimals. Default 9. */
   wattDecimals?: number;
+  /** Parse workers (default SCRAPE_PARSE_WORKERS; 0: parse on the event loop). */
+  parseWorkers?: number;
   /** Browser page reuse (benchmark baseline: "context-per-job"). */
   browserMode?: "pool" | "context-per-job";
 }
@@ -73,14 +75,6 @@ function failure(e: unknown, log: Logger, jobId: string): ServiceError {
   return new ServiceError("SCRAPE_FAILED", "the scraper failed", 503, { refund: true, reason: "internal" });
 }
 
-function decodeText(body: Buffer, charset?: string): string {
-  try {
-    return new TextDecoder(charset ?? "utf-8").decode(body);
-  } catch {
-    return new TextDecoder("utf-8").decode(body);
-  }
-}
-
 export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: ScrapeServiceOptions = {}): ScrapeService {
   const guard = new TargetGuard({
     allowedCidrs: parseCidrList(cfg.SCRAPE_ALLOWED_CIDRS),
@@ -97,6 +91,7 @@ export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: Scrape
     userAgent: USER_AGENT,
     mode: opts.browserMode,
   });
+  const parser = new ParsePool(opts.parseWorkers ?? cfg.SCRAPE_PARSE_WORKERS);
   const limits = { maxTimeoutS: cfg.SCRAPE_MAX_TIMEOUT_S, defaultTimeoutS: cfg.SCRAPE_DEFAULT_TIMEOUT_S };
   const unit = 10n ** BigInt(opts.wattDecimals ?? 9);
   const prices: Record<Tier, bigint> = {
@@ -142,17 +137,16 @@ export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: Scrape
             signal: ctx.signal,
             maxHtmlBytes: cfg.SCRAPE_MAX_BYTES,
           });
-          data = extractMarkup(cheerio.load(r.html), req.output_format, req.selectors, r.url);
+          data = await parser.run({ kind: "html", html: r.html, format: req.output_format, selectors: req.selectors, baseUrl: r.url });
           if (r.screenshot) data.screenshot = r.screenshot.toString("base64");
           meta = { final_url: r.url, size_bytes: Buffer.byteLength(r.html, "utf8"), status: r.status, content_type: "text/html", rendered: true, redirects: r.redirects.length };
         } else {
           const p = await fetchPage(req.url, { guard, maxBytes: cfg.SCRAPE_MAX_BYTES, maxRedirects: cfg.SCRAPE_MAX_REDIRECTS, signal, userAgent: USER_AGENT });
           if (isMarkup(p.mediaType)) {
             const xml = p.mediaType !== "" && p.mediaType !== "text/html" && p.mediaType !== "application/xhtml+xml";
-            const $ = cheerio.loadBuffer(p.body, { xml, encoding: { transportLayerEncodingLabel: p.charset } });
-            data = extractMarkup($, req.output_format, req.selectors, p.url, xml);
+            data = await parser.run({ kind: "markup", body: p.body, xml, charset: p.charset, format: req.output_format, selectors: req.selectors, baseUrl: p.url });
           } else {
-            data = extractText(decodeText(p.body, p.charset), p.mediaType, req.output_format, req.selectors);
+            data = await parser.run({ kind: "text", body: p.body, charset: p.charset, mediaType: p.mediaType, format: req.output_format, selectors: req.selectors });
           }
           meta = { final_url: p.url, size_bytes: p.body.length, status: p.status, content_type: p.mediaType, rendered: false, redirects: p.redirects.length };
         }
@@ -173,6 +167,9 @@ export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: Scrape
       }
     },
     health: () => browser.health(),
-    close: () => browser.close(),
+    close: async () => {
+      await parser.close();
+      await browser.close();
+    },
   };
 }
