@@ -91,6 +91,8 @@ export const ConfigSchema = z
     WATT_BURN_INTERVAL_S: int(1, 86_400).default(60),
     /** Deposits (memo "deposit:<agent>") are looked for this often. */
     WATT_DEPOSIT_SCAN_S: int(1, 86_400).default(15),
+    /** WATT that reached the service account without paying for anything is credited to its payer after this long. */
+    WATT_UNMATCHED_GRACE_S: int(0, 30 * 86_400).default(3600),
     /** design.md section 5: per agent and service, per URL, and per service for everyone, per hour. */
     RATE_LIMIT_AGENT_PER_HOUR: int(1, 10_000_000).default(100),
     RATE_LIMIT_URL_PER_HOUR: int(1, 10_000_000).default(10),

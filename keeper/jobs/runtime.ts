@@ -58,7 +58,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
   const settings = wattSettings(cfg);
   const connection = settings ? new Connection(cfg.SOLANA_RPC_URL!, { commitment: settings.commitment, disableRetryOnRateLimit: true }) : undefined;
   const verifier = settings && connection ? new WattVerifier(connection, settings) : undefined;
-  const deposits = verifier ? new DepositScanner(db, verifier, log.child({ svc: "deposits" })) : undefined;
+  const deposits = verifier ? new DepositScanner(db, verifier, log.child({ svc: "deposits" }), cfg.WATT_UNMATCHED_GRACE_S) : undefined;
   let burner: WattBurner | undefined;
   if (settings && connection && cfg.WATT_SERVICE_SECRET) {
     const owner = Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[]));
