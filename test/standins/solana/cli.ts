@@ -51,12 +51,20 @@ export async function startLocalSolana(opts: { port?: number; dataDir: string })
 
 if (require.main === module) {
   const port = Number(process.env.SOLANA_LOCAL_PORT ?? 8899);
-  startLocalSolana({ port, dataDir: process.env.DATA_DIR ?? "./data" }).then(({ standin, info, file }) => {
-    console.log(`Solana stand-in at ${info.rpcUrl}`);
-    console.log(`WATT mint ${info.wattMint} (9 decimals); service wallet ${info.serviceWallet}; agent ${info.agent} with 1,000,000 WATT`);
-    console.log(`wrote ${file} (with the local keys)`);
-    const stop = () => void standin.close().then(() => process.exit(0));
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
+  startLocalSolana({ port, dataDir: process.env.DATA_DIR ?? "./data" }).then(
+    ({ standin, info, file }) => {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars
+      const { serviceWalletSecret, agentSecret, ...shown } = info;
+      console.log(`Solana stand-in at ${info.rpcUrl}: WATT mint (9 decimals), service wallet, agent with 1,000,000 WATT`);
+      console.log(JSON.stringify(shown, null, 2));
+      console.log(`wrote ${file} (with the local keys); Ctrl-C stops it`);
+      const stop = () => void standin.close().then(() => process.exit(0));
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    },
+    (e: Error) => {
+      console.error(`solana:local could not start on 127.0.0.1:${port}: ${e.message}`);
+      process.exit(1);
+    },
+  );
 }
