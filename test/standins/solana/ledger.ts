@@ -1,11 +1,17 @@
 /**
  * The state of the Solana stand-in and the execution of real signed transactions against it:
- * SOL balances, SPL mints and token accounts (Tokenkeg program), the associated-token-account
- * program, SPL Memo and System transfers. Signatures are verified (ed25519 over the serialized
- * message), the recent blockhash must be known and unexpired, the fee is 5000 lamports per
- * signature, and a failing instruction reverts the whole transaction (the fee is still taken) with
- * the error Solana reports, e.g. {"InstructionError":[1,{"Custom":1}]} for insufficient funds.
- * Executed transactions are kept in the jsonParsed shape getTransaction answers with.
+ * SOL balances, SPL mints and token accounts (Tokenkeg program: transfer, transferChecked, burn,
+ * burnChecked, mintTo, mintToChecked, initializeMint/2, initializeAccount/2/3), the
+ * associated-token-account program (create, createIdempotent), SPL Memo v1 and v2, System transfer
+ * and createAccount, ComputeBudget (no-op). Every required signature is verified (ed25519 over the
+ * message bytes as sent), the recent blockhash must be known and unexpired, the fee is 5000 lamports
+ * per signature, and a failing instruction reverts the whole transaction (the fee is still taken)
+ * with the error Solana reports, e.g. {"InstructionError":[1,{"Custom":1}]} for insufficient funds,
+ * and the program logs. Preflight failures carry the real texts ("Transaction simulation failed:
+ * Error processing Instruction 0: custom program error: 0x1") and the simulation in `data`.
+ * Executed transactions are kept in the jsonParsed shape getTransaction answers with, plus the wire
+ * bytes and the compiled message for the json / base64 encodings. Address lookup tables and
+ * Token-2022 are not supported.
  */
 import crypto from "node:crypto";
 import { Keypair, PublicKey, VersionedTransaction, SystemProgram, Transaction } from "@solana/web3.js";
