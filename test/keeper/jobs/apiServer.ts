@@ -4,7 +4,10 @@
  */
 import { startApiHarness } from "./harness";
 
-startApiHarness(JSON.parse(process.env.HARNESS_ENV ?? "{}"), process.env.HARNESS_DATA_DIR!).then((h) => {
-  process.stdout.write(JSON.stringify({ url: h.url }) + "\n");
-  process.once("SIGTERM", () => void h.close().then(() => process.exit(0)));
-});
+// Only when run as a program: `hardhat test` loads every file under test/.
+if (require.main === module) {
+  startApiHarness(JSON.parse(process.env.HARNESS_ENV ?? "{}"), process.env.HARNESS_DATA_DIR!).then((h) => {
+    process.stdout.write(JSON.stringify({ url: h.url }) + "\n");
+    process.once("SIGTERM", () => void h.close().then(() => process.exit(0)));
+  });
+}
