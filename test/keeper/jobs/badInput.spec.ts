@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { Keypair } from "@solana/web3.js";
 import { ApiHarness, startApiHarness, startPageServer } from "./harness";
 
-const RUNS = Number(process.env.PROPERTY_RUNS ?? 1500);
+const RUNS = Number(process.env.PROPERTY_RUNS ?? 3000);
 
 describe("bad input to the paid APIs", function () {
   this.timeout(300_000);
