@@ -384,7 +384,9 @@ export class Ledger {
       keys.flatMap((k, accountIndex) => {
         const t = s.tokens.get(k);
         if (!t) return [];
-        return [{ accountIndex, mint: t.mint, owner: t.owner, programId: TOKEN, uiTokenAmount: ui(t.amount, s.mints.get(t.mint)?.decimals ?? 0) }];
+        // Stored transaction statuses show a zero balance's uiAmount as null (the blockstore's protobuf conversion).
+        const uiTokenAmount = ui(t.amount, s.mints.get(t.mint)?.decimals ?? 0);
+        return [{ accountIndex, mint: t.mint, owner: t.owner, programId: TOKEN, uiTokenAmount: t.amount === 0n ? { ...uiTokenAmount, uiAmount: null } : uiTokenAmount }];
       });
     const meta = {
       err,

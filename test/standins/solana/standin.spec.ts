@@ -65,10 +65,19 @@ describe("Solana JSON-RPC stand-in", function () {
       info: { source: getAssociatedTokenAddressSync(mint, agent.publicKey).toBase58(), mint: mint.toBase58(), destination: dest, authority: agent.publicKey.toBase58(), tokenAmount: { amount: "5000000000", decimals: 9, uiAmount: 5, uiAmountString: "5" } },
     });
     expect(memo).to.include({ program: "spl-memo", parsed: "job-1" });
+    expect((memo as unknown as { programId: PublicKey }).programId.toBase58()).to.equal("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
+    const raw = await rpc("getTransaction", [sig, { encoding: "jsonParsed", maxSupportedTransactionVersion: 0 }]);
+    expect(raw.result.transaction.message.instructions[1]).to.deep.equal({ program: "spl-memo", programId: "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", parsed: "job-1", stackHeight: null });
+    expect(raw.result.transaction.message.instructions[0]).to.deep.include({ program: "spl-token", programId: TOKEN_PROGRAM_ID.toBase58(), stackHeight: null });
+    expect(raw.result.transaction.message.accountKeys[0]).to.deep.equal({ pubkey: agent.publicKey.toBase58(), signer: true, writable: true, source: "transaction" });
+    expect(raw.result.meta).to.deep.include({ err: null, status: { Ok: null }, fee: 5000, innerInstructions: [] });
+    expect(raw.result.version).to.equal("legacy");
     const idx = tx.transaction.message.accountKeys.findIndex((k) => k.pubkey.toBase58() === dest);
     const post = tx.meta!.postTokenBalances!.find((b) => b.accountIndex === idx)!;
     const pre = tx.meta!.preTokenBalances!.find((b) => b.accountIndex === idx)!;
     expect(BigInt(post.uiTokenAmount.amount) - BigInt(pre.uiTokenAmount.amount)).to.equal(5n * 10n ** 9n);
+    expect(pre.uiTokenAmount).to.deep.equal({ amount: "0", decimals: 9, uiAmount: null, uiAmountString: "0" }); // as stored statuses show a zero balance
+    expect(post).to.deep.equal({ accountIndex: idx, mint: mint.toBase58(), owner: service.publicKey.toBase58(), programId: TOKEN_PROGRAM_ID.toBase58(), uiTokenAmount: { amount: "5000000000", decimals: 9, uiAmount: 5, uiAmountString: "5" } });
     expect(tx.transaction.message.accountKeys[0]).to.include({ signer: true, writable: true });
   });
 
