@@ -30,7 +30,8 @@ describe("keeper/payments pure functions", () => {
     expect(() => parseWatt("-1", 9)).to.throw(/not a WATT amount/);
     expect(burnOf(100n * 10n ** 9n)).to.equal(150_000_000n);
     expect(burnOf(666n)).to.equal(0n);
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 27n }), (x) => {
+    // parseWatt takes at most 18 integer digits of WATT.
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 27n - 1n }), (x) => {
       expect(parseWatt(formatWatt(x, 9), 9)).to.equal(x);
       expect(burnOf(x) * 10_000n <= x * 15n && x * 15n < (burnOf(x) + 1n) * 10_000n).to.equal(true);
     }));
