@@ -94,11 +94,11 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `done` every `stepMs` until it is true or `timeoutMs` passed; returns its last value. */
-export async function waitFor(done: () => boolean, timeoutMs: number, stepMs = 25): Promise<boolean> {
+export async function waitFor(done: () => boolean, timeoutMs: number, stepMs = 25, maxStepMs = stepMs): Promise<boolean> {
   const end = Date.now() + timeoutMs;
-  for (;;) {
+  for (let step = stepMs; ; step = Math.min(maxStepMs, step * 2)) {
     if (done()) return true;
     if (Date.now() >= end) return false;
-    await sleep(stepMs);
+    await sleep(step);
   }
 }
