@@ -13,6 +13,28 @@ import type { ComputeProvider } from "./providers/provider";
 import type { Metrics } from "./metrics";
 import { DB, getMeta } from "./store/db";
 
+/** A provider's health check may not hold /health longer than this (a hung cloud API). */
+export const PROVIDER_HEALTH_TIMEOUT_MS = 2000;
+
+/** Every provider's health, checked concurrently, each bounded by `timeoutMs`. */
+export async function providerHealth(
+  providers: Pick<ComputeProvider, "name" | "health">[],
+  timeoutMs = PROVIDER_HEALTH_TIMEOUT_MS,
+): Promise<Record<string, { ok: boolean; detail?: string }>> {
+  const results = await Promise.all(
+    providers.map(async (p) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<{ ok: boolean; detail: string }>((resolve) => {
+        timer = setTimeout(() => resolve({ ok: false, detail: `health check timed out after ${timeoutMs} ms` }), timeoutMs);
+      });
+      const h = await Promise.race([Promise.resolve().then(() => p.health()).catch((e: Error) => ({ ok: false, detail: e.message })), timeout]);
+      clearTimeout(timer);
+      return [p.name, h] as const;
+    }),
+  );
+  return Object.fromEntries(results);
+}
+
 export interface Deployment {
   chainId: number;
   compute: string;
@@ -172,10 +194,7 @@ export class Keeper {
   }
 
   async health(): Promise<{ ok: boolean } & Record<string, unknown>> {
-    const providers: Record<string, unknown> = {};
-    for (const p of new Set([...this.providers.values(), this.fallbackProvider])) {
-      providers[p.name] = await p.health().catch((e: Error) => ({ ok: false, detail: e.message }));
-    }
+    const providers = await providerHealth([...new Set([...this.providers.values(), this.fallbackProvider])]);
     return {
       ok: this.running && this.lastError === undefined,
       lastProcessedBlock: Number(getMeta(this.db, "cursor.block") ?? -1),

@@ -1,15 +1,34 @@
-/** Structured JSON logs (pino). Secrets are redacted by key wherever they appear. */
-import pino, { Logger } from "pino";
+/** Structured JSON logs (pino). Secrets are redacted by key wherever they appear (up to two levels deep). */
+import pino, { DestinationStream, Logger } from "pino";
 
-export const REDACTED_KEYS = ["KEEPER_PRIVATE_KEY", "privateKey", "secret", "apiKey", "authorization", "mnemonic", "raw"];
+export const REDACTED_KEYS = [
+  "KEEPER_PRIVATE_KEY",
+  "BRIDGE_PRIVATE_KEY",
+  "AKASH_MNEMONIC",
+  "SPHERON_API_KEY",
+  "IONET_API_KEY",
+  "WATT_SERVICE_SECRET",
+  "privateKey",
+  "secret",
+  "secretKey",
+  "apiKey",
+  "authorization",
+  "mnemonic",
+  "raw",
+  '["x-api-key"]',
+  '["x-agent-signature"]',
+];
 
-export function createLogger(level: string, pretty = false): Logger {
-  return pino({
-    level,
-    base: { svc: "keeper" },
-    redact: { paths: REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]), censor: "[redacted]" },
-    transport: pretty ? { target: "pino/file", options: { destination: 1 } } : undefined,
-  });
+export function createLogger(level: string, pretty = false, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { svc: "keeper" },
+      redact: { paths: REDACTED_KEYS.flatMap((k) => (k.startsWith("[") ? [k, `*${k}`, `*.*${k}`] : [k, `*.${k}`, `*.*.${k}`])), censor: "[redacted]" },
+      transport: pretty && !destination ? { target: "pino/file", options: { destination: 1 } } : undefined,
+    },
+    destination,
+  );
 }
 
 export type { Logger };

@@ -1,0 +1,29 @@
+/** /health stays answerable when a provider's health check hangs or throws. */
+import { expect } from "chai";
+import { providerHealth } from "../../keeper/keeper";
+
+describe("provider health checks", () => {
+  it("are concurrent and bounded: a hung check reports a timeout, a throwing one its error, the rest their answer", async () => {
+    const started: string[] = [];
+    const hang = (name: string) => () => {
+      started.push(name);
+      return new Promise<never>(() => undefined);
+    };
+    const h = await providerHealth(
+      [
+        { name: "hung", health: hang("hung") },
+        { name: "hung2", health: hang("hung2") },
+        { name: "broken", health: async () => Promise.reject(new Error("401 from the API")) },
+        { name: "fine", health: async () => ({ ok: true }) },
+      ],
+      200,
+    );
+    expect(h).to.deep.equal({
+      hung: { ok: false, detail: "health check timed out after 200 ms" },
+      hung2: { ok: false, detail: "health check timed out after 200 ms" },
+      broken: { ok: false, detail: "401 from the API" },
+      fine: { ok: true },
+    });
+    expect(started, "every check was started, none waited for another").to.deep.equal(["hung", "hung2"]);
+  });
+});
