@@ -189,6 +189,9 @@ export class DockerProvider implements ComputeProvider {
   async provision(req: ProvisionRequest): Promise<Provision> {
     const key = req.idempotencyKey;
     const name = this.containerName(key);
+    // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
+    if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
+    if (req.spec.ports?.length) throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {
       let existing: Docker.ContainerInfo | undefined;

@@ -21,6 +21,12 @@ export interface WorkloadSpec {
   memoryMb: number;
   /** Environment given to the workload: the agent's own values only, never the keeper's. */
   env: Record<string, string>;
+  /** GPUs wanted (cloud providers; the operator's own hardware has none to give). */
+  gpu?: { count: number; model?: string; vendor?: "nvidia" | "amd" };
+  /** Ephemeral storage in MiB (Akash's SDL; default 1024 there). */
+  storageMb?: number;
+  /** Container ports to expose (Akash; the local sandboxes have no network). */
+  ports?: number[];
 }
 
 export interface Quote {

@@ -195,6 +195,9 @@ export class SandboxProcessProvider implements ComputeProvider {
   async provision(req: ProvisionRequest): Promise<Provision> {
     const key = req.idempotencyKey;
     const p = this.paths(key);
+    // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
+    if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
+    if (req.spec.ports?.length) throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
     if (!req.spec.command?.length) throw new ProvisionError("the process provider runs a command: config.command is required", false);
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {

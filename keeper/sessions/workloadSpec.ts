@@ -18,6 +18,16 @@ export const WorkloadConfigSchema = z
       .record(z.string().regex(ENV_NAME, "invalid variable name"), z.string().max(4096))
       .refine((e) => Object.keys(e).length <= 64, "at most 64 variables")
       .default({}),
+    gpu: z
+      .object({
+        count: z.number().int().min(1).max(16),
+        model: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "a lower-case model name such as a100 or h100").optional(),
+        vendor: z.enum(["nvidia", "amd"]).optional(),
+      })
+      .strict()
+      .optional(),
+    storageMb: z.number().int().min(64).max(1_048_576).optional(),
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).max(16).optional(),
     /**
      * Providers the agent allows, in its order of preference, after the one it paid for on chain:
      * failover tries them when that one cannot provision (spheron, akash, ionet, local/docker/process).

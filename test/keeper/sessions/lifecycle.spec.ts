@@ -78,6 +78,15 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
     expect((await chainSession(id)).claimed).to.equal(0n);
   });
 
+  it("a session asking for a GPU or open ports cannot run on the operator's own hardware: refunded, saying why", async () => {
+    const gpu = await startSession(t, JSON.stringify({ command: ["sh", "-c", "sleep 60"], gpu: { count: 1, model: "h100" } }));
+    const ports = await startSession(t, JSON.stringify({ command: ["sh", "-c", "sleep 60"], ports: [8080] }));
+    expect((await stateIs(gpu, "refunded")).last_error).to.match(/config\.gpu: the operator's own hardware has no GPU/);
+    expect((await stateIs(ports, "refunded")).last_error).to.match(/config\.ports/);
+    const bad = await startSession(t, JSON.stringify({ command: ["true"], gpu: { count: 0 } }));
+    expect((await stateIs(bad, "refunded")).last_error).to.match(/invalid config: gpu\.count/);
+  });
+
   it("when the paid time is over, the workload is stopped and the escrow settled (Completed)", async () => {
     const id = await startSession(t, WORKLOAD, 120);
     const running = await stateIs(id, "running");
