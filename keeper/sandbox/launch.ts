@@ -21,6 +21,7 @@
 import { ChildProcess, spawn, SpawnOptions } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { AppliedLimits, buildBwrapInvocation } from "./bwrapInvocation";
 import { createCgroup, WorkloadCgroup } from "./cgroups";
@@ -120,6 +121,9 @@ async function removeCgroup(cg: WorkloadCgroup | undefined): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // One-shot
+
+/** Nice value of one-shot jobs (code execution): below the keeper's own priority. */
+export const JOB_NICENESS = 10;
 
 export interface RunOptions {
   /** Hard wall-clock limit; the whole sandbox is SIGKILLed when it passes. */
@@ -248,6 +252,14 @@ function supervise(child: ChildProcess, host: SandboxHost, cg: WorkloadCgroup | 
           reject(new SandboxError(`could not move the sandbox into its cgroup: ${(e as Error).message}`));
         }
         return;
+      }
+      // Jobs yield the CPU to the keeper: its event loop (HTTP, payments, /health) stays responsive
+      // while every core runs sandboxed code. Set while the sandbox waits on its gate, so everything
+      // it starts inherits it.
+      try {
+        os.setPriority(childPid, JOB_NICENESS);
+      } catch {
+        // not permitted (another user without CAP_SYS_NICE): the job runs at normal priority
       }
       startedAt = Date.now();
       timer = setTimeout(() => {
