@@ -87,6 +87,11 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
     expect(r.timedOut).to.equal(false);
   });
 
+  it("runs the job and everything it starts below the keeper's priority (nice 10)", async () => {
+    const r = await runSandboxed({ command: ["sh", "-c", "cut -d' ' -f19 /proc/self/stat; sh -c \"cut -d' ' -f19 /proc/self/stat\""] }, OPTS);
+    expect(r.stdout.trim().split("\n")).to.deep.equal(["10", "10"]);
+  });
+
   it("limits memory (cgroup when writable)", async () => {
     const r = await runSandboxed({ command: ["sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null; echo rc=$?"], memoryMb: 32 }, OPTS);
     expect(r.stdout).to.match(/rc=[1-9]/);
