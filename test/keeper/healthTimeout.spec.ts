@@ -1,6 +1,6 @@
 /** /health stays answerable when a provider's health check hangs or throws. */
 import { expect } from "chai";
-import { providerHealth } from "../../keeper/keeper";
+import { PROVIDER_HEALTH_TIMEOUT_MS, providerHealth } from "../../keeper/keeper";
 
 describe("provider health checks", () => {
   it("are concurrent and bounded: a hung check reports a timeout, a throwing one its error, the rest their answer", async () => {
@@ -32,5 +32,18 @@ describe("provider health checks", () => {
       fine: { ok: true },
     });
     expect(started, "every check was started, none waited for another").to.deep.equal(["hung", "hung2"]);
+  });
+
+  it("default to a 2 s bound: a hung provider reports the timeout, the other its answer, and the call returns", async function () {
+    this.timeout(PROVIDER_HEALTH_TIMEOUT_MS * 5); // must finish; no exact timing asserted
+    expect(PROVIDER_HEALTH_TIMEOUT_MS).to.equal(2000);
+    const h = await providerHealth([
+      { name: "akash", health: () => new Promise<never>(() => undefined) },
+      { name: "process", health: async () => ({ ok: true, detail: "bwrap ready" }) },
+    ]);
+    expect(h).to.deep.equal({
+      akash: { ok: false, detail: "health check timed out after 2000 ms" },
+      process: { ok: true, detail: "bwrap ready" },
+    });
   });
 });
