@@ -93,6 +93,17 @@ export const ConfigSchema = z
     WATT_DEPOSIT_SCAN_S: int(1, 86_400).default(15),
     /** WATT that reached the service account without paying for anything is credited to its payer after this long. */
     WATT_UNMATCHED_GRACE_S: int(0, 30 * 86_400).default(3600),
+    // --- x402 (keeper/payments/x402.ts; README "Paying", x402). Offered on Solana when SOLANA_RPC_URL is set and
+    // either WATT_SERVICE_SECRET (self-facilitated: the service wallet co-signs as fee payer) or X402_FACILITATOR_URL.
+    X402_ENABLED: bool.default(true),
+    /** CAIP-2 id of the Solana cluster SOLANA_RPC_URL serves (x402 clients pick their RPC by it). Default mainnet-beta; devnet solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1. */
+    X402_SOLANA_NETWORK: z.string().regex(/^solana:[1-9A-HJ-NP-Za-km-z]{32}$/, "solana:<first 32 characters of the genesis hash>").default("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"),
+    /** External x402 facilitator (its POST /verify, POST /settle, GET /supported). Unset: self-facilitated. */
+    X402_FACILITATOR_URL: z.string().url().optional(),
+    /** maxTimeoutSeconds offered in PAYMENT-REQUIRED. */
+    X402_MAX_TIMEOUT_S: int(10, 3_600).default(60),
+    /** x402 payment verifications (the step that costs an RPC call) per client IP per minute. */
+    X402_VERIFY_PER_IP_PER_MIN: int(1, 1_000_000).default(30),
     /** design.md section 5: per agent and service, per URL, and per service for everyone, per hour. */
     RATE_LIMIT_AGENT_PER_HOUR: int(1, 10_000_000).default(100),
     RATE_LIMIT_URL_PER_HOUR: int(1, 10_000_000).default(10),

@@ -44,7 +44,7 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
 
   for (const name of rt.services.keys()) {
     app.post(`/api/v1/${name}`, async (req: FastifyRequest, reply) => {
-      const a = await rt.pipeline.handle(name, req.body, { method: req.method, path: req.url, rawBody: req.rawBody ?? "", headers: req.headers });
+      const a = await rt.pipeline.handle(name, req.body, { method: req.method, path: req.url, rawBody: req.rawBody ?? "", headers: req.headers, ip: req.ip });
       return send(reply, a);
     });
   }

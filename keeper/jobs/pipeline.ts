@@ -29,6 +29,9 @@ import { charge, credit, isSignatureUsed, recordPayment } from "../payments/ledg
 import { pendingError, VerifiedTransfer, WattVerifier } from "../payments/verifier";
 import { burnOf, toWatt } from "../payments/watt";
 import { Limit, RateLimiter } from "./rateLimiter";
+import type { PaymentPayload } from "@x402/core/types";
+import { decodePaymentHeader, payloadHashOf, paymentIdOf, X402Solana } from "../payments/x402";
+import type { SettlementRow } from "../store/x402";
 
 export interface RateLimits {
   agentPerHour: number;
@@ -39,6 +42,8 @@ export interface RateLimits {
 export interface PipelineOptions {
   decimals: number;
   limits: RateLimits;
+  /** x402 on Solana (payments/x402.ts), when configured. */
+  x402?: X402Solana;
 }
 
 export interface JobAnswer {
@@ -52,6 +57,8 @@ export interface RequestContext {
   path: string;
   rawBody: string;
   headers: Record<string, string | string[] | undefined>;
+  /** The client's address (per-client limits). */
+  ip?: string;
 }
 
 export interface JobRow {
@@ -134,10 +141,17 @@ export class JobPipeline {
     if (!service) return errorAnswer(new ServiceError("NOT_FOUND", `no service ${name}`, 404));
     let req: { job_id: string };
     let agent: string | undefined;
+    let x402: PaymentPayload | undefined;
     try {
       req = service.parse(body);
       if (req.job_id.startsWith("deposit:")) throw new ServiceError("INVALID_REQUEST", 'job_id: must not start with "deposit:" (that memo credits a prepaid balance)', 400, { problems: ["job_id: reserved prefix"] });
       agent = verifyAgentRequest(ctx.headers, ctx.method, ctx.path, ctx.rawBody);
+      const paymentHeader = header(ctx.headers, "payment-signature");
+      if (paymentHeader !== undefined) {
+        if (agent) throw new ServiceError("INVALID_REQUEST", "a request is paid either by its signature (prepaid balance) or by PAYMENT-SIGNATURE (x402), not both", 400);
+        if (!this.opts.x402) throw new ServiceError("X402_NOT_OFFERED", "x402 payments are not configured on this service", 402);
+        x402 = decodePaymentHeader(paymentHeader);
+      }
     } catch (e) {
       return errorAnswer(asServiceError(e, this.log));
     }
@@ -145,13 +159,49 @@ export class JobPipeline {
     const requestHash = crypto.createHash("sha256").update(`${name}\n${JSON.stringify(req)}`).digest("hex");
     // Synchronous from here to the inflight mark: nothing else can interleave.
     const existing = this.job(jobId);
+    if (x402) {
+      const again = this.x402Repeat(x402, existing, jobId);
+      if (again) return again;
+    }
     if (existing) return this.replay(existing, name, requestHash);
     if (this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, { retry_after_s: 1 }), jobId);
     this.inflight.add(jobId);
-    const work = this.payAndRun(service, req, requestHash, agent, ctx).finally(() => this.inflight.delete(jobId));
+    const work = this.payAndRun(service, req, requestHash, agent, ctx, x402).finally(() => this.inflight.delete(jobId));
     this.running.add(work);
     work.finally(() => this.running.delete(work)).catch(() => undefined);
     return work;
+  }
+
+  /**
+   * A PAYMENT-SIGNATURE seen before. Its payment-identifier with the same payload gets the first
+   * answer (an idempotent retry), with another payload X402_IDEMPOTENCY_CONFLICT; the same payment
+   * again without an identifier is X402_PAYMENT_ALREADY_USED. Nothing is charged again either way.
+   */
+  private x402Repeat(p: PaymentPayload, existing: JobRow | undefined, jobId: string): JobAnswer | undefined {
+    const x = this.opts.x402!;
+    let id: string | null;
+    try {
+      id = paymentIdOf(p);
+    } catch (e) {
+      return errorAnswer(e as ServiceError, jobId);
+    }
+    const byId = id ? x.settlementForPaymentId(id) : undefined;
+    if (byId) {
+      if (byId.payload_hash !== payloadHashOf(p) || byId.job_id !== jobId) {
+        return errorAnswer(new ServiceError("X402_IDEMPOTENCY_CONFLICT", "this payment-identifier was already used with a different payment or job; use a new identifier", 409), jobId);
+      }
+      const j = this.job(jobId);
+      if (j && j.response !== null) return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true", "payment-response": x.paymentResponse(byId) }, body: JSON.parse(j.response) };
+      if (j || this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }), jobId);
+      return undefined; // settled or pending without a job yet: carry on (resumed from its settlement row)
+    }
+    if (existing) {
+      const s = x.settlementForJob(jobId);
+      if (s && s.payload_hash === payloadHashOf(p)) {
+        return errorAnswer(new ServiceError("X402_PAYMENT_ALREADY_USED", "this x402 payment was already used; a payment pays for one request (send a payment-identifier to retry idempotently)", 409), jobId);
+      }
+    }
+    return undefined;
   }
 
   private replay(j: JobRow, name: string, requestHash: string): JobAnswer {
@@ -164,7 +214,7 @@ export class JobPipeline {
     return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true" }, body: JSON.parse(j.response) };
   }
 
-  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, signedBy: string | undefined, ctx: RequestContext): Promise<JobAnswer> {
+  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, signedBy: string | undefined, ctx: RequestContext, x402?: PaymentPayload): Promise<JobAnswer> {
     const jobId = req.job_id;
     const name = service.name;
     const price: bigint = service.price(req);
@@ -172,16 +222,23 @@ export class JobPipeline {
     const limits: Limit[] = [{ key: `global:${name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))];
     let payment: VerifiedTransfer | undefined;
     let agent: string;
+    let settlement: SettlementRow | undefined;
     try {
       this.limiter.check(limits); // before any RPC: a refused request costs nothing
       if (signedBy) agent = signedBy;
-      else {
+      else if (x402) {
+        const paid = await this.opts.x402!.pay(x402, { jobId, service: name, requestHash, price, ip: ctx.ip ?? "unknown" });
+        payment = paid.transfer;
+        settlement = paid.settlement;
+        agent = payment.payer;
+      } else {
         payment = await this.findPayment(jobId, header(ctx.headers, "x-payment-signature"));
         agent = payment.payer;
       }
     } catch (e) {
-      return errorAnswer(asServiceError(e, this.log), jobId);
+      return this.paymentRequired(errorAnswer(asServiceError(e, this.log), jobId), jobId, price, name, ctx);
     }
+    const withReceipt = (a: JobAnswer): JobAnswer => (settlement ? { ...a, headers: { ...a.headers, "payment-response": this.opts.x402!.paymentResponse(settlement) } } : a);
 
     const agentLimit: Limit = { key: `agent:${name}:${agent}`, max: l.agentPerHour };
     let underpaid = false;
@@ -207,7 +264,7 @@ export class JobPipeline {
         this.limiter.record([...limits, agentLimit].map((x) => x.key));
       })();
     } catch (e) {
-      return errorAnswer(asServiceError(e, this.log), jobId);
+      return withReceipt(errorAnswer(asServiceError(e, this.log), jobId));
     }
     if (underpaid) {
       return errorAnswer(
@@ -228,7 +285,22 @@ export class JobPipeline {
       failure = asServiceError(e, this.log, name === "execute" ? "EXECUTION_ERROR" : "SCRAPE_FAILED");
     }
     const row = this.job(jobId)!;
-    return this.settle(row, result, failure);
+    return withReceipt(this.settle(row, result, failure));
+  }
+
+  /**
+   * The hook of every unpaid answer: a 402 gets x402's PAYMENT-REQUIRED header (what this service
+   * accepts for this job) when x402 is configured. Building it costs no RPC call.
+   */
+  private async paymentRequired(a: JobAnswer, jobId: string, price: bigint, name: string, ctx: RequestContext): Promise<JobAnswer> {
+    if (a.status !== 402 || !this.opts.x402) return a;
+    try {
+      const host = header(ctx.headers, "host") ?? "localhost";
+      const { header: value } = await this.opts.x402.paymentRequired(jobId, price, `http://${host}${ctx.path.split("?")[0]}`, `${name} job ${jobId}`);
+      return { ...a, headers: { ...a.headers, "payment-required": value } };
+    } catch {
+      return a; // the facilitator is unreachable: the other rails still work
+    }
   }
 
   private async findPayment(jobId: string, signature: string | undefined): Promise<VerifiedTransfer> {

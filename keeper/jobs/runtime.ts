@@ -18,6 +18,7 @@ import { parseWatt } from "../payments/watt";
 import { JobPipeline } from "./pipeline";
 import { JobBatcher } from "./batcher";
 import { RateLimiter } from "./rateLimiter";
+import { X402Solana } from "../payments/x402";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyService = JobService<any, any>;
@@ -47,6 +48,28 @@ export function wattSettings(cfg: KeeperConfig): WattSettings | undefined {
   };
 }
 
+const serviceKey = (cfg: KeeperConfig): Keypair | undefined => (cfg.WATT_SERVICE_SECRET ? Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[])) : undefined);
+
+/** x402 on Solana: offered when WATT is verified on Solana and a fee payer exists (ours, or the facilitator's). */
+function x402Solana(cfg: KeeperConfig, db: DB, verifier: WattVerifier | undefined, feePayer: Keypair | undefined, log: Logger): X402Solana | undefined {
+  if (!cfg.X402_ENABLED || !verifier || (!feePayer && !cfg.X402_FACILITATOR_URL)) return undefined;
+  return new X402Solana(
+    db,
+    verifier,
+    {
+      network: cfg.X402_SOLANA_NETWORK,
+      mint: verifier.settings.mint,
+      payTo: new PublicKey(cfg.WATT_SERVICE_WALLET!),
+      rpcUrl: cfg.SOLANA_RPC_URL!,
+      feePayer: cfg.X402_FACILITATOR_URL ? undefined : feePayer,
+      facilitatorUrl: cfg.X402_FACILITATOR_URL,
+      maxTimeoutSeconds: cfg.X402_MAX_TIMEOUT_S,
+      verifyPerIpPerMinute: cfg.X402_VERIFY_PER_IP_PER_MIN,
+    },
+    log.child({ svc: "x402" }),
+  );
+}
+
 export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { services?: AnyService[] } = {}): JobsRuntime {
   const decimals = cfg.WATT_DECIMALS;
   const services = new Map<string, AnyService>();
@@ -65,12 +88,13 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
     if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
     burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals) }, log.child({ svc: "burn" }));
   }
+  const x402 = x402Solana(cfg, db, verifier, serviceKey(cfg), log);
   const pipeline = new JobPipeline(
     db,
     services,
     verifier,
     new RateLimiter(db),
-    { decimals, limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR } },
+    { decimals, limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR }, x402 },
     log.child({ svc: "jobs" }),
   );
   const batcher = new JobBatcher(db, { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S }, log.child({ svc: "batches" }));
@@ -116,7 +140,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
           ok &&= h.ok;
         }),
       );
-      return { ok, ...out, payments: verifier ? "solana" : "prepaid only" };
+      return { ok, ...out, payments: verifier ? "solana" : "prepaid only", x402: x402 ? [x402.settings.network] : [] };
     },
     async close() {
       for (const t of timers) clearInterval(t);

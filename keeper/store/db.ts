@@ -289,6 +289,34 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX rate_hits_key ON rate_hits (key, at_ms);
   `,
+  // x402: one row per x402 payment (keeper/payments/x402), keyed by the payment itself (SVM: sha256
+  // of the transaction message; EVM: the EIP-3009 nonce with token and payer), so a payment settles
+  // once across requests, restarts and client timeouts. pending: settlement sent, outcome not yet
+  // known (recovered from chain); settled: money moved (tx_signature); failed: it never will;
+  // credited: it landed but its job never ran, so the amount went to the payer's prepaid balance.
+  `
+  CREATE TABLE x402_settlements (
+    payment_key     TEXT PRIMARY KEY,
+    rail            TEXT NOT NULL CHECK (rail IN ('svm', 'evm')),
+    network         TEXT NOT NULL,
+    job_id          TEXT NOT NULL UNIQUE,
+    service         TEXT NOT NULL,
+    request_hash    TEXT NOT NULL,
+    payer           TEXT NOT NULL,
+    asset           TEXT NOT NULL,
+    amount          TEXT NOT NULL,              -- base units of the asset
+    payload_hash    TEXT NOT NULL,              -- sha256 of the PAYMENT-SIGNATURE payload
+    payment_id      TEXT,                       -- the payment-identifier extension, if sent
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'settled', 'failed', 'credited')),
+    tx_signature    TEXT,                       -- Solana signature / EVM transaction hash, once known
+    valid_until     INTEGER,                    -- SVM: last valid block height; EVM: validBefore (unix s)
+    error           TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX x402_settlements_state ON x402_settlements (state);
+  CREATE UNIQUE INDEX x402_settlements_payment_id ON x402_settlements (payment_id) WHERE payment_id IS NOT NULL;
+  `,
 ];
 
 export function openDatabase(file: string): DB {
