@@ -30,6 +30,7 @@ import { createKeyPairSignerFromBytes } from "@solana/kit";
 import { toFacilitatorSvmSigner } from "@x402/svm";
 import { ExactSvmScheme as ExactSvmFacilitator } from "@x402/svm/exact/facilitator";
 import { HTTPFacilitatorClient, encodePaymentRequiredHeader, encodePaymentResponseHeader } from "@x402/core/http";
+import { SettleError, VerifyError } from "@x402/core/types";
 import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse, VerifyResponse } from "@x402/core/types";
 import { PAYMENT_IDENTIFIER, declarePaymentIdentifierExtension, isValidPaymentId } from "@x402/extensions/payment-identifier";
 import type { Logger } from "pino";
@@ -227,7 +228,8 @@ export class X402Solana {
       try {
         v = await this.verify({ ...p, accepted: requirements }, requirements);
       } catch (e) {
-        throw unavailable("verify", e);
+        if (!(e instanceof VerifyError)) throw unavailable("verify", e);
+        v = { isValid: false, invalidReason: e.invalidReason ?? "invalid", invalidMessage: e.invalidMessage } as VerifyResponse;
       }
       if (!v.isValid) throw invalid(`the transaction does not verify (${String(v.invalidReason ?? "invalid")}${v.invalidMessage ? `: ${String(v.invalidMessage).slice(0, 160)}` : ""})`, { reason: v.invalidReason });
       const feePayerKey = tx.message.staticAccountKeys[0];
@@ -256,11 +258,16 @@ export class X402Solana {
   }
 
   /** Sends the settlement; a clear refusal marks it failed, an unknown outcome leaves it pending. */
-  private async trySettle(row: SettlementRow, p: PaymentPayload, req: PaymentRequirements): Promise<void> {
+  private async trySettle(row: SettlementRow, p: PaymentPayload, req: PaymentRequirements, retry = false): Promise<void> {
     let s: SettleResponse;
     try {
       s = await this.settleOnce({ ...p, accepted: req }, req);
     } catch (e) {
+      if (e instanceof SettleError) {
+        // A clear refusal from the facilitator (not a lost answer).
+        s = { success: false, errorReason: e.errorReason ?? "settlement refused", transaction: e.transaction ?? "", network: e.network } as SettleResponse;
+        return retry ? undefined : this.decideRefused(row, s);
+      }
       this.log.warn({ job: row.job_id, err: (e as Error).message.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200) }, "x402 settlement outcome unknown; left pending");
       return;
     }
@@ -268,6 +275,11 @@ export class X402Solana {
       decideSettlement(this.db, row.payment_key, "settled", { txSignature: s.transaction });
       return;
     }
+    // A second attempt may be refused because the first one landed: only the blockhash's expiry decides then.
+    if (!retry) await this.decideRefused(row, s);
+  }
+
+  private async decideRefused(row: SettlementRow, s: SettleResponse): Promise<void> {
     // Refused: did it land anyway (e.g. confirmation timed out after sending)?
     if (row.tx_signature && (await this.landed(row.tx_signature))) {
       decideSettlement(this.db, row.payment_key, "settled");
@@ -327,7 +339,7 @@ export class X402Solana {
       else decideSettlement(this.db, row.payment_key, "failed", { error: "blockhash expired before the transaction landed" });
       return;
     }
-    if (valid === true) await this.trySettle(row, p, req);
+    if (valid === true) await this.trySettle(row, p, req, true);
   }
 
   /** The 402 body's x402 part and its header for one job. */

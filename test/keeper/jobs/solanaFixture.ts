@@ -39,8 +39,9 @@ export interface WattWorld {
   close(): Promise<void>;
 }
 
-export async function startWattWorld(env: Record<string, string> = {}, opts: { withSecret?: boolean } = {}): Promise<WattWorld> {
+export async function startWattWorld(env: Record<string, string> = {}, opts: { withSecret?: boolean; envFrom?: (sol: SolanaStandin) => Promise<Record<string, string>> } = {}): Promise<WattWorld> {
   const sol = await startSolanaStandin();
+  if (opts.envFrom) env = { ...env, ...(await opts.envFrom(sol)) };
   const conn = new Connection(sol.url, "confirmed");
   const mint = sol.createMint(9);
   const service = Keypair.generate();
