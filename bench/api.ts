@@ -87,9 +87,11 @@ async function main() {
     child.stdout.once("data", (b: Buffer) => resolve(JSON.parse(b.toString().split("\n")[0]).url));
     child.once("exit", (c) => reject(new Error(`API process exited ${c}`)));
   });
+  // Signed requests name the service (agentAuth v2): its id is published at GET /api/v1/service.
+  const serviceId = ((await (await fetch(`${apiUrl}/api/v1/service`)).json()) as { service_id: string }).service_id;
   const post = async (body: object) => {
     const text = JSON.stringify(body);
-    const res = await fetch(`${apiUrl}/api/v1/scrape`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, "POST", "/api/v1/scrape", text) }, body: text });
+    const res = await fetch(`${apiUrl}/api/v1/scrape`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/scrape", text) }, body: text });
     return { status: res.status, body: (await res.json()) as { data?: { text?: string } }, text };
   };
   console.log(`page ${Buffer.byteLength(html)} bytes; concurrency ${CONCURRENCY}; node ${process.version}; ${(await import("node:os")).cpus().length} CPUs`);

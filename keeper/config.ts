@@ -93,6 +93,22 @@ export const ConfigSchema = z
     WATT_DEPOSIT_SCAN_S: int(1, 86_400).default(15),
     /** WATT that reached the service account without paying for anything is credited to its payer after this long. */
     WATT_UNMATCHED_GRACE_S: int(0, 30 * 86_400).default(3600),
+    /** The service's public URL (https://api.example.com): its origin is the service id signed requests name. Unset: "solana:<WATT_SERVICE_WALLET>". */
+    PUBLIC_URL: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), "an http(s) URL")
+      .optional(),
+    /** Also accept signed requests of version 1 (no service id in the message). Default off: AUTH_V1_REFUSED. */
+    AUTH_ACCEPT_V1: bool.default(false),
+    /** A memo lookup that found no payment for a job_id is not repeated for this long (the answer is PAYMENT_NOT_FOUND, no RPC). */
+    WATT_MEMO_NEGATIVE_TTL_S: int(0, 3_600).default(10),
+    /** Per client address: Solana lookups for payments (memo searches, named signatures, deposit claims) per minute. */
+    PAYMENT_LOOKUPS_PER_MIN: int(1, 1_000_000).default(30),
+    /** Per client address: deposit scans triggered by GET /api/v1/balance per minute. */
+    BALANCE_SCANS_PER_MIN: int(1, 1_000_000).default(6),
+    /** A failing burn is retried after 2, 4, 8, ... seconds, at most this long. */
+    WATT_BURN_BACKOFF_MAX_S: int(1, 86_400).default(3_600),
     // --- x402 (keeper/payments/x402.ts; README "Paying", x402). Offered on Solana when SOLANA_RPC_URL is set and
     // either WATT_SERVICE_SECRET (self-facilitated: the service wallet co-signs as fee payer) or X402_FACILITATOR_URL.
     X402_ENABLED: bool.default(true),

@@ -3,9 +3,12 @@
  * The agent pays ETH for a compute session (swapped to USDC through the real Uniswap router), the
  * keeper provisions the workload on the local provider, the agent extends the session, ends it, and
  * gets the unused part back. Then it buys the WATT services: it pays WATT on the local Solana
- * stand-in with the job_id in a memo and scrapes a page, retries (same answer, no second charge),
- * deposits WATT for a prepaid balance, runs Python from it, and checks its scrape's Merkle proof
- * against the batch the keeper recorded on chain. Every step is printed with its figures.
+ * stand-in with the job_id in a memo and scrapes a page with a request signed by the same key (a
+ * memo payment pays only for its payer's signed request; the signature names this service, read
+ * from GET /api/v1/service), retries (same answer, no second charge), deposits WATT for a prepaid
+ * balance, runs Python from it, reads its job (full record signed, public view unsigned) and checks
+ * its scrape's Merkle proof against the batch the keeper recorded on chain. Every step is printed
+ * with its figures.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -94,7 +97,7 @@ async function main() {
   rpc.destroy();
 }
 
-/** Steps 7-11: the pay-per-use APIs, paid in WATT on the local Solana stand-in. */
+/** Steps 7-12: the pay-per-use APIs, paid in WATT on the local Solana stand-in. */
 async function wattServices(compute: ReturnType<typeof AgentCompute__factory.connect>) {
   const file = path.join(DATA_DIR, "solana-local.json");
   if (!fs.existsSync(file)) return say(`(no ${file}: the keeper runs without the local Solana stand-in, skipping the WATT services)`);
@@ -104,27 +107,31 @@ async function wattServices(compute: ReturnType<typeof AgentCompute__factory.con
   const mint = new PublicKey(sol.wattMint);
   const unit = 10n ** BigInt(sol.wattDecimals);
   const watt = async () => (await conn.getTokenAccountBalance((await conn.getTokenAccountsByOwner(agent.publicKey, { mint })).value[0].pubkey)).value.uiAmountString;
-  const post = async (route: string, body: object, signed = false) => {
+  // Signed requests (v2) name the service they are for: its id is published at GET /api/v1/service.
+  const service = (await (await fetch(API + "/api/v1/service")).json()) as { service_id: string };
+  const post = async (route: string, body: object, signed = true) => {
     const text = JSON.stringify(body);
-    const res = await fetch(API + route, { method: "POST", headers: { "content-type": "application/json", ...(signed ? signAgentRequest(agent.secretKey, "POST", route, text) : {}) }, body: text });
+    const res = await fetch(API + route, { method: "POST", headers: { "content-type": "application/json", ...(signed ? signAgentRequest(agent.secretKey, service.service_id, "POST", route, text) : {}) }, body: text });
     return { status: res.status, replayed: res.headers.get("x-job-replayed") === "true", text: await res.text() };
   };
-  const get = async (route: string, signed = false) => (await (await fetch(API + route, { headers: signed ? signAgentRequest(agent.secretKey, "GET", route, "") : {} })).json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const get = async (route: string, signed = false) => (await (await fetch(API + route, { headers: signed ? signAgentRequest(agent.secretKey, service.service_id, "GET", route, "") : {} })).json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
   // A page of our own to scrape (the embedded default lets the scraper reach 127.0.0.1).
   const page = http.createServer((_q, r) => r.writeHead(200, { "content-type": "text/html" }).end('<html><head><title>GPU prices</title></head><body><h1>H100 spot</h1><p class="price">2.49 USD/h</p></body></html>'));
   await new Promise<void>((r) => page.listen(0, "127.0.0.1", () => r()));
   const url = `http://127.0.0.1:${(page.address() as AddressInfo).port}/gpus`;
 
-  say(`\nWATT services, agent ${agent.publicKey.toBase58()} holding ${await watt()} WATT on the local Solana stand-in`);
+  say(`\nWATT services at ${service.service_id}, agent ${agent.publicKey.toBase58()} holding ${await watt()} WATT on the local Solana stand-in`);
   const job = `demo-scrape-${Date.now()}`;
   const body = { url, job_id: job, output_format: "json", selectors: { model: "h1", price: ".price" } };
   const sig = await payWatt(conn, agent, { mint, decimals: sol.wattDecimals, recipientOwner: new PublicKey(sol.serviceWallet), amount: 200n * unit, memo: job });
   say(`7. paid 200 WATT (standard tier: selectors) with memo ${job}: ${sig.slice(0, 20)}…`);
+  const unsigned = await post("/api/v1/scrape", body, false);
+  say(`   the same request unsigned -> ${unsigned.status} ${JSON.parse(unsigned.text).code}: only the payer's signed request may spend the payment`);
   const first = await post("/api/v1/scrape", body);
   const r = JSON.parse(first.text);
   if (first.status !== 200) throw new Error(`scrape failed: ${first.text}`);
-  say(`   POST /api/v1/scrape -> ${first.status}: data ${JSON.stringify(r.data)}, watt_charged ${r.watt_charged}, watt_burned ${r.watt_burned}`);
+  say(`   POST /api/v1/scrape signed by the payer -> ${first.status}: data ${JSON.stringify(r.data)}, watt_charged ${r.watt_charged}, watt_burned ${r.watt_burned}`);
   const again = await post("/api/v1/scrape", body);
   say(`8. the same request again -> ${again.status}, replayed ${again.replayed}, identical ${again.text === first.text}; agent still holds ${await watt()} WATT`);
 
@@ -134,7 +141,7 @@ async function wattServices(compute: ReturnType<typeof AgentCompute__factory.con
     return b.balance >= 1000 ? b : undefined;
   });
   say(`9. deposited 1000 WATT with memo deposit:<agent>: GET /api/v1/balance (signed) -> ${bal.balance} WATT`);
-  const x = await post("/api/v1/execute", { job_id: `demo-exec-${Date.now()}`, language: "python", code: "import platform; print(sum(range(10**6)), platform.python_version())", timeout: 5, memory_mb: 64 }, true);
+  const x = await post("/api/v1/execute", { job_id: `demo-exec-${Date.now()}`, language: "python", code: "import platform; print(sum(range(10**6)), platform.python_version())", timeout: 5, memory_mb: 64 });
   const xr = JSON.parse(x.text);
   say(`10. POST /api/v1/execute (signed, from the balance) -> ${x.status}: stdout ${JSON.stringify(xr.output?.stdout)}, exit ${xr.output?.exit_code}, ${xr.metadata?.execution_ms} ms, watt_charged ${xr.watt_charged}; balance now ${(await get("/api/v1/balance", true)).balance} WATT`);
 
@@ -142,8 +149,11 @@ async function wattServices(compute: ReturnType<typeof AgentCompute__factory.con
     const v = await get(`/api/v1/jobs/${job}`);
     return v.batch?.onchain?.state === "mined" ? v : undefined;
   });
+  const own = await get(`/api/v1/jobs/${job}`, true);
+  say(`11. GET /api/v1/jobs/${job}: unsigned -> the ${j.view} view (no result: ${j.result === undefined}); signed by the agent -> the ${own.view} view with its result (${JSON.stringify(own.result?.data)})`);
+  if (j.result !== undefined || own.result === undefined) throw new Error("job privacy: the public view must not carry the result, the agent's must");
   const ok = await compute.verifyJob(j.batch.root, j.batch.proof, job, j.outcome_hash, j.batch.leaf.watt_charged);
-  say(`11. job ${job} is in batch ${j.batch.root.slice(0, 18)}… (${j.batch.job_count} jobs) recorded by tx ${String(j.batch.onchain.tx_hash).slice(0, 18)}… in block ${j.batch.onchain.block}; AgentCompute.verifyJob(proof) = ${ok}`);
+  say(`12. job ${job} is in batch ${j.batch.root.slice(0, 18)}… (${j.batch.job_count} jobs) recorded by tx ${String(j.batch.onchain.tx_hash).slice(0, 18)}… in block ${j.batch.onchain.block}; AgentCompute.verifyJob(proof) = ${ok}`);
   if (!ok) throw new Error("the job's proof does not verify on chain");
   say("    'npm run keeper -- status' shows the WATT books; 'npm run keeper -- jobs' lists the jobs");
   page.close();

@@ -1,8 +1,10 @@
 /**
  * The paid APIs of design.md section 5 on the keeper's HTTP server:
  *   POST /api/v1/scrape, POST /api/v1/execute   (the job pipeline: keeper/jobs/pipeline.ts)
- *   GET  /api/v1/jobs/:job_id                   (result, batch and Merkle inclusion proof)
+ *   GET  /api/v1/jobs/:job_id                   (signed by the job's agent: the full record; else the
+ *                                                public view: state, prices, outcome hash, Merkle proof)
  *   GET  /api/v1/balance                        (signed by the agent: its prepaid balance and ledger)
+ *   GET  /api/v1/service                        (the service id signed requests name, wallet, mint, prices)
  * Every error answer is `{ success: false, error, code }`; malformed input of any kind is a 4xx
  * (INVALID_REQUEST naming the field), never a 500.
  */
@@ -44,18 +46,44 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
 
   for (const name of rt.services.keys()) {
     app.post(`/api/v1/${name}`, async (req: FastifyRequest, reply) => {
-      const a = await rt.pipeline.handle(name, req.body, { method: req.method, path: req.url, rawBody: req.rawBody ?? "", headers: req.headers, ip: req.ip });
+      const a = await rt.pipeline.handle(name, req.body, { method: req.method, path: req.url, rawBody: req.rawBody ?? "", headers: req.headers, clientIp: req.ip });
       return send(reply, a);
     });
   }
 
+  app.get("/api/v1/service", async (_req, reply) => reply.send({ success: true, ...rt.serviceInfo() }));
+
   app.get("/api/v1/jobs/:job_id", async (req: FastifyRequest<{ Params: { job_id: string } }>, reply) => {
+    let reader: string | undefined;
+    try {
+      reader = verifyAgentRequest(req.headers, rt.auth, "GET", req.url, "");
+    } catch (e) {
+      return send(reply, errorAnswer(e as ServiceError));
+    }
     const j = rt.pipeline.job(req.params.job_id);
     if (!j) return send(reply, errorAnswer(new ServiceError("JOB_NOT_FOUND", `no job ${req.params.job_id}`, 404)));
     const w = (x: string) => toWatt(BigInt(x), rt.decimals);
     const proof = rt.batcher.proof(j.job_id);
+    if (reader !== j.agent) {
+      // The public view (auditors, anyone else): what the chain holds or the audit needs, nothing of
+      // the agent's request, answer or payment.
+      return reply.send({
+        success: true,
+        view: "public",
+        job_id: j.job_id,
+        service: j.service,
+        state: j.state,
+        watt_price: w(j.price),
+        watt_charged: w(j.charged),
+        watt_burned: w(j.burned),
+        watt_refunded: w(j.refunded),
+        outcome_hash: j.outcome_hash,
+        batch: proof ?? null,
+      });
+    }
     return reply.send({
       success: true,
+      view: "agent",
       job_id: j.job_id,
       service: j.service,
       state: j.state,
@@ -79,11 +107,13 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
   app.get("/api/v1/balance", async (req, reply) => {
     let agent: string | undefined;
     try {
-      agent = verifyAgentRequest(req.headers, "GET", req.url, "");
+      agent = verifyAgentRequest(req.headers, rt.auth, "GET", req.url, "");
+      if (!agent) throw new ServiceError("UNAUTHORIZED", "sign the request with the agent's key (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)", 401);
+      // Each call scans the service account's history (RPC): limited per client address.
+      if (rt.deposits) rt.balanceScans.take(`scan:${req.ip}`, rt.balanceScansPerMin, "balance scans");
     } catch (e) {
       return send(reply, errorAnswer(e as ServiceError));
     }
-    if (!agent) return send(reply, errorAnswer(new ServiceError("UNAUTHORIZED", "sign the request with the agent's key (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)", 401)));
     let scan: string = rt.deposits ? "ok" : "no Solana RPC configured";
     if (rt.deposits) await rt.deposits.scan().catch((e: Error) => (scan = `failed: ${e.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}`));
     const db = rt.db;

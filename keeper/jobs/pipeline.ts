@@ -1,20 +1,35 @@
 /**
- * The paid-job pipeline behind POST /api/v1/<service>: validate -> idempotency -> rate limits ->
- * payment -> charge -> run -> settle. The services (scrape, execute) only parse, price and run.
+ * The paid-job pipeline behind POST /api/v1/<service>: validate -> who asks -> idempotency -> rate
+ * limits -> payment -> charge -> run -> settle. The services (scrape, execute) only parse, price and run.
  *
- * Payment, either:
- * - prepaid: the request is signed by the agent's Solana key (payments/agentAuth.ts) and the price is
- *   taken from its balance; or
- * - on chain: a WATT transferChecked into the service's token account whose memo is the job_id, found
- *   by memo (getSignaturesForAddress) or named by an X-Payment-Signature header, and verified
- *   (payments/verifier.ts). What is paid above the price is credited to the payer's balance; an
- *   underpayment is credited whole and the job refused with PAYMENT_INSUFFICIENT.
+ * Who asks: a request signed by an agent's Solana key (payments/agentAuth.ts, v2: the message names
+ * this service) is that agent's; an unsigned request is nobody's until it pays by x402.
+ *
+ * Payment rules (issue 10, design.md section 5):
+ * - UNSIGNED: pays only by x402 (`payUnsigned`, where the x402 rail plugs in). Without a payment it
+ *   is answered 402 PAYMENT_REQUIRED (headers from `paymentRequired`) and costs no RPC call. An
+ *   unsigned request naming an on-chain payment (X-Payment-Signature) is 401 SIGNATURE_REQUIRED and
+ *   nothing happens to the payment: the job_id is public on chain, so only its payer may spend it.
+ * - SIGNED by agent A, in this order:
+ *   1. X-Payment-Signature names a WATT transfer: it must have been signed by A (A is an authority
+ *      of the transfer: the source account's owner, or a multisig authority or one of its signers;
+ *      never merely the fee payer), else 403 PAYMENT_NOT_YOURS;
+ *   2. A's prepaid balance, when it covers the price;
+ *   3. the memo lookup (getSignaturesForAddress): a transfer with memo = job_id signed by A, else
+ *      PAYMENT_NOT_YOURS when only others' transfers carry it. A lookup that finds nothing is not
+ *      repeated for that job_id for WATT_MEMO_NEGATIVE_TTL_S, and lookups are limited per client
+ *      address (PAYMENT_LOOKUPS_PER_MIN): unpaid requests cannot drain the RPC quota.
+ *   What is paid above the price is credited to A's balance; an underpayment is credited whole and
+ *   the job refused with PAYMENT_INSUFFICIENT.
+ * - A job_id already used by another agent (or asked for unsigned) is 409 JOB_ID_TAKEN, revealing
+ *   nothing about the job; when the asker is signed and has its own memo payment for that job_id,
+ *   the payment is credited to its prepaid balance instead of being lost. A retry by the job's own
+ *   agent gets the stored answer, byte for byte, and is not charged again.
  *
  * Exactly once: the job row is inserted in the same database transaction as the charge, keyed by
  * job_id, and the payment's signature is unique. An in-process set taken before the first await means
- * two concurrent requests for one job_id cannot both get to the charge; a later retry of a finished
- * job gets the first answer, byte for byte, and is not charged again. A keeper killed while a job runs
- * finds it 'running' on restart and settles it as interrupted, refunded.
+ * two concurrent requests for one job_id cannot both get to the charge. A keeper killed while a job
+ * runs finds it 'running' on restart and settles it as interrupted, refunded.
  *
  * Settlement: success charges the price; a service error with details.refund gives it back to the
  * agent's balance, otherwise (the work was done, e.g. the code timed out) the price is kept. Either
@@ -24,14 +39,14 @@ import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { JobService, ServiceError } from "../services/jobService";
 import { DB, now } from "../store/db";
-import { verifyAgentRequest } from "../payments/agentAuth";
-import { charge, credit, isSignatureUsed, recordPayment } from "../payments/ledger";
+import { AuthPolicy, verifyAgentRequest } from "../payments/agentAuth";
+import { balanceOf, charge, credit, isSignatureUsed, recordPayment } from "../payments/ledger";
 import { pendingError, VerifiedTransfer, WattVerifier } from "../payments/verifier";
 import { burnOf, toWatt } from "../payments/watt";
-import { Limit, RateLimiter } from "./rateLimiter";
+import { Limit, RateLimiter, WindowLimiter } from "./rateLimiter";
 import type { PaymentPayload } from "@x402/core/types";
 import { decodePaymentHeader, payloadHashOf, paymentIdOf, X402Solana } from "../payments/x402";
-import type { SettlementRow } from "../store/x402";
+import { markSettlementCredited, type SettlementRow } from "../store/x402";
 
 export interface RateLimits {
   agentPerHour: number;
@@ -42,6 +57,12 @@ export interface RateLimits {
 export interface PipelineOptions {
   decimals: number;
   limits: RateLimits;
+  /** Signed requests: this service's id and whether v1 is still accepted. */
+  auth: AuthPolicy;
+  /** Seconds a memo lookup that found nothing is remembered per job_id (0: not at all). */
+  negativeTtlS: number;
+  /** Per client address and minute: Solana lookups for a payment. */
+  lookupsPerMin: number;
   /** x402 on Solana (payments/x402.ts), when configured. */
   x402?: X402Solana;
 }
@@ -58,7 +79,7 @@ export interface RequestContext {
   rawBody: string;
   headers: Record<string, string | string[] | undefined>;
   /** The client's address (per-client limits). */
-  ip?: string;
+  clientIp: string;
 }
 
 export interface JobRow {
@@ -108,6 +129,10 @@ export class JobPipeline {
   private readonly inflight = new Set<string>();
   private readonly shutdown = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
+  /** job_id -> until when (ms) a memo lookup that found nothing is not repeated. */
+  private readonly negative = new Map<string, number>();
+  /** Per client address: Solana lookups per minute. */
+  readonly lookups = new WindowLimiter(60_000);
 
   constructor(
     private readonly db: DB,
@@ -136,6 +161,11 @@ export class JobPipeline {
     return rows.length;
   }
 
+  /** The policy signed requests are checked against (also GET /jobs and /balance). */
+  get auth(): AuthPolicy {
+    return this.opts.auth;
+  }
+
   async handle(name: string, body: unknown, ctx: RequestContext): Promise<JobAnswer> {
     const service = this.services.get(name);
     if (!service) return errorAnswer(new ServiceError("NOT_FOUND", `no service ${name}`, 404));
@@ -145,10 +175,10 @@ export class JobPipeline {
     try {
       req = service.parse(body);
       if (req.job_id.startsWith("deposit:")) throw new ServiceError("INVALID_REQUEST", 'job_id: must not start with "deposit:" (that memo credits a prepaid balance)', 400, { problems: ["job_id: reserved prefix"] });
-      agent = verifyAgentRequest(ctx.headers, ctx.method, ctx.path, ctx.rawBody);
+      agent = verifyAgentRequest(ctx.headers, this.opts.auth, ctx.method, ctx.path, ctx.rawBody);
       const paymentHeader = header(ctx.headers, "payment-signature");
       if (paymentHeader !== undefined) {
-        if (agent) throw new ServiceError("INVALID_REQUEST", "a request is paid either by its signature (prepaid balance) or by PAYMENT-SIGNATURE (x402), not both", 400);
+        if (agent) throw new ServiceError("INVALID_REQUEST", "a request is paid either by its signature (prepaid balance, memo payment) or by PAYMENT-SIGNATURE (x402), not both", 400);
         if (!this.opts.x402) throw new ServiceError("X402_NOT_OFFERED", "x402 payments are not configured on this service", 402);
         x402 = decodePaymentHeader(paymentHeader);
       }
@@ -156,20 +186,41 @@ export class JobPipeline {
       return errorAnswer(asServiceError(e, this.log));
     }
     const jobId = req.job_id;
+    if (!agent && header(ctx.headers, "x-payment-signature") !== undefined) {
+      return errorAnswer(
+        new ServiceError("SIGNATURE_REQUIRED", "an on-chain payment pays only for a request signed by its payer (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature); nothing was done with the payment", 401),
+        jobId,
+      );
+    }
     const requestHash = crypto.createHash("sha256").update(`${name}\n${JSON.stringify(req)}`).digest("hex");
     // Synchronous from here to the inflight mark: nothing else can interleave.
     const existing = this.job(jobId);
     if (x402) {
-      const again = this.x402Repeat(x402, existing, jobId);
+      const again = this.x402Repeat(x402, jobId);
       if (again) return again;
     }
-    if (existing) return this.replay(existing, name, requestHash);
+    if (existing) {
+      if (agent !== undefined && existing.agent === agent) return this.replay(existing, name, requestHash);
+      return this.jobIdTaken(jobId, agent, ctx);
+    }
+    if (!agent) return this.payUnsigned(service, req, requestHash, ctx, x402);
     if (this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, { retry_after_s: 1 }), jobId);
     this.inflight.add(jobId);
-    const work = this.payAndRun(service, req, requestHash, agent, ctx, x402).finally(() => this.inflight.delete(jobId));
+    const work = this.payAndRun(service, req, requestHash, agent, ctx).finally(() => this.inflight.delete(jobId));
     this.running.add(work);
     work.finally(() => this.running.delete(work)).catch(() => undefined);
     return work;
+  }
+
+  /**
+   * The headers of the 402 answer to an unpaid unsigned request. THE x402 HOOK: the x402 rail adds
+   * its PAYMENT-REQUIRED header here (accepts[] for this price and job_id). Must make no RPC call.
+   */
+  paymentRequired(ctx: RequestContext, service: string, price: bigint, jobId: string): Record<string, string> {
+    if (!this.opts.x402) return {};
+    const host = header(ctx.headers, "host") ?? "localhost";
+    const value = this.opts.x402.paymentRequiredHeader(jobId, price, `http://${host}${ctx.path.split("?")[0]}`, `${service} job ${jobId}`);
+    return value ? { "payment-required": value } : {};
   }
 
   /**
@@ -177,7 +228,7 @@ export class JobPipeline {
    * answer (an idempotent retry), with another payload X402_IDEMPOTENCY_CONFLICT; the same payment
    * again without an identifier is X402_PAYMENT_ALREADY_USED. Nothing is charged again either way.
    */
-  private x402Repeat(p: PaymentPayload, existing: JobRow | undefined, jobId: string): JobAnswer | undefined {
+  private x402Repeat(p: PaymentPayload, jobId: string): JobAnswer | undefined {
     const x = this.opts.x402!;
     let id: string | null;
     try {
@@ -186,22 +237,79 @@ export class JobPipeline {
       return errorAnswer(e as ServiceError, jobId);
     }
     const byId = id ? x.settlementForPaymentId(id) : undefined;
+    const j = this.job(jobId);
     if (byId) {
       if (byId.payload_hash !== payloadHashOf(p) || byId.job_id !== jobId) {
         return errorAnswer(new ServiceError("X402_IDEMPOTENCY_CONFLICT", "this payment-identifier was already used with a different payment or job; use a new identifier", 409), jobId);
       }
-      const j = this.job(jobId);
       if (j && j.response !== null) return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true", "payment-response": x.paymentResponse(byId) }, body: JSON.parse(j.response) };
       if (j || this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }), jobId);
       return undefined; // settled or pending without a job yet: carry on (resumed from its settlement row)
     }
-    if (existing) {
+    if (j) {
       const s = x.settlementForJob(jobId);
       if (s && s.payload_hash === payloadHashOf(p)) {
         return errorAnswer(new ServiceError("X402_PAYMENT_ALREADY_USED", "this x402 payment was already used; a payment pays for one request (send a payment-identifier to retry idempotently)", 409), jobId);
       }
     }
     return undefined;
+  }
+
+  /**
+   * An unsigned request: it can pay only by x402. THE x402 PATH plugs in here (a PAYMENT-SIGNATURE
+   * header: verify, settle, run, answer with PAYMENT-RESPONSE; the job's agent is the payment's
+   * signer). Without a payment: 402 PAYMENT_REQUIRED with `paymentRequired`'s headers, no RPC call.
+   */
+  protected async payUnsigned(service: AnyService, req: { job_id: string }, requestHash: string, ctx: RequestContext, x402?: PaymentPayload): Promise<JobAnswer> {
+    let price: bigint;
+    try {
+      price = service.price(req);
+    } catch (e) {
+      return errorAnswer(asServiceError(e, this.log), req.job_id);
+    }
+    if (x402) {
+      const jobId = req.job_id;
+      if (this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, { retry_after_s: 1 }), jobId);
+      this.inflight.add(jobId);
+      const work = this.payX402AndRun(service, req, requestHash, price, ctx, x402).finally(() => this.inflight.delete(jobId));
+      this.running.add(work);
+      work.finally(() => this.running.delete(work)).catch(() => undefined);
+      return work;
+    }
+    const a = errorAnswer(
+      new ServiceError("PAYMENT_REQUIRED", `this job costs ${this.watt(price)} WATT: sign the request with your agent key to pay from your prepaid balance or by a WATT transfer with memo "${req.job_id}" (README "Paying")`, 402, { price: this.watt(price) }),
+      req.job_id,
+    );
+    return { ...a, headers: { ...a.headers, ...this.paymentRequired(ctx, service.name, price, req.job_id) } };
+  }
+
+  /**
+   * 409 JOB_ID_TAKEN: the job_id belongs to another agent's job (or the asker is unsigned). Nothing
+   * about that job is revealed. A signed asker's own memo payment for this job_id can never pay for
+   * it now, so it is credited to the asker's prepaid balance (once: the signature is unique).
+   */
+  private async jobIdTaken(jobId: string, agent: string | undefined, ctx: RequestContext): Promise<JobAnswer> {
+    let credited = 0n;
+    if (agent && this.verifier) {
+      try {
+        const mine = (await this.lookupMemo(jobId, ctx)).verified.filter((v) => v.authorities.includes(agent));
+        for (const v of mine) {
+          this.db.transaction(() => {
+            if (isSignatureUsed(this.db, v.signature)) return;
+            recordPayment(this.db, { ...v, payer: agent }, "deposit", agent);
+            credit(this.db, agent, v.amount, "deposit", { signature: v.signature, note: `payment for job_id ${jobId}, which another agent used first: credited` });
+            credited += v.amount;
+          })();
+        }
+      } catch (e) {
+        // Rate limited or RPC down: the answer stays JOB_ID_TAKEN; the payment is swept later (WATT_UNMATCHED_GRACE_S).
+        if (!(e instanceof ServiceError)) this.log.error({ err: (e as Error).message }, "crediting a payment for a taken job_id failed");
+      }
+    }
+    return errorAnswer(
+      new ServiceError("JOB_ID_TAKEN", `job_id ${jobId} is already taken; use a new job_id${credited > 0n ? ": your payment with this memo was credited to your prepaid balance" : ""}`, 409, credited > 0n ? { watt_credited: this.watt(credited) } : {}),
+      jobId,
+    );
   }
 
   private replay(j: JobRow, name: string, requestHash: string): JobAnswer {
@@ -214,41 +322,57 @@ export class JobPipeline {
     return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true" }, body: JSON.parse(j.response) };
   }
 
-  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, signedBy: string | undefined, ctx: RequestContext, x402?: PaymentPayload): Promise<JobAnswer> {
+  /**
+   * THE x402 PATH: limits that do not depend on the payer first (no RPC for a refused request), then
+   * the payment is verified and settled on chain (payments/x402.ts) and the job runs as the payer's,
+   * paid by that transfer; every answer after settlement carries PAYMENT-RESPONSE.
+   */
+  private async payX402AndRun(service: AnyService, req: { job_id: string }, requestHash: string, price: bigint, ctx: RequestContext, p: PaymentPayload): Promise<JobAnswer> {
+    const l = this.opts.limits;
+    let paid: Awaited<ReturnType<X402Solana["pay"]>>;
+    try {
+      this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
+      paid = await this.opts.x402!.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
+    } catch (e) {
+      const a = errorAnswer(asServiceError(e, this.log), req.job_id);
+      return a.status === 402 ? { ...a, headers: { ...a.headers, ...this.paymentRequired(ctx, service.name, price, req.job_id) } } : a;
+    }
+    const a = await this.payAndRun(service, req, requestHash, paid.transfer.payer, ctx, paid);
+    return { ...a, headers: { ...a.headers, "payment-response": this.opts.x402!.paymentResponse(paid.settlement) } };
+  }
+
+  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, agent: string, ctx: RequestContext, x402?: { transfer: VerifiedTransfer; settlement: SettlementRow }): Promise<JobAnswer> {
     const jobId = req.job_id;
     const name = service.name;
-    const price: bigint = service.price(req);
     const l = this.opts.limits;
-    const limits: Limit[] = [{ key: `global:${name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))];
-    let payment: VerifiedTransfer | undefined;
-    let agent: string;
-    let settlement: SettlementRow | undefined;
+    const agentLimit: Limit = { key: `agent:${name}:${agent}`, max: l.agentPerHour };
+    const limits: Limit[] = [{ key: `global:${name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })), agentLimit];
+    let price: bigint;
+    let payment: VerifiedTransfer | undefined = x402?.transfer;
     try {
-      this.limiter.check(limits); // before any RPC: a refused request costs nothing
-      if (signedBy) agent = signedBy;
-      else if (x402) {
-        const paid = await this.opts.x402!.pay(x402, { jobId, service: name, requestHash, price, ip: ctx.ip ?? "unknown" });
-        payment = paid.transfer;
-        settlement = paid.settlement;
-        agent = payment.payer;
-      } else {
-        payment = await this.findPayment(jobId, header(ctx.headers, "x-payment-signature"));
-        agent = payment.payer;
+      price = service.price(req);
+      if (!x402) {
+        // (an x402 payment is settled on chain already: straight to the charge)
+        this.limiter.check(limits); // before any RPC: a refused request costs nothing
+        const named = header(ctx.headers, "x-payment-signature");
+        if (named !== undefined) payment = await this.namedPayment(named, jobId, agent, ctx);
+        else if (this.verifier) {
+          const balance = balanceOf(this.db, agent);
+          if (balance < price) payment = await this.memoPayment(jobId, agent, ctx, { balance: this.watt(balance), price: this.watt(price) });
+        }
       }
     } catch (e) {
-      return this.paymentRequired(errorAnswer(asServiceError(e, this.log), jobId), jobId, price, name, ctx);
+      return errorAnswer(asServiceError(e, this.log), jobId);
     }
-    const withReceipt = (a: JobAnswer): JobAnswer => (settlement ? { ...a, headers: { ...a.headers, "payment-response": this.opts.x402!.paymentResponse(settlement) } } : a);
 
-    const agentLimit: Limit = { key: `agent:${name}:${agent}`, max: l.agentPerHour };
     let underpaid = false;
     try {
       this.db.transaction(() => {
         if (this.job(jobId)) throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
-        this.limiter.check([...limits, agentLimit]);
+        this.limiter.check(limits);
         if (payment) {
           if (isSignatureUsed(this.db, payment.signature)) throw new ServiceError("PAYMENT_ALREADY_USED", "this payment was already counted; a transfer pays for one job only", 409);
-          recordPayment(this.db, payment, "job", agent);
+          recordPayment(this.db, { ...payment, payer: agent }, "job", agent);
           if (payment.amount < price) {
             credit(this.db, agent, payment.amount, "excess", { jobId, signature: payment.signature, note: "underpayment credited" });
             underpaid = true;
@@ -261,14 +385,15 @@ export class JobPipeline {
         this.db
           .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)")
           .run(jobId, name, requestHash, agent, payment ? "onchain" : "prepaid", payment?.signature ?? null, price.toString(), now());
-        this.limiter.record([...limits, agentLimit].map((x) => x.key));
+        this.limiter.record(limits.map((x) => x.key));
       })();
     } catch (e) {
-      return withReceipt(errorAnswer(asServiceError(e, this.log), jobId));
+      if (x402) return this.creditSettled(x402, asServiceError(e, this.log), jobId);
+      return errorAnswer(asServiceError(e, this.log), jobId);
     }
     if (underpaid) {
       return errorAnswer(
-        new ServiceError("PAYMENT_INSUFFICIENT", `payment of ${this.watt(payment!.amount)} WATT is below the price ${this.watt(price)} WATT; it was credited to the prepaid balance of ${agent}: sign a request with that wallet to use it, or pay the full price with a new job_id`, 402, {
+        new ServiceError("PAYMENT_INSUFFICIENT", `payment of ${this.watt(payment!.amount)} WATT is below the price ${this.watt(price)} WATT; it was credited to your prepaid balance: sign a request to use it, or pay the full price with a new job_id`, 402, {
           paid: this.watt(payment!.amount),
           price: this.watt(price),
         }),
@@ -285,37 +410,74 @@ export class JobPipeline {
       failure = asServiceError(e, this.log, name === "execute" ? "EXECUTION_ERROR" : "SCRAPE_FAILED");
     }
     const row = this.job(jobId)!;
-    return withReceipt(this.settle(row, result, failure));
+    return this.settle(row, result, failure);
   }
 
   /**
-   * The hook of every unpaid answer: a 402 gets x402's PAYMENT-REQUIRED header (what this service
-   * accepts for this job) when x402 is configured. Building it costs no RPC call.
+   * An x402 payment that settled but cannot pay for its job (e.g. the payer's hourly limit was
+   * reached meanwhile): the money moved, so it goes to the payer's prepaid balance, once.
    */
-  private async paymentRequired(a: JobAnswer, jobId: string, price: bigint, name: string, ctx: RequestContext): Promise<JobAnswer> {
-    if (a.status !== 402 || !this.opts.x402) return a;
-    try {
-      const host = header(ctx.headers, "host") ?? "localhost";
-      const { header: value } = await this.opts.x402.paymentRequired(jobId, price, `http://${host}${ctx.path.split("?")[0]}`, `${name} job ${jobId}`);
-      return { ...a, headers: { ...a.headers, "payment-required": value } };
-    } catch {
-      return a; // the facilitator is unreachable: the other rails still work
-    }
+  private creditSettled(x402: { transfer: VerifiedTransfer; settlement: SettlementRow }, why: ServiceError, jobId: string): JobAnswer {
+    const t = x402.transfer;
+    let credited = false;
+    this.db.transaction(() => {
+      if (isSignatureUsed(this.db, t.signature)) return;
+      recordPayment(this.db, t, "deposit", t.payer);
+      credit(this.db, t.payer, t.amount, "deposit", { signature: t.signature, note: `x402 payment for job_id ${jobId}, not run (${why.code}): credited` });
+      markSettlementCredited(this.db, x402.settlement.payment_key);
+      credited = true;
+    })();
+    return errorAnswer(why, jobId, credited ? { watt_charged: 0, watt_credited: this.watt(t.amount) } : { watt_charged: 0 });
   }
 
-  private async findPayment(jobId: string, signature: string | undefined): Promise<VerifiedTransfer> {
-    if (!this.verifier) {
-      throw new ServiceError("PAYMENT_NOT_FOUND", "WATT payments on Solana are not configured on this service; sign the request to pay from a prepaid balance", 402);
+  private notConfigured = () => new ServiceError("PAYMENT_NOT_FOUND", "WATT payments on Solana are not configured on this service; pay from a prepaid balance", 402);
+
+  /** X-Payment-Signature on a signed request: one getTransaction; the transfer must be the agent's. */
+  private async namedPayment(signature: string, jobId: string, agent: string, ctx: RequestContext): Promise<VerifiedTransfer> {
+    if (!this.verifier) throw this.notConfigured();
+    if (isSignatureUsed(this.db, signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
+    this.lookups.take(`lookup:${ctx.clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+    const v = await this.verifier.check(signature, jobId);
+    if (!v.authorities.includes(agent)) throw notYours(signature);
+    return v;
+  }
+
+  /** The memo lookup for a signed request whose balance does not cover the price. */
+  private async memoPayment(jobId: string, agent: string, ctx: RequestContext, figures: { balance: number; price: number }): Promise<VerifiedTransfer> {
+    let found: Awaited<ReturnType<JobPipeline["lookupMemo"]>>;
+    try {
+      found = await this.lookupMemo(jobId, ctx);
+    } catch (e) {
+      if (e instanceof ServiceError && e.code === "PAYMENT_NOT_FOUND") throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, ...figures });
+      throw e;
     }
-    if (signature) {
-      if (isSignatureUsed(this.db, signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
-      return this.verifier.check(signature, jobId);
-    }
-    const found = await this.verifier.findByMemo(jobId, (s) => isSignatureUsed(this.db, s));
-    if (found.verified.length) return found.verified[0];
+    const mine = found.verified.find((v) => v.authorities.includes(agent));
+    if (mine) return mine;
+    if (found.verified.length) throw notYours();
     if (found.rejected.length) throw found.rejected[0];
     if (found.used) throw new ServiceError("PAYMENT_ALREADY_USED", `the payment with memo "${jobId}" was already counted`, 409);
-    throw pendingError(jobId);
+    const e = pendingError(jobId);
+    throw new ServiceError(e.code, `${e.message} (your prepaid balance, ${figures.balance} WATT, is below the price ${figures.price} WATT)`, e.httpStatus, { ...e.details, ...figures });
+  }
+
+  /**
+   * getSignaturesForAddress for a memo, at most once per job_id per WATT_MEMO_NEGATIVE_TTL_S when it
+   * finds nothing, and at most PAYMENT_LOOKUPS_PER_MIN per client address.
+   */
+  private async lookupMemo(jobId: string, ctx: RequestContext): ReturnType<WattVerifier["findByMemo"]> {
+    const t = Date.now();
+    const until = this.negative.get(jobId);
+    if (until !== undefined && until > t) {
+      const e = pendingError(jobId);
+      throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, retry_after_s: Math.max(1, Math.ceil((until - t) / 1000)) });
+    }
+    this.lookups.take(`lookup:${ctx.clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+    const found = await this.verifier!.findByMemo(jobId, (s) => isSignatureUsed(this.db, s));
+    if (found.verified.length === 0 && found.rejected.length === 0 && found.used === 0 && this.opts.negativeTtlS > 0) {
+      this.negative.set(jobId, Date.now() + this.opts.negativeTtlS * 1000);
+      if (this.negative.size > 100_000) for (const [k, v] of this.negative) if (v <= t) this.negative.delete(k);
+    }
+    return found;
   }
 
   /** Writes the outcome, charge or refund, burn share and answer in one transaction (idempotent). */
@@ -349,6 +511,9 @@ export class JobPipeline {
     await Promise.allSettled([...this.running]);
   }
 }
+
+const notYours = (signature?: string) =>
+  new ServiceError("PAYMENT_NOT_YOURS", `${signature ? `transaction ${signature}` : "the payment with this memo"} was not signed by the key that signed this request; a payment pays only for its payer's requests. Nothing was charged or recorded`, 403);
 
 function asServiceError(e: unknown, log: Logger, fallbackCode = "INTERNAL_ERROR"): ServiceError {
   if (e instanceof ServiceError) return e;

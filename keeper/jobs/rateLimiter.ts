@@ -47,3 +47,29 @@ export class RateLimiter {
     }
   }
 }
+
+/**
+ * Cheap per-client limits kept in memory (design.md section 5, "unpaid requests are cheap to refuse"):
+ * a sliding window of `windowMs` per key, e.g. `lookup:<client address>`. Memory only: a restart
+ * forgets them, which costs at most one window of extra lookups. Keys whose hits all expired are
+ * dropped as the map grows.
+ */
+export class WindowLimiter {
+  private readonly hits = new Map<string, number[]>();
+
+  constructor(private readonly windowMs = 60_000) {}
+
+  /** Takes one hit for `key`, or throws RATE_LIMITED (429, retry_after_s) when `max` are in the window. */
+  take(key: string, max: number, what: string, nowMs = Date.now()): void {
+    const since = nowMs - this.windowMs;
+    const list = (this.hits.get(key) ?? []).filter((t) => t > since);
+    if (list.length >= max) {
+      this.hits.set(key, list);
+      const retryAfter = Math.max(1, Math.ceil((list[list.length - max] + this.windowMs - nowMs) / 1000));
+      throw new ServiceError("RATE_LIMITED", `rate limit reached: ${max} ${what} per minute per client; retry in ${retryAfter} s`, 429, { limit: "client", retry_after_s: retryAfter });
+    }
+    list.push(nowMs);
+    this.hits.set(key, list);
+    if (this.hits.size > 10_000) for (const [k, v] of this.hits) if (v.every((t) => t <= since)) this.hits.delete(k);
+  }
+}

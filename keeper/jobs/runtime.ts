@@ -7,7 +7,9 @@ import { Connection, Keypair, PublicKey } from "@solana/web3.js";
 import { getAssociatedTokenAddressSync } from "@solana/spl-token";
 import type { Logger } from "pino";
 import type { KeeperConfig } from "../config";
-import type { DB } from "../store/db";
+import crypto from "node:crypto";
+import { DB, getMeta, setMeta } from "../store/db";
+import type { AuthPolicy } from "../payments/agentAuth";
 import type { JobService } from "../services/jobService";
 import { createScrapeService } from "../services/scrape";
 import { createExecuteService } from "../services/execute";
@@ -17,7 +19,7 @@ import { WattBurner } from "../payments/burner";
 import { parseWatt } from "../payments/watt";
 import { JobPipeline } from "./pipeline";
 import { JobBatcher } from "./batcher";
-import { RateLimiter } from "./rateLimiter";
+import { RateLimiter, WindowLimiter } from "./rateLimiter";
 import { X402Solana } from "../payments/x402";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -32,6 +34,13 @@ export interface JobsRuntime {
   deposits?: DepositScanner;
   burner?: WattBurner;
   decimals: number;
+  /** Signed requests: this service's id (GET /api/v1/service) and the accepted versions. */
+  auth: AuthPolicy;
+  /** Per client address: deposit scans that GET /api/v1/balance may trigger per minute. */
+  balanceScans: WindowLimiter;
+  balanceScansPerMin: number;
+  /** What GET /api/v1/service publishes. */
+  serviceInfo(): Record<string, unknown>;
   health(): Promise<{ ok: boolean } & Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -46,6 +55,22 @@ export function wattSettings(cfg: KeeperConfig): WattSettings | undefined {
     commitment: cfg.SOLANA_COMMITMENT,
     scanPages: cfg.SOLANA_SCAN_PAGES,
   };
+}
+
+/**
+ * The id signed requests name (agentAuth v2): PUBLIC_URL's origin when set, else
+ * "solana:<service wallet>"; a keeper with neither gets a random "keeper:<hex>" id kept in its
+ * database (stable across restarts, unique per keeper).
+ */
+export function serviceIdentity(cfg: KeeperConfig, db: DB): string {
+  if (cfg.PUBLIC_URL) return new URL(cfg.PUBLIC_URL).origin;
+  if (cfg.WATT_SERVICE_WALLET) return `solana:${cfg.WATT_SERVICE_WALLET}`;
+  let id = getMeta(db, "service_id");
+  if (!id) {
+    id = `keeper:${crypto.randomBytes(16).toString("hex")}`;
+    setMeta(db, "service_id", id);
+  }
+  return id;
 }
 
 const serviceKey = (cfg: KeeperConfig): Keypair | undefined => (cfg.WATT_SERVICE_SECRET ? Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[])) : undefined);
@@ -88,15 +113,43 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
     if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
     burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals) }, log.child({ svc: "burn" }));
   }
+  const auth: AuthPolicy = { serviceId: serviceIdentity(cfg, db), acceptV1: cfg.AUTH_ACCEPT_V1 };
   const x402 = x402Solana(cfg, db, verifier, serviceKey(cfg), log);
   const pipeline = new JobPipeline(
     db,
     services,
     verifier,
     new RateLimiter(db),
-    { decimals, limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR }, x402 },
+    {
+      decimals,
+      limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR },
+      auth,
+      negativeTtlS: cfg.WATT_MEMO_NEGATIVE_TTL_S,
+      lookupsPerMin: cfg.PAYMENT_LOOKUPS_PER_MIN,
+      x402,
+    },
     log.child({ svc: "jobs" }),
   );
+  const authVersions = cfg.AUTH_ACCEPT_V1 ? [1, 2] : [2];
+  const serviceInfo = () => ({
+    service_id: auth.serviceId,
+    wallet: cfg.WATT_SERVICE_WALLET ?? null,
+    watt_mint: cfg.WATT_MINT ?? null,
+    watt_decimals: decimals,
+    token_account: settings?.serviceTokenAccount.toBase58() ?? null,
+    services: [...services.keys()],
+    prices: {
+      scrape: { simple: cfg.SCRAPE_PRICE_SIMPLE, standard: cfg.SCRAPE_PRICE_STANDARD, javascript: cfg.SCRAPE_PRICE_JS, screenshot: cfg.SCRAPE_PRICE_SCREENSHOT },
+      execute: { quick: cfg.EXECUTE_PRICE_QUICK, standard: cfg.EXECUTE_PRICE_STANDARD, extended: cfg.EXECUTE_PRICE_EXTENDED },
+    },
+    payments: { memo: verifier !== undefined, prepaid: true, x402: x402 ? [x402.settings.network] : false },
+    auth: {
+      versions: authVersions,
+      message: "AgentCompute v2\n<service_id>\n<METHOD>\n<path>\n<timestamp ms>\n<sha256 hex of the body>",
+      headers: ["X-Agent-Pubkey", "X-Agent-Timestamp", "X-Agent-Signature"],
+      key: "ed25519 (Solana)",
+    },
+  });
   const batcher = new JobBatcher(db, { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S }, log.child({ svc: "batches" }));
 
   // Timers: each tick is idempotent, errors are logged and the next tick retries.
@@ -130,6 +183,10 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
     deposits,
     burner,
     decimals,
+    auth,
+    balanceScans: new WindowLimiter(60_000),
+    balanceScansPerMin: cfg.BALANCE_SCANS_PER_MIN,
+    serviceInfo,
     async health() {
       const out: Record<string, unknown> = {};
       let ok = true;
@@ -140,7 +197,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
           ok &&= h.ok;
         }),
       );
-      return { ok, ...out, payments: verifier ? "solana" : "prepaid only", x402: x402 ? [x402.settings.network] : [] };
+      return { ok, ...out, payments: verifier ? "solana" : "prepaid only", service_id: auth.serviceId, auth_versions: authVersions, x402: x402 ? [x402.settings.network] : [] };
     },
     async close() {
       for (const t of timers) clearInterval(t);

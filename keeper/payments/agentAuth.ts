@@ -1,12 +1,19 @@
 /**
- * Signed agent requests, for what a wallet owns off chain (its prepaid balance): the agent signs
+ * Signed agent requests, for what a wallet owns off chain (its prepaid balance, its on-chain
+ * payments, its results). Version 2 (the default) names the service, so a signature made for one
+ * keeper is worthless at another: the agent signs
  *
- *   "AgentCompute v1\n<METHOD>\n<path>\n<timestamp ms>\n<sha256 hex of the body>"
+ *   "AgentCompute v2\n<service id>\n<METHOD>\n<path>\n<timestamp ms>\n<sha256 hex of the body>"
  *
  * with its Solana (ed25519) key and sends X-Agent-Pubkey (base58), X-Agent-Timestamp and
- * X-Agent-Signature (base64). The timestamp must be within AUTH_MAX_SKEW_MS of ours: a captured
- * request cannot be replayed later, and within the window a replay is harmless (a job_id runs once;
- * GET /balance only reads). Verification uses Node's own ed25519.
+ * X-Agent-Signature (base64). The service id is what `GET /api/v1/service` publishes: the origin of
+ * PUBLIC_URL when it is set, else "solana:<service wallet address>". The timestamp must be within
+ * AUTH_MAX_SKEW_MS of ours: a captured request cannot be replayed later, and within the window a
+ * replay is harmless (a job_id runs once; GET /balance only reads). Verification uses Node's own
+ * ed25519. Only Solana (ed25519) agent keys are supported; EVM agents pay by x402.
+ *
+ * Version 1 ("AgentCompute v1\n<METHOD>\n<path>\n<timestamp>\n<sha256>", no service) is accepted
+ * only when AUTH_ACCEPT_V1=true; otherwise a request that verifies only as v1 is AUTH_V1_REFUSED.
  */
 import crypto from "node:crypto";
 import { PublicKey } from "@solana/web3.js";
@@ -14,22 +21,61 @@ import { ServiceError } from "../services/jobService";
 
 export const AUTH_MAX_SKEW_MS = 5 * 60_000;
 
-export const authMessage = (method: string, path: string, timestampMs: number, body: string | Buffer): Buffer =>
-  Buffer.from(`AgentCompute v1\n${method.toUpperCase()}\n${path}\n${timestampMs}\n${crypto.createHash("sha256").update(body).digest("hex")}`);
+export interface AuthPolicy {
+  /** This service's id (the v2 message's second line). */
+  serviceId: string;
+  /** Accept the v1 message (no service id). Default off. */
+  acceptV1: boolean;
+}
 
-/** Client side: the headers for a request (secretKey: a Solana Keypair's 64-byte secret key). */
-export function signAgentRequest(secretKey: Uint8Array, method: string, path: string, body: string, timestampMs = Date.now()): Record<string, string> {
+const bodyHash = (body: string | Buffer) => crypto.createHash("sha256").update(body).digest("hex");
+
+/** The v2 message: names the service. */
+export const authMessage = (serviceId: string, method: string, path: string, timestampMs: number, body: string | Buffer): Buffer =>
+  Buffer.from(`AgentCompute v2\n${serviceId}\n${method.toUpperCase()}\n${path}\n${timestampMs}\n${bodyHash(body)}`);
+
+/** The old v1 message (no service): accepted only with AUTH_ACCEPT_V1=true. */
+export const authMessageV1 = (method: string, path: string, timestampMs: number, body: string | Buffer): Buffer =>
+  Buffer.from(`AgentCompute v1\n${method.toUpperCase()}\n${path}\n${timestampMs}\n${bodyHash(body)}`);
+
+function signMessage(secretKey: Uint8Array, message: Buffer, timestampMs: number): Record<string, string> {
   const seed = Buffer.from(secretKey.subarray(0, 32));
   const pub = Buffer.from(secretKey.subarray(32, 64));
   const key = crypto.createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: seed.toString("base64url"), x: pub.toString("base64url") }, format: "jwk" });
-  const sig = crypto.sign(null, authMessage(method, path, timestampMs, body), key);
+  const sig = crypto.sign(null, message, key);
   return { "x-agent-pubkey": new PublicKey(pub).toBase58(), "x-agent-timestamp": String(timestampMs), "x-agent-signature": sig.toString("base64") };
+}
+
+/**
+ * Client side: the headers of a v2 signed request (secretKey: a Solana Keypair's 64-byte secret key;
+ * serviceId: the `service_id` of the keeper's GET /api/v1/service).
+ */
+export function signAgentRequest(secretKey: Uint8Array, serviceId: string, method: string, path: string, body: string, timestampMs = Date.now()): Record<string, string> {
+  return signMessage(secretKey, authMessage(serviceId, method, path, timestampMs, body), timestampMs);
+}
+
+/** Client side, the old v1 message (no service id): only for keepers that still accept it. */
+export function signAgentRequestV1(secretKey: Uint8Array, method: string, path: string, body: string, timestampMs = Date.now()): Record<string, string> {
+  return signMessage(secretKey, authMessageV1(method, path, timestampMs, body), timestampMs);
 }
 
 const unauthorized = (message: string) => new ServiceError("UNAUTHORIZED", message, 401);
 
-/** Server side: the agent's base58 address, undefined when the request is unsigned; throws UNAUTHORIZED when it is signed wrongly. */
-export function verifyAgentRequest(headers: Record<string, string | string[] | undefined>, method: string, path: string, body: string | Buffer, nowMs = Date.now()): string | undefined {
+function verifies(pub: Buffer, message: Buffer, signature: Buffer): boolean {
+  try {
+    const key = crypto.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: pub.toString("base64url") }, format: "jwk" });
+    return crypto.verify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Server side: the agent's base58 address, undefined when the request is unsigned; throws
+ * UNAUTHORIZED when it is signed wrongly (or for another service), AUTH_V1_REFUSED when it is a
+ * valid v1 signature and v1 is not accepted.
+ */
+export function verifyAgentRequest(headers: Record<string, string | string[] | undefined>, policy: AuthPolicy, method: string, path: string, body: string | Buffer, nowMs = Date.now()): string | undefined {
   const h = (n: string) => {
     const v = headers[n];
     return Array.isArray(v) ? v[0] : v;
@@ -50,13 +96,10 @@ export function verifyAgentRequest(headers: Record<string, string | string[] | u
   if (Math.abs(nowMs - t) > AUTH_MAX_SKEW_MS) throw unauthorized(`X-Agent-Timestamp is more than ${AUTH_MAX_SKEW_MS / 1000} s from the server's clock`);
   const signature = Buffer.from(sig, "base64");
   if (signature.length !== 64) throw unauthorized("X-Agent-Signature: a base64 ed25519 signature (64 bytes)");
-  let ok = false;
-  try {
-    const key = crypto.createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: pub.toString("base64url") }, format: "jwk" });
-    ok = crypto.verify(null, authMessage(method, path, t, body), key, signature);
-  } catch {
-    ok = false;
+  if (verifies(pub, authMessage(policy.serviceId, method, path, t, body), signature)) return new PublicKey(pub).toBase58();
+  if (verifies(pub, authMessageV1(method, path, t, body), signature)) {
+    if (policy.acceptV1) return new PublicKey(pub).toBase58();
+    throw new ServiceError("AUTH_V1_REFUSED", `this service accepts only signed-request version 2: sign "AgentCompute v2\\n${policy.serviceId}\\n<METHOD>\\n<path>\\n<timestamp>\\n<sha256 of the body>" (GET /api/v1/service)`, 401);
   }
-  if (!ok) throw unauthorized("X-Agent-Signature does not verify for this method, path, timestamp and body");
-  return pubkey;
+  throw unauthorized(`X-Agent-Signature does not verify for this service (${policy.serviceId}), method, path, timestamp and body`);
 }

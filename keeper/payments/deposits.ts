@@ -124,5 +124,5 @@ export function netTransferIn(tx: ParsedTransactionWithMeta, signature: string, 
       break;
     }
   }
-  return { signature, memo: "", payer, amount: delta, slot: tx.slot, blockTime: tx.blockTime ?? null };
+  return { signature, memo: "", payer, authorities: [payer], amount: delta, slot: tx.slot, blockTime: tx.blockTime ?? null };
 }

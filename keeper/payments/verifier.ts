@@ -36,6 +36,12 @@ export interface VerifiedTransfer {
   memo: string;
   /** Authority of the transfer: the agent's wallet. */
   payer: string;
+  /**
+   * Who signed for the transfer: the keys that are an authority of every WATT transfer into the
+   * service in it (the source account's owner, or a multisig authority and its signers). Never the
+   * fee payer as such. A payment found by its memo pays only for a request signed by one of these.
+   */
+  authorities: string[];
   /** Net increase of the service token account, base units. */
   amount: bigint;
   slot: number;
@@ -72,6 +78,7 @@ interface TransferInfo {
   mint?: string;
   authority?: string;
   multisigAuthority?: string;
+  signers?: string[];
   amount: bigint;
   checked: boolean;
 }
@@ -83,7 +90,7 @@ function tokenTransfers(tx: ParsedTransactionWithMeta): TransferInfo[] {
     const { type, info } = i.parsed as { type: string; info: Record<string, unknown> };
     if (type === "transferChecked") {
       const amt = (info.tokenAmount as { amount?: string } | undefined)?.amount;
-      out.push({ source: String(info.source), destination: String(info.destination), mint: String(info.mint), authority: info.authority as string | undefined, multisigAuthority: info.multisigAuthority as string | undefined, amount: BigInt(amt ?? "0"), checked: true });
+      out.push({ source: String(info.source), destination: String(info.destination), mint: String(info.mint), authority: info.authority as string | undefined, multisigAuthority: info.multisigAuthority as string | undefined, signers: Array.isArray(info.signers) ? info.signers.map(String) : undefined, amount: BigInt(amt ?? "0"), checked: true });
     } else if (type === "transfer") {
       out.push({ source: String(info.source), destination: String(info.destination), authority: info.authority as string | undefined, amount: BigInt(String(info.amount ?? "0")), checked: false });
     }
@@ -124,10 +131,13 @@ export function inspectPayment(tx: ParsedTransactionWithMeta, signature: string,
   if (delta !== claimed) {
     throw paymentError("PAYMENT_INVALID", `transaction ${signature}: the service account's WATT balance changed by ${delta}, its transfers claim ${claimed}`);
   }
+  const authorityKeys = (t: TransferInfo): string[] => (t.multisigAuthority ? [t.multisigAuthority, ...(t.signers ?? [])] : t.authority ? [t.authority] : []);
+  const authorities = valid.slice(1).reduce((acc, t) => acc.filter((k) => authorityKeys(t).includes(k)), authorityKeys(valid[0]));
   return {
     signature,
     memo: expectedMemo,
     payer: valid[0].multisigAuthority ?? valid[0].authority ?? valid[0].source,
+    authorities,
     amount: claimed,
     slot: tx.slot,
     blockTime: tx.blockTime ?? null,

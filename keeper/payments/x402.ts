@@ -38,6 +38,7 @@ import { ServiceError } from "../services/jobService";
 import type { DB } from "../store/db";
 import { decideSettlement, insertPendingSettlement, settlementByJob, settlementByKey, settlementByPaymentId, SettlementRow } from "../store/x402";
 import { VerifiedTransfer, WattVerifier } from "./verifier";
+import { WindowLimiter } from "../jobs/rateLimiter";
 
 export const X402_VERSION = 2;
 /** Solana mainnet-beta, devnet (CAIP-2: the first 32 characters of the genesis hash). */
@@ -108,28 +109,12 @@ export function paymentIdOf(p: PaymentPayload): string | null {
   return id;
 }
 
-/** Per-client sliding minute window over the RPC-costing verification step. */
-class IpWindow {
-  private readonly hits = new Map<string, number[]>();
-  constructor(private readonly max: number) {}
-  take(ip: string, nowMs = Date.now()): void {
-    const since = nowMs - 60_000;
-    const list = (this.hits.get(ip) ?? []).filter((t) => t > since);
-    if (list.length >= this.max) {
-      this.hits.set(ip, list);
-      throw new ServiceError("RATE_LIMITED", `more than ${this.max} x402 payment verifications per minute from this client; retry later`, 429, { retry_after_s: Math.max(1, Math.ceil((list[0] + 60_000 - nowMs) / 1000)) });
-    }
-    list.push(nowMs);
-    this.hits.set(ip, list);
-    if (this.hits.size > 100_000) this.hits.delete(this.hits.keys().next().value as string);
-  }
-}
-
 export class X402Solana {
   private facilitator?: ExactSvmFacilitator;
   private remote?: HTTPFacilitatorClient;
   private remoteFeePayer?: Promise<string>;
-  private readonly perIp: IpWindow;
+  private knownRemoteFeePayer?: string;
+  private readonly perIp = new WindowLimiter(60_000);
 
   constructor(
     private readonly db: DB,
@@ -139,7 +124,7 @@ export class X402Solana {
   ) {
     if (!settings.feePayer && !settings.facilitatorUrl) throw new Error("x402 on Solana needs WATT_SERVICE_SECRET (self-facilitated) or X402_FACILITATOR_URL");
     if (settings.facilitatorUrl) this.remote = new HTTPFacilitatorClient({ url: settings.facilitatorUrl, timeoutMs: 60_000 });
-    this.perIp = new IpWindow(settings.verifyPerIpPerMinute);
+    if (this.remote) this.feePayer().catch(() => undefined); // asked once at start; the 402s need it without a call
   }
 
   private get connection(): Connection {
@@ -153,6 +138,7 @@ export class X402Solana {
       const kind = s.kinds.find((k) => k.x402Version === X402_VERSION && k.scheme === "exact" && k.network === this.settings.network);
       const fp = (kind?.extra as { feePayer?: unknown } | undefined)?.feePayer;
       if (typeof fp !== "string") throw new Error(`the facilitator does not support exact on ${this.settings.network}`);
+      this.knownRemoteFeePayer = fp;
       return fp;
     });
     return this.remoteFeePayer.catch((e) => {
@@ -161,8 +147,19 @@ export class X402Solana {
     });
   }
 
+  /** The fee payer without waiting (undefined while the facilitator's is not known yet). */
+  private feePayerNow(): string | undefined {
+    if (!this.remote) return this.settings.feePayer!.publicKey.toBase58();
+    if (!this.knownRemoteFeePayer) this.feePayer().catch(() => undefined);
+    return this.knownRemoteFeePayer;
+  }
+
   /** What this service accepts for one job (one entry of accepts[]). */
   async requirement(jobId: string, price: bigint): Promise<PaymentRequirements> {
+    return this.requirementWith(await this.feePayer(), jobId, price);
+  }
+
+  private requirementWith(feePayer: string, jobId: string, price: bigint): PaymentRequirements {
     return {
       scheme: "exact",
       network: this.settings.network as PaymentRequirements["network"],
@@ -170,7 +167,7 @@ export class X402Solana {
       amount: price.toString(),
       payTo: this.settings.payTo.toBase58(),
       maxTimeoutSeconds: this.settings.maxTimeoutSeconds,
-      extra: { feePayer: await this.feePayer(), memo: jobId },
+      extra: { feePayer, memo: jobId },
     };
   }
 
@@ -222,7 +219,7 @@ export class X402Solana {
 
     let row = settlementByKey(this.db, key);
     if (!row) {
-      this.perIp.take(job.ip);
+      this.perIp.take(`x402:${job.ip}`, this.settings.verifyPerIpPerMinute, "x402 payment verifications");
       const requirements = { ...req, amount: req.amount };
       let v: VerifyResponse;
       try {
@@ -342,16 +339,18 @@ export class X402Solana {
     if (valid === true) await this.trySettle(row, p, req, true);
   }
 
-  /** The 402 body's x402 part and its header for one job. */
-  async paymentRequired(jobId: string, price: bigint, resourceUrl: string, description: string): Promise<{ header: string; required: PaymentRequired }> {
+  /** PAYMENT-REQUIRED for one job (no RPC, no wait); undefined while an external facilitator's fee payer is unknown. */
+  paymentRequiredHeader(jobId: string, price: bigint, resourceUrl: string, description: string): string | undefined {
+    const feePayer = this.feePayerNow();
+    if (!feePayer) return undefined;
     const required: PaymentRequired = {
       x402Version: X402_VERSION,
       error: "PAYMENT-SIGNATURE header is required",
       resource: { url: resourceUrl, description, mimeType: "application/json" },
-      accepts: [await this.requirement(jobId, price)],
+      accepts: [this.requirementWith(feePayer, jobId, price)],
       extensions: { [PAYMENT_IDENTIFIER]: declarePaymentIdentifierExtension(false) },
     };
-    return { header: encodePaymentRequiredHeader(required), required };
+    return encodePaymentRequiredHeader(required);
   }
 
   paymentResponse(s: SettlementRow): string {

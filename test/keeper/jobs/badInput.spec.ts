@@ -97,7 +97,7 @@ describe("bad input to the paid APIs", function () {
         else b[key] = value;
         return b;
       });
-    const codes = new Set(["INVALID_REQUEST", "DOMAIN_BLOCKED", "PAYMENT_NOT_FOUND", "PAYMENT_INSUFFICIENT", "JOB_ID_CONFLICT"]);
+    const codes = new Set(["INVALID_REQUEST", "DOMAIN_BLOCKED", "PAYMENT_NOT_FOUND", "PAYMENT_INSUFFICIENT", "PAYMENT_REQUIRED", "JOB_ID_CONFLICT"]);
     const seen: Record<string, number> = {};
     const before = h.balance(agent);
     await fc.assert(

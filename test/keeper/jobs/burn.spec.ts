@@ -28,7 +28,7 @@ describe("the batched WATT burn", function () {
   const paidJob = async (agent: Keypair) => {
     const job = `burn-${n++}`;
     await w.pay(agent, 100n, job);
-    const r = await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${job}`, job_id: job });
+    const r = await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${job}`, job_id: job }, { agent });
     expect(r.body.watt_burned, r.text).to.equal(0.15);
   };
   const burns = () => w.h.db.prepare("SELECT id, amount, state, signature FROM watt_burns ORDER BY id").all() as { id: number; amount: string; state: string; signature: string }[];

@@ -36,7 +36,8 @@ describe("a paid job interrupted by kill -9", function () {
       child.on("exit", (c) => reject(new Error(`harness exited ${c}`)));
     });
     const body = JSON.stringify({ job_id: "crash-1", language: "bash", code: "echo started; sleep 30", timeout: 20 });
-    const pending = fetch(`${url}/api/v1/execute`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, "POST", "/api/v1/execute", body) }, body }).catch((e: Error) => e);
+    const serviceId = ((await (await fetch(`${url}/api/v1/service`)).json()) as { service_id: string }).service_id;
+    const pending = fetch(`${url}/api/v1/execute`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/execute", body) }, body }).catch((e: Error) => e);
     const watch = openDatabase(path.join(dir, "keeper.sqlite"));
     await until("job running", () => (watch.prepare("SELECT state FROM jobs WHERE job_id = 'crash-1'").get() as { state: string } | undefined)?.state === "running", 20_000);
     const charged = watch.prepare("SELECT amount FROM watt_balances WHERE agent = ?").get(agent.publicKey.toBase58()) as { amount: string };
@@ -48,7 +49,7 @@ describe("a paid job interrupted by kill -9", function () {
     const h = await startApiHarness({}, dir);
     try {
       expect(h.balance(agent)).to.equal(1000n * WATT);
-      const j = await h.get("/api/v1/jobs/crash-1");
+      const j = await h.get("/api/v1/jobs/crash-1", { agent });
       expect(j.body).to.include({ state: "failed", watt_charged: 0, watt_refunded: 500 });
       expect(j.body.result).to.include({ success: false, code: "JOB_INTERRUPTED" });
       const retry = await h.post("/api/v1/execute", body, { agent });

@@ -35,9 +35,13 @@ export interface ApiHarness {
   rt: JobsRuntime;
   app: FastifyInstance;
   dataDir: string;
-  /** POST a JSON body (object, or raw text as given), optionally signed by an agent. */
+  /** The service id signed requests name (GET /api/v1/service). */
+  serviceId: string;
+  /** POST a JSON body (object, or raw text as given), optionally signed by an agent (v2, this service). */
   post(route: string, body: unknown, opts?: { agent?: Keypair; headers?: Record<string, string> }): Promise<Answer>;
-  get(route: string, opts?: { agent?: Keypair }): Promise<Answer>;
+  get(route: string, opts?: { agent?: Keypair; headers?: Record<string, string> }): Promise<Answer>;
+  /** The signed-request headers for this service. */
+  sign(agent: Keypair, method: string, route: string, body: string): Record<string, string>;
   grant(agent: Keypair | string, watt: number | string): void;
   balance(agent: Keypair | string): bigint;
   totals(): ReturnType<typeof totals>;
@@ -79,8 +83,12 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
     return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body: parsed, text: body };
   }
 
+  const serviceId = rt.auth.serviceId;
+  const sign = (agent: Keypair, method: string, route: string, text: string) => signAgentRequest(agent.secretKey, serviceId, method, route, text);
   return {
     url,
+    serviceId,
+    sign,
     cfg,
     db,
     rt,
@@ -88,11 +96,11 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
     dataDir,
     post(route, body, opts = {}) {
       const text = typeof body === "string" ? body : JSON.stringify(body);
-      const headers: Record<string, string> = { "content-type": "application/json", ...(opts.agent ? signAgentRequest(opts.agent.secretKey, "POST", route, text) : {}), ...(opts.headers ?? {}) };
+      const headers: Record<string, string> = { "content-type": "application/json", ...(opts.agent ? sign(opts.agent, "POST", route, text) : {}), ...(opts.headers ?? {}) };
       return call("POST", route, text, headers);
     },
     get(route, opts = {}) {
-      return call("GET", route, undefined, opts.agent ? signAgentRequest(opts.agent.secretKey, "GET", route, "") : {});
+      return call("GET", route, undefined, { ...(opts.agent ? sign(opts.agent, "GET", route, "") : {}), ...(opts.headers ?? {}) });
     },
     grant(agent, watt) {
       db.transaction(() => credit(db, who(agent), parseWatt(String(watt), cfg.WATT_DECIMALS), "grant", { note: "test grant" }))();

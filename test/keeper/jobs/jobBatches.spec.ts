@@ -34,7 +34,8 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
 
   const run = async (jobId: string, code: string) => {
     const body = JSON.stringify({ job_id: jobId, language: "bash", code });
-    const r = await fetch(`${base}/api/v1/execute`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, "POST", "/api/v1/execute", body) }, body });
+    const serviceId = ((await (await fetch(`${base}/api/v1/service`)).json()) as { service_id: string }).service_id;
+    const r = await fetch(`${base}/api/v1/execute`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/execute", body) }, body });
     return { status: r.status, text: await r.text() };
   };
 

@@ -16,29 +16,32 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
   let site: Awaited<ReturnType<typeof startPageServer>>;
   let n = 0;
   const id = () => `pay-${n++}-${Date.now()}`;
-  const scrape = (job: string, headers: Record<string, string> = {}) => w.h.post("/api/v1/scrape", { url: `${site.url}/p/${job}`, job_id: job }, { headers });
+  /** A scrape signed by `agent` (a memo payment pays only for its payer's signed request). */
+  const scrape = (job: string, agent: Keypair, headers: Record<string, string> = {}) => w.h.post("/api/v1/scrape", { url: `${site.url}/p/${job}`, job_id: job }, { agent, headers });
   const jobs = () => (w.h.db.prepare("SELECT count(*) n FROM jobs").get() as { n: number }).n;
 
   before(async () => {
     site = await startPageServer();
-    w = await startWattWorld({ RATE_LIMIT_URL_PER_HOUR: "1000", RATE_LIMIT_AGENT_PER_HOUR: "1000" });
+    // No negative cache here (a lookup before the payment is followed at once by one after it) and no
+    // per-client lookup limit: both are tested in cheapRefusals.spec.ts.
+    w = await startWattWorld({ RATE_LIMIT_URL_PER_HOUR: "1000", RATE_LIMIT_AGENT_PER_HOUR: "1000", WATT_MEMO_NEGATIVE_TTL_S: "0", PAYMENT_LOOKUPS_PER_MIN: "100000" });
   });
   after(async () => {
     await w?.close();
     await site?.close();
   });
 
-  it("pays with a transfer whose memo is the job_id: found by memo, charged once, the payer is the agent", async () => {
+  it("pays with a transfer whose memo is the job_id and a request signed by its payer: found by memo, charged once, the payer is the agent", async () => {
     const a = w.agent();
     const job = id();
     const sig = await w.pay(a, 100n, job);
-    const r = await scrape(job);
+    const r = await scrape(job, a);
     expect(r.status, r.text).to.equal(200);
     expect(r.body).to.include({ success: true, job_id: job, watt_charged: 100, watt_burned: 0.15 });
     const row = w.h.db.prepare("SELECT agent, payment, signature FROM jobs WHERE job_id = ?").get(job);
     expect(row).to.deep.equal({ agent: a.publicKey.toBase58(), payment: "onchain", signature: sig });
     // A retry returns the first answer; the payment is not counted twice.
-    const again = await scrape(job);
+    const again = await scrape(job, a);
     expect(again.text).to.equal(r.text);
     expect(w.h.totals().received).to.equal(100n * WATT);
   });
@@ -47,32 +50,32 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const a = w.agent();
     const job = id();
     const sig = await w.pay(a, 100n, job);
-    const r = await scrape(job, { "x-payment-signature": sig });
+    const r = await scrape(job, a, { "x-payment-signature": sig });
     expect(r.status, r.text).to.equal(200);
   });
 
   it("a payment not visible yet: 402 PAYMENT_NOT_FOUND pending with Retry-After, nothing recorded; the same request works once it is", async () => {
     const a = w.agent();
     const job = id();
-    const none = await scrape(job);
+    const none = await scrape(job, a);
     expect(none.status).to.equal(402);
     expect(none.body).to.include({ code: "PAYMENT_NOT_FOUND", pending: true });
     expect(none.headers["retry-after"]).to.equal("2");
     const sig = await w.pay(a, 100n, job);
     w.sol.faults.hidden.add(sig); // sent, not yet confirmed
-    expect((await scrape(job)).body).to.include({ code: "PAYMENT_NOT_FOUND", pending: true });
+    expect((await scrape(job, a)).body).to.include({ code: "PAYMENT_NOT_FOUND", pending: true });
     expect(w.h.db.prepare("SELECT 1 FROM watt_payments WHERE signature = ?").get(sig)).to.equal(undefined);
     w.sol.faults.hidden.delete(sig);
-    expect((await scrape(job)).status).to.equal(200);
+    expect((await scrape(job, a)).status).to.equal(200);
   });
 
   it("replayed signature: a paid transaction named for another job is PAYMENT_ALREADY_USED", async () => {
     const a = w.agent();
     const job = id();
     const sig = await w.pay(a, 100n, job);
-    expect((await scrape(job)).status).to.equal(200);
+    expect((await scrape(job, a)).status).to.equal(200);
     const before = jobs();
-    const r = await scrape(id(), { "x-payment-signature": sig });
+    const r = await scrape(id(), a, { "x-payment-signature": sig });
     expect(r.status).to.equal(409);
     expect(r.body.code).to.equal("PAYMENT_ALREADY_USED");
     expect(jobs()).to.equal(before);
@@ -85,7 +88,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const to = getAssociatedTokenAddressSync(w.mint, w.service.publicKey);
     await w.send([a], [createTransferCheckedInstruction(from, w.mint, to, a.publicKey, 100n * WATT, 9), createMemoInstruction(j1, [a.publicKey]), createMemoInstruction(j2, [a.publicKey])]);
     for (const j of [j1, j2]) {
-      const r = await scrape(j);
+      const r = await scrape(j, a);
       expect(r.status, j).to.equal(402);
       expect(r.body.code).to.equal("PAYMENT_MEMO_MISMATCH");
     }
@@ -99,11 +102,11 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const from = getAssociatedTokenAddressSync(w.mint, a.publicKey);
     const to = getAssociatedTokenAddressSync(w.mint, w.service.publicKey);
     const transferOnly = await w.send([a], [createTransferCheckedInstruction(from, w.mint, to, a.publicKey, 100n * WATT, 9)]);
-    expect((await scrape(job)).body.code).to.equal("PAYMENT_NOT_FOUND");
-    const m = await scrape(job, { "x-payment-signature": memoOnly });
+    expect((await scrape(job, a)).body.code).to.equal("PAYMENT_NOT_FOUND");
+    const m = await scrape(job, a, { "x-payment-signature": memoOnly });
     expect(m.body.code).to.equal("PAYMENT_NOT_FOUND");
     expect(m.body.error).to.match(/no WATT transferChecked/);
-    expect((await scrape(job, { "x-payment-signature": transferOnly })).body.code).to.equal("PAYMENT_MEMO_MISMATCH");
+    expect((await scrape(job, a, { "x-payment-signature": transferOnly })).body.code).to.equal("PAYMENT_MEMO_MISMATCH");
     expect(w.h.db.prepare("SELECT 1 FROM jobs WHERE job_id = ?").get(job)).to.equal(undefined);
   });
 
@@ -117,8 +120,8 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
       createTransferCheckedInstruction(getAssociatedTokenAddressSync(fake, a.publicKey), fake, getAssociatedTokenAddressSync(fake, w.service.publicKey), a.publicKey, 100n * WATT, 9),
       createMemoInstruction(job, [a.publicKey]),
     ]);
-    expect((await scrape(job, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_WRONG_MINT");
-    expect((await scrape(job)).body.code, "not in the service account's history").to.equal("PAYMENT_NOT_FOUND");
+    expect((await scrape(job, a, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_WRONG_MINT");
+    expect((await scrape(job, a)).body.code, "not in the service account's history").to.equal("PAYMENT_NOT_FOUND");
   });
 
   it("transfer to another account: PAYMENT_WRONG_RECIPIENT", async () => {
@@ -129,14 +132,14 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
       createTransferCheckedInstruction(getAssociatedTokenAddressSync(w.mint, a.publicKey), w.mint, getAssociatedTokenAddressSync(w.mint, other.publicKey), a.publicKey, 100n * WATT, 9),
       createMemoInstruction(job, [a.publicKey]),
     ]);
-    expect((await scrape(job, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_WRONG_RECIPIENT");
+    expect((await scrape(job, a, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_WRONG_RECIPIENT");
   });
 
   it("failed transaction: recorded on chain with an error, PAYMENT_FAILED", async () => {
     const a = w.agent(10n);
     const job = id();
     await w.pay(a, 100n, job, { skipPreflight: true }); // 10 WATT held: the transfer fails
-    const r = await scrape(job);
+    const r = await scrape(job, a);
     expect(r.body.code).to.equal("PAYMENT_FAILED");
     expect(w.h.db.prepare("SELECT 1 FROM watt_payments WHERE memo = ?").get(job)).to.equal(undefined);
   });
@@ -148,7 +151,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
       createTransferInstruction(getAssociatedTokenAddressSync(w.mint, a.publicKey), getAssociatedTokenAddressSync(w.mint, w.service.publicKey), a.publicKey, 100n * WATT),
       createMemoInstruction(job, [a.publicKey]),
     ]);
-    expect((await scrape(job, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_INVALID");
+    expect((await scrape(job, a, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_INVALID");
   });
 
   it("underpayment: PAYMENT_INSUFFICIENT, nothing run or charged, the amount credited to the payer's balance", async () => {
@@ -156,12 +159,12 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const job = id();
     const hits = site.hits();
     await w.pay(a, 40n, job);
-    const r = await scrape(job);
+    const r = await scrape(job, a);
     expect(r.status).to.equal(402);
     expect(r.body).to.include({ code: "PAYMENT_INSUFFICIENT", paid: 40, price: 100, watt_charged: 0 });
     expect(site.hits()).to.equal(hits);
     expect(w.h.balance(a)).to.equal(40n * WATT);
-    expect((await scrape(job)).body.code, "the same transfer is not counted again").to.equal("PAYMENT_ALREADY_USED");
+    expect((await scrape(job, a)).body.code, "the same transfer is not counted again").to.equal("PAYMENT_ALREADY_USED");
     expect(w.h.balance(a)).to.equal(40n * WATT);
   });
 
@@ -169,7 +172,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const a = w.agent();
     const job = id();
     await w.pay(a, 130n, job);
-    expect((await scrape(job)).status).to.equal(200);
+    expect((await scrape(job, a)).status).to.equal(200);
     expect(w.h.balance(a)).to.equal(30n * WATT);
   });
 
@@ -178,12 +181,12 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const job = id();
     await w.pay(a, 100n, job);
     const hits = site.hits();
-    const [x, y] = await Promise.all([scrape(job), scrape(job)]);
+    const [x, y] = await Promise.all([scrape(job, a), scrape(job, a)]);
     expect([x.status, y.status].sort()).to.deep.equal([200, 409]);
     expect([x, y].find((r) => r.status === 409)!.body.code).to.equal("JOB_IN_PROGRESS");
     expect(site.hits() - hits).to.equal(1);
     expect((w.h.db.prepare("SELECT count(*) n FROM watt_payments WHERE memo = ?").get(job) as { n: number }).n).to.equal(1);
-    expect((await scrape(job)).text).to.equal((x.status === 200 ? x : y).text);
+    expect((await scrape(job, a)).text).to.equal((x.status === 200 ? x : y).text);
   });
 
   it("a deposit (memo deposit:<agent>) becomes a prepaid balance that signed requests spend", async () => {
@@ -208,12 +211,12 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const job = id();
     await w.pay(a, 100n, job);
     w.sol.faults.failNext = 10;
-    const r = await scrape(job);
+    const r = await scrape(job, a);
     expect(r.status).to.equal(503);
     expect(r.body.code).to.equal("PAYMENT_UNAVAILABLE");
     expect(r.body.error).to.not.contain(w.sol.url);
     w.sol.faults.failNext = 0;
-    expect((await scrape(job)).status).to.equal(200);
+    expect((await scrape(job, a)).status).to.equal(200);
   });
 
   it("every WATT that reached the service account is accounted for: transfers that paid for nothing are credited to their payer", async () => {

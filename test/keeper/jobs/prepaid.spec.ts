@@ -60,9 +60,11 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     expect(again.headers["x-job-replayed"]).to.equal("true");
     expect(h.balance(agent)).to.equal(bal);
     expect(site.hits(), "the page was not fetched again").to.equal(hits);
-    // Even unsigned: the job_id is the key, the answer is the one already paid for.
-    const unsigned = await h.post("/api/v1/scrape", body);
-    expect(unsigned.text).to.equal(first.text);
+    // Unsigned, or signed by another agent: the answer is the agent's own, JOB_ID_TAKEN reveals nothing.
+    for (const other of [await h.post("/api/v1/scrape", body), await h.post("/api/v1/scrape", body, { agent: Keypair.generate() })]) {
+      expect(other.status).to.equal(409);
+      expect(other.body).to.deep.equal({ success: false, error: `job_id ${job} is already taken; use a new job_id`, code: "JOB_ID_TAKEN", job_id: job });
+    }
   });
 
   it("the same job_id with another body is JOB_ID_CONFLICT, nothing charged", async () => {
@@ -143,15 +145,16 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     expect(h.db.prepare("SELECT 1 FROM jobs WHERE job_id = ?").get(job)).to.equal(undefined);
   });
 
-  it("signed requests: a wrong signature, a stale timestamp, a missing header or a changed body is UNAUTHORIZED", async () => {
+  it("signed requests: a wrong signature, a stale timestamp, a missing header, a changed body or another service's signature is UNAUTHORIZED; v1 is AUTH_V1_REFUSED", async () => {
     const body = JSON.stringify({ url: `${site.url}/page`, job_id: id() });
-    const { signAgentRequest } = await import("../../../keeper/payments/agentAuth");
-    const good = signAgentRequest(agent.secretKey, "POST", "/api/v1/scrape", body);
+    const { signAgentRequest, signAgentRequestV1 } = await import("../../../keeper/payments/agentAuth");
+    const good = signAgentRequest(agent.secretKey, h.serviceId, "POST", "/api/v1/scrape", body);
     const cases: Record<string, Record<string, string>> = {
       "other key": { ...good, "x-agent-pubkey": Keypair.generate().publicKey.toBase58() },
-      stale: signAgentRequest(agent.secretKey, "POST", "/api/v1/scrape", body, Date.now() - 10 * 60_000),
+      stale: signAgentRequest(agent.secretKey, h.serviceId, "POST", "/api/v1/scrape", body, Date.now() - 10 * 60_000),
       "no signature": { "x-agent-pubkey": good["x-agent-pubkey"], "x-agent-timestamp": good["x-agent-timestamp"] },
-      "other path": signAgentRequest(agent.secretKey, "POST", "/api/v1/execute", body),
+      "other path": signAgentRequest(agent.secretKey, h.serviceId, "POST", "/api/v1/execute", body),
+      "other service": signAgentRequest(agent.secretKey, "https://another-keeper.example", "POST", "/api/v1/scrape", body),
       garbage: { ...good, "x-agent-signature": "AAAA" },
     };
     const bal = h.balance(agent);
@@ -162,13 +165,16 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     }
     const changed = await h.post("/api/v1/scrape", body.replace("/page", "/pag2"), { headers: good });
     expect(changed.body.code).to.equal("UNAUTHORIZED");
+    const v1 = await h.post("/api/v1/scrape", body, { headers: signAgentRequestV1(agent.secretKey, "POST", "/api/v1/scrape", body) });
+    expect(v1.status).to.equal(401);
+    expect(v1.body.code).to.equal("AUTH_V1_REFUSED");
     expect(h.balance(agent)).to.equal(bal);
   });
 
-  it("unsigned without a Solana RPC configured: PAYMENT_NOT_FOUND says how to pay", async () => {
+  it("unsigned: 402 PAYMENT_REQUIRED with the price, saying how to pay", async () => {
     const r = await h.post("/api/v1/scrape", { url: `${site.url}/page`, job_id: id() });
     expect(r.status).to.equal(402);
-    expect(r.body.code).to.equal("PAYMENT_NOT_FOUND");
+    expect(r.body).to.include({ code: "PAYMENT_REQUIRED", price: 100 });
     expect(r.body.error).to.match(/prepaid/);
   });
 
@@ -185,8 +191,8 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
   it("GET /api/v1/jobs/:id returns the stored result; unknown ids are JOB_NOT_FOUND", async () => {
     const job = id();
     const r = await h.post("/api/v1/scrape", { url: `${site.url}/page`, job_id: job }, { agent });
-    const j = await h.get(`/api/v1/jobs/${job}`);
-    expect(j.body).to.include({ success: true, job_id: job, service: "scrape", state: "succeeded", watt_charged: 100, agent: agent.publicKey.toBase58() });
+    const j = await h.get(`/api/v1/jobs/${job}`, { agent });
+    expect(j.body).to.include({ success: true, view: "agent", job_id: job, service: "scrape", state: "succeeded", watt_charged: 100, agent: agent.publicKey.toBase58() });
     expect(j.body.result).to.deep.equal(r.body);
     expect(j.body.batch).to.equal(null); // not cut yet (JOB_BATCH_MAX_AGE_S)
     expect((await h.get("/api/v1/jobs/nope")).body.code).to.equal("JOB_NOT_FOUND");

@@ -1,11 +1,8 @@
-/** Pure pieces of keeper/payments: the RPC memo field, WATT amounts, the burn share, signed requests. */
+/** Pure pieces of keeper/payments: the RPC memo field, WATT amounts, the burn share (signed requests: agentAuth.spec.ts). */
 import { expect } from "chai";
 import fc from "fast-check";
-import { Keypair } from "@solana/web3.js";
 import { parseMemoField } from "../../../keeper/payments/memo";
 import { burnOf, formatWatt, parseWatt, toWatt } from "../../../keeper/payments/watt";
-import { AUTH_MAX_SKEW_MS, signAgentRequest, verifyAgentRequest } from "../../../keeper/payments/agentAuth";
-import { ServiceError } from "../../../keeper/services/jobService";
 
 const field = (memos: string[]) => memos.map((m) => `[${Buffer.byteLength(m)}] ${m}`).join("; ");
 
@@ -35,30 +32,5 @@ describe("keeper/payments pure functions", () => {
       expect(parseWatt(formatWatt(x, 9), 9)).to.equal(x);
       expect(burnOf(x) * 10_000n <= x * 15n && x * 15n < (burnOf(x) + 1n) * 10_000n).to.equal(true);
     }));
-  });
-
-  describe("signed agent requests", () => {
-    const k = Keypair.generate();
-    const body = '{"job_id":"x"}';
-    const code = (f: () => unknown) => {
-      try {
-        f();
-        return "ok";
-      } catch (e) {
-        return (e as ServiceError).code;
-      }
-    };
-    it("verify for exactly the signed method, path, time window and body", () => {
-      const h = signAgentRequest(k.secretKey, "POST", "/api/v1/scrape", body);
-      expect(verifyAgentRequest(h, "POST", "/api/v1/scrape", body)).to.equal(k.publicKey.toBase58());
-      expect(verifyAgentRequest({}, "POST", "/api/v1/scrape", body), "unsigned").to.equal(undefined);
-      expect(code(() => verifyAgentRequest(h, "GET", "/api/v1/scrape", body))).to.equal("UNAUTHORIZED");
-      expect(code(() => verifyAgentRequest(h, "POST", "/api/v1/execute", body))).to.equal("UNAUTHORIZED");
-      expect(code(() => verifyAgentRequest(h, "POST", "/api/v1/scrape", body + " "))).to.equal("UNAUTHORIZED");
-      const t = Number(h["x-agent-timestamp"]);
-      expect(code(() => verifyAgentRequest(h, "POST", "/api/v1/scrape", body, t + AUTH_MAX_SKEW_MS + 1))).to.equal("UNAUTHORIZED");
-      expect(code(() => verifyAgentRequest(h, "POST", "/api/v1/scrape", body, t + AUTH_MAX_SKEW_MS))).to.equal("ok");
-      expect(code(() => verifyAgentRequest({ ...h, "x-agent-pubkey": "0xnot" }, "POST", "/api/v1/scrape", body))).to.equal("UNAUTHORIZED");
-    });
   });
 });
