@@ -129,6 +129,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     },
   });
   mountApi(http, jobs);
+  await jobs.ready();
   if (opts.listen !== false) {
     await http.listen({ host: cfg.HTTP_HOST, port: cfg.HTTP_PORT });
     log.info({ url: `http://${cfg.HTTP_HOST}:${(http.server.address() as { port: number }).port}` }, "HTTP API listening");

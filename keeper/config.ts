@@ -120,6 +120,23 @@ export const ConfigSchema = z
     X402_MAX_TIMEOUT_S: int(10, 3_600).default(60),
     /** x402 payment verifications (the step that costs an RPC call) per client IP per minute. */
     X402_VERIFY_PER_IP_PER_MIN: int(1, 1_000_000).default(30),
+    // x402 on EVM (USDC by EIP-3009, keeper/payments/x402Evm.ts): offered when X402_USDC_ADDRESS, X402_EVM_PAY_TO,
+    // X402_EVM_SETTLER_KEY and X402_USDC_PER_WATT are set.
+    /** EVM JSON-RPC URL for USDC (Base). Unset: RPC_URL. */
+    X402_EVM_RPC_URL: z.string().url().optional(),
+    /** eip155:<chain id> (Base eip155:8453, Base Sepolia eip155:84532); checked against the RPC. Unset: the RPC's chain id. */
+    X402_EVM_NETWORK: z.string().regex(/^eip155:\d{1,12}$/, "eip155:<chain id>").optional(),
+    /** The USDC contract (EIP-3009; its EIP-712 name and version are read from eip712Domain()). */
+    X402_USDC_ADDRESS: address.optional(),
+    /** Who receives the USDC. */
+    X402_EVM_PAY_TO: address.optional(),
+    /** Hex key of the wallet that submits transferWithAuthorization and pays its gas (holds no USDC). Secret: never logged. */
+    X402_EVM_SETTLER_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+    /** The USDC price of a job: its WATT price x this rate, rounded up to a USDC base unit ("0.0001": a 100 WATT scrape is 0.01 USDC). */
+    X402_USDC_PER_WATT: z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, "a decimal number").optional(),
+    /** maxTimeoutSeconds offered for EVM (the authorization's validity), and the least validity left that is accepted (the job runs before settlement). */
+    X402_EVM_MAX_TIMEOUT_S: int(60, 86_400).default(300),
+    X402_EVM_MIN_VALIDITY_S: int(10, 86_400).default(90),
     /** design.md section 5: per agent and service, per URL, and per service for everyone, per hour. */
     RATE_LIMIT_AGENT_PER_HOUR: int(1, 10_000_000).default(100),
     RATE_LIMIT_URL_PER_HOUR: int(1, 10_000_000).default(10),

@@ -8,6 +8,7 @@ export const REDACTED_KEYS = [
   "SPHERON_API_KEY",
   "IONET_API_KEY",
   "WATT_SERVICE_SECRET",
+  "X402_EVM_SETTLER_KEY",
   "privateKey",
   "secret",
   "secretKey",

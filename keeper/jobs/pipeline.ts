@@ -45,8 +45,9 @@ import { pendingError, VerifiedTransfer, WattVerifier } from "../payments/verifi
 import { burnOf, toWatt } from "../payments/watt";
 import { Limit, RateLimiter, WindowLimiter } from "./rateLimiter";
 import type { PaymentPayload } from "@x402/core/types";
-import { decodePaymentHeader, payloadHashOf, paymentIdOf, X402Solana } from "../payments/x402";
-import { markSettlementCredited, type SettlementRow } from "../store/x402";
+import { decodePaymentHeader, payloadHashOf, paymentIdOf, paymentRequiredHeader, paymentResponseHeader, X402Solana } from "../payments/x402";
+import type { X402Evm } from "../payments/x402Evm";
+import { markSettlementCredited, settlementByJob, settlementByPaymentId, type SettlementRow } from "../store/x402";
 
 export interface RateLimits {
   agentPerHour: number;
@@ -65,7 +66,12 @@ export interface PipelineOptions {
   lookupsPerMin: number;
   /** x402 on Solana (payments/x402.ts), when configured. */
   x402?: X402Solana;
+  /** x402 on EVM, USDC by EIP-3009 (payments/x402Evm.ts), when configured. */
+  x402Evm?: X402Evm;
 }
+
+/** How an x402 payment pays a job: a settled WATT transfer (Solana), or a USDC authorization settled after the job (EVM). */
+type X402Paid = { kind: "svm"; transfer: VerifiedTransfer; settlement: SettlementRow } | { kind: "evm"; settlement: SettlementRow };
 
 export interface JobAnswer {
   status: number;
@@ -179,7 +185,7 @@ export class JobPipeline {
       const paymentHeader = header(ctx.headers, "payment-signature");
       if (paymentHeader !== undefined) {
         if (agent) throw new ServiceError("INVALID_REQUEST", "a request is paid either by its signature (prepaid balance, memo payment) or by PAYMENT-SIGNATURE (x402), not both", 400);
-        if (!this.opts.x402) throw new ServiceError("X402_NOT_OFFERED", "x402 payments are not configured on this service", 402);
+        if (!this.opts.x402 && !this.opts.x402Evm) throw new ServiceError("X402_NOT_OFFERED", "x402 payments are not configured on this service", 402);
         x402 = decodePaymentHeader(paymentHeader);
       }
     } catch (e) {
@@ -217,10 +223,10 @@ export class JobPipeline {
    * its PAYMENT-REQUIRED header here (accepts[] for this price and job_id). Must make no RPC call.
    */
   paymentRequired(ctx: RequestContext, service: string, price: bigint, jobId: string): Record<string, string> {
-    if (!this.opts.x402) return {};
+    const accepts = [this.opts.x402?.requirementNow(jobId, price), this.opts.x402Evm?.requirement(price)].filter((a) => a !== undefined);
+    if (accepts.length === 0) return {};
     const host = header(ctx.headers, "host") ?? "localhost";
-    const value = this.opts.x402.paymentRequiredHeader(jobId, price, `http://${host}${ctx.path.split("?")[0]}`, `${service} job ${jobId}`);
-    return value ? { "payment-required": value } : {};
+    return { "payment-required": paymentRequiredHeader(accepts, `http://${host}${ctx.path.split("?")[0]}`, `${service} job ${jobId}`) };
   }
 
   /**
@@ -229,25 +235,24 @@ export class JobPipeline {
    * again without an identifier is X402_PAYMENT_ALREADY_USED. Nothing is charged again either way.
    */
   private x402Repeat(p: PaymentPayload, jobId: string): JobAnswer | undefined {
-    const x = this.opts.x402!;
     let id: string | null;
     try {
       id = paymentIdOf(p);
     } catch (e) {
       return errorAnswer(e as ServiceError, jobId);
     }
-    const byId = id ? x.settlementForPaymentId(id) : undefined;
+    const byId = id ? settlementByPaymentId(this.db, id) : undefined;
     const j = this.job(jobId);
     if (byId) {
       if (byId.payload_hash !== payloadHashOf(p) || byId.job_id !== jobId) {
         return errorAnswer(new ServiceError("X402_IDEMPOTENCY_CONFLICT", "this payment-identifier was already used with a different payment or job; use a new identifier", 409), jobId);
       }
-      if (j && j.response !== null) return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true", "payment-response": x.paymentResponse(byId) }, body: JSON.parse(j.response) };
+      if (j && j.response !== null) return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true", "payment-response": paymentResponseHeader(byId) }, body: JSON.parse(j.response) };
       if (j || this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }), jobId);
       return undefined; // settled or pending without a job yet: carry on (resumed from its settlement row)
     }
     if (j) {
-      const s = x.settlementForJob(jobId);
+      const s = settlementByJob(this.db, jobId);
       if (s && s.payload_hash === payloadHashOf(p)) {
         return errorAnswer(new ServiceError("X402_PAYMENT_ALREADY_USED", "this x402 payment was already used; a payment pays for one request (send a payment-identifier to retry idempotently)", 409), jobId);
       }
@@ -271,7 +276,8 @@ export class JobPipeline {
       const jobId = req.job_id;
       if (this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, { retry_after_s: 1 }), jobId);
       this.inflight.add(jobId);
-      const work = this.payX402AndRun(service, req, requestHash, price, ctx, x402).finally(() => this.inflight.delete(jobId));
+      const evm = x402.accepted.network.startsWith("eip155:");
+      const work = (evm ? this.payX402EvmAndRun(service, req, requestHash, price, ctx, x402) : this.payX402AndRun(service, req, requestHash, price, ctx, x402)).finally(() => this.inflight.delete(jobId));
       this.running.add(work);
       work.finally(() => this.running.delete(work)).catch(() => undefined);
       return work;
@@ -331,24 +337,62 @@ export class JobPipeline {
     const l = this.opts.limits;
     let paid: Awaited<ReturnType<X402Solana["pay"]>>;
     try {
+      if (!this.opts.x402) throw new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`, 402, { reason: "wrong_network" });
       this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
-      paid = await this.opts.x402!.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
+      paid = await this.opts.x402.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
     } catch (e) {
-      const a = errorAnswer(asServiceError(e, this.log), req.job_id);
-      return a.status === 402 ? { ...a, headers: { ...a.headers, ...this.paymentRequired(ctx, service.name, price, req.job_id) } } : a;
+      return this.with402(errorAnswer(asServiceError(e, this.log), req.job_id), ctx, service.name, price, req.job_id);
     }
-    const a = await this.payAndRun(service, req, requestHash, paid.transfer.payer, ctx, paid);
-    return { ...a, headers: { ...a.headers, "payment-response": this.opts.x402!.paymentResponse(paid.settlement) } };
+    const a = await this.payAndRun(service, req, requestHash, paid.transfer.payer, ctx, { kind: "svm", ...paid });
+    return { ...a, headers: { ...a.headers, "payment-response": paymentResponseHeader(paid.settlement) } };
   }
 
-  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, agent: string, ctx: RequestContext, x402?: { transfer: VerifiedTransfer; settlement: SettlementRow }): Promise<JobAnswer> {
+  private with402(a: JobAnswer, ctx: RequestContext, name: string, price: bigint, jobId: string): JobAnswer {
+    return a.status === 402 ? { ...a, headers: { ...a.headers, ...this.paymentRequired(ctx, name, price, jobId) } } : a;
+  }
+
+  /**
+   * x402 on EVM: the USDC authorization is checked and recorded before the job; the job runs as the
+   * payer's (WATT price 0: USDC is not WATT, the conservation of WATT is untouched); it is settled
+   * after the job only when the job is charged, else released. The result is delivered only once
+   * the USDC moved (X402_SETTLEMENT_FAILED / _PENDING withhold it).
+   */
+  private async payX402EvmAndRun(service: AnyService, req: { job_id: string }, requestHash: string, price: bigint, ctx: RequestContext, p: PaymentPayload): Promise<JobAnswer> {
+    const l = this.opts.limits;
+    const jobId = req.job_id;
+    let row: SettlementRow;
+    try {
+      if (!this.opts.x402Evm) throw new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`, 402, { reason: "wrong_network" });
+      this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
+      row = await this.opts.x402Evm.authorize(p, { jobId, service: service.name, requestHash, payloadHash: payloadHashOf(p), paymentId: paymentIdOf(p), priceWatt: price, ip: ctx.clientIp });
+      if (row.job_id !== jobId) throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this authorization already paid for another job", 409);
+      if (row.state === "failed") throw new ServiceError("X402_SETTLEMENT_FAILED", `this authorization was not settled (${row.error ?? "refused"}); nothing was charged: sign a new one`, 402);
+      if (row.state !== "pending") throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this authorization was already used", 409);
+    } catch (e) {
+      return this.with402(errorAnswer(asServiceError(e, this.log), jobId), ctx, service.name, price, jobId);
+    }
+    const evm = this.opts.x402Evm!;
+    const a = await this.payAndRun(service, req, requestHash, row.payer, ctx, { kind: "evm", settlement: row });
+    const j = this.job(jobId);
+    const charged = j !== undefined && j.state !== "running" && !("watt_refunded" in a.body);
+    if (!charged) {
+      evm.release(row);
+      return a;
+    }
+    const s = await evm.settle(row, p);
+    if (s.state === "settled") return { ...a, body: { ...a.body, usdc_charged: Number(s.amount) / 1e6 }, headers: { ...a.headers, "payment-response": paymentResponseHeader(s) } };
+    if (s.state === "pending") return errorAnswer(new ServiceError("X402_SETTLEMENT_PENDING", "the job ran and its USDC settlement was sent; its outcome is not known yet", 503, { retry_after_s: 5 }), jobId);
+    return errorAnswer(new ServiceError("X402_SETTLEMENT_FAILED", `the job ran but the USDC authorization could not be settled (${s.error ?? "refused"}); its result is withheld`, 402), jobId);
+  }
+
+  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, agent: string, ctx: RequestContext, x402?: X402Paid): Promise<JobAnswer> {
     const jobId = req.job_id;
     const name = service.name;
     const l = this.opts.limits;
     const agentLimit: Limit = { key: `agent:${name}:${agent}`, max: l.agentPerHour };
     const limits: Limit[] = [{ key: `global:${name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })), agentLimit];
     let price: bigint;
-    let payment: VerifiedTransfer | undefined = x402?.transfer;
+    let payment: VerifiedTransfer | undefined = x402?.kind === "svm" ? x402.transfer : undefined;
     try {
       price = service.price(req);
       if (!x402) {
@@ -379,16 +423,17 @@ export class JobPipeline {
             return;
           }
           credit(this.db, agent, payment.amount - price, "excess", { jobId, signature: payment.signature, note: "overpayment credited" });
-        } else {
+        } else if (x402?.kind !== "evm") {
           charge(this.db, agent, price, jobId, this.watt);
         }
+        // A USDC-paid (x402 EVM) job costs no WATT: price 0 in WATT, its USDC in x402_settlements.
         this.db
           .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)")
-          .run(jobId, name, requestHash, agent, payment ? "onchain" : "prepaid", payment?.signature ?? null, price.toString(), now());
+          .run(jobId, name, requestHash, agent, payment || x402 ? "onchain" : "prepaid", payment?.signature ?? null, x402?.kind === "evm" ? "0" : price.toString(), now());
         this.limiter.record(limits.map((x) => x.key));
       })();
     } catch (e) {
-      if (x402) return this.creditSettled(x402, asServiceError(e, this.log), jobId);
+      if (x402?.kind === "svm") return this.creditSettled(x402, asServiceError(e, this.log), jobId);
       return errorAnswer(asServiceError(e, this.log), jobId);
     }
     if (underpaid) {

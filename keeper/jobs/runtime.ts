@@ -21,6 +21,7 @@ import { JobPipeline } from "./pipeline";
 import { JobBatcher } from "./batcher";
 import { RateLimiter, WindowLimiter } from "./rateLimiter";
 import { X402Solana } from "../payments/x402";
+import { X402Evm } from "../payments/x402Evm";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyService = JobService<any, any>;
@@ -42,6 +43,8 @@ export interface JobsRuntime {
   /** What GET /api/v1/service publishes. */
   serviceInfo(): Record<string, unknown>;
   health(): Promise<{ ok: boolean } & Record<string, unknown>>;
+  /** Resolves once what the 402s need without an RPC call is known (x402: the USDC domain, a facilitator's fee payer); never rejects. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -115,6 +118,26 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
   }
   const auth: AuthPolicy = { serviceId: serviceIdentity(cfg, db), acceptV1: cfg.AUTH_ACCEPT_V1 };
   const x402 = x402Solana(cfg, db, verifier, serviceKey(cfg), log);
+  const evmRpc = cfg.X402_EVM_RPC_URL ?? cfg.RPC_URL;
+  const x402Evm =
+    cfg.X402_ENABLED && evmRpc && cfg.X402_USDC_ADDRESS && cfg.X402_EVM_PAY_TO && cfg.X402_EVM_SETTLER_KEY && cfg.X402_USDC_PER_WATT
+      ? new X402Evm(
+          db,
+          {
+            rpcUrl: evmRpc,
+            network: cfg.X402_EVM_NETWORK,
+            usdc: cfg.X402_USDC_ADDRESS,
+            payTo: cfg.X402_EVM_PAY_TO,
+            settlerKey: cfg.X402_EVM_SETTLER_KEY,
+            usdcPerWatt: cfg.X402_USDC_PER_WATT,
+            wattDecimals: decimals,
+            maxTimeoutSeconds: cfg.X402_EVM_MAX_TIMEOUT_S,
+            minValidityS: cfg.X402_EVM_MIN_VALIDITY_S,
+            verifyPerIpPerMinute: cfg.X402_VERIFY_PER_IP_PER_MIN,
+          },
+          log.child({ svc: "x402-evm" }),
+        )
+      : undefined;
   const pipeline = new JobPipeline(
     db,
     services,
@@ -127,6 +150,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
       negativeTtlS: cfg.WATT_MEMO_NEGATIVE_TTL_S,
       lookupsPerMin: cfg.PAYMENT_LOOKUPS_PER_MIN,
       x402,
+      x402Evm,
     },
     log.child({ svc: "jobs" }),
   );
@@ -142,7 +166,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
       scrape: { simple: cfg.SCRAPE_PRICE_SIMPLE, standard: cfg.SCRAPE_PRICE_STANDARD, javascript: cfg.SCRAPE_PRICE_JS, screenshot: cfg.SCRAPE_PRICE_SCREENSHOT },
       execute: { quick: cfg.EXECUTE_PRICE_QUICK, standard: cfg.EXECUTE_PRICE_STANDARD, extended: cfg.EXECUTE_PRICE_EXTENDED },
     },
-    payments: { memo: verifier !== undefined, prepaid: true, x402: x402 ? [x402.settings.network] : false },
+    payments: { memo: verifier !== undefined, prepaid: true, x402: x402 || x402Evm ? [x402?.settings.network, x402Evm?.network ?? x402Evm?.settings.network].filter(Boolean) : false },
     auth: {
       versions: authVersions,
       message: "AgentCompute v2\n<service_id>\n<METHOD>\n<path>\n<timestamp ms>\n<sha256 hex of the body>",
@@ -197,11 +221,17 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
           ok &&= h.ok;
         }),
       );
-      return { ok, ...out, payments: verifier ? "solana" : "prepaid only", service_id: auth.serviceId, auth_versions: authVersions, x402: x402 ? [x402.settings.network] : [] };
+      return { ok, ...out, payments: verifier ? "solana" : "prepaid only", service_id: auth.serviceId, auth_versions: authVersions, x402: [x402?.settings.network, x402Evm?.network ?? x402Evm?.settings.network].filter(Boolean) };
+    },
+    async ready() {
+      // Bounded: an unreachable RPC or facilitator must not hold the keeper's start (they are retried on use).
+      const all = Promise.all([x402Evm?.init(), x402?.feePayer()].map((p) => p?.catch(() => undefined)));
+      await Promise.race([all, new Promise((r) => setTimeout(r, 5000).unref())]);
     },
     async close() {
       for (const t of timers) clearInterval(t);
       await pipeline.close();
+      x402Evm?.provider.destroy();
       for (const s of services.values()) await s.close?.().catch(() => undefined);
     },
   };

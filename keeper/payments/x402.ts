@@ -339,22 +339,10 @@ export class X402Solana {
     if (valid === true) await this.trySettle(row, p, req, true);
   }
 
-  /** PAYMENT-REQUIRED for one job (no RPC, no wait); undefined while an external facilitator's fee payer is unknown. */
-  paymentRequiredHeader(jobId: string, price: bigint, resourceUrl: string, description: string): string | undefined {
+  /** This rail's accepts[] entry for one job (no RPC, no wait); undefined while an external facilitator's fee payer is unknown. */
+  requirementNow(jobId: string, price: bigint): PaymentRequirements | undefined {
     const feePayer = this.feePayerNow();
-    if (!feePayer) return undefined;
-    const required: PaymentRequired = {
-      x402Version: X402_VERSION,
-      error: "PAYMENT-SIGNATURE header is required",
-      resource: { url: resourceUrl, description, mimeType: "application/json" },
-      accepts: [this.requirementWith(feePayer, jobId, price)],
-      extensions: { [PAYMENT_IDENTIFIER]: declarePaymentIdentifierExtension(false) },
-    };
-    return encodePaymentRequiredHeader(required);
-  }
-
-  paymentResponse(s: SettlementRow): string {
-    return encodePaymentResponseHeader({ success: true, transaction: s.tx_signature ?? "", network: s.network as SettleResponse["network"], payer: s.payer });
+    return feePayer ? this.requirementWith(feePayer, jobId, price) : undefined;
   }
 
   settlementForPaymentId(id: string): SettlementRow | undefined {
@@ -364,6 +352,23 @@ export class X402Solana {
   settlementForJob(jobId: string): SettlementRow | undefined {
     return settlementByJob(this.db, jobId);
   }
+}
+
+/** PAYMENT-REQUIRED (base64 JSON, x402 v2) offering `accepts` for one resource; declares payment-identifier. */
+export function paymentRequiredHeader(accepts: PaymentRequirements[], resourceUrl: string, description: string): string {
+  const required: PaymentRequired = {
+    x402Version: X402_VERSION,
+    error: "PAYMENT-SIGNATURE header is required",
+    resource: { url: resourceUrl, description, mimeType: "application/json" },
+    accepts,
+    extensions: { [PAYMENT_IDENTIFIER]: declarePaymentIdentifierExtension(false) },
+  };
+  return encodePaymentRequiredHeader(required);
+}
+
+/** PAYMENT-RESPONSE (base64 JSON SettleResponse) for a settled payment. */
+export function paymentResponseHeader(s: SettlementRow): string {
+  return encodePaymentResponseHeader({ success: true, transaction: s.tx_signature ?? "", network: s.network as SettleResponse["network"], payer: s.payer });
 }
 
 function ed25519Sign(k: Keypair, message: Uint8Array): Uint8Array {

@@ -66,6 +66,7 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
   const log = createLogger(cfg.LOG_LEVEL);
   const db = openDatabase(path.join(dataDir, "keeper.sqlite"));
   const rt = startJobs(cfg, db, log);
+  await rt.ready();
   const app = createHttpServer(createMetrics(), { health: rt.health });
   mountApi(app, rt);
   await app.listen({ host: "127.0.0.1", port: 0 });
