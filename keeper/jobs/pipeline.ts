@@ -156,6 +156,11 @@ export class JobPipeline {
     return rows.length;
   }
 
+  /** Takes one Solana lookup from the client's PAYMENT_LOOKUPS_PER_MIN (also POST /deposits), or throws RATE_LIMITED. */
+  takeLookup(clientIp: string): void {
+    this.lookups.take(`lookup:${clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+  }
+
   /** The policy signed requests are checked against (also GET /jobs and /balance). */
   get auth(): AuthPolicy {
     return this.opts.auth;
@@ -336,7 +341,7 @@ export class JobPipeline {
   private async namedPayment(signature: string, jobId: string, agent: string, ctx: RequestContext): Promise<VerifiedTransfer> {
     if (!this.verifier) throw this.notConfigured();
     if (isSignatureUsed(this.db, signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
-    this.lookups.take(`lookup:${ctx.clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+    this.takeLookup(ctx.clientIp);
     const v = await this.verifier.check(signature, jobId);
     if (!v.authorities.includes(agent)) throw notYours(signature);
     return v;
@@ -371,7 +376,7 @@ export class JobPipeline {
       const e = pendingError(jobId);
       throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, retry_after_s: Math.max(1, Math.ceil((until - t) / 1000)) });
     }
-    this.lookups.take(`lookup:${ctx.clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+    this.takeLookup(ctx.clientIp);
     const found = await this.verifier!.findByMemo(jobId, (s) => isSignatureUsed(this.db, s));
     if (found.verified.length === 0 && found.rejected.length === 0 && found.used === 0 && this.opts.negativeTtlS > 0) {
       this.negative.set(jobId, Date.now() + this.opts.negativeTtlS * 1000);
