@@ -87,8 +87,12 @@ export interface JobRow {
   price: string;
   state: "running" | "succeeded" | "failed";
   charged: string;
+  /** Of the price taken, the part paid from granted WATT (0 once refunded). */
+  charged_granted: string;
   refunded: string;
   burned: string;
+  /** Of burned, the share of granted WATT: owed by the operator, never burned from the service account. */
+  burn_owed: string;
   http_status: number | null;
   response: string | null;
   outcome_hash: string | null;
@@ -289,6 +293,7 @@ export class JobPipeline {
     }
 
     let underpaid = false;
+    let fromGranted = 0n;
     try {
       this.db.transaction(() => {
         if (this.job(jobId)) throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
@@ -303,11 +308,11 @@ export class JobPipeline {
           }
           credit(this.db, agent, payment.amount - price, "excess", { jobId, signature: payment.signature, note: "overpayment credited" });
         } else {
-          charge(this.db, agent, price, jobId, this.watt);
+          fromGranted = charge(this.db, agent, price, jobId, this.watt);
         }
         this.db
-          .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)")
-          .run(jobId, name, requestHash, agent, payment ? "onchain" : "prepaid", payment?.signature ?? null, price.toString(), now());
+          .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, charged_granted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)")
+          .run(jobId, name, requestHash, agent, payment ? "onchain" : "prepaid", payment?.signature ?? null, price.toString(), fromGranted.toString(), now());
         this.limiter.record(limits.map((x) => x.key));
       })();
     } catch (e) {
@@ -385,22 +390,28 @@ export class JobPipeline {
     return found;
   }
 
-  /** Writes the outcome, charge or refund, burn share and answer in one transaction (idempotent). */
+  /**
+   * Writes the outcome, charge or refund, burn share and answer in one transaction (idempotent). The
+   * burn share of the part paid from granted WATT is owed by the operator (burn_owed), not burned.
+   */
   private settle(j: JobRow, result: Record<string, unknown> | undefined, failure: ServiceError | undefined): JobAnswer {
     const price = BigInt(j.price);
     const refund = failure !== undefined && failure.details?.refund === true;
     const charged = refund ? 0n : price;
+    const granted = BigInt(j.charged_granted ?? "0");
+    const chargedGranted = refund ? 0n : granted;
     const burned = burnOf(charged);
+    const burnOwed = burned - burnOf(charged - chargedGranted);
     const answer: JobAnswer = failure
       ? errorAnswer(failure, j.job_id, { watt_charged: this.watt(charged), watt_burned: this.watt(burned), ...(refund ? { watt_refunded: this.watt(price) } : {}) })
       : { status: 200, headers: {}, body: { success: true, job_id: j.job_id, ...result, watt_charged: this.watt(charged), watt_burned: this.watt(burned) } };
     const text = JSON.stringify(answer.body);
     const settled = this.db.transaction(() => {
       const r = this.db
-        .prepare("UPDATE jobs SET state = ?, charged = ?, refunded = ?, burned = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
-        .run(failure ? "failed" : "succeeded", charged.toString(), (price - charged).toString(), burned.toString(), answer.status, text, outcomeHash(text), now(), j.job_id);
+        .prepare("UPDATE jobs SET state = ?, charged = ?, charged_granted = ?, refunded = ?, burned = ?, burn_owed = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
+        .run(failure ? "failed" : "succeeded", charged.toString(), chargedGranted.toString(), (price - charged).toString(), burned.toString(), burnOwed.toString(), answer.status, text, outcomeHash(text), now(), j.job_id);
       if (r.changes === 0) return false;
-      if (refund) credit(this.db, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code });
+      if (refund) credit(this.db, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code, granted });
       return true;
     })();
     if (!settled) {
