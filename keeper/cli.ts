@@ -13,6 +13,7 @@ import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
 import { bridgeSummary, costReport } from "./sessions/costs";
 import { balanceOf, credit, totals } from "./payments/ledger";
+import { burnHealth } from "./payments/burner";
 import { formatWatt, parseWatt } from "./payments/watt";
 import { PublicKey } from "@solana/web3.js";
 import os from "node:os";
@@ -107,7 +108,9 @@ program
     console.log(`bridge            ${Object.entries(b).map(([k, v]) => `${k} ${v.count} (${v.amount})`).join(", ") || "no transfers"}`);
     for (const a of status.bridge.alerts) console.log(`ALERT bridge       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
     const w = status.watt;
-    console.log(`WATT              received ${w.received}  granted ${w.granted}  charged ${w.charged}  refunded ${w.refunded}  balances ${w.balances}  burned ${w.burned} (executed ${w.burnExecuted})${w.discrepancy !== "0" ? `  DISCREPANCY ${w.discrepancy}` : ""}`);
+    console.log(`WATT              received ${w.received}  granted ${w.granted}  charged ${w.charged} (${w.chargedGranted} of it granted)  refunded ${w.refunded}  balances ${w.balances} (${w.balancesGranted} granted)${w.discrepancy !== "0" ? `  DISCREPANCY ${w.discrepancy}` : ""}`);
+    console.log(`WATT burn         ${w.burned} = ${w.burnFromService} from the service account (executed ${w.burnExecuted}) + ${w.burnOwedByOperator} owed by the operator (burn share of granted WATT)`);
+    if (w.burnFailures > 0) console.log(`ALERT burn        failing (${w.burnFailures} attempts in a row): ${w.burnError ?? ""}; next try ${w.burnRetryAt ? new Date(w.burnRetryAt * 1000).toISOString() : "?"}`);
     console.log(`jobs              ${Object.entries(w.jobs).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
@@ -158,6 +161,7 @@ program
 
 function wattSummary(db: ReturnType<typeof openDatabase>, decimals: number) {
   const t = totals(db);
+  const burn = burnHealth(db);
   const f = (x: bigint) => formatWatt(x, decimals);
   const jobs = db.prepare("SELECT service || ' ' || state k, count(*) n FROM jobs GROUP BY service, state ORDER BY 1").all() as { k: string; n: number }[];
   return {
@@ -167,7 +171,14 @@ function wattSummary(db: ReturnType<typeof openDatabase>, decimals: number) {
     refunded: f(t.refunded),
     balances: f(t.balances),
     burned: f(t.burned),
+    burnFromService: f(t.burnFromService),
+    burnOwedByOperator: f(t.burnOwedByOperator),
     burnExecuted: f(t.burnExecuted),
+    chargedGranted: f(t.chargedGranted),
+    balancesGranted: f(t.balancesGranted),
+    burnFailures: burn.failures,
+    burnError: burn.error,
+    burnRetryAt: burn.retryAt,
     discrepancy: f(t.discrepancy),
     jobs: Object.fromEntries(jobs.map((r) => [r.k, r.n])),
   };

@@ -5,6 +5,7 @@
  *                                                public view: state, prices, outcome hash, Merkle proof)
  *   GET  /api/v1/balance                        (signed by the agent: its prepaid balance and ledger)
  *   GET  /api/v1/service                        (the service id signed requests name, wallet, mint, prices)
+ *   POST /api/v1/deposits {signature}           (signed: claim a deposit by its transaction; idempotent)
  * Every error answer is `{ success: false, error, code }`; malformed input of any kind is a 4xx
  * (INVALID_REQUEST naming the field), never a 500.
  */
@@ -102,6 +103,33 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
       // null until the job is cut into a batch (JOB_BATCH_SIZE jobs or JOB_BATCH_MAX_AGE_S).
       batch: proof ?? null,
     });
+  });
+
+  app.post("/api/v1/deposits", async (req: FastifyRequest, reply) => {
+    let agent: string | undefined;
+    let signature: string;
+    try {
+      agent = verifyAgentRequest(req.headers, rt.auth, "POST", req.url, req.rawBody ?? "");
+      if (!agent) throw new ServiceError("SIGNATURE_REQUIRED", "claiming a deposit needs a signed request (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)", 401);
+      const body = req.body as { signature?: unknown } | null;
+      if (typeof body !== "object" || body === null || typeof body.signature !== "string") throw new ServiceError("INVALID_REQUEST", "body: {\"signature\": \"<base58 transaction signature>\"}", 400, { problems: ["signature: required string"] });
+      signature = body.signature;
+      if (!rt.deposits) throw new ServiceError("PAYMENT_NOT_FOUND", "WATT payments on Solana are not configured on this service", 402);
+      rt.pipeline.takeLookup(req.ip);
+      const c = await rt.deposits.claim(signature, agent);
+      return reply.send({
+        success: true,
+        signature: c.signature,
+        credited_to: c.credited_to,
+        amount: toWatt(c.amount, rt.decimals),
+        already_credited: c.already,
+        ...(c.note ? { note: c.note } : {}),
+        balance: c.credited_to === agent ? toWatt(balanceOf(rt.db, agent), rt.decimals) : undefined,
+      });
+    } catch (e) {
+      if (e instanceof ServiceError) return send(reply, errorAnswer(e));
+      throw e;
+    }
   });
 
   app.get("/api/v1/balance", async (req, reply) => {

@@ -98,8 +98,12 @@ export interface JobRow {
   price: string;
   state: "running" | "succeeded" | "failed";
   charged: string;
+  /** Of the price taken, the part paid from granted WATT (0 once refunded). */
+  charged_granted: string;
   refunded: string;
   burned: string;
+  /** Of burned, the share of granted WATT: owed by the operator, never burned from the service account. */
+  burn_owed: string;
   http_status: number | null;
   response: string | null;
   outcome_hash: string | null;
@@ -165,6 +169,11 @@ export class JobPipeline {
     }
     if (rows.length) this.log.warn({ jobs: rows.length }, "jobs interrupted by a restart settled and refunded");
     return rows.length;
+  }
+
+  /** Takes one Solana lookup from the client's PAYMENT_LOOKUPS_PER_MIN (also POST /deposits), or throws RATE_LIMITED. */
+  takeLookup(clientIp: string): void {
+    this.lookups.take(`lookup:${clientIp}`, this.opts.lookupsPerMin, "payment lookups");
   }
 
   /** The policy signed requests are checked against (also GET /jobs and /balance). */
@@ -410,6 +419,7 @@ export class JobPipeline {
     }
 
     let underpaid = false;
+    let fromGranted = 0n;
     try {
       this.db.transaction(() => {
         if (this.job(jobId)) throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
@@ -424,12 +434,12 @@ export class JobPipeline {
           }
           credit(this.db, agent, payment.amount - price, "excess", { jobId, signature: payment.signature, note: "overpayment credited" });
         } else if (x402?.kind !== "evm") {
-          charge(this.db, agent, price, jobId, this.watt);
+          fromGranted = charge(this.db, agent, price, jobId, this.watt);
         }
         // A USDC-paid (x402 EVM) job costs no WATT: price 0 in WATT, its USDC in x402_settlements.
         this.db
-          .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)")
-          .run(jobId, name, requestHash, agent, payment || x402 ? "onchain" : "prepaid", payment?.signature ?? null, x402?.kind === "evm" ? "0" : price.toString(), now());
+          .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, charged_granted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)")
+          .run(jobId, name, requestHash, agent, payment || x402 ? "onchain" : "prepaid", payment?.signature ?? null, x402?.kind === "evm" ? "0" : price.toString(), fromGranted.toString(), now());
         this.limiter.record(limits.map((x) => x.key));
       })();
     } catch (e) {
@@ -481,7 +491,7 @@ export class JobPipeline {
   private async namedPayment(signature: string, jobId: string, agent: string, ctx: RequestContext): Promise<VerifiedTransfer> {
     if (!this.verifier) throw this.notConfigured();
     if (isSignatureUsed(this.db, signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
-    this.lookups.take(`lookup:${ctx.clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+    this.takeLookup(ctx.clientIp);
     const v = await this.verifier.check(signature, jobId);
     if (!v.authorities.includes(agent)) throw notYours(signature);
     return v;
@@ -516,7 +526,7 @@ export class JobPipeline {
       const e = pendingError(jobId);
       throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, retry_after_s: Math.max(1, Math.ceil((until - t) / 1000)) });
     }
-    this.lookups.take(`lookup:${ctx.clientIp}`, this.opts.lookupsPerMin, "payment lookups");
+    this.takeLookup(ctx.clientIp);
     const found = await this.verifier!.findByMemo(jobId, (s) => isSignatureUsed(this.db, s));
     if (found.verified.length === 0 && found.rejected.length === 0 && found.used === 0 && this.opts.negativeTtlS > 0) {
       this.negative.set(jobId, Date.now() + this.opts.negativeTtlS * 1000);
@@ -525,22 +535,28 @@ export class JobPipeline {
     return found;
   }
 
-  /** Writes the outcome, charge or refund, burn share and answer in one transaction (idempotent). */
+  /**
+   * Writes the outcome, charge or refund, burn share and answer in one transaction (idempotent). The
+   * burn share of the part paid from granted WATT is owed by the operator (burn_owed), not burned.
+   */
   private settle(j: JobRow, result: Record<string, unknown> | undefined, failure: ServiceError | undefined): JobAnswer {
     const price = BigInt(j.price);
     const refund = failure !== undefined && failure.details?.refund === true;
     const charged = refund ? 0n : price;
+    const granted = BigInt(j.charged_granted ?? "0");
+    const chargedGranted = refund ? 0n : granted;
     const burned = burnOf(charged);
+    const burnOwed = burned - burnOf(charged - chargedGranted);
     const answer: JobAnswer = failure
       ? errorAnswer(failure, j.job_id, { watt_charged: this.watt(charged), watt_burned: this.watt(burned), ...(refund ? { watt_refunded: this.watt(price) } : {}) })
       : { status: 200, headers: {}, body: { success: true, job_id: j.job_id, ...result, watt_charged: this.watt(charged), watt_burned: this.watt(burned) } };
     const text = JSON.stringify(answer.body);
     const settled = this.db.transaction(() => {
       const r = this.db
-        .prepare("UPDATE jobs SET state = ?, charged = ?, refunded = ?, burned = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
-        .run(failure ? "failed" : "succeeded", charged.toString(), (price - charged).toString(), burned.toString(), answer.status, text, outcomeHash(text), now(), j.job_id);
+        .prepare("UPDATE jobs SET state = ?, charged = ?, charged_granted = ?, refunded = ?, burned = ?, burn_owed = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
+        .run(failure ? "failed" : "succeeded", charged.toString(), chargedGranted.toString(), (price - charged).toString(), burned.toString(), burnOwed.toString(), answer.status, text, outcomeHash(text), now(), j.job_id);
       if (r.changes === 0) return false;
-      if (refund) credit(this.db, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code });
+      if (refund) credit(this.db, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code, granted });
       return true;
     })();
     if (!settled) {

@@ -114,7 +114,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
   if (settings && connection && cfg.WATT_SERVICE_SECRET) {
     const owner = Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[]));
     if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
-    burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals) }, log.child({ svc: "burn" }));
+    burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals), backoffMaxS: cfg.WATT_BURN_BACKOFF_MAX_S }, log.child({ svc: "burn" }));
   }
   const auth: AuthPolicy = { serviceId: serviceIdentity(cfg, db), acceptV1: cfg.AUTH_ACCEPT_V1 };
   const x402 = x402Solana(cfg, db, verifier, serviceKey(cfg), log);

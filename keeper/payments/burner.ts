@@ -1,6 +1,13 @@
 /**
  * The 0.15 % share of each charge (jobs.burned) is destroyed with SPL `burnChecked` from the service's
  * token account, in batches, when the service wallet's key is configured (WATT_SERVICE_SECRET).
+ * Only the share of WATT that reached the service account is burned (jobs.burned - jobs.burn_owed):
+ * the share of operator-granted WATT is reported as owed by the operator (`keeper status`), never
+ * attempted from an account that did not receive it. Before a batch is signed the service account's
+ * balance is read: a burn it cannot cover is not sent.
+ *
+ * A failing burn backs off (2, 4, 8, ... s, at most WATT_BURN_BACKOFF_MAX_S) and is logged once per
+ * failure streak (and once when it recovers); the streak is kept in `meta` for `keeper status`.
  *
  * Exactly once, through crashes: a batch row claims its jobs (jobs.burn_id) in one database
  * transaction; the transaction is signed and stored (raw bytes, signature, last valid block height)
@@ -13,7 +20,7 @@ import { createBurnCheckedInstruction } from "@solana/spl-token";
 import { createMemoInstruction } from "@solana/spl-memo";
 import { encodeBase58 } from "ethers";
 import type { Logger } from "pino";
-import { DB, now } from "../store/db";
+import { DB, getMeta, now, setMeta } from "../store/db";
 
 export interface BurnSettings {
   mint: PublicKey;
@@ -23,6 +30,20 @@ export interface BurnSettings {
   /** Base units: a batch is burned once this much is owed. */
   minBatch: bigint;
   commitment: "confirmed" | "finalized";
+  /** Longest wait between two attempts after failures, seconds. */
+  backoffMaxS?: number;
+}
+
+/** The failure streak as `keeper status` shows it (meta keys burn_failures, burn_error, burn_retry_at). */
+export interface BurnHealth {
+  failures: number;
+  error: string | null;
+  retryAt: number | null;
+}
+
+export function burnHealth(db: DB): BurnHealth {
+  const failures = Number(getMeta(db, "burn_failures") ?? "0");
+  return { failures, error: failures ? (getMeta(db, "burn_error") ?? null) : null, retryAt: failures ? Number(getMeta(db, "burn_retry_at") ?? "0") : null };
 }
 
 interface BurnRow {
@@ -42,14 +63,57 @@ export class WattBurner {
     private readonly log: Logger,
   ) {}
 
+  private failures = 0;
+  private retryAtMs = 0;
+
+  /** What is to be burned from the service account: the burn share of received WATT of settled, unburned jobs. */
   owed(): bigint {
-    return (this.db.prepare("SELECT burned FROM jobs WHERE burn_id IS NULL AND state != 'running'").all() as { burned: string }[]).reduce((a, r) => a + BigInt(r.burned), 0n);
+    return (this.db.prepare("SELECT burned, burn_owed FROM jobs WHERE burn_id IS NULL AND state != 'running'").all() as { burned: string; burn_owed: string }[]).reduce(
+      (a, r) => a + BigInt(r.burned) - BigInt(r.burn_owed),
+      0n,
+    );
   }
 
-  async tick(): Promise<void> {
+  /** One step; after a failure nothing is tried (no RPC call) until the backoff has passed. */
+  async tick(nowMs = Date.now()): Promise<void> {
+    if (nowMs < this.retryAtMs) return;
+    let error: string | undefined;
+    try {
+      error = await this.step();
+    } catch (e) {
+      error = (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 300);
+    }
+    if (error !== undefined) return this.failed(error, nowMs);
+    if (this.failures > 0) {
+      this.log.info({ failures: this.failures }, "burn works again");
+      this.failures = 0;
+      this.retryAtMs = 0;
+      setMeta(this.db, "burn_failures", "0");
+    }
+  }
+
+  private failed(error: string, nowMs: number): void {
+    this.failures++;
+    const delayS = Math.min(this.s.backoffMaxS ?? 3600, 2 ** this.failures);
+    this.retryAtMs = nowMs + delayS * 1000;
+    setMeta(this.db, "burn_failures", String(this.failures));
+    setMeta(this.db, "burn_error", error);
+    setMeta(this.db, "burn_retry_at", String(Math.floor(this.retryAtMs / 1000)));
+    // Once per streak: a burn failing every tick must not flood the log.
+    if (this.failures === 1) this.log.warn({ err: error, retry_in_s: delayS }, "burn failed; retrying with exponential backoff (logged again only when it works)");
+  }
+
+  /** Returns an error text when the step failed without throwing (a batch expired, or not covered). */
+  private async step(): Promise<string | undefined> {
     const open = this.db.prepare("SELECT * FROM watt_burns WHERE state IN ('pending', 'sent') ORDER BY id").all() as BurnRow[];
-    for (const b of open) await this.advance(b);
-    if (open.length === 0 && this.owed() >= this.s.minBatch && this.owed() > 0n) {
+    for (const b of open) {
+      const err = await this.advance(b);
+      if (err) return err;
+    }
+    const owed = this.owed();
+    if (open.length === 0 && owed >= this.s.minBatch && owed > 0n) {
+      const held = BigInt((await this.connection.getTokenAccountBalance(this.s.serviceTokenAccount, this.s.commitment)).value.amount);
+      if (held < owed) return `the service token account holds ${held} base units, less than the ${owed} to burn; nothing sent`;
       const id = this.db.transaction(() => {
         const amount = this.owed();
         const t = now();
@@ -57,11 +121,12 @@ export class WattBurner {
         this.db.prepare("UPDATE jobs SET burn_id = ? WHERE burn_id IS NULL AND state != 'running' AND burned != '0'").run(r.lastInsertRowid);
         return Number(r.lastInsertRowid);
       })();
-      await this.advance(this.db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow);
+      return this.advance(this.db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow);
     }
+    return undefined;
   }
 
-  private async advance(b: BurnRow): Promise<void> {
+  private async advance(b: BurnRow): Promise<string | undefined> {
     if (!b.raw_tx) {
       const { blockhash, lastValidBlockHeight } = await this.connection.getLatestBlockhash(this.s.commitment);
       const tx = new Transaction({ feePayer: this.s.owner.publicKey, blockhash, lastValidBlockHeight }).add(
@@ -82,22 +147,25 @@ export class WattBurner {
         this.db.prepare("UPDATE watt_burns SET state = 'confirmed', updated_at = ? WHERE id = ?").run(now(), b.id);
         this.log.info({ burn: b.id, amount: b.amount, signature: b.signature }, "WATT burned");
       }
-      return;
+      return undefined;
     }
     const height = await this.connection.getBlockHeight(this.s.commitment);
     if (b.last_valid_height !== null && height > b.last_valid_height) return this.expire(b, "blockhash expired before the burn was seen");
+    // "already processed" means it landed: the next tick's status check confirms it. A failed send is
+    // a failure of this step (backoff), the same bytes are sent again next time.
+    let sendError: string | undefined;
     await this.connection.sendRawTransaction(Buffer.from(b.raw_tx!, "base64"), { skipPreflight: true, maxRetries: 0 }).catch((e: Error) => {
-      // "already processed" means it landed: the next tick's status check confirms it.
-      this.log.warn({ burn: b.id, err: e.message }, "burn send failed; will retry");
+      sendError = `burn ${b.id} send failed: ${e.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200)}`;
     });
     if (b.state === "pending") this.db.prepare("UPDATE watt_burns SET state = 'sent', updated_at = ? WHERE id = ?").run(now(), b.id);
+    return sendError;
   }
 
-  private expire(b: BurnRow, error: string): void {
+  private expire(b: BurnRow, error: string): string {
     this.db.transaction(() => {
       this.db.prepare("UPDATE watt_burns SET state = 'expired', error = ?, updated_at = ? WHERE id = ?").run(error, now(), b.id);
       this.db.prepare("UPDATE jobs SET burn_id = NULL WHERE burn_id = ?").run(b.id);
     })();
-    this.log.warn({ burn: b.id, err: error }, "burn batch expired; its jobs go to the next batch");
+    return `burn batch ${b.id} expired (${error}); its jobs go to the next batch`;
   }
 }

@@ -7,6 +7,13 @@
  *   received (verified transfers in) + granted (operator credits) = charged (jobs) + balances
  * Refunds and the excess of an overpayment are credited to the payer's balance, so they are part of
  * `balances`; `refunded` reports them separately. burned = 0.15 % of each job's charge.
+ *
+ * Granted WATT is tracked apart (issue 10 item 7): each balance knows how much of it was granted by
+ * the operator (watt_balances.granted, spent first), each job how much of its charge was paid from
+ * granted WATT (jobs.charged_granted). Only the burn share of WATT that was received is burned from
+ * the service account; the share of granted WATT (jobs.burn_owed) is owed by the operator:
+ *   granted = charged from granted + granted still held
+ *   burned = burned from the service account (0.15 % of the received part) + owed by the operator
  */
 import { ServiceError } from "../services/jobService";
 import { DB, now } from "../store/db";
@@ -19,10 +26,18 @@ export function balanceOf(db: DB, agent: string): bigint {
   return BigInt(row?.amount ?? "0");
 }
 
-function post(db: DB, agent: string, delta: bigint, kind: LedgerKind, ref: { jobId?: string; signature?: string; note?: string }): bigint {
+/** How much of the agent's balance was granted by the operator (spent first). */
+export function grantedOf(db: DB, agent: string): bigint {
+  const row = db.prepare("SELECT granted FROM watt_balances WHERE agent = ?").get(agent) as { granted: string } | undefined;
+  return BigInt(row?.granted ?? "0");
+}
+
+function post(db: DB, agent: string, delta: bigint, kind: LedgerKind, ref: { jobId?: string; signature?: string; note?: string }, grantedDelta = 0n): bigint {
   const next = balanceOf(db, agent) + delta;
+  const granted = grantedOf(db, agent) + grantedDelta;
   if (next < 0n) throw new Error(`ledger: balance of ${agent} would go negative`);
-  db.prepare("INSERT INTO watt_balances (agent, amount) VALUES (?, ?) ON CONFLICT (agent) DO UPDATE SET amount = excluded.amount").run(agent, next.toString());
+  if (granted < 0n || granted > next) throw new Error(`ledger: granted part of ${agent}'s balance out of range`);
+  db.prepare("INSERT INTO watt_balances (agent, amount, granted) VALUES (?, ?, ?) ON CONFLICT (agent) DO UPDATE SET amount = excluded.amount, granted = excluded.granted").run(agent, next.toString(), granted.toString());
   db.prepare("INSERT INTO watt_ledger (agent, kind, amount, job_id, signature, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
     agent,
     kind,
@@ -35,13 +50,21 @@ function post(db: DB, agent: string, delta: bigint, kind: LedgerKind, ref: { job
   return next;
 }
 
-export function credit(db: DB, agent: string, amount: bigint, kind: Exclude<LedgerKind, "charge">, ref: { jobId?: string; signature?: string; note?: string } = {}): bigint {
+/**
+ * Credits a balance. A grant is granted WATT; a refund gives back `ref.granted` of it as granted (the
+ * granted part of the refunded charge); everything else was received.
+ */
+export function credit(db: DB, agent: string, amount: bigint, kind: Exclude<LedgerKind, "charge">, ref: { jobId?: string; signature?: string; note?: string; granted?: bigint } = {}): bigint {
   if (amount < 0n) throw new Error("ledger: negative credit");
   if (amount === 0n) return balanceOf(db, agent);
-  return post(db, agent, amount, kind, ref);
+  const granted = kind === "grant" ? amount : kind === "refund" ? (ref.granted ?? 0n) : 0n;
+  return post(db, agent, amount, kind, ref, granted);
 }
 
-/** Takes a job's price from a prepaid balance, or answers PAYMENT_INSUFFICIENT with both figures. */
+/**
+ * Takes a job's price from a prepaid balance (granted WATT first), or answers PAYMENT_INSUFFICIENT
+ * with both figures. Returns the part of the price paid from granted WATT.
+ */
 export function charge(db: DB, agent: string, amount: bigint, jobId: string, fmt: (x: bigint) => number): bigint {
   const have = balanceOf(db, agent);
   if (have < amount) {
@@ -50,7 +73,9 @@ export function charge(db: DB, agent: string, amount: bigint, jobId: string, fmt
       price: fmt(amount),
     });
   }
-  return post(db, agent, -amount, "charge", { jobId });
+  const fromGranted = grantedOf(db, agent) < amount ? grantedOf(db, agent) : amount;
+  post(db, agent, -amount, "charge", { jobId }, -fromGranted);
+  return fromGranted;
 }
 
 /**
@@ -80,9 +105,17 @@ export interface Totals {
   received: bigint;
   granted: bigint;
   charged: bigint;
+  /** Of `charged`, paid from granted WATT. */
+  chargedGranted: bigint;
   refunded: bigint;
   balances: bigint;
+  /** Of `balances`, granted WATT still held. */
+  balancesGranted: bigint;
   burned: bigint;
+  /** Of `burned`: the share of received WATT, burned from the service account. */
+  burnFromService: bigint;
+  /** Of `burned`: the share of granted WATT, owed by the operator (never burned from the service account). */
+  burnOwedByOperator: bigint;
   burnExecuted: bigint;
   /** received + granted - charged - balances: zero when every WATT is accounted for. */
   discrepancy: bigint;
@@ -99,5 +132,21 @@ export function totals(db: DB): Totals {
   const balances = sum(db, "SELECT amount v FROM watt_balances");
   const burned = sum(db, "SELECT burned v FROM jobs");
   const burnExecuted = sum(db, "SELECT amount v FROM watt_burns WHERE state = 'confirmed'");
-  return { received, granted, charged, refunded, balances, burned, burnExecuted, discrepancy: received + granted - charged - balances };
+  const chargedGranted = sum(db, "SELECT charged_granted v FROM jobs");
+  const balancesGranted = sum(db, "SELECT granted v FROM watt_balances");
+  const burnOwedByOperator = sum(db, "SELECT burn_owed v FROM jobs");
+  return {
+    received,
+    granted,
+    charged,
+    chargedGranted,
+    refunded,
+    balances,
+    balancesGranted,
+    burned,
+    burnFromService: burned - burnOwedByOperator,
+    burnOwedByOperator,
+    burnExecuted,
+    discrepancy: received + granted - charged - balances,
+  };
 }

@@ -289,6 +289,34 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX rate_hits_key ON rate_hits (key, at_ms);
   `,
+  `
+  -- Payments v2 (issue 10). The deposit scan's cursor through the service token account's history:
+  -- the newest signature already processed (getSignaturesForAddress pages back until it).
+  CREATE TABLE watt_scan_cursor (
+    account        TEXT PRIMARY KEY,
+    last_signature TEXT NOT NULL,
+    updated_at     INTEGER NOT NULL
+  );
+  -- Transfers into the service account not (yet) counted: job payments waiting for their request,
+  -- rejected deposits, transactions not visible yet. Re-examined once WATT_UNMATCHED_GRACE_S passed
+  -- since block_time (and next_check_at): what arrived is then credited to its payer.
+  CREATE TABLE watt_unsettled (
+    signature     TEXT PRIMARY KEY,
+    memo          TEXT,                     -- the deposit memo it carries, if any
+    block_time    INTEGER,
+    reason        TEXT NOT NULL,
+    next_check_at INTEGER NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+  );
+  CREATE INDEX watt_unsettled_due ON watt_unsettled (next_check_at);
+  -- Operator grants kept apart from WATT received: the part of a balance that was granted, the part
+  -- of a job's charge paid from granted WATT, and the burn share of that part (owed by the operator:
+  -- never burned from the service account, which did not receive it).
+  ALTER TABLE watt_balances ADD COLUMN granted TEXT NOT NULL DEFAULT '0';
+  ALTER TABLE jobs ADD COLUMN charged_granted TEXT NOT NULL DEFAULT '0';
+  ALTER TABLE jobs ADD COLUMN burn_owed TEXT NOT NULL DEFAULT '0';
+  `,
   // x402: one row per x402 payment (keeper/payments/x402), keyed by the payment itself (SVM: sha256
   // of the transaction message; EVM: the EIP-3009 nonce with token and payer), so a payment settles
   // once across requests, restarts and client timeouts. pending: settlement sent, outcome not yet
@@ -309,7 +337,7 @@ const MIGRATIONS: string[] = [
     payment_id      TEXT,                       -- the payment-identifier extension, if sent
     state           TEXT NOT NULL CHECK (state IN ('pending', 'settled', 'failed', 'credited')),
     tx_signature    TEXT,                       -- Solana signature / EVM transaction hash, once known
-    valid_until     INTEGER,                    -- SVM: last valid block height; EVM: validBefore (unix s)
+    valid_until     INTEGER,                    -- EVM: validBefore (unix s)
     error           TEXT,
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL

@@ -1,10 +1,14 @@
 /**
- * Money is conserved (issue 4): after many random sequences of paid jobs (on chain exact, over and
- * under the price; prepaid), outcomes (success, charged failure, refunded failure), deposits, grants,
- * replays, stray and failed transfers, every WATT is accounted for:
- *   received + granted = charged + balances, and the service account holds exactly `received`;
- *   refunded = the price of every refunded job; burned = 0.15 % of what was charged;
- *   each balance = the sum of its ledger entries.
+ * Money is conserved (issues 4 and 10): after many random sequences of paid jobs (on chain exact,
+ * over and under the price; prepaid), outcomes (success, charged failure, refunded failure),
+ * deposits, operator grants, replays, stray and failed transfers, and the burn executed on chain,
+ * every WATT is accounted for:
+ *   received + granted = charged + balances (refunds and excess are part of balances);
+ *   granted = charged from granted + granted still held (grants are tracked apart);
+ *   burned = 0.15 % of what was charged = burned from the service account + owed by the operator,
+ *   where burned from the service account = 0.15 % of the charged WATT that was received, and the
+ *   burn executed on chain equals it; the service account holds received - burned on chain;
+ *   refunded = the price of every refunded job; each balance = the sum of its ledger entries.
  */
 import { expect } from "chai";
 import fc from "fast-check";
@@ -12,6 +16,7 @@ import { Keypair } from "@solana/web3.js";
 import { createTransferCheckedInstruction, getAssociatedTokenAddressSync } from "@solana/spl-token";
 import { startPageServer } from "./harness";
 import { startWattWorld, WattWorld, WATT } from "./solanaFixture";
+import { burnOf } from "../../../keeper/payments/watt";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 40);
 
@@ -40,7 +45,7 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     const dead = await startPageServer();
     deadUrl = dead.url;
     await dead.close();
-    w = await startWattWorld({ PAYMENT_LOOKUPS_PER_MIN: "1000000", RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000" });
+    w = await startWattWorld({ PAYMENT_LOOKUPS_PER_MIN: "1000000", RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000", WATT_BURN_MIN: "0" }, { withSecret: true });
     for (let i = 0; i < 4; i++) agents.push(w.agent(1_000_000n));
   });
   after(async () => {
@@ -119,25 +124,36 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     expect(t.discrepancy, "received + granted = charged + balances").to.equal(0n);
     expect(t.refunded, "refunds = the prices of refunded jobs").to.equal(expected.refunded);
     expect(t.burned, "burned = 0.15 % of charged").to.equal((t.charged * 15n) / 10_000n);
-    const jobs = w.h.db.prepare("SELECT price, charged, refunded, burned, state FROM jobs").all() as Record<string, string>[];
+    expect(t.granted, "granted = charged from granted + granted held").to.equal(t.chargedGranted + t.balancesGranted);
+    expect(t.burned, "burned = from the service account + owed by the operator").to.equal(t.burnFromService + t.burnOwedByOperator);
+    const jobs = w.h.db.prepare("SELECT price, charged, charged_granted, refunded, burned, burn_owed, state FROM jobs").all() as Record<string, string>[];
+    let fromService = 0n;
     for (const j of jobs) {
       expect(BigInt(j.charged) + BigInt(j.refunded)).to.equal(BigInt(j.price));
       expect(BigInt(j.burned)).to.equal((BigInt(j.charged) * 15n) / 10_000n);
+      expect(BigInt(j.charged_granted)).to.be.at.most(BigInt(j.charged));
+      fromService += burnOf(BigInt(j.charged) - BigInt(j.charged_granted));
     }
-    const balances = w.h.db.prepare("SELECT agent, amount FROM watt_balances").all() as { agent: string; amount: string }[];
+    expect(t.burnFromService, "burned from the service account = 0.15 % of charged received WATT (per job)").to.equal(fromService);
+    const balances = w.h.db.prepare("SELECT agent, amount, granted FROM watt_balances").all() as { agent: string; amount: string; granted: string }[];
     for (const b of balances) {
+      expect(BigInt(b.granted)).to.be.at.most(BigInt(b.amount));
       const sum = (w.h.db.prepare("SELECT amount FROM watt_ledger WHERE agent = ?").all(b.agent) as { amount: string }[]).reduce((s, r) => s + BigInt(r.amount), 0n);
       expect(sum, `ledger of ${b.agent}`).to.equal(BigInt(b.amount));
     }
   }
 
-  it(`${RUNS} random sequences: the books balance after each, and the service account holds exactly what was received`, async () => {
+  it(`${RUNS} random sequences: the books balance after each, the burn takes only received WATT, and the service account holds exactly received - burned`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(action, { minLength: 3, maxLength: 12 }), async (actions) => {
         for (const a of actions) await apply(a);
         await w.h.rt.deposits!.scan(0); // deposits and stray transfers credited
+        await w.h.rt.burner!.tick(); // the burn of what is owed: signed and sent
+        await w.h.rt.burner!.tick(); // confirmed
         checkBooks();
-        expect(w.serviceBalance(), "on chain = received").to.equal(w.h.totals().received);
+        const t = w.h.totals();
+        expect(t.burnExecuted, "burned on chain = the share of received WATT").to.equal(t.burnFromService);
+        expect(w.serviceBalance(), "on chain = received - burned").to.equal(t.received - t.burnExecuted);
       }),
       { numRuns: RUNS },
     );
@@ -146,5 +162,8 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     expect(t.charged).to.be.greaterThan(0n);
     expect(t.refunded).to.be.greaterThan(0n);
     expect(t.granted).to.be.greaterThan(0n);
+    expect(t.chargedGranted, "some jobs were paid from grants").to.be.greaterThan(0n);
+    expect(t.burnOwedByOperator).to.be.greaterThan(0n);
+    expect(t.burnExecuted).to.be.greaterThan(0n);
   });
 });
