@@ -54,6 +54,16 @@ async function startEmbedded(cfg: KeeperConfig, log: Logger): Promise<{ chain: L
       KEEPER_PRIVATE_KEY: cfg.KEEPER_PRIVATE_KEY ?? devWallet(1).privateKey,
       DEPLOYMENT_FILE: embeddedDeploymentPath(cfg),
       CONFIRMATIONS: cfg.CONFIRMATIONS,
+      // x402 in USDC on the local chain's USDC (EIP-3009): paid to the treasury, settled by dev account 4.
+      ...(cfg.X402_USDC_ADDRESS
+        ? {}
+        : {
+            X402_EVM_RPC_URL: chain.rpcUrl,
+            X402_USDC_ADDRESS: deployment.contracts.USDC,
+            X402_EVM_PAY_TO: deployment.roles.treasury,
+            X402_EVM_SETTLER_KEY: devWallet(4).privateKey,
+            X402_USDC_PER_WATT: cfg.X402_USDC_PER_WATT ?? "0.0001",
+          }),
     },
   };
 }

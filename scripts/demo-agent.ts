@@ -6,7 +6,7 @@
  * stand-in with the job_id in a memo and scrapes a page with a request signed by the same key (a
  * memo payment pays only for its payer's signed request; the signature names this service, read
  * from GET /api/v1/service), retries (same answer, no second charge), deposits WATT for a prepaid
- * balance, runs Python from it, reads its job (full record signed, public view unsigned) and checks
+ * balance, pays one more scrape with x402 (@x402/fetch with the @x402/svm signer), runs Python from the balance, reads its job (full record signed, public view unsigned) and checks
  * its scrape's Merkle proof against the batch the keeper recorded on chain. Every step is printed
  * with its figures.
  */
@@ -21,6 +21,9 @@ import { AddressInfo } from "node:net";
 import { Connection, Keypair, PublicKey } from "@solana/web3.js";
 import { payWatt } from "./lib/wattPayer";
 import { signAgentRequest } from "../keeper/payments/agentAuth";
+import { createKeyPairSignerFromBytes } from "@solana/kit";
+import { wrapFetchWithPayment, x402Client, decodePaymentResponseHeader } from "@x402/fetch";
+import { ExactSvmScheme } from "@x402/svm/exact/client";
 
 const API = `http://127.0.0.1:${process.env.HTTP_PORT ?? 8787}`;
 
@@ -134,6 +137,17 @@ async function wattServices(compute: ReturnType<typeof AgentCompute__factory.con
   say(`   POST /api/v1/scrape signed by the payer -> ${first.status}: data ${JSON.stringify(r.data)}, watt_charged ${r.watt_charged}, watt_burned ${r.watt_burned}`);
   const again = await post("/api/v1/scrape", body);
   say(`8. the same request again -> ${again.status}, replayed ${again.replayed}, identical ${again.text === first.text}; agent still holds ${await watt()} WATT`);
+
+  // x402: what any x402 client does. @x402/fetch gets the 402, signs the WATT transfer its
+  // PAYMENT-REQUIRED asks for (memo = job_id, the service co-signs as fee payer), retries.
+  const network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"; // the stand-in, offered as devnet
+  const x402 = new x402Client().register(network, new ExactSvmScheme(await createKeyPairSignerFromBytes(agent.secretKey), { rpcUrl: sol.rpcUrl }));
+  x402.setSpendControls({ allowedAssets: [{ network, asset: sol.wattMint, maxAmountPerPayment: (1000n * unit).toString() }] });
+  const paid = await wrapFetchWithPayment(fetch, x402)(API + "/api/v1/scrape", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url, job_id: `demo-x402-${Date.now()}` }) });
+  const pr = await paid.json();
+  const receipt = paid.headers.get("payment-response") ? decodePaymentResponseHeader(paid.headers.get("payment-response")!) : undefined;
+  if (paid.status !== 200 || !receipt) throw new Error(`x402 scrape failed: ${paid.status} ${JSON.stringify(pr)}`);
+  say(`8b. x402: POST /api/v1/scrape with @x402/fetch -> 402 PAYMENT-REQUIRED, paid, retried -> ${paid.status}: title ${JSON.stringify(pr.data?.title ?? pr.data)}, watt_charged ${pr.watt_charged}; PAYMENT-RESPONSE tx ${receipt.transaction.slice(0, 20)}… by ${String(receipt.payer).slice(0, 8)}…; agent holds ${await watt()} WATT`);
 
   await payWatt(conn, agent, { mint, decimals: sol.wattDecimals, recipientOwner: new PublicKey(sol.serviceWallet), amount: 1000n * unit, memo: `deposit:${agent.publicKey.toBase58()}` });
   const bal = await waitFor("the deposit to be credited", async () => {

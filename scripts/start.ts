@@ -4,7 +4,8 @@
  * EVM chain itself, and this script first starts the Solana stand-in (test/standins/solana) with a
  * WATT mint, a service wallet and a funded demo agent (data/solana-local.json), and points the WATT
  * services at it. Only in that embedded default may the scraper reach 127.0.0.1 (the demo scrapes a
- * page it serves itself); set SCRAPE_ALLOWED_CIDRS to override.
+ * page it serves itself); set SCRAPE_ALLOWED_CIDRS to override. x402 is offered on both: WATT on the
+ * stand-in (as solana devnet) and USDC by EIP-3009 on the embedded chain (keeper/app.ts).
  */
 import { startApp } from "../keeper/app";
 import { ConfigError, loadConfig } from "../keeper/config";
@@ -26,6 +27,9 @@ async function main() {
       JOB_BATCH_MAX_AGE_S: env.JOB_BATCH_MAX_AGE_S ?? "5",
       WATT_BURN_INTERVAL_S: env.WATT_BURN_INTERVAL_S ?? "10",
       WATT_DEPOSIT_SCAN_S: env.WATT_DEPOSIT_SCAN_S ?? "2",
+      // x402 clients know the public clusters only: the stand-in is offered under devnet's CAIP-2 id
+      // (clients are pointed at its URL); the service wallet co-signs x402 payments as fee payer.
+      X402_SOLANA_NETWORK: env.X402_SOLANA_NETWORK ?? "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
     });
     console.log(`local Solana stand-in at ${info.rpcUrl}: WATT mint ${info.wattMint}, service wallet ${info.serviceWallet}, demo agent ${info.agent} (${file})`);
   }

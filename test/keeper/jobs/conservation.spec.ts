@@ -1,6 +1,6 @@
 /**
  * Money is conserved (issues 4 and 10): after many random sequences of paid jobs (on chain exact,
- * over and under the price; prepaid), outcomes (success, charged failure, refunded failure),
+ * over and under the price; prepaid; x402 on Solana, with replayed and invalid x402 payments), outcomes (success, charged failure, refunded failure),
  * deposits, operator grants, replays, stray and failed transfers, and the burn executed on chain,
  * every WATT is accounted for:
  *   received + granted = charged + balances (refunds and excess are part of balances);
@@ -17,6 +17,7 @@ import { createTransferCheckedInstruction, getAssociatedTokenAddressSync } from 
 import { startPageServer } from "./harness";
 import { startWattWorld, WattWorld, WATT } from "./solanaFixture";
 import { burnOf } from "../../../keeper/payments/watt";
+import { LOCAL_SOLANA_NETWORK, paymentRequired, post, signedPayment } from "./x402Fixture";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 40);
 
@@ -28,7 +29,10 @@ type Action =
   | { kind: "grant"; agent: number; watt: number }
   | { kind: "replay" }
   | { kind: "stray"; agent: number; watt: number }
-  | { kind: "failedPayment"; agent: number };
+  | { kind: "failedPayment"; agent: number }
+  | { kind: "x402Job"; agent: number; outcome: Outcome }
+  | { kind: "x402Replay" }
+  | { kind: "x402Invalid"; agent: number };
 
 describe("WATT conservation under random sequences of jobs and payments", function () {
   this.timeout(600_000);
@@ -38,6 +42,7 @@ describe("WATT conservation under random sequences of jobs and payments", functi
   const agents: Keypair[] = [];
   const expected = { refunded: 0n, runs: 0 };
   const done: { body: Record<string, unknown>; text: string; agent: Keypair }[] = [];
+  const x402Done: { body: Record<string, unknown>; header: string }[] = [];
   let n = 0;
 
   before(async () => {
@@ -45,7 +50,7 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     const dead = await startPageServer();
     deadUrl = dead.url;
     await dead.close();
-    w = await startWattWorld({ PAYMENT_LOOKUPS_PER_MIN: "1000000", RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000", WATT_BURN_MIN: "0" }, { withSecret: true });
+    w = await startWattWorld({ PAYMENT_LOOKUPS_PER_MIN: "1000000", RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000", WATT_BURN_MIN: "0", X402_SOLANA_NETWORK: LOCAL_SOLANA_NETWORK, X402_VERIFY_PER_IP_PER_MIN: "1000000" }, { withSecret: true });
     for (let i = 0; i < 4; i++) agents.push(w.agent(1_000_000n));
   });
   after(async () => {
@@ -100,6 +105,33 @@ describe("WATT conservation under random sequences of jobs and payments", functi
         await w.send([k], [createTransferCheckedInstruction(getAssociatedTokenAddressSync(w.mint, k.publicKey), w.mint, getAssociatedTokenAddressSync(w.mint, w.service.publicKey), k.publicKey, BigInt(a.watt) * WATT, 9)]);
         return;
       }
+      case "x402Job": {
+        const body = { url: urlFor(a.outcome, job), job_id: job };
+        const { header } = await signedPayment(w, agents[a.agent], (await paymentRequired(w, "/api/v1/scrape", body)).accepts[0]);
+        const r = await post(fetch, w.h.url + "/api/v1/scrape", body, { "payment-signature": header });
+        const answer = await r.json();
+        expect(answer.watt_charged, JSON.stringify(answer)).to.equal(a.outcome === "unreachable" ? 0 : 100);
+        expect(r.headers.get("payment-response")).to.be.a("string");
+        if (a.outcome === "unreachable") expected.refunded += 100n * WATT;
+        x402Done.push({ body, header });
+        return;
+      }
+      case "x402Replay": {
+        if (x402Done.length === 0) return;
+        const last = x402Done[x402Done.length - 1];
+        const r = await post(fetch, w.h.url + "/api/v1/scrape", last.body, { "payment-signature": last.header });
+        expect((await r.json()).code).to.equal("X402_PAYMENT_ALREADY_USED");
+        return;
+      }
+      case "x402Invalid": {
+        // transfers 1 base unit while claiming the price: refused, nothing moves
+        const body = { url: urlFor("ok", job), job_id: job };
+        const right = (await paymentRequired(w, "/api/v1/scrape", body)).accepts[0];
+        const { header } = await signedPayment(w, agents[a.agent], { ...right, amount: "1" }, undefined, right);
+        const r = await post(fetch, w.h.url + "/api/v1/scrape", body, { "payment-signature": header });
+        expect((await r.json()).code).to.equal("X402_PAYMENT_INVALID");
+        return;
+      }
       case "failedPayment":
         const sig = await w.pay(agents[a.agent], 10n ** 12n, job, { skipPreflight: true });
         expect((await w.h.post("/api/v1/scrape", { url: urlFor("ok", job), job_id: job }, { agent: agents[a.agent], headers: { "x-payment-signature": sig } })).body.code).to.equal("PAYMENT_FAILED");
@@ -117,6 +149,9 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     { weight: 1, arbitrary: fc.constant({ kind: "replay" as const }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("stray" as const), agent, watt: fc.integer({ min: 1, max: 50 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("failedPayment" as const), agent }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant("x402Job" as const), agent, outcome }) },
+    { weight: 1, arbitrary: fc.constant({ kind: "x402Replay" as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("x402Invalid" as const), agent }) },
   );
 
   function checkBooks(): void {
@@ -135,6 +170,13 @@ describe("WATT conservation under random sequences of jobs and payments", functi
       fromService += burnOf(BigInt(j.charged) - BigInt(j.charged_granted));
     }
     expect(t.burnFromService, "burned from the service account = 0.15 % of charged received WATT (per job)").to.equal(fromService);
+    // Every x402 payment is decided and, when settled, counted once as a received payment of its job.
+    const x402 = w.h.db.prepare("SELECT s.state, s.amount, p.amount paid, j.signature FROM x402_settlements s LEFT JOIN watt_payments p ON p.signature = s.tx_signature LEFT JOIN jobs j ON j.job_id = s.job_id").all() as Record<string, string | null>[];
+    for (const x of x402) {
+      expect(x.state).to.equal("settled");
+      expect(x.paid, "a settled x402 payment is a received payment").to.equal(x.amount);
+      expect(x.signature, "and pays its job").to.be.a("string");
+    }
     const balances = w.h.db.prepare("SELECT agent, amount, granted FROM watt_balances").all() as { agent: string; amount: string; granted: string }[];
     for (const b of balances) {
       expect(BigInt(b.granted)).to.be.at.most(BigInt(b.amount));
@@ -165,5 +207,6 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     expect(t.chargedGranted, "some jobs were paid from grants").to.be.greaterThan(0n);
     expect(t.burnOwedByOperator).to.be.greaterThan(0n);
     expect(t.burnExecuted).to.be.greaterThan(0n);
+    expect(x402Done.length, "some jobs were paid by x402").to.be.greaterThan(0);
   });
 });
