@@ -97,7 +97,7 @@ export const ConfigSchema = z
     PUBLIC_URL: z
       .string()
       .url()
-      .refine((u) => /^https?:$/.test(new URL(u).protocol), "an http(s) URL")
+      .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "an http(s) URL")
       .optional(),
     /** Also accept signed requests of version 1 (no service id in the message). Default off: AUTH_V1_REFUSED. */
     AUTH_ACCEPT_V1: bool.default(false),

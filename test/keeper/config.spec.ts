@@ -36,6 +36,18 @@ describe("keeper configuration", () => {
     expect(text).to.not.contain("deadbeef");
   });
 
+  it("payments v2 settings: defaults, and each wrong value named", () => {
+    const cfg = loadConfig({});
+    expect(cfg).to.include({ AUTH_ACCEPT_V1: false, WATT_MEMO_NEGATIVE_TTL_S: 10, PAYMENT_LOOKUPS_PER_MIN: 30, BALANCE_SCANS_PER_MIN: 6, WATT_BURN_BACKOFF_MAX_S: 3600 });
+    expect(cfg.PUBLIC_URL).to.equal(undefined);
+    expect(loadConfig({ PUBLIC_URL: "https://api.example.com/base", AUTH_ACCEPT_V1: "true" })).to.include({ PUBLIC_URL: "https://api.example.com/base", AUTH_ACCEPT_V1: true });
+    const found = problems({ PUBLIC_URL: "ftp://files.example.com", AUTH_ACCEPT_V1: "yes", WATT_MEMO_NEGATIVE_TTL_S: "-1", PAYMENT_LOOKUPS_PER_MIN: "0", BALANCE_SCANS_PER_MIN: "1.5", WATT_BURN_BACKOFF_MAX_S: "0" });
+    const text = found.join("\n");
+    for (const name of ["PUBLIC_URL", "AUTH_ACCEPT_V1", "WATT_MEMO_NEGATIVE_TTL_S", "PAYMENT_LOOKUPS_PER_MIN", "BALANCE_SCANS_PER_MIN", "WATT_BURN_BACKOFF_MAX_S"]) expect(text).to.contain(name);
+    expect(found).to.have.length(6);
+    expect(problems({ PUBLIC_URL: "not a url" }).join()).to.contain("PUBLIC_URL");
+  });
+
   it("reads a JSON file with the same names; the environment wins; an unknown key in the file is an error", () => {
     const dir = tempDir();
     const file = path.join(dir, "keeper.json");

@@ -322,6 +322,23 @@ describe("Solana JSON-RPC stand-in", function () {
     expect(s.requests.log.at(-1)).to.deep.equal({ method: "noSuchMethod", params: [] });
   });
 
+  it("submit() executes a signed transaction in-process like sendTransaction, without an RPC call; bad ones are refused the same way", async () => {
+    const calls = s.requests.total;
+    const from = getAssociatedTokenAddressSync(mint, agent.publicKey);
+    const to = getAssociatedTokenAddressSync(mint, service.publicKey);
+    const before = s.tokenBalance(service.publicKey, mint);
+    const tx = new Transaction({ feePayer: agent.publicKey, ...s.latestBlockhash() }).add(createTransferCheckedInstruction(from, mint, to, agent.publicKey, 7n, 9), createMemoInstruction("in-process", [agent.publicKey]));
+    tx.sign(agent);
+    const sig = s.submit(tx.serialize());
+    expect(s.requests.total, "no RPC call").to.equal(calls);
+    expect(s.tokenBalance(service.publicKey, mint)).to.equal(before + 7n);
+    const seen = await c.getParsedTransaction(sig, { maxSupportedTransactionVersion: 0 });
+    expect(seen?.meta?.err).to.equal(null);
+    const listed = await c.getSignaturesForAddress(to, { limit: 1 });
+    expect(listed[0]).to.include({ signature: sig, memo: "[10] in-process" });
+    expect(() => s.submit(tx.serialize()), "the same bytes twice").to.throw(/already been processed/);
+  });
+
   it("startLocalSolana writes the local set-up file with a funded agent", async () => {
     const dir = tempDir();
     const { standin, info, file } = await startLocalSolana({ port: 0, dataDir: dir });
