@@ -26,19 +26,38 @@
 import crypto from "node:crypto";
 import { Connection, Keypair, PublicKey, VersionedTransaction } from "@solana/web3.js";
 import { encodeBase58 } from "ethers";
-import { createKeyPairSignerFromBytes } from "@solana/kit";
-import { toFacilitatorSvmSigner } from "@x402/svm";
-import { ExactSvmScheme as ExactSvmFacilitator } from "@x402/svm/exact/facilitator";
-import { HTTPFacilitatorClient, encodePaymentRequiredHeader, encodePaymentResponseHeader } from "@x402/core/http";
-import { SettleError, VerifyError } from "@x402/core/types";
+import type * as SolanaKit from "@solana/kit";
+import type * as X402Svm from "@x402/svm";
+import type * as X402SvmFacilitator from "@x402/svm/exact/facilitator";
+import type { ExactSvmScheme as ExactSvmFacilitator } from "@x402/svm/exact/facilitator";
+import type * as X402Http from "@x402/core/http";
+import type { HTTPFacilitatorClient } from "@x402/core/http";
 import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse, VerifyResponse } from "@x402/core/types";
-import { PAYMENT_IDENTIFIER, declarePaymentIdentifierExtension, isValidPaymentId } from "@x402/extensions/payment-identifier";
+import type * as PaymentIdentifier from "@x402/extensions/payment-identifier";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
 import type { DB } from "../store/db";
 import { decideSettlement, insertPendingSettlement, settlementByJob, settlementByKey, settlementByPaymentId, SettlementRow } from "../store/x402";
 import { VerifiedTransfer, WattVerifier } from "./verifier";
 import { WindowLimiter } from "../jobs/rateLimiter";
+
+// The x402 libraries are loaded on first use (about 1.5 s of module loading): a keeper CLI command
+// or a keeper without x402 never pays for them.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const lib = {
+  http: () => require("@x402/core/http") as typeof X402Http,
+  svm: () => require("@x402/svm") as typeof X402Svm,
+  svmFacilitator: () => require("@x402/svm/exact/facilitator") as typeof X402SvmFacilitator,
+  kit: () => require("@solana/kit") as typeof SolanaKit,
+  paymentId: () => require("@x402/extensions/payment-identifier") as typeof PaymentIdentifier,
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+const PAYMENT_IDENTIFIER = "payment-identifier";
+
+// A facilitator's refusal (HTTPFacilitatorClient's VerifyError / SettleError: each bundle of
+// @x402/core has its own copy of these classes, so they are recognised by shape, not instanceof).
+const isVerifyError = (e: unknown): e is { invalidReason?: string; invalidMessage?: string } => e instanceof Error && typeof (e as { statusCode?: unknown }).statusCode === "number" && "invalidReason" in e;
+const isSettleError = (e: unknown): e is { errorReason?: string; transaction?: string; network?: string } => e instanceof Error && typeof (e as { statusCode?: unknown }).statusCode === "number" && "errorReason" in e;
 
 export const X402_VERSION = 2;
 /** Solana mainnet-beta, devnet (CAIP-2: the first 32 characters of the genesis hash). */
@@ -105,7 +124,7 @@ export function paymentIdOf(p: PaymentPayload): string | null {
   if (ext === undefined) return null;
   const id = ext?.info?.id;
   if (id === undefined) return null;
-  if (typeof id !== "string" || !isValidPaymentId(id)) throw malformed("extensions.payment-identifier.info.id: 16-128 characters of [A-Za-z0-9_-]");
+  if (typeof id !== "string" || !lib.paymentId().isValidPaymentId(id)) throw malformed("extensions.payment-identifier.info.id: 16-128 characters of [A-Za-z0-9_-]");
   return id;
 }
 
@@ -123,7 +142,7 @@ export class X402Solana {
     private readonly log: Logger,
   ) {
     if (!settings.feePayer && !settings.facilitatorUrl) throw new Error("x402 on Solana needs WATT_SERVICE_SECRET (self-facilitated) or X402_FACILITATOR_URL");
-    if (settings.facilitatorUrl) this.remote = new HTTPFacilitatorClient({ url: settings.facilitatorUrl, timeoutMs: 60_000 });
+    if (settings.facilitatorUrl) this.remote = new (lib.http().HTTPFacilitatorClient)({ url: settings.facilitatorUrl, timeoutMs: 60_000 });
     if (this.remote) this.feePayer().catch(() => undefined); // asked once at start; the 402s need it without a call
   }
 
@@ -173,8 +192,8 @@ export class X402Solana {
 
   private async localFacilitator(): Promise<ExactSvmFacilitator> {
     if (!this.facilitator) {
-      const signer = await createKeyPairSignerFromBytes(this.settings.feePayer!.secretKey);
-      this.facilitator = new ExactSvmFacilitator(toFacilitatorSvmSigner(signer, { defaultRpcUrl: this.settings.rpcUrl }));
+      const signer = await lib.kit().createKeyPairSignerFromBytes(this.settings.feePayer!.secretKey);
+      this.facilitator = new (lib.svmFacilitator().ExactSvmScheme)(lib.svm().toFacilitatorSvmSigner(signer, { defaultRpcUrl: this.settings.rpcUrl }));
     }
     return this.facilitator;
   }
@@ -225,7 +244,7 @@ export class X402Solana {
       try {
         v = await this.verify({ ...p, accepted: requirements }, requirements);
       } catch (e) {
-        if (!(e instanceof VerifyError)) throw unavailable("verify", e);
+        if (!isVerifyError(e)) throw unavailable("verify", e);
         v = { isValid: false, invalidReason: e.invalidReason ?? "invalid", invalidMessage: e.invalidMessage } as VerifyResponse;
       }
       if (!v.isValid) throw invalid(`the transaction does not verify (${String(v.invalidReason ?? "invalid")}${v.invalidMessage ? `: ${String(v.invalidMessage).slice(0, 160)}` : ""})`, { reason: v.invalidReason });
@@ -260,7 +279,7 @@ export class X402Solana {
     try {
       s = await this.settleOnce({ ...p, accepted: req }, req);
     } catch (e) {
-      if (e instanceof SettleError) {
+      if (isSettleError(e)) {
         // A clear refusal from the facilitator (not a lost answer).
         s = { success: false, errorReason: e.errorReason ?? "settlement refused", transaction: e.transaction ?? "", network: e.network } as SettleResponse;
         return retry ? undefined : this.decideRefused(row, s);
@@ -361,14 +380,14 @@ export function paymentRequiredHeader(accepts: PaymentRequirements[], resourceUr
     error: "PAYMENT-SIGNATURE header is required",
     resource: { url: resourceUrl, description, mimeType: "application/json" },
     accepts,
-    extensions: { [PAYMENT_IDENTIFIER]: declarePaymentIdentifierExtension(false) },
+    extensions: { [PAYMENT_IDENTIFIER]: lib.paymentId().declarePaymentIdentifierExtension(false) },
   };
-  return encodePaymentRequiredHeader(required);
+  return lib.http().encodePaymentRequiredHeader(required);
 }
 
 /** PAYMENT-RESPONSE (base64 JSON SettleResponse) for a settled payment. */
 export function paymentResponseHeader(s: SettlementRow): string {
-  return encodePaymentResponseHeader({ success: true, transaction: s.tx_signature ?? "", network: s.network as SettleResponse["network"], payer: s.payer });
+  return lib.http().encodePaymentResponseHeader({ success: true, transaction: s.tx_signature ?? "", network: s.network as SettleResponse["network"], payer: s.payer });
 }
 
 function ed25519Sign(k: Keypair, message: Uint8Array): Uint8Array {
