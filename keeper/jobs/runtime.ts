@@ -17,6 +17,7 @@ import { WattVerifier, WattSettings } from "../payments/verifier";
 import { DepositScanner } from "../payments/deposits";
 import { WattBurner } from "../payments/burner";
 import { parseWatt } from "../payments/watt";
+import { backfillGranted } from "../payments/ledger";
 import { JobPipeline } from "./pipeline";
 import { JobBatcher } from "./batcher";
 import { RateLimiter, WindowLimiter } from "./rateLimiter";
@@ -116,6 +117,8 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
     if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
     burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals), backoffMaxS: cfg.WATT_BURN_BACKOFF_MAX_S }, log.child({ svc: "burn" }));
   }
+  // A database from before granted WATT was tracked apart: its grants are found from the ledger, once.
+  if (backfillGranted(db)) log.info("granted WATT backfilled from the ledger (balances' granted part, jobs' charged_granted and burn_owed)");
   const auth: AuthPolicy = { serviceId: serviceIdentity(cfg, db), acceptV1: cfg.AUTH_ACCEPT_V1 };
   const x402 = x402Solana(cfg, db, verifier, serviceKey(cfg), log);
   const evmRpc = cfg.X402_EVM_RPC_URL ?? cfg.RPC_URL;

@@ -16,7 +16,8 @@
  *   burned = burned from the service account (0.15 % of the received part) + owed by the operator
  */
 import { ServiceError } from "../services/jobService";
-import { DB, now } from "../store/db";
+import { DB, getMeta, now, setMeta } from "../store/db";
+import { burnOf } from "./watt";
 import type { VerifiedTransfer } from "./verifier";
 
 export type LedgerKind = "deposit" | "grant" | "charge" | "refund" | "excess";
@@ -149,4 +150,50 @@ export function totals(db: DB): Totals {
     burnExecuted,
     discrepancy: received + granted - charged - balances,
   };
+}
+
+/**
+ * Once, for a database written before granted WATT was tracked apart (issue 10): replays every
+ * agent's ledger in order with the same rule as `charge` (granted WATT is spent first, a refund gives
+ * back the granted part of its charge) and sets balances' granted part, jobs' charged_granted and
+ * the operator's share of their burn (burn_owed) for jobs whose burn was not executed yet. One
+ * transaction, marked done in meta: a crash repeats it whole, a restart skips it.
+ */
+export function backfillGranted(db: DB): boolean {
+  if (getMeta(db, "granted_backfill") === "done") return false;
+  db.transaction(() => {
+    const rows = db.prepare("SELECT agent, kind, amount, job_id FROM watt_ledger ORDER BY id").all() as { agent: string; kind: LedgerKind; amount: string; job_id: string | null }[];
+    const held = new Map<string, bigint>();
+    const fromGranted = new Map<string, bigint>();
+    for (const r of rows) {
+      const g = held.get(r.agent) ?? 0n;
+      const amount = BigInt(r.amount);
+      if (r.kind === "grant") held.set(r.agent, g + amount);
+      else if (r.kind === "charge" && r.job_id) {
+        const take = g < -amount ? g : -amount;
+        fromGranted.set(r.job_id, take);
+        held.set(r.agent, g - take);
+      } else if (r.kind === "refund" && r.job_id) {
+        held.set(r.agent, g + (fromGranted.get(r.job_id) ?? 0n));
+        fromGranted.set(r.job_id, 0n);
+      }
+    }
+    const setBalance = db.prepare("UPDATE watt_balances SET granted = ? WHERE agent = ?");
+    for (const [agent, g] of held) {
+      const bal = balanceOf(db, agent);
+      setBalance.run((g < bal ? g : bal).toString(), agent);
+    }
+    const jobs = db.prepare("SELECT job_id, state, charged, burned, burn_id FROM jobs WHERE payment = 'prepaid'").all() as { job_id: string; state: string; charged: string; burned: string; burn_id: number | null }[];
+    const setJob = db.prepare("UPDATE jobs SET charged_granted = ?, burn_owed = ? WHERE job_id = ?");
+    for (const j of jobs) {
+      const g = fromGranted.get(j.job_id) ?? 0n;
+      const charged = BigInt(j.charged);
+      const cg = j.state === "running" ? g : g < charged ? g : charged;
+      // A burn already batched keeps its amount; the rest: only the received share is burned.
+      const owed = j.state === "running" || j.burn_id !== null ? 0n : BigInt(j.burned) - burnOf(charged - cg);
+      setJob.run(cg.toString(), owed.toString(), j.job_id);
+    }
+    setMeta(db, "granted_backfill", "done");
+  })();
+  return true;
 }
