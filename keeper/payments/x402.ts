@@ -37,7 +37,7 @@ import type * as PaymentIdentifier from "@x402/extensions/payment-identifier";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
 import type { DB } from "../store/db";
-import { decideSettlement, insertPendingSettlement, settlementByJob, settlementByKey, settlementByPaymentId, SettlementRow } from "../store/x402";
+import { decideSettlement, insertPendingSettlement, settlementByKey, SettlementRow } from "../store/x402";
 import { VerifiedTransfer, WattVerifier } from "./verifier";
 import { WindowLimiter } from "../jobs/rateLimiter";
 
@@ -239,7 +239,7 @@ export class X402Solana {
     let row = settlementByKey(this.db, key);
     if (!row) {
       this.perIp.take(`x402:${job.ip}`, this.settings.verifyPerIpPerMinute, "x402 payment verifications");
-      const requirements = { ...req, amount: req.amount };
+      const requirements = req;
       let v: VerifyResponse;
       try {
         v = await this.verify({ ...p, accepted: requirements }, requirements);
@@ -364,13 +364,6 @@ export class X402Solana {
     return feePayer ? this.requirementWith(feePayer, jobId, price) : undefined;
   }
 
-  settlementForPaymentId(id: string): SettlementRow | undefined {
-    return settlementByPaymentId(this.db, id);
-  }
-
-  settlementForJob(jobId: string): SettlementRow | undefined {
-    return settlementByJob(this.db, jobId);
-  }
 }
 
 /** PAYMENT-REQUIRED (base64 JSON, x402 v2) offering `accepts` for one resource; declares payment-identifier. */
