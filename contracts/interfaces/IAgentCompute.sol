@@ -198,12 +198,14 @@ interface IAgentCompute {
     /// @return instanceId the new session's id
     function startSession(uint256 duration, uint8 provider, bytes calldata config) external payable returns (bytes32 instanceId);
 
-    /// @notice Buy more time for an open, unexpired session, at the provider's current price.
+    /// @notice Buy more time for an open, unexpired session at the provider's current price, as its own tranche:
+    /// the seconds already bought keep their own price.
     /// @param instanceId the session
     /// @param additionalTime seconds to add
     function extendSession(bytes32 instanceId, uint256 additionalTime) external payable;
 
-    /// @notice End a session: the elapsed part goes to the treasury, the rest back to the agent.
+    /// @notice End a session: the elapsed part is credited to the treasury, the rest refunded to the agent
+    /// (or credited to its withdrawable balance if the transfer fails).
     /// @param instanceId the session
     function endSession(bytes32 instanceId) external;
 
