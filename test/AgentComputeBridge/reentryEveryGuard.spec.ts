@@ -28,9 +28,14 @@ function reentryCalls(s: Fixture): [string, string, string][] {
   const permit = { value: 1n, deadline: 1n, v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
   return [
     ["AgentCompute.startSession", compute, c.encodeFunctionData("startSession", [HOUR, SPHERON, "0x"])],
-    ["AgentCompute.startSessionWithPermit", compute, c.encodeFunctionData("startSessionWithPermit", [HOUR, SPHERON, "0x", permit])],
+    ["AgentCompute.startSessionWithPermit", compute, c.encodeFunctionData("startSessionWithPermit", [HOUR, SPHERON, "0x", ethers.MaxUint256, permit])],
     ["AgentCompute.extendSession", compute, c.encodeFunctionData("extendSession", [ethers.ZeroHash, HOUR])],
-    ["AgentCompute.extendSessionWithPermit", compute, c.encodeFunctionData("extendSessionWithPermit", [ethers.ZeroHash, HOUR, permit])],
+    ["AgentCompute.startSessionWithMaxCost", compute, c.encodeFunctionData("startSessionWithMaxCost", [HOUR, SPHERON, "0x", ethers.MaxUint256])],
+    ["AgentCompute.extendSessionWithMaxCost", compute, c.encodeFunctionData("extendSessionWithMaxCost", [ethers.ZeroHash, HOUR, ethers.MaxUint256])],
+    ["AgentCompute.setAutoRenewalWithPermit", compute, c.encodeFunctionData("setAutoRenewalWithPermit", [ethers.ZeroHash, HOUR, 1n, 1n, permit])],
+    ["AgentCompute.withdraw", compute, c.encodeFunctionData("withdraw", [ethers.ZeroAddress])],
+    ["AgentCompute.renew", compute, c.encodeFunctionData("renew", [ethers.ZeroHash])],
+    ["AgentCompute.extendSessionWithPermit", compute, c.encodeFunctionData("extendSessionWithPermit", [ethers.ZeroHash, HOUR, ethers.MaxUint256, permit])],
     ["AgentCompute.endSession", compute, c.encodeFunctionData("endSession", [ethers.ZeroHash])],
     ["AgentCompute.recordOutcome", compute, c.encodeFunctionData("recordOutcome", [ethers.ZeroHash, 2, "x"])],
     ["AgentCompute.claim", compute, c.encodeFunctionData("claim", [ethers.ZeroHash])],
