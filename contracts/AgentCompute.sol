@@ -15,12 +15,27 @@ import {IAgentComputeBridge} from "./interfaces/IAgentComputeBridge.sol";
 
 /// @title AgentCompute
 /// @notice Lets AI agents buy compute sessions from the keeper's providers without a human. Payment is
-/// USDC (approve or EIP-2612 permit) or ETH, which the bridge swaps for exactly the USDC the session
-/// costs. USDC stays in escrow: the keeper claims the time that has elapsed, and ending a session or a
-/// failed provisioning refunds the rest to the agent. Guardians cap what an agent spends per day and week.
+/// USDC (approve or EIP-2612 permit, each with an optional maximum cost) or ETH, which the bridge swaps
+/// for exactly the USDC the session costs. USDC stays in escrow: the keeper claims the time that has
+/// elapsed, and ending a session or a failed provisioning refunds the rest to the agent. Guardians cap
+/// what an agent spends per day and week. Sessions can renew themselves within a budget the agent set.
 /// Every state change emits an event with indexed ids, so the audit trail is `eth_getLogs` alone.
+///
+/// Pricing: every purchase (the start, each extension, each renewal) is its own block of seconds at its
+/// own cost ("tranche"). Escrow streams to the treasury through the tranches in the order they were
+/// bought, each at its own rate, so every second is charged at the price in force when it was bought.
+///
+/// Pull payments: the treasury's share is credited to a withdrawable balance (`withdraw`); a refund is
+/// pushed to the agent and, if that transfer fails (a blacklisted address), credited to the agent's
+/// withdrawable balance instead. No payout can make ending, failing or claiming a session revert.
+///
+/// Provisioning window: once the keeper reports a pending session as Provisioning (it has paid a
+/// provider), an agent that ends the still-pending session within PROVISIONING_WINDOW pays the time
+/// since that report, at the session's prices, and gets the rest back. After the window, a session the
+/// keeper never activated is refunded in full.
 /// @dev Money invariant, per session: deposited == claimed + refunded + held, where held is
-/// `deposited - claimed` while open and 0 once ended. The contract's USDC balance is the sum of held.
+/// `deposited - claimed` while open and 0 once ended. The contract's USDC balance is the sum of held
+/// plus the sum of withdrawable balances.
 contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -39,6 +54,11 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     uint256 public constant MAX_CONFIG_BYTES = 4096;
     /// @notice Highest price a provider may have: 1,000,000 USDC per hour.
     uint256 public constant MAX_PRICE_PER_HOUR = 1e12;
+    /// @notice Most extensions or renewals a session may have waiting to be streamed.
+    uint256 public constant MAX_QUEUED_TRANCHES = 64;
+    /// @notice How long after a Provisioning report an agent ending its pending session pays for the
+    /// time since the report; after it, an unactivated session is refunded in full.
+    uint256 public constant PROVISIONING_WINDOW = 15 minutes;
 
     /// @notice The escrowed token (USDC, 6 decimals).
     IERC20 public immutable usdc;
@@ -56,6 +76,32 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     mapping(address agent => SpendingCaps) private _caps;
     mapping(address agent => Spending) private _spending;
     mapping(bytes32 merkleRoot => JobBatch) private _jobBatches;
+    mapping(bytes32 instanceId => TrancheQueue) private _queues;
+    mapping(bytes32 instanceId => mapping(uint256 word => TranchePair)) private _tranchePairs;
+    mapping(address account => uint256 amount) private _withdrawable;
+    mapping(bytes32 instanceId => AutoRenewal) private _autoRenewals;
+
+    /// @dev A session's queue of unstreamed extensions, a ring of MAX_QUEUED_TRANCHES entries, in one slot
+    /// together with ring entry 0 (so a first extension costs one new slot). Entries 1-63 are packed two
+    /// per TranchePair word: entry i lives in word (i + 1) / 2, first half when i is odd. The session's
+    /// current block runs from settledUntil to endTime - queuedSeconds and holds
+    /// deposited - claimed - queuedCost.
+    struct TrancheQueue {
+        uint8 head;
+        uint8 count;
+        uint40 queuedSeconds;
+        uint64 queuedCost;
+        uint40 provisioningAt;
+        uint32 firstDuration;
+        uint64 firstCost;
+    }
+
+    struct TranchePair {
+        uint32 aDuration;
+        uint64 aCost;
+        uint32 bDuration;
+        uint64 bCost;
+    }
 
     /// @notice Parameters of an EIP-2612 permit for USDC, signed by the agent for this contract.
     struct Permit {
@@ -71,11 +117,10 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     /// @param treasury_ receives claimed escrow
     /// @param prices USDC per hour for SPHERON, AKASH and IONET (all active)
     constructor(IERC20 usdc_, address admin, address treasury_, uint96[3] memory prices) {
-        if (address(usdc_) == address(0) || admin == address(0) || treasury_ == address(0)) revert ZeroAddress();
+        if (address(usdc_) == address(0) || admin == address(0)) revert ZeroAddress();
         usdc = usdc_;
-        treasury = treasury_;
+        _setTreasury(treasury_);
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        emit TreasurySet(treasury_);
         for (uint8 i = 0; i < 3; ++i) {
             _setProvider(i, prices[i], true);
         }
@@ -99,57 +144,131 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         _collect(instanceId, cost, duration, provider);
     }
 
-    /// @notice Start a session paid in USDC authorised by an EIP-2612 permit instead of an approval.
-    /// @dev A permit already used (for instance front-run by someone who saw it) is tolerated when the
-    /// allowance is there anyway, as OpenZeppelin recommends.
-    /// @param duration paid time in seconds
-    /// @param provider provider id
-    /// @param config opaque workload description for the keeper
-    /// @param permit the agent's permit for at least the session's cost
-    /// @return instanceId the new session's id
-    function startSessionWithPermit(uint256 duration, uint8 provider, bytes calldata config, Permit calldata permit)
+    /// @inheritdoc IAgentCompute
+    function startSessionWithMaxCost(uint256 duration, uint8 provider, bytes calldata config, uint256 maxCost)
         external
         nonReentrant
         whenNotPaused
         returns (bytes32 instanceId)
     {
-        uint256 cost = _quote(duration, provider);
+        uint256 cost = _quoteMax(duration, provider, maxCost);
         instanceId = _open(msg.sender, duration, provider, cost, config);
-        _permit(permit);
+        usdc.safeTransferFrom(msg.sender, address(this), cost);
+    }
+
+    /// @notice Start a session paid in USDC authorised by an EIP-2612 permit instead of an approval.
+    /// @dev A permit already used (for instance front-run by someone who saw it) is tolerated when the
+    /// allowance is there anyway, as OpenZeppelin recommends. v2 added `maxCost` (breaking change).
+    /// @param duration paid time in seconds
+    /// @param provider provider id
+    /// @param config opaque workload description for the keeper
+    /// @param maxCost most the agent accepts to pay, USDC base units (reverts CostAboveMaximum above it)
+    /// @param permit the agent's permit for at least the session's cost
+    /// @return instanceId the new session's id
+    function startSessionWithPermit(
+        uint256 duration,
+        uint8 provider,
+        bytes calldata config,
+        uint256 maxCost,
+        Permit calldata permit
+    ) external nonReentrant whenNotPaused returns (bytes32 instanceId) {
+        uint256 cost = _quoteMax(duration, provider, maxCost);
+        instanceId = _open(msg.sender, duration, provider, cost, config);
+        _permit(msg.sender, permit);
         usdc.safeTransferFrom(msg.sender, address(this), cost);
     }
 
     /// @inheritdoc IAgentCompute
-    /// @dev Paid like `startSession`: ETH through the bridge when attached, USDC otherwise.
+    /// @dev Paid like `startSession`: ETH through the bridge when attached, USDC otherwise. The
+    /// extension is its own tranche at today's price: time already paid for keeps its own price.
     function extendSession(bytes32 instanceId, uint256 additionalTime) external payable nonReentrant whenNotPaused {
-        (uint256 cost, uint8 provider) = _extend(instanceId, additionalTime);
+        (uint256 cost, uint8 provider) = _extend(instanceId, additionalTime, type(uint256).max);
         _collect(instanceId, cost, additionalTime, provider);
     }
 
-    /// @notice Extend a session, paying in USDC authorised by an EIP-2612 permit.
-    /// @param instanceId the session
-    /// @param additionalTime seconds to add
-    /// @param permit the agent's permit for at least the extension's cost
-    function extendSessionWithPermit(bytes32 instanceId, uint256 additionalTime, Permit calldata permit)
+    /// @inheritdoc IAgentCompute
+    function extendSessionWithMaxCost(bytes32 instanceId, uint256 additionalTime, uint256 maxCost)
         external
         nonReentrant
         whenNotPaused
     {
-        (uint256 cost,) = _extend(instanceId, additionalTime);
-        _permit(permit);
+        (uint256 cost,) = _extend(instanceId, additionalTime, maxCost);
+        usdc.safeTransferFrom(msg.sender, address(this), cost);
+    }
+
+    /// @notice Extend a session, paying in USDC authorised by an EIP-2612 permit.
+    /// @dev v2 added `maxCost` (breaking change).
+    /// @param instanceId the session
+    /// @param additionalTime seconds to add
+    /// @param maxCost most the agent accepts to pay, USDC base units (reverts CostAboveMaximum above it)
+    /// @param permit the agent's permit for at least the extension's cost
+    function extendSessionWithPermit(bytes32 instanceId, uint256 additionalTime, uint256 maxCost, Permit calldata permit)
+        external
+        nonReentrant
+        whenNotPaused
+    {
+        (uint256 cost,) = _extend(instanceId, additionalTime, maxCost);
+        _permit(msg.sender, permit);
         usdc.safeTransferFrom(msg.sender, address(this), cost);
     }
 
     /// @inheritdoc IAgentCompute
     /// @dev The agent may end its session at any time, even while paused, so its money can always leave.
-    /// The keeper may end it once its paid time is over. A session that never ran is refunded in full.
+    /// The keeper may end it once its paid time is over. A session that never ran is refunded in full,
+    /// except within PROVISIONING_WINDOW of a Provisioning report, when the agent pays the time since it.
+    /// Ending a session turns its auto-renewal off.
     function endSession(bytes32 instanceId) external nonReentrant {
         Session storage s = _openSession(instanceId);
-        if (msg.sender != agentOf(instanceId)) {
+        bool byAgent = msg.sender == agentOf(instanceId);
+        if (!byAgent) {
             bool expired = s.status == SessionStatus.Active && block.timestamp >= s.endTime;
             if (!(expired && hasRole(KEEPER_ROLE, msg.sender))) revert NotSessionAgent(instanceId, msg.sender);
         }
-        _settle(instanceId, s);
+        _settle(instanceId, s, byAgent);
+    }
+
+    /// @inheritdoc IAgentCompute
+    /// @dev Callable by the session's agent or the agent's guardian, even while paused (no money moves).
+    /// Renewals also respect the agent's spending caps. Replaces any earlier terms.
+    function setAutoRenewal(bytes32 instanceId, uint256 period, uint256 maxPerRenewal, uint256 budget) external {
+        _setAutoRenewal(instanceId, period, maxPerRenewal, budget);
+    }
+
+    /// @notice `setAutoRenewal`, with an EIP-2612 permit from the agent granting this contract the USDC
+    /// allowance renewals will draw on. The guardian may send it with the agent's signature.
+    /// @param instanceId an open session
+    /// @param period seconds per renewal (MIN_DURATION..MAX_DURATION)
+    /// @param maxPerRenewal most one renewal may cost, USDC base units
+    /// @param budget what renewals may cost in total from now on, USDC base units
+    /// @param permit the agent's permit (owner: the agent, spender: this contract)
+    function setAutoRenewalWithPermit(
+        bytes32 instanceId,
+        uint256 period,
+        uint256 maxPerRenewal,
+        uint256 budget,
+        Permit calldata permit
+    ) external nonReentrant {
+        _setAutoRenewal(instanceId, period, maxPerRenewal, budget);
+        _permit(agentOf(instanceId), permit);
+    }
+
+    /// @inheritdoc IAgentCompute
+    /// @dev Callable by the session's agent or its guardian at any time, even while paused.
+    function stopAutoRenewal(bytes32 instanceId) external {
+        _session(instanceId);
+        _checkAgentOrGuardian(instanceId);
+        delete _autoRenewals[instanceId];
+        emit AutoRenewalStopped(instanceId, msg.sender);
+    }
+
+    /// @inheritdoc IAgentCompute
+    /// @dev Anyone may call: the balance only ever goes to `account`. Works while paused.
+    function withdraw(address account) external nonReentrant returns (uint256 amount) {
+        amount = _withdrawable[account];
+        if (amount == 0) revert NothingToWithdraw(account);
+        delete _withdrawable[account];
+        emit Withdrawn(account, msg.sender, amount);
+        usdc.safeTransfer(account, amount);
     }
 
     /// @notice Set or clear (zero address) the guardian who controls `agent`'s spending caps and guardian.
@@ -187,7 +306,9 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     /// @notice Record what happened to a session on the provider side; the audit trail of the keeper's work.
     /// @dev Running on a pending session starts its clock (it gets all the time it paid for). Failed
     /// settles it: elapsed time (if it ran) to the treasury, the rest refunded. Completed settles an
-    /// expired active session, or only records on an ended one.
+    /// expired active session, or only records on an ended one. Provisioning on a pending session starts
+    /// its provisioning window (only the first record counts, so a retried report changes nothing);
+    /// on an active session it only records.
     /// @param instanceId the session
     /// @param outcome what happened
     /// @param providerRef the provider's id for the workload (lease, deployment or container id)
@@ -202,12 +323,18 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
             if (s.status == SessionStatus.Pending) _activate(instanceId, s);
         } else if (outcome == Outcome.Failed) {
             if (s.status == SessionStatus.Ended) revert SessionNotOpen(instanceId);
-            _settle(instanceId, s);
+            _settle(instanceId, s, false);
         } else if (outcome == Outcome.Completed) {
             if (s.status == SessionStatus.Pending) revert SessionNotActive(instanceId);
             if (s.status == SessionStatus.Active) {
                 if (block.timestamp < s.endTime) revert SessionStillRunning(instanceId);
-                _settle(instanceId, s);
+                _settle(instanceId, s, false);
+            }
+        } else if (outcome == Outcome.Provisioning) {
+            if (s.status == SessionStatus.Ended) revert SessionNotOpen(instanceId);
+            if (s.status == SessionStatus.Pending) {
+                TrancheQueue storage q = _queues[instanceId];
+                if (q.provisioningAt == 0) q.provisioningAt = uint40(block.timestamp);
             }
         } else {
             revert InvalidOutcome();
@@ -215,20 +342,64 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         emit OutcomeRecorded(instanceId, outcome, msg.sender, providerRef);
     }
 
-    /// @notice Pay the treasury the escrow that has streamed since the last claim.
+    /// @notice Credit the treasury's withdrawable balance with the escrow streamed since the last claim.
+    /// @dev Streams through the session's tranches in order, each at its own price. Pays nothing out, so
+    /// a treasury that cannot receive USDC does not block it.
     /// @param instanceId an active session
-    /// @return amount USDC base units paid to the treasury
+    /// @return amount USDC base units credited to the treasury
     function claim(bytes32 instanceId) external nonReentrant onlyRole(KEEPER_ROLE) returns (uint256 amount) {
         Session storage s = _session(instanceId);
         if (s.status != SessionStatus.Active) revert SessionNotActive(instanceId);
         uint256 until;
-        (amount, until) = _streamed(s);
+        TrancheQueue memory q;
+        bool consumed;
+        (amount, until, q, consumed) = _streamActive(instanceId, s);
         if (amount == 0) revert NothingToClaim(instanceId);
+        if (consumed) _queues[instanceId] = q;
         s.settledUntil = uint40(until);
         s.claimed += uint80(amount); // amount <= deposited - claimed
         address to = treasury;
+        _withdrawable[to] += amount;
         emit EscrowClaimed(instanceId, to, amount, until);
-        usdc.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IAgentCompute
+    /// @dev Keeper only. The renewal is paid with the agent's USDC (allowance, or a permit given with
+    /// `setAutoRenewalWithPermit`) at the price in force, within the budget, the per-renewal maximum and
+    /// the agent's spending caps. One that cannot be paid does not revert: it emits RenewalFailed, turns
+    /// renewal off and returns false. The USDC is pulled before the state is written so a failed pull
+    /// can be reported without reverting; the reentrancy guard covers the call.
+    function renew(bytes32 instanceId)
+        external
+        nonReentrant
+        whenNotPaused
+        onlyRole(KEEPER_ROLE)
+        returns (bool renewed)
+    {
+        Session storage s = _openSession(instanceId);
+        if (s.status != SessionStatus.Active) revert SessionNotActive(instanceId);
+        uint256 end = s.endTime;
+        if (block.timestamp >= end) revert SessionExpired(instanceId);
+        AutoRenewal memory r = _autoRenewals[instanceId];
+        if (r.period == 0) revert AutoRenewalOff(instanceId);
+        if (end > block.timestamp + r.period) revert RenewalTooEarly(instanceId, end);
+        address agent = agentOf(instanceId);
+        uint8 provider = s.provider;
+        (uint256 cost, RenewalFailure why) = _renewalCost(agent, provider, r);
+        if (why == RenewalFailure.None && !usdc.trySafeTransferFrom(agent, address(this), cost)) {
+            why = RenewalFailure.PaymentFailed;
+        }
+        if (why != RenewalFailure.None) {
+            delete _autoRenewals[instanceId];
+            emit RenewalFailed(instanceId, why);
+            return false;
+        }
+        _spend(agent, cost);
+        r.budgetLeft -= uint96(cost); // cost <= budgetLeft, checked in _renewalCost
+        _autoRenewals[instanceId].budgetLeft = r.budgetLeft;
+        uint256 newEnd = _append(instanceId, s, r.period, cost);
+        emit SessionRenewed(instanceId, agent, r.period, cost, newEnd, r.budgetLeft);
+        return true;
     }
 
     /// @notice Anchor a batch of off-chain job outcomes (WATT jobs) by its Merkle root.
@@ -257,12 +428,11 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         _setProvider(provider, pricePerHour, active);
     }
 
-    /// @notice Set where claimed escrow goes.
-    /// @param treasury_ the new treasury
+    /// @notice Set whose withdrawable balance claimed escrow is credited to from now on; what the old
+    /// treasury earned stays withdrawable by it.
+    /// @param treasury_ the new treasury (not zero, not this contract)
     function setTreasury(address treasury_) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (treasury_ == address(0)) revert ZeroAddress();
-        treasury = treasury_;
-        emit TreasurySet(treasury_);
+        _setTreasury(treasury_);
     }
 
     /// @notice Set the bridge that swaps ETH payments (zero disables ETH payments).
@@ -272,12 +442,13 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         emit BridgeSet(address(bridge_));
     }
 
-    /// @notice Stop new sessions and extensions; ending, claiming and outcomes keep working.
+    /// @notice Stop new sessions, extensions and renewals; ending, claiming, outcomes, withdrawals and
+    /// auto-renewal settings keep working.
     function pause() external onlyRole(DEFAULT_ADMIN_ROLE) {
         _pause();
     }
 
-    /// @notice Resume new sessions and extensions.
+    /// @notice Resume new sessions, extensions and renewals.
     function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
         _unpause();
     }
@@ -302,7 +473,32 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     function claimable(bytes32 instanceId) external view returns (uint256 amount) {
         Session storage s = _sessions[instanceId];
         if (s.status != SessionStatus.Active) return 0;
-        (amount,) = _streamed(s);
+        (amount,,,) = _streamActive(instanceId, s);
+    }
+
+    /// @inheritdoc IAgentCompute
+    function withdrawable(address account) external view returns (uint256) {
+        return _withdrawable[account];
+    }
+
+    /// @inheritdoc IAgentCompute
+    function autoRenewalOf(bytes32 instanceId) external view returns (AutoRenewal memory) {
+        return _autoRenewals[instanceId];
+    }
+
+    /// @inheritdoc IAgentCompute
+    function queuedTranches(bytes32 instanceId) external view returns (Tranche[] memory queued) {
+        TrancheQueue memory q = _queues[instanceId];
+        queued = new Tranche[](q.count);
+        for (uint256 k = 0; k < q.count; ++k) {
+            (uint256 d, uint256 c) = _trancheAt(instanceId, q, (q.head + k) % MAX_QUEUED_TRANCHES);
+            queued[k] = Tranche({duration: uint32(d), cost: uint64(c)});
+        }
+    }
+
+    /// @inheritdoc IAgentCompute
+    function provisioningStartedAt(bytes32 instanceId) external view returns (uint256) {
+        return _queues[instanceId].provisioningAt;
     }
 
     /// @notice The agent that owns `instanceId`: ids are `agent << 96 | nonce`.
@@ -383,6 +579,11 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         cost = (uint256(p.pricePerHour) * duration + 3599) / 3600;
     }
 
+    function _quoteMax(uint256 duration, uint8 provider, uint256 maxCost) private view returns (uint256 cost) {
+        cost = _quote(duration, provider);
+        if (cost > maxCost) revert CostAboveMaximum(cost, maxCost);
+    }
+
     function _open(address agent, uint256 duration, uint8 provider, uint256 cost, bytes calldata config)
         private
         returns (bytes32 instanceId)
@@ -402,17 +603,60 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         emit SessionStarted(instanceId, agent, provider, duration, cost, config);
     }
 
-    function _extend(bytes32 instanceId, uint256 additionalTime) private returns (uint256 cost, uint8 provider) {
+    function _extend(bytes32 instanceId, uint256 additionalTime, uint256 maxCost)
+        private
+        returns (uint256 cost, uint8 provider)
+    {
         Session storage s = _openSession(instanceId);
         if (msg.sender != agentOf(instanceId)) revert NotSessionAgent(instanceId, msg.sender);
         if (s.status == SessionStatus.Active && block.timestamp >= s.endTime) revert SessionExpired(instanceId);
         provider = s.provider;
-        cost = _quote(additionalTime, provider);
+        cost = _quoteMax(additionalTime, provider, maxCost);
         _spend(msg.sender, cost);
-        uint40 newEnd = s.endTime + uint40(additionalTime);
-        s.endTime = newEnd;
-        s.deposited = SafeCast.toUint80(s.deposited + cost);
+        uint256 newEnd = _append(instanceId, s, additionalTime, cost);
         emit SessionExtended(instanceId, msg.sender, additionalTime, cost, newEnd);
+    }
+
+    /// @dev Adds a tranche of `duration` seconds bought for `cost` behind the session's paid time.
+    /// duration <= MAX_DURATION < 2^32 and cost <= MAX_PRICE_PER_HOUR * MAX_DURATION / 3600 + 1 < 2^53,
+    /// so 64 of them fit the queue's uint40 and uint64 sums.
+    function _append(bytes32 instanceId, Session storage s, uint256 duration, uint256 cost)
+        private
+        returns (uint256 newEnd)
+    {
+        TrancheQueue memory q = _queues[instanceId];
+        if (q.count == MAX_QUEUED_TRANCHES) revert TooManyQueuedExtensions(instanceId);
+        uint256 i = (uint256(q.head) + q.count) % MAX_QUEUED_TRANCHES;
+        if (i == 0) {
+            q.firstDuration = uint32(duration);
+            q.firstCost = uint64(cost);
+        } else {
+            TranchePair storage pair = _tranchePairs[instanceId][(i + 1) >> 1];
+            if (i & 1 == 1) {
+                pair.aDuration = uint32(duration);
+                pair.aCost = uint64(cost);
+            } else {
+                pair.bDuration = uint32(duration);
+                pair.bCost = uint64(cost);
+            }
+        }
+        q.count += 1;
+        q.queuedSeconds += uint40(duration);
+        q.queuedCost += uint64(cost);
+        _queues[instanceId] = q;
+        newEnd = s.endTime + duration;
+        s.endTime = uint40(newEnd); // checked: newEnd < 2^40 as long as block time is
+        s.deposited = SafeCast.toUint80(s.deposited + cost);
+    }
+
+    function _trancheAt(bytes32 instanceId, TrancheQueue memory q, uint256 i)
+        private
+        view
+        returns (uint256 duration, uint256 cost)
+    {
+        if (i == 0) return (q.firstDuration, q.firstCost);
+        TranchePair storage pair = _tranchePairs[instanceId][(i + 1) >> 1];
+        return i & 1 == 1 ? (pair.aDuration, pair.aCost) : (pair.bDuration, pair.bCost);
     }
 
     /// @dev Takes the payment for `cost`: through the bridge if ETH came with the call, else USDC pulled
@@ -430,9 +674,9 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         if (received < cost) revert UsdcNotReceived(cost, received);
     }
 
-    function _permit(Permit calldata p) private {
+    function _permit(address owner, Permit calldata p) private {
         // Ignore failure: a front-runner may have submitted the same permit; transferFrom then decides.
-        try IERC20Permit(address(usdc)).permit(msg.sender, address(this), p.value, p.deadline, p.v, p.r, p.s) {} catch {}
+        try IERC20Permit(address(usdc)).permit(owner, address(this), p.value, p.deadline, p.v, p.r, p.s) {} catch {}
     }
 
     function _activate(bytes32 instanceId, Session storage s) private {
@@ -445,13 +689,26 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         emit SessionActivated(instanceId, start, start + paid);
     }
 
-    /// @dev Ends a session: the streamed part goes to the treasury, everything else back to the agent.
-    function _settle(bytes32 instanceId, Session storage s) private {
+    /// @dev Ends a session: the streamed part is credited to the treasury, everything else goes back to
+    /// the agent (pushed, or credited to it if the transfer fails). Clears the queue and auto-renewal.
+    function _settle(bytes32 instanceId, Session storage s, bool byAgent) private {
         uint256 earned;
         if (s.status == SessionStatus.Active) {
             uint256 until;
-            (earned, until) = _streamed(s);
+            (earned, until,,) = _streamActive(instanceId, s);
             s.settledUntil = uint40(until);
+        } else if (byAgent) {
+            // Pending: within the provisioning window the agent pays the time since the keeper paid a provider.
+            TrancheQueue memory q = _queues[instanceId];
+            uint256 at = q.provisioningAt;
+            if (at != 0 && block.timestamp < at + PROVISIONING_WINDOW) {
+                (earned,) = _stream(instanceId, q, at, at + s.endTime - s.settledUntil, s.deposited - s.claimed);
+            }
+        }
+        delete _queues[instanceId];
+        if (_autoRenewals[instanceId].period != 0) {
+            delete _autoRenewals[instanceId];
+            emit AutoRenewalStopped(instanceId, msg.sender);
         }
         uint80 claimed = s.claimed + uint80(earned); // earned <= deposited - claimed
         uint256 refund = s.deposited - claimed;
@@ -459,20 +716,106 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         s.status = SessionStatus.Ended;
         address agent = agentOf(instanceId);
         address to = treasury;
-        emit SessionEnded(instanceId, agent, msg.sender, earned, refund);
-        if (earned > 0) usdc.safeTransfer(to, earned);
-        if (refund > 0) usdc.safeTransfer(agent, refund);
+        if (earned > 0) _withdrawable[to] += earned;
+        emit SessionEnded(instanceId, agent, msg.sender, to, earned, refund);
+        if (refund > 0 && !usdc.trySafeTransfer(agent, refund)) {
+            _withdrawable[agent] += refund;
+            emit RefundDeferred(instanceId, agent, refund);
+        }
     }
 
-    /// @dev Escrow streams linearly: what is still held is spread evenly over the time still paid for,
-    /// so an extension at a new price simply raises the rate from then on. At the end, all is streamed.
-    function _streamed(Session storage s) private view returns (uint256 amount, uint256 until) {
+    /// @dev What an active session has streamed since settledUntil, up to now or its end, and its queue
+    /// without the tranches that used up (`consumed` when there were any).
+    function _streamActive(bytes32 instanceId, Session storage s)
+        private
+        view
+        returns (uint256 amount, uint256 until, TrancheQueue memory q, bool consumed)
+    {
         uint256 from = s.settledUntil;
         uint256 end = s.endTime;
         until = block.timestamp < end ? block.timestamp : end;
-        if (until <= from) return (0, from);
-        uint256 held = s.deposited - s.claimed;
-        amount = until == end ? held : (held * (until - from)) / (end - from);
+        if (until <= from) return (0, from, q, false);
+        q = _queues[instanceId];
+        uint8 countBefore = q.count;
+        amount = _streamTo(instanceId, q, from, end, s.deposited - s.claimed, until);
+        consumed = q.count != countBefore;
+    }
+
+    /// @dev `_streamTo` up to now on a timeline starting at `from` (used for the provisioning window).
+    function _stream(bytes32 instanceId, TrancheQueue memory q, uint256 from, uint256 end, uint256 held)
+        private
+        view
+        returns (uint256 amount, uint256 until)
+    {
+        until = block.timestamp < end ? block.timestamp : end;
+        amount = _streamTo(instanceId, q, from, end, held, until);
+    }
+
+    /// @dev Escrow streams through the tranches in the order bought: the current block (from `from` to
+    /// `end - queuedSeconds`, holding `held - queuedCost`) evenly, then each queued tranche evenly over
+    /// its own seconds at its own cost. A tranche fully used is paid in full. Updates `q` in memory.
+    function _streamTo(bytes32 instanceId, TrancheQueue memory q, uint256 from, uint256 end, uint256 held, uint256 until)
+        private
+        view
+        returns (uint256 amount)
+    {
+        uint256 blockEnd = end - q.queuedSeconds;
+        uint256 blockHeld = held - q.queuedCost;
+        while (q.count > 0 && until >= blockEnd) {
+            amount += blockHeld;
+            (uint256 d, uint256 c) = _trancheAt(instanceId, q, q.head);
+            from = blockEnd;
+            blockEnd += d;
+            blockHeld = c;
+            q.queuedSeconds -= uint40(d);
+            q.queuedCost -= uint64(c);
+            q.head = uint8((q.head + 1) % MAX_QUEUED_TRANCHES);
+            q.count -= 1;
+        }
+        if (until > from) amount += until >= blockEnd ? blockHeld : (blockHeld * (until - from)) / (blockEnd - from);
+    }
+
+    /// @dev A renewal's cost and, if it cannot be paid from the authorisation, why.
+    function _renewalCost(address agent, uint8 provider, AutoRenewal memory r)
+        private
+        view
+        returns (uint256 cost, RenewalFailure why)
+    {
+        Provider memory p = _providers[provider];
+        if (!p.active) return (0, RenewalFailure.ProviderInactive);
+        cost = (uint256(p.pricePerHour) * r.period + 3599) / 3600;
+        if (cost > r.maxPerRenewal) return (cost, RenewalFailure.AboveMaxPerRenewal);
+        if (cost > r.budgetLeft) return (cost, RenewalFailure.BudgetExhausted);
+        SpendingCaps memory caps = _caps[agent];
+        if (caps.enabled) {
+            (uint256 daySpent, uint256 weekSpent) = _currentSpending(_spending[agent]);
+            if (daySpent + cost > caps.dailyCap || weekSpent + cost > caps.weeklyCap) {
+                return (cost, RenewalFailure.CapExceeded);
+            }
+        }
+    }
+
+    function _setAutoRenewal(bytes32 instanceId, uint256 period, uint256 maxPerRenewal, uint256 budget) private {
+        _openSession(instanceId);
+        address agent = _checkAgentOrGuardian(instanceId);
+        if (period < MIN_DURATION || period > MAX_DURATION) revert DurationOutOfRange(period);
+        _autoRenewals[instanceId] = AutoRenewal({
+            period: uint40(period),
+            maxPerRenewal: SafeCast.toUint96(maxPerRenewal),
+            budgetLeft: SafeCast.toUint96(budget)
+        });
+        emit AutoRenewalSet(instanceId, agent, msg.sender, period, maxPerRenewal, budget);
+    }
+
+    function _checkAgentOrGuardian(bytes32 instanceId) private view returns (address agent) {
+        agent = agentOf(instanceId);
+        if (msg.sender != agent && msg.sender != _guardians[agent]) revert NotAgentOrGuardian(instanceId, msg.sender);
+    }
+
+    function _setTreasury(address treasury_) private {
+        if (treasury_ == address(0) || treasury_ == address(this)) revert InvalidTreasury(treasury_);
+        treasury = treasury_;
+        emit TreasurySet(treasury_);
     }
 
     function _spend(address agent, uint256 amount) private {

@@ -72,13 +72,18 @@ contract AgentComputeBridge is IAgentComputeBridge, AccessControl, ReentrancyGua
         } catch (bytes memory reason) {
             revert SwapFailed(reason);
         }
-        emit ComputeRequested(agent, instanceId, provider, duration, usdcAmount, ethSpent);
-        uint256 unspent = msg.value - ethSpent;
-        if (unspent > 0) {
-            // The router keeps ETH it did not wrap; take it back, then hand it to the agent.
+        uint256 ethRefunded;
+        if (msg.value > ethSpent) {
+            // The router keeps ETH it did not wrap; take it all back (with anything stranded there before,
+            // which would otherwise go to the next caller) and hand it to the agent. The bridge holds no ETH
+            // between calls, so its whole balance is the agent's.
             IRouterPayments(address(router)).refundETH();
-            (bool ok,) = agent.call{value: unspent}("");
-            if (!ok) revert RefundFailed(agent, unspent);
+            ethRefunded = address(this).balance;
+        }
+        emit ComputeRequested(agent, instanceId, provider, duration, usdcAmount, msg.value, ethSpent, ethRefunded);
+        if (ethRefunded > 0) {
+            (bool ok,) = agent.call{value: ethRefunded}("");
+            if (!ok) revert RefundFailed(agent, ethRefunded);
         }
     }
 

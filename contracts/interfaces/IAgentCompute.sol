@@ -21,11 +21,42 @@ interface IAgentCompute {
     /// @dev Running: provisioned (again, after a failover) at `providerRef`. Failed: provisioning or the
     /// workload failed; the session is settled and the unused escrow refunded. Completed: the session
     /// ran to its end (an audit record only; the session must already be ended or expired).
+    /// Provisioning: the keeper has paid a provider for a pending session; for PROVISIONING_WINDOW
+    /// after the first such record, an agent ending the still-pending session pays for the time since it.
     enum Outcome {
         None,
         Running,
         Failed,
-        Completed
+        Completed,
+        Provisioning
+    }
+
+    /// @notice Why a renewal could not be paid (the session then ends normally at its end time).
+    enum RenewalFailure {
+        None,
+        BudgetExhausted,
+        AboveMaxPerRenewal,
+        CapExceeded,
+        ProviderInactive,
+        PaymentFailed
+    }
+
+    /// @notice A session's auto-renewal authorisation, set by its agent or the agent's guardian.
+    /// @param period seconds each renewal adds (0: renewal off)
+    /// @param maxPerRenewal most one renewal may cost, USDC base units
+    /// @param budgetLeft what renewals may still cost in total, USDC base units
+    struct AutoRenewal {
+        uint40 period;
+        uint96 maxPerRenewal;
+        uint96 budgetLeft;
+    }
+
+    /// @notice A block of paid time bought by an extension or renewal, charged at its own price.
+    /// @param duration seconds bought
+    /// @param cost USDC base units paid for them
+    struct Tranche {
+        uint32 duration;
+        uint64 cost;
     }
 
     /// @notice A provider's price list entry.
@@ -85,8 +116,35 @@ interface IAgentCompute {
     );
     event SessionExtended(bytes32 indexed instanceId, address indexed agent, uint256 additionalTime, uint256 cost, uint256 newEndTime);
     event SessionActivated(bytes32 indexed instanceId, uint256 startTime, uint256 endTime);
-    event SessionEnded(bytes32 indexed instanceId, address indexed agent, address indexed endedBy, uint256 paidToTreasury, uint256 refunded);
+    /// @param treasury the treasury credited with `paidToTreasury` (withdrawable, see `withdraw`)
+    /// @param refunded returned to the agent (pushed, or deferred to its withdrawable balance: see RefundDeferred)
+    event SessionEnded(
+        bytes32 indexed instanceId,
+        address indexed agent,
+        address indexed endedBy,
+        address treasury,
+        uint256 paidToTreasury,
+        uint256 refunded
+    );
+    /// @notice `amount` streamed to `treasury`'s withdrawable balance.
     event EscrowClaimed(bytes32 indexed instanceId, address indexed treasury, uint256 amount, uint256 settledUntil);
+    /// @notice A refund the agent could not receive (for instance a blacklisted address) was credited to
+    /// its withdrawable balance instead.
+    event RefundDeferred(bytes32 indexed instanceId, address indexed agent, uint256 amount);
+    /// @notice `account`'s withdrawable balance was paid out to it, at `caller`'s request.
+    event Withdrawn(address indexed account, address indexed caller, uint256 amount);
+    event AutoRenewalSet(
+        bytes32 indexed instanceId,
+        address indexed agent,
+        address indexed setBy,
+        uint256 period,
+        uint256 maxPerRenewal,
+        uint256 budget
+    );
+    event AutoRenewalStopped(bytes32 indexed instanceId, address indexed stoppedBy);
+    event SessionRenewed(bytes32 indexed instanceId, address indexed agent, uint256 period, uint256 cost, uint256 newEndTime, uint256 budgetLeft);
+    /// @notice A renewal could not be paid; renewal is now off and the session ends at its end time.
+    event RenewalFailed(bytes32 indexed instanceId, RenewalFailure reason);
     event OutcomeRecorded(bytes32 indexed instanceId, Outcome indexed outcome, address indexed keeper, string providerRef);
     event JobBatchRecorded(bytes32 indexed merkleRoot, address indexed keeper, uint256 jobCount, uint256 wattTotal);
     event ProviderSet(uint8 indexed provider, uint256 pricePerHour, bool active);
@@ -116,6 +174,13 @@ interface IAgentCompute {
     error UsdcNotReceived(uint256 expected, uint256 received);
     error ConfigTooLarge(uint256 length);
     error NothingToClaim(bytes32 instanceId);
+    error TooManyQueuedExtensions(bytes32 instanceId);
+    error CostAboveMaximum(uint256 cost, uint256 maxCost);
+    error NothingToWithdraw(address account);
+    error InvalidTreasury(address treasury);
+    error NotAgentOrGuardian(bytes32 instanceId, address caller);
+    error AutoRenewalOff(bytes32 instanceId);
+    error RenewalTooEarly(bytes32 instanceId, uint256 endTime);
 
     /// @notice Start a session paid in USDC from the caller (who must have approved this contract).
     /// @param duration paid time in seconds; the clock starts when the keeper reports it running
@@ -132,6 +197,67 @@ interface IAgentCompute {
     /// @notice End a session: the elapsed part goes to the treasury, the rest back to the agent.
     /// @param instanceId the session
     function endSession(bytes32 instanceId) external;
+
+    /// @notice Start a session paid in USDC from the caller, reverting if it would cost more than `maxCost`.
+    /// @dev Protects against a price change mined before the agent's transaction.
+    /// @param duration paid time in seconds
+    /// @param provider provider id
+    /// @param config opaque workload description for the keeper
+    /// @param maxCost most the agent accepts to pay, USDC base units
+    /// @return instanceId the new session's id
+    function startSessionWithMaxCost(uint256 duration, uint8 provider, bytes calldata config, uint256 maxCost)
+        external
+        returns (bytes32 instanceId);
+
+    /// @notice Extend a session paying USDC, reverting if the extension would cost more than `maxCost`.
+    /// @param instanceId the session
+    /// @param additionalTime seconds to add
+    /// @param maxCost most the agent accepts to pay, USDC base units
+    function extendSessionWithMaxCost(bytes32 instanceId, uint256 additionalTime, uint256 maxCost) external;
+
+    /// @notice Pay `account` its whole withdrawable balance (treasury earnings, deferred refunds).
+    /// @dev Anyone may call; the money only ever goes to `account`.
+    /// @param account whose balance to pay out
+    /// @return amount USDC base units paid
+    function withdraw(address account) external returns (uint256 amount);
+
+    /// @notice USDC base units `account` may withdraw.
+    /// @param account the account
+    /// @return the balance
+    function withdrawable(address account) external view returns (uint256);
+
+    /// @notice Put a session on auto-renewal (or change its terms): the keeper may extend it by `period`
+    /// seconds shortly before it ends, paid from the agent's USDC at the price then in force.
+    /// @param instanceId an open session
+    /// @param period seconds per renewal (MIN_DURATION..MAX_DURATION)
+    /// @param maxPerRenewal most one renewal may cost, USDC base units
+    /// @param budget what renewals may cost in total from now on, USDC base units
+    function setAutoRenewal(bytes32 instanceId, uint256 period, uint256 maxPerRenewal, uint256 budget) external;
+
+    /// @notice Turn a session's auto-renewal off.
+    /// @param instanceId the session
+    function stopAutoRenewal(bytes32 instanceId) external;
+
+    /// @notice A session's auto-renewal terms (period 0 when off).
+    /// @param instanceId the session
+    /// @return the terms
+    function autoRenewalOf(bytes32 instanceId) external view returns (AutoRenewal memory);
+
+    /// @notice Renew a session on auto-renewal by its period (keeper only).
+    /// @param instanceId an active, unexpired session on auto-renewal ending within one period
+    /// @return renewed false when the renewal could not be paid (see RenewalFailed)
+    function renew(bytes32 instanceId) external returns (bool renewed);
+
+    /// @notice The extensions and renewals of a session not yet streamed, oldest first. The session's
+    /// current block of time (from `settledUntil`) is what is left of earlier purchases.
+    /// @param instanceId the session
+    /// @return queued tranches in the order they will be consumed
+    function queuedTranches(bytes32 instanceId) external view returns (Tranche[] memory queued);
+
+    /// @notice When the keeper first reported a pending session as Provisioning (0 if never).
+    /// @param instanceId the session
+    /// @return timestamp of the record
+    function provisioningStartedAt(bytes32 instanceId) external view returns (uint256);
 
     /// @notice USDC (base units) that `duration` seconds on `provider` cost now (rounded up).
     /// @param duration seconds

@@ -10,15 +10,19 @@ interface IAgentComputeBridge {
     /// @param instanceId the session the USDC pays for
     /// @param duration seconds bought (the seed called this durationHours; seconds allow sub-hour sessions)
     /// @param provider provider id
-    /// @param usdcAmount USDC base units bought
-    /// @param ethSpent wei the swap used; the rest of what the agent sent was refunded
+    /// @param usdcAmount USDC base units bought (delivered to AgentCompute's escrow)
+    /// @param ethIn wei the agent sent
+    /// @param ethSpent wei the swap used
+    /// @param ethRefunded wei returned to the agent: `ethIn - ethSpent`, plus any ETH that was stranded in the router
     event ComputeRequested(
         address indexed agent,
         bytes32 indexed instanceId,
         uint8 indexed provider,
         uint256 duration,
         uint256 usdcAmount,
-        uint256 ethSpent
+        uint256 ethIn,
+        uint256 ethSpent,
+        uint256 ethRefunded
     );
     event PoolFeeSet(uint24 poolFee);
 

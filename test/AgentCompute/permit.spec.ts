@@ -1,36 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { Signer } from "ethers";
-import { systemFixture, instanceIdOf, System, HOUR, SPHERON, CONFIG } from "../shared/fixtures";
-
-async function signPermit(s: System, owner: Signer, value: bigint, deadline: bigint) {
-  const domain = {
-    name: "USD Coin",
-    version: "1",
-    chainId: (await ethers.provider.getNetwork()).chainId,
-    verifyingContract: await s.usdc.getAddress(),
-  };
-  const types = {
-    Permit: [
-      { name: "owner", type: "address" },
-      { name: "spender", type: "address" },
-      { name: "value", type: "uint256" },
-      { name: "nonce", type: "uint256" },
-      { name: "deadline", type: "uint256" },
-    ],
-  };
-  const ownerAddress = await owner.getAddress();
-  const message = {
-    owner: ownerAddress,
-    spender: await s.compute.getAddress(),
-    value,
-    nonce: await s.usdc.nonces(ownerAddress),
-    deadline,
-  };
-  const sig = ethers.Signature.from(await owner.signTypedData(domain, types, message));
-  return { value, deadline, v: sig.v, r: sig.r, s: sig.s };
-}
+import { systemFixture, instanceIdOf, signPermit, HOUR, SPHERON, CONFIG } from "../shared/fixtures";
 
 /** An agent with USDC but no approval: only a permit can pay. */
 async function permitFixture() {
@@ -44,7 +15,7 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const s = await loadFixture(permitFixture);
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
-    const tx = s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, permit);
+    const tx = s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit);
     await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute], [-cost, cost]);
     await expect(tx).to.emit(s.compute, "SessionStarted");
   });
@@ -53,8 +24,8 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const s = await loadFixture(permitFixture);
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const deadline = BigInt(await time.latest()) + 3600n;
-    const id = await instanceIdOf(s, s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, await signPermit(s, s.agent, cost, deadline)));
-    const tx = s.c.extendSessionWithPermit(id, HOUR, await signPermit(s, s.agent, cost, deadline));
+    const id = await instanceIdOf(s, s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, await signPermit(s, s.agent, cost, deadline)));
+    const tx = s.c.extendSessionWithPermit(id, HOUR, ethers.MaxUint256, await signPermit(s, s.agent, cost, deadline));
     await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute], [-cost, cost]);
     expect((await s.compute.getSession(id)).deposited).to.equal(2n * cost);
   });
@@ -65,14 +36,14 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
     // Someone watching the mempool submits the permit first.
     await s.usdc.connect(s.other).permit(s.agent.address, await s.compute.getAddress(), permit.value, permit.deadline, permit.v, permit.r, permit.s);
-    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, permit)).to.emit(s.compute, "SessionStarted");
+    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.emit(s.compute, "SessionStarted");
   });
 
   it("when the permit is expired and there is no allowance, reverts with ERC20InsufficientAllowance and takes nothing", async () => {
     const s = await loadFixture(permitFixture);
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) - 1n);
-    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, permit)).to.be.revertedWithCustomError(
+    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(
       s.usdc,
       "ERC20InsufficientAllowance",
     );
@@ -83,7 +54,7 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
     await s.usdc.connect(s.other).approve(await s.compute.getAddress(), 0);
-    await expect(s.compute.connect(s.other).startSessionWithPermit(HOUR, SPHERON, CONFIG, permit)).to.be.revertedWithCustomError(
+    await expect(s.compute.connect(s.other).startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(
       s.usdc,
       "ERC20InsufficientAllowance",
     );
@@ -95,7 +66,7 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
     await s.compute.connect(s.admin).pause();
-    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, permit)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
-    await expect(s.c.extendSessionWithPermit(ethers.ZeroHash, HOUR, permit)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
+    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
+    await expect(s.c.extendSessionWithPermit(ethers.ZeroHash, HOUR, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
   });
 });

@@ -28,9 +28,9 @@ function reentryCalls(s: Fixture): [string, string, string][] {
   const permit = { value: 1n, deadline: 1n, v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
   return [
     ["AgentCompute.startSession", compute, c.encodeFunctionData("startSession", [HOUR, SPHERON, "0x"])],
-    ["AgentCompute.startSessionWithPermit", compute, c.encodeFunctionData("startSessionWithPermit", [HOUR, SPHERON, "0x", permit])],
+    ["AgentCompute.startSessionWithPermit", compute, c.encodeFunctionData("startSessionWithPermit", [HOUR, SPHERON, "0x", ethers.MaxUint256, permit])],
     ["AgentCompute.extendSession", compute, c.encodeFunctionData("extendSession", [ethers.ZeroHash, HOUR])],
-    ["AgentCompute.extendSessionWithPermit", compute, c.encodeFunctionData("extendSessionWithPermit", [ethers.ZeroHash, HOUR, permit])],
+    ["AgentCompute.extendSessionWithPermit", compute, c.encodeFunctionData("extendSessionWithPermit", [ethers.ZeroHash, HOUR, ethers.MaxUint256, permit])],
     ["AgentCompute.endSession", compute, c.encodeFunctionData("endSession", [ethers.ZeroHash])],
     ["AgentCompute.recordOutcome", compute, c.encodeFunctionData("recordOutcome", [ethers.ZeroHash, 2, "x"])],
     ["AgentCompute.claim", compute, c.encodeFunctionData("claim", [ethers.ZeroHash])],

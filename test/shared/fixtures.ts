@@ -4,7 +4,7 @@
  * and AgentCompute + AgentComputeBridge wired together with a keeper and a treasury.
  */
 import { ethers, network } from "hardhat";
-import { Contract } from "ethers";
+import { Contract, Signer } from "ethers";
 import { createWethUsdcPool, deployUniswap } from "../../scripts/lib/uniswap";
 import { deploySystem } from "../../scripts/lib/system";
 import { TestUSDC__factory } from "../../typechain-types";
@@ -77,4 +77,35 @@ export async function startActive(system: System, duration = HOUR, provider = SP
   const id = await instanceIdOf(system, system.c.startSession(duration, provider, CONFIG));
   await system.compute.connect(system.keeper).recordOutcome(id, 1, "local-1");
   return id;
+}
+
+/** Parameters of AgentCompute's Permit struct. */
+export interface PermitArgs {
+  value: bigint;
+  deadline: bigint;
+  v: number;
+  r: string;
+  s: string;
+}
+
+/**
+ * An EIP-2612 permit signed by `owner` for AgentCompute as spender. The EIP-712 domain is read from the
+ * token itself (EIP-5267 `eip712Domain()`), so a change to the token's name or version cannot drift.
+ */
+export async function signPermit(system: System, owner: Signer, value: bigint, deadline: bigint): Promise<PermitArgs> {
+  const d = await system.usdc.eip712Domain();
+  const domain = { name: d.name, version: d.version, chainId: d.chainId, verifyingContract: d.verifyingContract };
+  const types = {
+    Permit: [
+      { name: "owner", type: "address" },
+      { name: "spender", type: "address" },
+      { name: "value", type: "uint256" },
+      { name: "nonce", type: "uint256" },
+      { name: "deadline", type: "uint256" },
+    ],
+  };
+  const ownerAddress = await owner.getAddress();
+  const message = { owner: ownerAddress, spender: await system.compute.getAddress(), value, nonce: await system.usdc.nonces(ownerAddress), deadline };
+  const sig = ethers.Signature.from(await owner.signTypedData(domain, types, message));
+  return { value, deadline, v: sig.v, r: sig.r, s: sig.s };
 }
