@@ -64,6 +64,7 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     expect(renewed.map((e) => e.args.cost)).to.deep.equal([cost, cost]);
     expect(renewed.map((e) => e.args.budgetLeft)).to.deep.equal([cost, 0n]);
     // One renew per period, keyed by the end it renews: the third found the budget spent.
+    await until("the renew actions settled", () => renewActions(id).every((x) => x.state === "mined"));
     expect(renewActions(id)).to.deep.equal([
       { idempotency_key: `renew:${id}:${firstEnd}`, state: "mined" },
       { idempotency_key: `renew:${id}:${firstEnd + PERIOD}`, state: "mined" },
@@ -106,6 +107,7 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     expect(ended.duration).to.equal(PERIOD);
     const r = getAutoRenewal(app.db, id)!;
     expect([r.enabled, r.renewals, r.last_failure]).to.deep.equal([0, 0, "PaymentFailed"]);
+    await until("the renew action settled", () => renewActions(id).every((x) => x.state === "mined"));
     expect(renewActions(id)).to.deep.equal([{ idempotency_key: `renew:${id}:${end}`, state: "mined" }]);
     await (await t.usdc().approve(await c.getAddress(), 10n ** 12n)).wait();
   });
