@@ -21,12 +21,20 @@ describe("AgentCompute administration", () => {
       expect(await c.IONET()).to.equal(2);
     });
 
-    it("rejects a zero USDC, admin or treasury address with ZeroAddress", async () => {
+    it("rejects a zero USDC or admin address with ZeroAddress, and a zero treasury with InvalidTreasury", async () => {
       const [d] = await ethers.getSigners();
       const f = new AgentCompute__factory(d);
-      for (const args of [[ZERO, d.address, d.address], [d.address, ZERO, d.address], [d.address, d.address, ZERO]] as const) {
+      for (const args of [[ZERO, d.address, d.address], [d.address, ZERO, d.address]] as const) {
         await expect(f.deploy(args[0], args[1], args[2], [1n, 1n, 1n])).to.be.revertedWithCustomError(f, "ZeroAddress");
       }
+      await expect(f.deploy(d.address, d.address, ZERO, [1n, 1n, 1n])).to.be.revertedWithCustomError(f, "InvalidTreasury").withArgs(ZERO);
+    });
+
+    it("rejects its own future address as treasury with InvalidTreasury (escrow would be stuck)", async () => {
+      const [d] = await ethers.getSigners();
+      const f = new AgentCompute__factory(d);
+      const self = ethers.getCreateAddress({ from: d.address, nonce: await ethers.provider.getTransactionCount(d.address) });
+      await expect(f.deploy(d.address, d.address, self, [1n, 1n, 1n])).to.be.revertedWithCustomError(f, "InvalidTreasury").withArgs(self);
     });
 
     it("rejects a zero seed price with InvalidPrice", async () => {
@@ -54,11 +62,14 @@ describe("AgentCompute administration", () => {
   });
 
   describe("setTreasury and setBridge", () => {
-    it("setTreasury changes the treasury and rejects zero", async () => {
+    it("setTreasury changes the treasury and rejects zero and the contract itself with InvalidTreasury", async () => {
       const s = await loadFixture(systemFixture);
       await expect(s.compute.connect(s.admin).setTreasury(s.other.address)).to.emit(s.compute, "TreasurySet").withArgs(s.other.address);
       expect(await s.compute.treasury()).to.equal(s.other.address);
-      await expect(s.compute.connect(s.admin).setTreasury(ZERO)).to.be.revertedWithCustomError(s.compute, "ZeroAddress");
+      await expect(s.compute.connect(s.admin).setTreasury(ZERO)).to.be.revertedWithCustomError(s.compute, "InvalidTreasury").withArgs(ZERO);
+      const self = await s.compute.getAddress();
+      await expect(s.compute.connect(s.admin).setTreasury(self)).to.be.revertedWithCustomError(s.compute, "InvalidTreasury").withArgs(self);
+      expect(await s.compute.treasury()).to.equal(s.other.address);
     });
 
     it("setBridge to zero disables ETH payments with BridgeNotSet; USDC still works", async () => {

@@ -4,14 +4,15 @@ import { network, ethers } from "hardhat";
 import { systemFixture, instanceIdOf, startActive, HOUR, SPHERON, CONFIG } from "../shared/fixtures";
 
 describe("AgentCompute.claim", () => {
-  it("pays the treasury the escrow streamed so far and emits EscrowClaimed", async () => {
+  it("credits the treasury's withdrawable balance with the escrow streamed so far (no transfer) and emits EscrowClaimed", async () => {
     const s = await loadFixture(systemFixture);
     const id = await startActive(s);
     const start = (await s.compute.getSession(id)).settledUntil;
     await time.setNextBlockTimestamp(start + 1200n);
     const tx = s.compute.connect(s.keeper).claim(id);
     await expect(tx).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 133_333n, start + 1200n);
-    await expect(tx).to.changeTokenBalances(s.usdc, [s.treasury, s.compute], [133_333n, -133_333n]);
+    await expect(tx).to.changeTokenBalances(s.usdc, [s.treasury, s.compute], [0, 0]);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(133_333n);
   });
 
   it("claimable() agrees with what claim pays", async () => {
@@ -25,7 +26,7 @@ describe("AgentCompute.claim", () => {
     expect(paid - expected).to.be.lte(112n); // 400,000 / 3,600 per second, rounded
   });
 
-  it("streams the remaining escrow over the remaining time after an extension at a new price", async () => {
+  it("after an extension at a new price, streams the rest of the first hour at its old price, then the extension at its own", async () => {
     const s = await loadFixture(systemFixture);
     const id = await startActive(s);
     await s.compute.connect(s.admin).setProvider(SPHERON, 800_000n, true);
@@ -33,9 +34,15 @@ describe("AgentCompute.claim", () => {
     await time.setNextBlockTimestamp(start + 1800n);
     await s.compute.connect(s.keeper).claim(id); // 200,000 of 400,000
     await time.setNextBlockTimestamp(start + 1801n);
-    await s.c.extendSession(id, 1800); // +400,000 for 30 min: 600,000 over the last 3,599 s
+    await s.c.extendSession(id, 1800); // its own tranche: +400,000 for 30 min
+    await time.setNextBlockTimestamp(start + HOUR);
+    // The first hour's last 1,800 s at 400,000/h, not a blend with the new price.
+    await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 200_000n, start + HOUR);
+    await time.setNextBlockTimestamp(start + HOUR + 900n);
+    await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 200_000n, start + HOUR + 900n);
     await time.setNextBlockTimestamp(start + HOUR + 1800n);
-    await expect(s.compute.connect(s.keeper).claim(id)).to.changeTokenBalance(s.usdc, s.treasury, 600_000n);
+    await s.compute.connect(s.keeper).claim(id);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(800_000n);
     const session = await s.compute.getSession(id);
     expect(session.claimed).to.equal(session.deposited);
   });
@@ -49,7 +56,7 @@ describe("AgentCompute.claim", () => {
     await s.compute.connect(s.keeper).claim(id);
     const session = await s.compute.getSession(id);
     expect(session.claimed).to.equal(400_000n);
-    expect(await s.usdc.balanceOf(s.treasury.address)).to.equal(400_000n);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(400_000n);
     await expect(s.compute.connect(s.keeper).claim(id)).to.be.revertedWithCustomError(s.compute, "NothingToClaim").withArgs(id);
     expect(await s.compute.claimable(id)).to.equal(0n);
   });
@@ -103,11 +110,13 @@ describe("AgentCompute.claim", () => {
       .withArgs(s.agent.address, await s.compute.KEEPER_ROLE());
   });
 
-  it("pays the treasury in force at claim time", async () => {
+  it("credits the treasury in force at claim time", async () => {
     const s = await loadFixture(systemFixture);
     const id = await startActive(s);
     await s.compute.connect(s.admin).setTreasury(s.other.address);
     await time.increase(HOUR);
-    await expect(s.compute.connect(s.keeper).claim(id)).to.changeTokenBalance(s.usdc, s.other, 400_000n);
+    await s.compute.connect(s.keeper).claim(id);
+    expect(await s.compute.withdrawable(s.other.address)).to.equal(400_000n);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(0n);
   });
 });

@@ -9,19 +9,20 @@ describe("AgentCompute.endSession", () => {
     const id = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));
     await time.increase(1000);
     const tx = s.c.endSession(id);
-    await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, 0, 400_000n);
+    await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 0, 400_000n);
     await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.treasury, s.compute], [400_000n, 0, -400_000n]);
     expect((await s.compute.getSession(id)).status).to.equal(3n); // Ended
   });
 
-  it("on an active session, pays the elapsed part to the treasury and refunds the rest", async () => {
+  it("on an active session, credits the elapsed part to the treasury and refunds the rest", async () => {
     const s = await loadFixture(systemFixture);
     const id = await startActive(s);
     const start = (await s.compute.getSession(id)).settledUntil;
     await time.setNextBlockTimestamp(start + 900n); // a quarter of the hour
     const tx = s.c.endSession(id);
-    await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, 100_000n, 300_000n);
-    await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.treasury, s.compute], [300_000n, 100_000n, -400_000n]);
+    await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
+    await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.treasury, s.compute], [300_000n, 0, -300_000n]);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(100_000n);
     const session = await s.compute.getSession(id);
     expect(session.claimed).to.equal(100_000n);
     expect(session.settledUntil).to.equal(start + 900n);
@@ -34,14 +35,16 @@ describe("AgentCompute.endSession", () => {
     await time.setNextBlockTimestamp(start + 900n);
     await s.compute.connect(s.keeper).claim(id); // 100,000
     await time.setNextBlockTimestamp(start + 1800n);
-    await expect(s.c.endSession(id)).to.changeTokenBalances(s.usdc, [s.agent, s.treasury], [200_000n, 100_000n]);
+    await expect(s.c.endSession(id)).to.changeTokenBalances(s.usdc, [s.agent, s.treasury], [200_000n, 0]);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(200_000n);
   });
 
-  it("after expiry, pays everything to the treasury and refunds nothing", async () => {
+  it("after expiry, credits everything to the treasury and refunds nothing", async () => {
     const s = await loadFixture(systemFixture);
     const id = await startActive(s);
     await time.increase(2n * HOUR);
-    await expect(s.c.endSession(id)).to.changeTokenBalances(s.usdc, [s.agent, s.treasury], [0, 400_000n]);
+    await expect(s.c.endSession(id)).to.changeTokenBalances(s.usdc, [s.agent, s.treasury], [0, 0]);
+    expect(await s.compute.withdrawable(s.treasury.address)).to.equal(400_000n);
   });
 
   it("when the keeper ends an expired session, settles it", async () => {
@@ -50,7 +53,7 @@ describe("AgentCompute.endSession", () => {
     await time.increase(HOUR);
     await expect(s.compute.connect(s.keeper).endSession(id))
       .to.emit(s.compute, "SessionEnded")
-      .withArgs(id, s.agent.address, s.keeper.address, 400_000n, 0);
+      .withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 400_000n, 0);
   });
 
   it("when the keeper tries to end a session still running, reverts with NotSessionAgent", async () => {

@@ -1,8 +1,15 @@
 /**
  * Money is conserved, whatever agents, the keeper and the admin do and in whatever order:
  * for every session, deposited = claimed + refunded + held; the escrow's USDC balance is the sum of
- * what is held; the treasury got exactly what was claimed; each agent's USDC and ETH moved by exactly
- * what it paid minus what it was refunded (and gas); the bridge and the router keep nothing.
+ * what is held plus the withdrawable balances; the treasury got (or may withdraw) exactly what was
+ * claimed; each agent's USDC and ETH moved by exactly what it paid minus what it was refunded (and gas);
+ * the bridge and the router keep nothing.
+ *
+ * And every second is charged at the price in force when it was bought: rebuilt from the logs alone,
+ * each session's purchases (start, extensions) are consumed in order from its activation (or from the
+ * keeper's Provisioning report, for a pending session its agent ended within the window), and what the
+ * treasury got for the seconds used equals that model, to within one base unit per claim (each claim
+ * rounds down).
  */
 import { expect } from "chai";
 import fc from "fast-check";
@@ -18,7 +25,8 @@ type Action =
   | { kind: "claim"; session: number }
   | { kind: "outcome"; session: number; outcome: number }
   | { kind: "wait"; seconds: number }
-  | { kind: "price"; provider: number; price: number };
+  | { kind: "price"; provider: number; price: number }
+  | { kind: "withdraw" };
 
 const start = fc.record({ kind: fc.constant("start" as const), agent: fc.nat(1), duration: fc.integer({ min: 60, max: 4 * 3600 }), provider: fc.nat(2), eth: fc.boolean() });
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -26,9 +34,10 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("extend" as const), session: fc.nat(), duration: fc.integer({ min: 60, max: 3600 }), eth: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("end" as const), session: fc.nat(), byKeeper: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("claim" as const), session: fc.nat() }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("outcome" as const), session: fc.nat(), outcome: fc.integer({ min: 1, max: 3 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("outcome" as const), session: fc.nat(), outcome: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 3 * 3600 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("price" as const), provider: fc.nat(2), price: fc.integer({ min: 1, max: 5_000_000 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("price" as const), provider: fc.nat(2), price: fc.integer({ min: 1, max: 5_000_000 }) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "withdraw" as const }) },
 );
 
 interface Ledger {
@@ -79,7 +88,7 @@ async function run(s: System, actions: Action[]) {
       await pay(a.agent, a.eth, () => s.compute.getSessionCost(a.duration, a.provider), (value) =>
         c.startSession(a.duration, a.provider, CONFIG, { value }),
       );
-    } else if (ledger.sessions.length === 0 && a.kind !== "wait" && a.kind !== "price") {
+    } else if (ledger.sessions.length === 0 && a.kind !== "wait" && a.kind !== "price" && a.kind !== "withdraw") {
       continue;
     } else if (a.kind === "extend") {
       const id = pick(a.session);
@@ -102,6 +111,8 @@ async function run(s: System, actions: Action[]) {
       await time.increase(a.seconds);
     } else if (a.kind === "price") {
       await send(s.compute.connect(s.admin).setProvider(a.provider, a.price, true));
+    } else if (a.kind === "withdraw") {
+      await send(s.compute.connect(s.other).withdraw(s.treasury.address));
     }
   }
   return { ledger, agents, startUsdc, startEth, startBlock };
@@ -145,8 +156,14 @@ async function checkInvariants(s: System, r: Awaited<ReturnType<typeof run>>) {
   }
   const paidIn = [...started, ...extended].reduce((t, e) => t + e.args.cost, 0n);
   expect(deposited, "deposited = sum of SessionStarted + SessionExtended costs").to.equal(paidIn);
-  expect(await s.usdc.balanceOf(computeAddress), "escrow balance = sum held").to.equal(held);
-  expect(await s.usdc.balanceOf(s.treasury.address), "treasury = sum claimed").to.equal(claimed);
+  const owedToTreasury = await s.compute.withdrawable(s.treasury.address);
+  const deferred = (await Promise.all(agents.map((a) => s.compute.withdrawable(a.address)))).reduce((t, v) => t + v, 0n);
+  expect(deferred, "EOAs always take their refunds").to.equal(0n);
+  expect(await s.usdc.balanceOf(computeAddress), "escrow balance = sum held + withdrawable").to.equal(held + owedToTreasury);
+  expect((await s.usdc.balanceOf(s.treasury.address)) + owedToTreasury, "treasury paid + withdrawable = sum claimed").to.equal(claimed);
+  const withdrawn = (await s.compute.queryFilter(s.compute.filters.Withdrawn())).reduce((t, e) => t + e.args.amount, 0n);
+  expect(withdrawn, "Withdrawn events = what the treasury received").to.equal(await s.usdc.balanceOf(s.treasury.address));
+  await checkPurchasePrices(s, ledger.sessions, ended, started, extended, claimedEvents);
   const treasuryFromLogs =
     claimedEvents.reduce((t, e) => t + e.args.amount, 0n) + ended.reduce((t, e) => t + e.args.paidToTreasury, 0n);
   expect(treasuryFromLogs, "treasury payments in the logs = sum claimed").to.equal(claimed);
@@ -162,10 +179,58 @@ async function checkInvariants(s: System, r: Awaited<ReturnType<typeof run>>) {
   }
 }
 
+type Log = Awaited<ReturnType<System["compute"]["queryFilter"]>>[number];
+
+/** What the first `used` seconds of a session cost, consuming its purchases in order at their own prices. */
+function modelCharge(purchases: { duration: bigint; cost: bigint }[], used: bigint): bigint {
+  let charge = 0n;
+  for (const p of purchases) {
+    if (used <= 0n) break;
+    charge += used >= p.duration ? p.cost : (p.cost * used) / p.duration;
+    used -= p.duration;
+  }
+  return charge;
+}
+
+async function checkPurchasePrices(s: System, sessions: string[], ended: Log[], started: Log[], extended: Log[], claims: Log[]) {
+  const c = s.compute;
+  const activated = await c.queryFilter(c.filters.SessionActivated());
+  const provisioning = await c.queryFilter(c.filters.OutcomeRecorded(undefined, 4));
+  const window = await c.PROVISIONING_WINDOW();
+  const args = (l: Log) => (l as unknown as { args: Record<string, bigint | string> }).args;
+  for (const id of sessions) {
+    const mine = (logs: Log[]) => logs.filter((l) => args(l).instanceId === id);
+    // Purchases in the order they were made (block, then log index).
+    const purchases = [...mine(started), ...mine(extended)]
+      .sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index)
+      .map((l) => ({ duration: (args(l).duration ?? args(l).additionalTime) as bigint, cost: args(l).cost as bigint }));
+    const x = await c.getSession(id);
+    const act = mine(activated)[0];
+    const end = mine(ended)[0];
+    const nClaims = BigInt(mine(claims).length);
+    let used = 0n;
+    if (act) {
+      used = x.settledUntil - (args(act).startTime as bigint);
+    } else if (end && args(end).paidToTreasury !== 0n) {
+      // Ended while pending within the provisioning window: the time since the first Provisioning report.
+      const prov = mine(provisioning).filter((l) => l.blockNumber <= end.blockNumber)[0];
+      expect(prov, "a pending session pays only after a Provisioning report").to.not.equal(undefined);
+      const from = BigInt((await ethers.provider.getBlock(prov.blockNumber))!.timestamp);
+      const at = BigInt((await ethers.provider.getBlock(end.blockNumber))!.timestamp);
+      expect(at - from, "only within the provisioning window").to.be.lt(window);
+      used = at - from;
+    }
+    const expected = modelCharge(purchases, used);
+    const charged = x.claimed;
+    const diff = charged > expected ? charged - expected : expected - charged;
+    expect(diff, `session ${id}: charged ${charged} for ${used} s; at purchase prices ${expected}`).to.be.lte(nClaims + 1n);
+  }
+}
+
 describe("AgentCompute money conservation (property-based)", function () {
   const runs = Number(process.env.PROPERTY_RUNS ?? 500);
 
-  it(`holds after random sequences of starts, extends, ends, claims, outcomes, time and price changes (${runs} runs)`, async function () {
+  it(`holds after random sequences of starts, extends, ends, claims, outcomes, withdrawals, time and price changes, each second charged at its purchase price (${runs} runs)`, async function () {
     this.timeout(0);
     let sessionsSeen = 0;
     await fc.assert(

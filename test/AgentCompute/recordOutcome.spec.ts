@@ -49,12 +49,12 @@ describe("AgentCompute.recordOutcome", () => {
       const s = await loadFixture(systemFixture);
       const id = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));
       const tx = s.compute.connect(s.keeper).recordOutcome(id, FAILED, "no bids");
-      await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.keeper.address, 0, 400_000n);
+      await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 0, 400_000n);
       await expect(tx).to.emit(s.compute, "OutcomeRecorded").withArgs(id, FAILED, s.keeper.address, "no bids");
       await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.treasury], [400_000n, 0]);
     });
 
-    it("on an active session (workload lost), pays the time used and refunds the rest", async () => {
+    it("on an active session (workload lost), credits the time used to the treasury and refunds the rest", async () => {
       const s = await loadFixture(systemFixture);
       const id = await startActive(s);
       const start = (await s.compute.getSession(id)).settledUntil;
@@ -62,8 +62,9 @@ describe("AgentCompute.recordOutcome", () => {
       await expect(s.compute.connect(s.keeper).recordOutcome(id, FAILED, "lease closed")).to.changeTokenBalances(
         s.usdc,
         [s.agent, s.treasury],
-        [100_000n, 300_000n],
+        [100_000n, 0],
       );
+      expect(await s.compute.withdrawable(s.treasury.address)).to.equal(300_000n);
     });
 
     it("on an ended session, reverts with SessionNotOpen", async () => {
@@ -80,8 +81,9 @@ describe("AgentCompute.recordOutcome", () => {
       const id = await startActive(s);
       await time.increase(HOUR);
       const tx = s.compute.connect(s.keeper).recordOutcome(id, COMPLETED, "exit 0");
-      await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.keeper.address, 400_000n, 0);
-      await expect(tx).to.changeTokenBalance(s.usdc, s.treasury, 400_000n);
+      await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 400_000n, 0);
+      await expect(tx).to.changeTokenBalance(s.usdc, s.treasury, 0);
+      expect(await s.compute.withdrawable(s.treasury.address)).to.equal(400_000n);
     });
 
     it("on an ended session, only records", async () => {
@@ -120,7 +122,7 @@ describe("AgentCompute.recordOutcome", () => {
   it("with an outcome outside the enum, reverts (ABI decoding rejects it)", async () => {
     const s = await loadFixture(systemFixture);
     const id = await startActive(s);
-    await expect(s.compute.connect(s.keeper).recordOutcome(id, 4, "x")).to.be.reverted;
+    await expect(s.compute.connect(s.keeper).recordOutcome(id, 5, "x")).to.be.reverted;
   });
 
   it("on an unknown session, reverts with UnknownSession", async () => {

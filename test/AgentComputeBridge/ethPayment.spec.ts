@@ -57,7 +57,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         expect(before.poolUsdc - after.poolUsdc).to.equal(cost);
       });
 
-      it("emits SessionStarted(instanceId, agent, provider, duration, cost, config) and the bridge's ComputeRequested(agent, instanceId, provider, duration, usdcAmount, ethSpent)", async () => {
+      it("emits SessionStarted(instanceId, agent, provider, duration, cost, config) and the bridge's ComputeRequested(agent, instanceId, provider, duration, usdcAmount, ethIn, ethSpent, ethRefunded)", async () => {
         const s = await loadFixture(systemFixture);
         const { cost, quote, maxIn } = await ethPaymentFor(s, 2n * HOUR, IONET);
         const tx = s.c.startSession(2n * HOUR, IONET, CONFIG, { value: maxIn });
@@ -65,7 +65,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         await expect(tx).to.emit(s.compute, "SessionStarted").withArgs(id, s.agent.address, IONET, 2n * HOUR, cost, CONFIG);
         await expect(tx)
           .to.emit(s.bridge, "ComputeRequested")
-          .withArgs(s.agent.address, id, IONET, 2n * HOUR, cost, quote);
+          .withArgs(s.agent.address, id, IONET, 2n * HOUR, cost, maxIn, quote, maxIn - quote);
       });
 
       it("leaves no ETH in AgentCompute, no ETH, WETH or USDC in the bridge and nothing in the router", async () => {
@@ -84,7 +84,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: quote });
         const receipt = await mined(tx);
         const id = await instanceIdOf(s, tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, HOUR, cost, quote);
+        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, HOUR, cost, quote, quote, 0n);
         const after = await ledger(s);
         expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
@@ -114,7 +114,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const before = await ledger(s);
         const tx = s.c.startSession(61n, SPHERON, CONFIG, { value: maxIn });
         const receipt = await mined(tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, 61n, cost, quote);
+        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, 61n, cost, maxIn, quote, maxIn - quote);
         const after = await ledger(s);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
@@ -150,7 +150,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const receipt = await mined(tx);
         const newEnd = sessionBefore.endTime + 30n * 60n;
         await expect(tx).to.emit(s.compute, "SessionExtended").withArgs(id, s.agent.address, 30n * 60n, cost, newEnd);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, AKASH, 30n * 60n, cost, quote);
+        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, AKASH, 30n * 60n, cost, maxIn, quote, maxIn - quote);
         const after = await ledger(s);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(after.agentUsdc).to.equal(before.agentUsdc);
@@ -173,7 +173,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const before = await ledger(s);
         const tx = s.c.extendSession(id, 2n * HOUR, { value: maxIn });
         const receipt = await mined(tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, 2n * HOUR, cost, quote);
+        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, 2n * HOUR, cost, maxIn, quote, maxIn - quote);
         const after = await ledger(s);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
@@ -190,7 +190,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const before = await ledger(s);
         const tx = s.c.extendSession(id, HOUR, { value: quote });
         const receipt = await mined(tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, HOUR, cost, quote);
+        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, HOUR, cost, quote, quote, 0n);
         const after = await ledger(s);
         expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
@@ -262,7 +262,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
       await s.compute.connect(s.admin).setBridge(await s.bridge.getAddress());
       const { cost, quote, maxIn } = await ethPaymentFor(s, HOUR, SPHERON);
       const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn });
-      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, quote);
+      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, quote, maxIn - quote);
     });
   });
 
@@ -295,10 +295,9 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
 
   describe("when the router holds ETH stranded there by someone else", () => {
     // SwapRouter02's refundETH() sends the router's whole balance to its caller, so the bridge receives
-    // the stranded ETH too. The agent must get back exactly its own unspent ETH, not more and not less.
-    // (The stranded ETH then stays in the bridge, which has no sweep: a note, not a loss for anyone who
-    // used the system as intended.)
-    it("refunds the agent exactly msg.value minus the quote; the stranded ETH ends in the bridge", async () => {
+    // the stranded ETH too. The bridge keeps nothing (it has no sweep): the agent gets its own unspent ETH
+    // plus what was stranded, and ComputeRequested says so (ethRefunded > ethIn - ethSpent).
+    it("refunds the agent msg.value minus the quote plus the stranded ETH; the bridge and the router keep nothing", async () => {
       const s = await loadFixture(systemFixture);
       const stranded = ethers.parseEther("0.3");
       // Someone overpays an exact-input swap and forgets refundETH: the router keeps the excess.
@@ -315,12 +314,16 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
       expect(await ethOf(s.uni.router)).to.equal(stranded);
       const { cost, quote, maxIn } = await ethPaymentFor(s, HOUR, SPHERON);
       const before = await ledger(s);
-      const receipt = await mined(s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn }));
+      const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn });
+      const receipt = await mined(tx);
+      await expect(tx)
+        .to.emit(s.bridge, "ComputeRequested")
+        .withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, quote, maxIn - quote + stranded);
       const after = await ledger(s);
-      expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
+      expect(after.agentEth - before.agentEth).to.equal(stranded - quote - receipt.fee);
       expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
       expect(after.routerEth).to.equal(0n);
-      expect(after.bridgeEth).to.equal(stranded);
+      expect(after.bridgeEth).to.equal(0n);
     });
   });
 });

@@ -80,9 +80,10 @@ describe("AgentComputeBridge: the price moves between the agent's quote and its 
       const fresh = await quoteEthFor(s, cost);
       expect(fresh).to.be.gt(withSlippage(quote, SLIPPAGE_BPS));
       const before = await ledger(s);
-      const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: withSlippage(fresh, SLIPPAGE_BPS) });
+      const value = withSlippage(fresh, SLIPPAGE_BPS);
+      const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value });
       const receipt = await mined(tx);
-      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, fresh);
+      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, value, fresh, value - fresh);
       const after = await ledger(s);
       expect(before.agentEth - after.agentEth).to.equal(fresh + receipt.fee);
       expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
@@ -160,7 +161,7 @@ describe("AgentComputeBridge: the price moves between the agent's quote and its 
       const before = await ledger(s);
       const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn });
       const receipt = await mined(tx);
-      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, fresh);
+      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, fresh, maxIn - fresh);
       const after = await ledger(s);
       expect(before.agentEth - after.agentEth).to.equal(fresh + receipt.fee);
       expect(after.computeUsdc - before.computeUsdc).to.equal(cost);

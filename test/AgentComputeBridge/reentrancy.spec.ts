@@ -200,12 +200,12 @@ describe("AgentComputeBridge: reentrancy and hostile counterparties on the ETH p
         const before = await ledger(s, agentAddress);
         const tx = s.rejecting.start(start.quote, HOUR, AKASH, CONFIG);
         const id = await instanceIdOf(s, tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(agentAddress, id, AKASH, HOUR, start.cost, start.quote);
+        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(agentAddress, id, AKASH, HOUR, start.cost, start.quote, start.quote, 0n);
         expect(await s.compute.agentOf(id)).to.equal(agentAddress);
         const extend = await payment(s, HOUR, AKASH);
         await expect(s.rejecting.extend(extend.quote, id, HOUR))
           .to.emit(s.bridge, "ComputeRequested")
-          .withArgs(agentAddress, id, AKASH, HOUR, extend.cost, extend.quote);
+          .withArgs(agentAddress, id, AKASH, HOUR, extend.cost, extend.quote, extend.quote, 0n);
         const after = await ledger(s, agentAddress);
         expect(before.agentEth - after.agentEth).to.equal(start.quote + extend.quote);
         expect(after.computeUsdc - before.computeUsdc).to.equal(start.cost + extend.cost);

@@ -7,7 +7,7 @@ import { ethers, network } from "hardhat";
 import { Contract, Signer } from "ethers";
 import { createWethUsdcPool, deployUniswap } from "../../scripts/lib/uniswap";
 import { deploySystem } from "../../scripts/lib/system";
-import { TestUSDC__factory } from "../../typechain-types";
+import { BlacklistingUSDC__factory, TestUSDC__factory } from "../../typechain-types";
 
 export const USDC = (n: number | string) => ethers.parseUnits(String(n), 6);
 export const ETH_PRICE_USDC = 3000_000000n;
@@ -18,13 +18,23 @@ export const IONET = 2;
 export const CONFIG = ethers.toUtf8Bytes('{"image":"python:3.12-slim","cpu":1,"memoryMb":512}');
 
 export async function systemFixture() {
+  return deployFixture(false);
+}
+
+/** The same system on a USDC with Circle's blacklist (`usdc.blacklist(address, true)`), as on Base. */
+export async function blacklistFixture() {
+  const s = await deployFixture(true);
+  return { ...s, usdc: s.usdc as unknown as Awaited<ReturnType<BlacklistingUSDC__factory["deploy"]>> };
+}
+
+async function deployFixture(blacklisting: boolean) {
   const [deployer, admin, keeper, treasury, agent, other, guardian] = await ethers.getSigners();
   const rpc = { send: (m: string, p: unknown[]) => network.provider.send(m, p) };
   // Each fixture wraps 2,000 ETH into the pool: top the deployer up so any number of fixtures fit
   // in one test process (Hardhat's 10,000 ETH would run out after four).
   await rpc.send("hardhat_setBalance", [deployer.address, "0x" + (10n ** 25n).toString(16)]);
   const uni = await deployUniswap(deployer, rpc);
-  const usdc = await new TestUSDC__factory(deployer).deploy();
+  const usdc = blacklisting ? await new BlacklistingUSDC__factory(deployer).deploy() : await new TestUSDC__factory(deployer).deploy();
   await usdc.waitForDeployment();
   await (await usdc.mint(deployer.address, USDC(100_000_000))).wait();
   const pool = await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, {
@@ -49,6 +59,7 @@ export async function systemFixture() {
 }
 
 export type System = Awaited<ReturnType<typeof systemFixture>>;
+export type BlacklistSystem = Awaited<ReturnType<typeof blacklistFixture>>;
 
 /** The instanceId a start transaction created, read from its SessionStarted event. */
 export async function instanceIdOf(system: System, tx: Promise<{ wait(): Promise<unknown> }>): Promise<string> {
