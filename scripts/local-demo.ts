@@ -114,6 +114,8 @@ async function main() {
   const fee = started.gasUsed * started.gasPrice;
   // Measured on the agent's balance, not derived from the event: the refund must really have landed.
   const ethRefunded = maxIn - (ethBefore - (await ethers.provider.getBalance(agent.address)) - fee);
+  const requested = eventIn(started, parse, "ComputeRequested").args;
+  verdict(requested.ethIn === maxIn && requested.ethRefunded === ethRefunded, "ComputeRequested ethIn/ethRefunded");
   console.log(`2. startSession{value}: session ${short(id)}; the swap spent ${eth(ethSpent)}, ${eth(ethRefunded)} came back`);
   console.log(`   in the same transaction; ${usd(await usdc.balanceOf(computeAddress))} escrowed; ${gas(started)} (${eth(fee)})`);
 
@@ -163,11 +165,13 @@ async function main() {
   const escrowed = sum("SessionStarted", "cost") + sum("SessionExtended", "cost");
   const toTreasury = sum("EscrowClaimed", "amount") + sum("SessionEnded", "paidToTreasury");
   const refunded = sum("SessionEnded", "refunded");
-  const held = await usdc.balanceOf(computeAddress);
+  // The treasury's share is a withdrawable balance (pull payments): the escrow's USDC is held + owed.
+  const owed = await compute.withdrawable(treasury.address);
+  const held = (await usdc.balanceOf(computeAddress)) - owed;
   const session = await compute.getSession(id);
   console.log(`\nmoney, from the events: escrowed ${usdc6(escrowed)} = claimed ${usdc6(toTreasury)} + refunded ${usdc6(refunded)} + held ${usdc6(held)} USDC: ${verdict(escrowed === toTreasury + refunded + held, "escrow sum")}`);
   console.log(
-    `  against balances and storage: treasury = claimed ${verdict((await usdc.balanceOf(treasury.address)) === toTreasury, "treasury")}; ` +
+    `  against balances and storage: treasury paid + withdrawable = claimed ${verdict((await usdc.balanceOf(treasury.address)) + owed === toTreasury, "treasury")}; ` +
       `agent = faucet - extension + refund ${verdict(usdcAfter === faucet - extra + refunded, "agent USDC")}; ` +
       `getSession ${verdict(session.deposited === escrowed && session.claimed === toTreasury && session.status === 3n, "storage")}`,
   );

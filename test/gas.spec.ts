@@ -66,6 +66,38 @@ describe("gas", function () {
     snapshotGas("extendSession (ETH)", await gasOf(s.c.extendSession(id, HOUR, { value: maxIn })));
   });
 
+  it("startSessionWithMaxCost and extendSessionWithMaxCost (USDC)", async () => {
+    const s = await loadFixture(warmFixture);
+    const cost = await s.compute.getSessionCost(HOUR, SPHERON);
+    snapshotGas("startSessionWithMaxCost", await gasOf(s.c.startSessionWithMaxCost(HOUR, SPHERON, CONFIG, cost)));
+    const id = await startActive(s);
+    snapshotGas("extendSessionWithMaxCost", await gasOf(s.c.extendSessionWithMaxCost(id, HOUR, cost)));
+  });
+
+  it("a renewal costs at most the USDC extension + 15k gas", async () => {
+    const s = await loadFixture(warmFixture);
+    // Same starting point for both: an active session's first extra tranche.
+    const extended = await startActive(s);
+    const extendGas = await gasOf(s.c.extendSession(extended, HOUR));
+    const id = await startActive(s);
+    snapshotGas("setAutoRenewal", await gasOf(s.c.setAutoRenewal(id, HOUR, 1_000_000n, 10_000_000n)));
+    const renewGas = await gasOf(s.compute.connect(s.keeper).renew(id));
+    snapshotGas("renew", renewGas);
+    console.log(`      renew ${renewGas} gas = USDC extendSession ${extendGas} + ${renewGas - extendGas}`);
+    expect(renewGas).to.be.lte(extendGas + 15_000n);
+  });
+
+  it("claim across a tranche boundary, recordOutcome (Provisioning), withdraw", async () => {
+    const s = await loadFixture(warmFixture);
+    const id = await startActive(s);
+    await s.c.extendSession(id, HOUR);
+    await time.increase(HOUR + 600n);
+    snapshotGas("claim (across a tranche boundary)", await gasOf(s.compute.connect(s.keeper).claim(id)));
+    snapshotGas("withdraw", await gasOf(s.compute.withdraw(s.treasury.address)));
+    const pending = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));
+    snapshotGas("recordOutcome (Provisioning)", await gasOf(s.compute.connect(s.keeper).recordOutcome(pending, 4, "akash:dseq-42")));
+  });
+
   it("endSession, claim, recordOutcome", async () => {
     const s = await loadFixture(warmFixture);
     const id = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));

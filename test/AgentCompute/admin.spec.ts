@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { AgentCompute__factory } from "../../typechain-types";
 import { systemFixture, startActive, System, HOUR, SPHERON, CONFIG, USDC } from "../shared/fixtures";
 
@@ -81,6 +81,32 @@ describe("AgentCompute administration", () => {
   });
 
   describe("pause", () => {
+    it("gates every payment (starts, extensions, renewals on every path) and nothing that lets money leave or sets terms", async () => {
+      const s = await loadFixture(systemFixture);
+      const id = await startActive(s);
+      await s.c.setAutoRenewal(id, HOUR, 1_000_000n, 1_000_000n);
+      await time.increase(1800);
+      await s.compute.connect(s.admin).pause();
+      const permit = { value: 1n, deadline: 1n, v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      const max = ethers.MaxUint256;
+      const gated: [string, () => Promise<unknown>][] = [
+        ["startSession", () => s.c.startSession(HOUR, SPHERON, CONFIG)],
+        ["startSessionWithMaxCost", () => s.c.startSessionWithMaxCost(HOUR, SPHERON, CONFIG, max)],
+        ["startSessionWithPermit", () => s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, max, permit)],
+        ["extendSession", () => s.c.extendSession(id, HOUR)],
+        ["extendSessionWithMaxCost", () => s.c.extendSessionWithMaxCost(id, HOUR, max)],
+        ["extendSessionWithPermit", () => s.c.extendSessionWithPermit(id, HOUR, max, permit)],
+        ["renew", () => s.compute.connect(s.keeper).renew(id)],
+      ];
+      for (const [name, call] of gated) await expect(call(), name).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
+      await expect(s.c.setAutoRenewal(id, HOUR, 1n, 1n)).to.emit(s.compute, "AutoRenewalSet");
+      await expect(s.c.stopAutoRenewal(id)).to.emit(s.compute, "AutoRenewalStopped");
+      await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed");
+      await expect(s.compute.withdraw(s.treasury.address)).to.emit(s.compute, "Withdrawn");
+      await expect(s.compute.connect(s.keeper).recordOutcome(id, 4, "x")).to.emit(s.compute, "OutcomeRecorded");
+      await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded");
+    });
+
     it("pause and unpause by the admin emit Paused / Unpaused and gate new payments only", async () => {
       const s = await loadFixture(systemFixture);
       const id = await startActive(s);
@@ -107,7 +133,9 @@ describe("AgentCompute administration", () => {
       ["unpause", ADMIN, (s) => s.compute.unpause()],
       ["grantRole(KEEPER)", ADMIN, (s) => s.compute.grantRole(KEEPER, s.other.address)],
       ["recordOutcome", KEEPER, (s, id) => s.compute.recordOutcome(id, 1, "x")],
+      ["recordOutcome(Provisioning)", KEEPER, (s, id) => s.compute.recordOutcome(id, 4, "x")],
       ["claim", KEEPER, (s, id) => s.compute.claim(id)],
+      ["renew", KEEPER, (s, id) => s.compute.renew(id)],
       ["recordJobBatch", KEEPER, (s) => s.compute.recordJobBatch(ethers.id("root"), 1, 1n)],
     ];
     const callers = ["deployer", "admin", "keeper", "treasury", "agent", "other"] as const;
@@ -121,6 +149,7 @@ describe("AgentCompute administration", () => {
           const id = await startActive(s);
           if (name === "unpause") await s.compute.connect(s.admin).pause();
           if (name === "claim") await ethers.provider.send("evm_increaseTime", [60]);
+          if (name === "renew") await s.c.setAutoRenewal(id, HOUR, HOUR * 1_000_000n, HOUR * 1_000_000n);
           const signer = s[who];
           const connected = { ...s, compute: s.compute.connect(signer) } as System;
           if (allowed) {
