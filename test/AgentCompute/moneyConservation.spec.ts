@@ -31,12 +31,13 @@ type Action =
 const start = fc.record({ kind: fc.constant("start" as const), agent: fc.nat(1), duration: fc.integer({ min: 60, max: 4 * 3600 }), provider: fc.nat(2), eth: fc.boolean() });
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: start },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("extend" as const), session: fc.nat(), duration: fc.integer({ min: 60, max: 3600 }), eth: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("extend" as const), session: fc.nat(), duration: fc.integer({ min: 60, max: 3600 }), eth: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("end" as const), session: fc.nat(), byKeeper: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("claim" as const), session: fc.nat() }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("outcome" as const), session: fc.nat(), outcome: fc.integer({ min: 1, max: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 3 * 3600 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("price" as const), provider: fc.nat(2), price: fc.integer({ min: 1, max: 5_000_000 }) }) },
+  // Mostly short waits, so that extensions, claims and ends often land mid-session (where pricing matters).
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.oneof(fc.integer({ min: 1, max: 900 }), fc.integer({ min: 1, max: 3 * 3600 })) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant("price" as const), provider: fc.nat(2), price: fc.integer({ min: 1, max: 5_000_000 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "withdraw" as const }) },
 );
 
@@ -209,7 +210,13 @@ async function checkPurchasePrices(s: System, sessions: string[], ended: Log[], 
     const end = mine(ended)[0];
     const nClaims = BigInt(mine(claims).length);
     let used = 0n;
-    if (act) {
+    let charged = x.claimed;
+    if (act && x.status === 2n) {
+      // Still active: what has been claimed plus what is claimable now, for the seconds used so far.
+      const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+      used = (now < x.endTime ? now : x.endTime) - (args(act).startTime as bigint);
+      charged += await c.claimable(id);
+    } else if (act) {
       used = x.settledUntil - (args(act).startTime as bigint);
     } else if (end && args(end).paidToTreasury !== 0n) {
       // Ended while pending within the provisioning window: the time since the first Provisioning report.
@@ -221,7 +228,6 @@ async function checkPurchasePrices(s: System, sessions: string[], ended: Log[], 
       used = at - from;
     }
     const expected = modelCharge(purchases, used);
-    const charged = x.claimed;
     const diff = charged > expected ? charged - expected : expected - charged;
     expect(diff, `session ${id}: charged ${charged} for ${used} s; at purchase prices ${expected}`).to.be.lte(nClaims + 1n);
   }
@@ -245,5 +251,29 @@ describe("AgentCompute money conservation (property-based)", function () {
     );
     // The property must actually have exercised sessions, not only reverted actions.
     expect(sessionsSeen).to.be.gt(runs * 1.5);
+  });
+
+  it(`one running session under random extensions, price changes, claims and waits, then an end, a Failed outcome or nothing: every second at its purchase price (${runs} runs)`, async function () {
+    this.timeout(0);
+    const first = fc.record({ kind: fc.constant("start" as const), agent: fc.constant(0), duration: fc.integer({ min: 60, max: 3600 }), provider: fc.constant(0), eth: fc.boolean() });
+    const step: fc.Arbitrary<Action> = fc.oneof(
+      fc.record({ kind: fc.constant("extend" as const), session: fc.constant(0), duration: fc.integer({ min: 60, max: 3600 }), eth: fc.boolean() }),
+      fc.record({ kind: fc.constant("price" as const), provider: fc.constant(0), price: fc.integer({ min: 1, max: 5_000_000 }) }),
+      fc.record({ kind: fc.constant("claim" as const), session: fc.constant(0) }),
+      fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 1800 }) }),
+    );
+    const last: fc.Arbitrary<Action[]> = fc.oneof(
+      fc.constant<Action[]>([]),
+      fc.constant<Action[]>([{ kind: "end", session: 0, byKeeper: false }]),
+      fc.constant<Action[]>([{ kind: "outcome", session: 0, outcome: 2 }]),
+    );
+    await fc.assert(
+      fc.asyncProperty(first, fc.array(step, { minLength: 1, maxLength: 12 }), last, async (f, steps, end) => {
+        const s = await loadFixture(systemFixture);
+        const running: Action = { kind: "outcome", session: 0, outcome: 1 };
+        await checkInvariants(s, await run(s, [f, running, ...steps, ...end]));
+      }),
+      { numRuns: runs, seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
+    );
   });
 });

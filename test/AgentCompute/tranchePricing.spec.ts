@@ -20,7 +20,7 @@ async function treasuryEarned(s: System): Promise<bigint> {
 
 describe("AgentCompute per-tranche pricing", () => {
   describe("the issue's scenarios", () => {
-    it("1,191 s used at 0.40 USDC/h, then a price drop and an extension: the treasury gets 132,333 (v1 paid 72,783)", async () => {
+    it("a price drop and an extension at 1,191 s, claim one second later: 1,192 s at 0.40 USDC/h = 132,444 (v1: 72,844)", async () => {
       const s = await loadFixture(systemFixture);
       const { id, start } = await activeAt(s);
       await s.compute.connect(s.admin).setProvider(SPHERON, 40_000n, true); // 0.04 USDC/h
@@ -32,7 +32,7 @@ describe("AgentCompute per-tranche pricing", () => {
       expect((400_000n * 1192n) / 3600n).to.equal(132_444n);
     });
 
-    it("claim at exactly 1,191 s after the drop and extension: 132,333, the fair price", async () => {
+    it("1,191 s used at 0.40 USDC/h, then a price drop and an extension: the treasury gets the fair 132,333 (v1: 72,783)", async () => {
       const s = await loadFixture(systemFixture);
       const { id, start } = await activeAt(s);
       await s.compute.connect(s.admin).setProvider(SPHERON, 40_000n, true);
@@ -43,7 +43,7 @@ describe("AgentCompute per-tranche pricing", () => {
       expect(await treasuryEarned(s)).to.equal(132_333n);
     });
 
-    it("price raised 10x, an extension, then the provider fails: the agent pays 133,333 for 1,200 s, not a blend", async () => {
+    it("price raised 10x, an extension, then the provider fails at 1,200 s: the agent pays 133,333, not a blend (v1: 733,333)", async () => {
       const s = await loadFixture(systemFixture);
       const { id, start } = await activeAt(s);
       await s.compute.connect(s.admin).setProvider(SPHERON, 4_000_000n, true);
