@@ -71,6 +71,8 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
 
     await until("the keeper has ingested everything", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
     const report = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const raw = await t.rpc.getLogs({ address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge], fromBlock: t.deployment.startBlock, toBlock: report.checkedUpToBlock });
+    logs = decodeLogs(raw, app.deployment);
     expect(report.ok, formatAudit(report)).to.equal(true);
     expect(report.sessionsOnChain).to.equal(3);
     expect(report.ledgerProblems).to.deep.equal([]);
@@ -92,14 +94,12 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     const deposits = started.reduce((a, e) => a + e.args.cost, 0n) + extCost + periodCost;
     expect(report.escrow.deposited).to.equal(deposits.toString());
     expect(report.escrow.held).to.equal("0");
-    const balance = await t.usdc().balanceOf(t.deployment.contracts.AgentCompute);
+    const balance = await t.usdc().balanceOf(t.deployment.contracts.AgentCompute, { blockTag: report.checkedUpToBlock });
     expect(BigInt(report.escrow.pull)).to.equal(balance);
     const tre = report.pullBalances.find((b) => b.account === treasury.toLowerCase())!;
     expect(BigInt(tre.withdrawn)).to.equal(withdrawn.reduce((a, w) => a + w.args.amount, 0n));
     expect(tre.matches).to.equal(true);
 
-    const raw = await t.rpc.getLogs({ address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge], fromBlock: t.deployment.startBlock, toBlock: report.checkedUpToBlock });
-    logs = decodeLogs(raw, app.deployment);
   });
 
   /** The real logs with one changed: reconcileLogs must name what no longer adds up. */

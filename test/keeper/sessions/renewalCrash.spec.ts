@@ -1,6 +1,6 @@
 /**
  * Auto-renewal is exactly once per period across crashes: the keeper (a real child process) is
- * SIGKILLed right after it has sent a `renew` and before the chain mines it; restarted on the same
+ * SIGKILLed right after it has sent a `renew` (stored, then broadcast) and before the chain mines it; restarted on the same
  * database, it neither renews that period again nor skips the next one. Second period: killed after
  * sending, and the node then drops the transaction, so the restarted keeper must broadcast the same
  * signed bytes again (one nonce, one transaction per period).
@@ -14,8 +14,9 @@ import { keeperEnv, startSession, until } from "../shared/keeperApp";
 import { startKeeper, KeeperChild } from "../shared/keeperProcess";
 
 const WORKLOAD = JSON.stringify({ command: ["sh", "-c", "echo up; sleep 3600"], cpu: 0.25, memoryMb: 64 });
-const PERIOD = 60;
-const LEAD = 20;
+// A long lead, so a restarted keeper (slow on a loaded machine) still finds the period unexpired.
+const PERIOD = 300;
+const LEAD = 200;
 
 describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", function () {
   this.timeout(240_000);
@@ -54,6 +55,12 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
   const session = (id: string) => query<{ state: string; ends_at: number | null }>("SELECT state, ends_at FROM sessions WHERE instance_id = ?", id)[0];
   const action = (key: string) => query<{ id: number; state: string; nonce: number | null }>("SELECT id, state, nonce FROM actions WHERE idempotency_key = ?", key)[0];
   const txsOf = (key: string) => query<{ tx_hash: string }>("SELECT t.tx_hash FROM action_txs t JOIN actions a ON a.id = t.action_id WHERE a.idempotency_key = ?", key);
+  /** The action is stored as sent (its signed transaction written first) and the node has it. */
+  async function broadcast(key: string): Promise<boolean> {
+    if (action(key)?.state !== "sent") return false;
+    const [tx] = txsOf(key);
+    return tx !== undefined && (await t.rpc.getTransaction(tx.tx_hash)) !== null;
+  }
   async function startKeeperAndWait(): Promise<void> {
     keeper = startKeeper(env, logs);
     const k = keeper;
@@ -89,7 +96,7 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
     await freeze();
     await mineAt(end1 - LEAD + 5);
     const key1 = `renew:${id}:${end1}`;
-    await until("renew 1 sent", () => action(key1)?.state === "sent", 30_000);
+    await until("renew 1 sent", () => broadcast(key1), 30_000);
     await keeper!.kill("SIGKILL");
     await t.mine(1);
     const renewed1 = await c.queryFilter(c.filters.SessionRenewed(id));
@@ -106,7 +113,7 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
     const latest = (await t.rpc.getBlock("latest"))!.timestamp;
     expect(latest, "period 2's lead not reached yet").to.be.lessThan(end2 - LEAD);
     await mineAt(end2 - LEAD + 5);
-    await until("renew 2 sent", () => action(key2)?.state === "sent", 30_000);
+    await until("renew 2 sent", () => broadcast(key2), 30_000);
     await keeper!.kill("SIGKILL");
     const [sent2] = txsOf(key2);
     expect(await t.rpc.send("hardhat_dropTransaction", [sent2.tx_hash])).to.equal(true);
