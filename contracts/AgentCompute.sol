@@ -103,15 +103,6 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         uint64 bCost;
     }
 
-    /// @notice Parameters of an EIP-2612 permit for USDC, signed by the agent for this contract.
-    struct Permit {
-        uint256 value;
-        uint256 deadline;
-        uint8 v;
-        bytes32 r;
-        bytes32 s;
-    }
-
     /// @param usdc_ the USDC token
     /// @param admin holds DEFAULT_ADMIN_ROLE (providers, treasury, bridge, pause, roles)
     /// @param treasury_ receives claimed escrow
@@ -156,15 +147,9 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         usdc.safeTransferFrom(msg.sender, address(this), cost);
     }
 
-    /// @notice Start a session paid in USDC authorised by an EIP-2612 permit instead of an approval.
+    /// @inheritdoc IAgentCompute
     /// @dev A permit already used (for instance front-run by someone who saw it) is tolerated when the
-    /// allowance is there anyway, as OpenZeppelin recommends. v2 added `maxCost` (breaking change).
-    /// @param duration paid time in seconds
-    /// @param provider provider id
-    /// @param config opaque workload description for the keeper
-    /// @param maxCost most the agent accepts to pay, USDC base units (reverts CostAboveMaximum above it)
-    /// @param permit the agent's permit for at least the session's cost
-    /// @return instanceId the new session's id
+    /// allowance is there anyway, as OpenZeppelin recommends.
     function startSessionWithPermit(
         uint256 duration,
         uint8 provider,
@@ -196,12 +181,7 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         usdc.safeTransferFrom(msg.sender, address(this), cost);
     }
 
-    /// @notice Extend a session, paying in USDC authorised by an EIP-2612 permit.
-    /// @dev v2 added `maxCost` (breaking change).
-    /// @param instanceId the session
-    /// @param additionalTime seconds to add
-    /// @param maxCost most the agent accepts to pay, USDC base units (reverts CostAboveMaximum above it)
-    /// @param permit the agent's permit for at least the extension's cost
+    /// @inheritdoc IAgentCompute
     function extendSessionWithPermit(bytes32 instanceId, uint256 additionalTime, uint256 maxCost, Permit calldata permit)
         external
         nonReentrant
@@ -234,13 +214,9 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         _setAutoRenewal(instanceId, period, maxPerRenewal, budget);
     }
 
-    /// @notice `setAutoRenewal`, with an EIP-2612 permit from the agent granting this contract the USDC
-    /// allowance renewals will draw on. The guardian may send it with the agent's signature.
-    /// @param instanceId an open session
-    /// @param period seconds per renewal (MIN_DURATION..MAX_DURATION)
-    /// @param maxPerRenewal most one renewal may cost, USDC base units
-    /// @param budget what renewals may cost in total from now on, USDC base units
-    /// @param permit the agent's permit (owner: the agent, spender: this contract)
+    /// @inheritdoc IAgentCompute
+    /// @dev A permit that fails (already used, expired, wrong signer) does not revert the settings: the
+    /// renewal then pays from whatever allowance there is, or reports PaymentFailed.
     function setAutoRenewalWithPermit(
         bytes32 instanceId,
         uint256 period,
@@ -367,7 +343,8 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     /// @dev Keeper only. The renewal is paid with the agent's USDC (allowance, or a permit given with
     /// `setAutoRenewalWithPermit`) at the price in force, within the budget, the per-renewal maximum and
     /// the agent's spending caps. One that cannot be paid does not revert: it emits RenewalFailed, turns
-    /// renewal off and returns false. The USDC is pulled before the state is written so a failed pull
+    /// renewal off and returns false. (A session whose agent already queued 64 extensions reverts with
+    /// TooManyQueuedExtensions: the queue bound holds for renewals too.) The USDC is pulled before the state is written so a failed pull
     /// can be reported without reverting; the reentrancy guard covers the call.
     function renew(bytes32 instanceId)
         external

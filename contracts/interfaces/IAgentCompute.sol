@@ -51,6 +51,15 @@ interface IAgentCompute {
         uint96 budgetLeft;
     }
 
+    /// @notice Parameters of an EIP-2612 permit for USDC, signed by the agent for AgentCompute.
+    struct Permit {
+        uint256 value;
+        uint256 deadline;
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
     /// @notice A block of paid time bought by an extension or renewal, charged at its own price.
     /// @param duration seconds bought
     /// @param cost USDC base units paid for them
@@ -189,12 +198,14 @@ interface IAgentCompute {
     /// @return instanceId the new session's id
     function startSession(uint256 duration, uint8 provider, bytes calldata config) external payable returns (bytes32 instanceId);
 
-    /// @notice Buy more time for an open, unexpired session, at the provider's current price.
+    /// @notice Buy more time for an open, unexpired session at the provider's current price, as its own tranche:
+    /// the seconds already bought keep their own price.
     /// @param instanceId the session
     /// @param additionalTime seconds to add
     function extendSession(bytes32 instanceId, uint256 additionalTime) external payable;
 
-    /// @notice End a session: the elapsed part goes to the treasury, the rest back to the agent.
+    /// @notice End a session: the elapsed part is credited to the treasury, the rest refunded to the agent
+    /// (or credited to its withdrawable balance if the transfer fails).
     /// @param instanceId the session
     function endSession(bytes32 instanceId) external;
 
@@ -208,6 +219,31 @@ interface IAgentCompute {
     function startSessionWithMaxCost(uint256 duration, uint8 provider, bytes calldata config, uint256 maxCost)
         external
         returns (bytes32 instanceId);
+
+    /// @notice Start a session paid in USDC authorised by an EIP-2612 permit instead of an approval.
+    /// @dev v2 added `maxCost` (breaking change from v1's `startSessionWithPermit(duration, provider, config, permit)`).
+    /// @param duration paid time in seconds
+    /// @param provider provider id
+    /// @param config opaque workload description for the keeper
+    /// @param maxCost most the agent accepts to pay, USDC base units (reverts CostAboveMaximum above it)
+    /// @param permit the agent's permit for at least the session's cost
+    /// @return instanceId the new session's id
+    function startSessionWithPermit(
+        uint256 duration,
+        uint8 provider,
+        bytes calldata config,
+        uint256 maxCost,
+        Permit calldata permit
+    ) external returns (bytes32 instanceId);
+
+    /// @notice Extend a session, paying in USDC authorised by an EIP-2612 permit.
+    /// @dev v2 added `maxCost` (breaking change from v1's `extendSessionWithPermit(instanceId, additionalTime, permit)`).
+    /// @param instanceId the session
+    /// @param additionalTime seconds to add
+    /// @param maxCost most the agent accepts to pay, USDC base units (reverts CostAboveMaximum above it)
+    /// @param permit the agent's permit for at least the extension's cost
+    function extendSessionWithPermit(bytes32 instanceId, uint256 additionalTime, uint256 maxCost, Permit calldata permit)
+        external;
 
     /// @notice Extend a session paying USDC, reverting if the extension would cost more than `maxCost`.
     /// @param instanceId the session
@@ -233,6 +269,21 @@ interface IAgentCompute {
     /// @param maxPerRenewal most one renewal may cost, USDC base units
     /// @param budget what renewals may cost in total from now on, USDC base units
     function setAutoRenewal(bytes32 instanceId, uint256 period, uint256 maxPerRenewal, uint256 budget) external;
+
+    /// @notice `setAutoRenewal`, with an EIP-2612 permit from the agent granting AgentCompute the USDC
+    /// allowance renewals will draw on. The guardian may send it with the agent's signature.
+    /// @param instanceId an open session
+    /// @param period seconds per renewal (MIN_DURATION..MAX_DURATION)
+    /// @param maxPerRenewal most one renewal may cost, USDC base units
+    /// @param budget what renewals may cost in total from now on, USDC base units
+    /// @param permit the agent's permit (owner: the agent, spender: AgentCompute)
+    function setAutoRenewalWithPermit(
+        bytes32 instanceId,
+        uint256 period,
+        uint256 maxPerRenewal,
+        uint256 budget,
+        Permit calldata permit
+    ) external;
 
     /// @notice Turn a session's auto-renewal off.
     /// @param instanceId the session
