@@ -38,8 +38,8 @@ export const embeddedDeploymentPath = (cfg: KeeperConfig) => path.join(cfg.DATA_
 
 /** Starts the embedded chain and writes its deployment file; the previous local database is discarded. */
 async function startEmbedded(cfg: KeeperConfig, log: Logger): Promise<{ chain: LocalChain; cfg: KeeperConfig }> {
-  log.info("no RPC_URL: starting the embedded local chain (chain id 8453) on 127.0.0.1:8545");
-  const chain = await startLocalChain(8545, 1000);
+  log.info(`no RPC_URL: starting the embedded local chain (chain id 8453) on 127.0.0.1:${cfg.LOCAL_CHAIN_PORT}`);
+  const chain = await startLocalChain(cfg.LOCAL_CHAIN_PORT, 1000);
   const deployment = await deployLocal(chain.rpcUrl);
   fs.mkdirSync(cfg.DATA_DIR, { recursive: true });
   fs.writeFileSync(embeddedDeploymentPath(cfg), JSON.stringify(deployment, null, 2));
@@ -127,6 +127,8 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
       provisionTimeoutSeconds: cfg.PROVISION_TIMEOUT_S,
       bumpAfterSeconds: cfg.TX_BUMP_AFTER_S,
       failover,
+      renewalLeadSeconds: cfg.RENEWAL_LEAD_S,
+      treasurySweepBlocks: cfg.TREASURY_SWEEP_BLOCKS,
     },
     log,
     metrics,

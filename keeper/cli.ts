@@ -5,12 +5,14 @@
  */
 import fs from "node:fs";
 import { Command } from "commander";
-import { JsonRpcProvider } from "ethers";
+import { Contract, JsonRpcProvider } from "ethers";
 import { ConfigError, KeeperConfig, loadConfig } from "./config";
 import { dbPath, embeddedDeploymentPath, startApp } from "./app";
 import { openDatabase, getMeta } from "./store/db";
 import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
+import { computeInterface } from "./chain/contracts";
+import { listAutoRenewals, RenewalListRow } from "./store/autoRenewal";
 import { bridgeSummary, costReport } from "./sessions/costs";
 import { balanceOf, credit, totals } from "./payments/ledger";
 import { burnHealth } from "./payments/burner";
@@ -29,6 +31,27 @@ function resolveTarget(cfg: KeeperConfig): KeeperConfig {
   if (!fs.existsSync(file)) throw new Error(`no RPC_URL set and no embedded deployment at ${file}: is 'keeper start' running?`);
   const d = JSON.parse(fs.readFileSync(file, "utf8"));
   return { ...cfg, RPC_URL: d.rpcUrl, DEPLOYMENT_FILE: file };
+}
+
+/** A session's auto-renewal as `status` and `sessions` show it; the next renewal is due RENEWAL_LEAD_S (at most one period) before the end. */
+function renewalView(r: RenewalListRow, leadSeconds: number) {
+  const live = r.enabled === 1 && r.ends_at !== null && ["running", "renewing"].includes(r.state);
+  return {
+    on: r.enabled === 1,
+    period: r.period,
+    maxPerRenewal: r.max_per_renewal,
+    budgetLeft: r.budget_left,
+    renewals: r.renewals,
+    nextRenewalAt: live ? r.ends_at! - Math.min(leadSeconds, r.period) : null,
+    lastFailure: r.last_failure,
+    lastFailureAt: r.last_failure_at,
+  };
+}
+
+const iso = (t: number | null | undefined) => (t ? new Date(t * 1000).toISOString() : "-");
+
+function formatRenewal(v: ReturnType<typeof renewalView>): string {
+  return `auto-renewal ${v.on ? "on" : "off"}: every ${v.period} s, max ${v.maxPerRenewal}, budget left ${v.budgetLeft}, renewed ${v.renewals}x, next ${iso(v.nextRenewalAt)}${v.lastFailure ? `, last failure ${v.lastFailure} at ${iso(v.lastFailureAt)}` : ""}`;
 }
 
 function openExistingDb(cfg: KeeperConfig) {
@@ -68,13 +91,22 @@ program
     const lastBlock = Number(getMeta(db, "cursor.block") ?? -1);
     let head: number | undefined;
     let rpcError: string | undefined;
+    let treasury: { address: string; withdrawable: string } | undefined;
     try {
       const rpc = new JsonRpcProvider(cfg.RPC_URL, undefined, { staticNetwork: true });
-      head = await rpc.getBlockNumber();
-      rpc.destroy();
+      try {
+        head = await rpc.getBlockNumber();
+        // The treasury's share waits in AgentCompute until swept (withdraw(treasury), TREASURY_SWEEP_BLOCKS).
+        const compute = new Contract(loadDeployment(cfg).compute, computeInterface, rpc);
+        const address: string = await compute.treasury();
+        treasury = { address, withdrawable: (await compute.withdrawable(address)).toString() };
+      } finally {
+        rpc.destroy();
+      }
     } catch (err) {
       rpcError = (err as Error).message;
     }
+    const renewals = listAutoRenewals(db).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
     let health: unknown;
     try {
       const res = await fetch(`http://${cfg.HTTP_HOST}:${cfg.HTTP_PORT}/health`);
@@ -94,6 +126,8 @@ program
       bridge: bridgeSummary(db, cfg.BRIDGE_MAX_ATTEMPTS),
       watt: wattSummary(db, cfg.WATT_DECIMALS),
       providerHealth: db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all(),
+      treasury,
+      autoRenewal: { on: renewals.filter((r) => r.on).length, sessions: renewals },
       keeper: health,
     };
     db.close();
@@ -112,6 +146,9 @@ program
     console.log(`WATT burn         ${w.burned} = ${w.burnFromService} from the service account (executed ${w.burnExecuted}) + ${w.burnOwedByOperator} owed by the operator (burn share of granted WATT)`);
     if (w.burnFailures > 0) console.log(`ALERT burn        failing (${w.burnFailures} attempts in a row): ${w.burnError ?? ""}; next try ${w.burnRetryAt ? new Date(w.burnRetryAt * 1000).toISOString() : "?"}`);
     console.log(`jobs              ${Object.entries(w.jobs).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
+    console.log(`treasury          ${treasury ? `${treasury.address} withdrawable ${treasury.withdrawable} (USDC base units, swept every ${cfg.TREASURY_SWEEP_BLOCKS || "-"} blocks)` : "?"}`);
+    console.log(`auto-renewal      ${status.autoRenewal.on} on, ${renewals.length - status.autoRenewal.on} off`);
+    for (const r of renewals) console.log(`  ${r.instanceId}  ${r.state.padEnd(10)} ends ${iso(r.endsAt)}  ${formatRenewal(r)}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
     for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(9)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
@@ -132,13 +169,16 @@ program
          FROM sessions WHERE (? IS NULL OR lower(agent) = lower(?)) AND (? IS NULL OR state = ?) ORDER BY created_at DESC`,
       )
       .all(opts.agent ?? null, opts.agent ?? null, opts.state ?? null, opts.state ?? null) as Record<string, unknown>[];
+    const renewals = new Map(listAutoRenewals(db).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
+    for (const r of rows) r.autoRenewal = renewals.get(String(r.instance_id)) ?? null;
     db.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     if (rows.length === 0) return console.log("no sessions");
     for (const r of rows) {
       const ends = r.ends_at ? new Date(Number(r.ends_at) * 1000).toISOString() : "-";
       console.log(
-        `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(8)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}`,
+        `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(8)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}` +
+          (r.autoRenewal ? `\n    ${formatRenewal(r.autoRenewal as ReturnType<typeof renewalView>)}` : ""),
       );
     }
   });

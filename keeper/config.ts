@@ -148,6 +148,12 @@ export const ConfigSchema = z
     CLAIM_INTERVAL_S: int(1, 86_400).default(600),
     /** Give up provisioning after this long and refund. */
     PROVISION_TIMEOUT_S: int(1, 86_400).default(300),
+    /** Auto-renewal: the keeper sends `renew` this long before a session on auto-renewal ends (capped at the session's renewal period). */
+    RENEWAL_LEAD_S: int(1, 365 * 86_400).default(300),
+    /** Withdraw the treasury's pull balance (withdraw(treasury)) at most every this many blocks; 0 turns the sweep off. */
+    TREASURY_SWEEP_BLOCKS: int(0, 10_000_000).default(100),
+    /** The embedded local chain's port on 127.0.0.1 (no RPC_URL only). */
+    LOCAL_CHAIN_PORT: int(1, 65535).default(8545),
     /** A transaction not mined after this long is re-sent with higher fees. */
     TX_BUMP_AFTER_S: int(1, 3_600).default(30),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -257,6 +263,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.KEEP
   if (c.SOLANA_RPC_URL && !c.WATT_MINT) problems.push("WATT_MINT: required when SOLANA_RPC_URL is set");
   if (c.SOLANA_RPC_URL && !c.WATT_SERVICE_WALLET) problems.push("WATT_SERVICE_WALLET: required when SOLANA_RPC_URL is set");
   if (c.WATT_SERVICE_SECRET && !c.SOLANA_RPC_URL) problems.push("WATT_SERVICE_SECRET: set SOLANA_RPC_URL too (the burn is sent there)");
+  if (c.RENEWAL_LEAD_S * 1000 <= c.POLL_INTERVAL_MS * 2) {
+    problems.push(`RENEWAL_LEAD_S: must be longer than two keeper polls (POLL_INTERVAL_MS ${c.POLL_INTERVAL_MS} ms), else a renewal may be sent after the session ended`);
+  }
   if (problems.length) throw new ConfigError(problems);
   return c;
 }

@@ -7,6 +7,7 @@ import { JsonRpcProvider, Wallet } from "ethers";
 import type { Logger } from "pino";
 import { EventReader, StepResult } from "./chain/eventReader";
 import { TxSender } from "./chain/txSender";
+import { TreasurySweep } from "./chain/treasurySweep";
 import { SessionLifecycle } from "./sessions/lifecycle";
 import type { Failover } from "./sessions/failover";
 import type { ComputeProvider } from "./providers/provider";
@@ -52,12 +53,17 @@ export interface KeeperOptions {
   bumpAfterSeconds: number;
   /** Failover between providers (sessions/failover.ts); absent: one provider per on-chain id. */
   failover?: Failover;
+  /** Auto-renewal: renew this long before a session ends (capped at its period). Default 300. */
+  renewalLeadSeconds?: number;
+  /** Withdraw the treasury's balance at most every this many blocks; 0: never. Default 100. */
+  treasurySweepBlocks?: number;
 }
 
 export class Keeper {
   readonly reader: EventReader;
   readonly sender: TxSender;
   readonly lifecycle: SessionLifecycle;
+  readonly sweep: TreasurySweep;
   private running = false;
   private stopped: Promise<void> = Promise.resolve();
   private wake?: () => void;
@@ -96,6 +102,7 @@ export class Keeper {
         claimIntervalSeconds: opts.claimIntervalSeconds,
         provisionTimeoutSeconds: opts.provisionTimeoutSeconds,
         failover: opts.failover,
+        renewalLeadSeconds: opts.renewalLeadSeconds,
       },
       log,
       {
@@ -113,6 +120,7 @@ export class Keeper {
         },
       },
     );
+    this.sweep = new TreasurySweep(db, rpc, deployment.compute, opts.treasurySweepBlocks ?? 100, log);
     this.sender = new TxSender(
       db,
       rpc,
@@ -143,6 +151,7 @@ export class Keeper {
     this.lifecycle.compensateOrphans(step.cursor, Math.max(this.opts.confirmations * 4, Math.floor(this.opts.reorgWindow / 4)));
     const latest = await this.rpc.getBlock("latest");
     await this.lifecycle.reconcile(latest!.timestamp);
+    await this.sweep.tick(latest!.number);
     await this.sender.tick();
     this.refreshGauges();
     return step.caughtUp;

@@ -96,8 +96,35 @@ async function main() {
   say(`6. escrow for this session: deposited ${usd(s.deposited)} = claimed ${usd(s.claimed)} + refunded ${usd(refunded)}`);
   if (s.deposited !== s.claimed + refunded || usdcAfter - usdcBefore !== refunded) throw new Error("money does not add up");
   say("   the keeper now stops the workload; 'npm run keeper -- sessions' shows it ended");
+  await autoRenewal(compute, usdc, d);
   await wattServices(compute);
   rpc.destroy();
+}
+
+/**
+ * Steps 6b-6c: auto-renewal. A 90 s session the agent puts on auto-renewal (budget: one renewal);
+ * the keeper renews it RENEWAL_LEAD_S before its end (capped at the period, so at once here), from
+ * the agent's USDC at the price in force. The agent then ends it and gets the unused part back.
+ */
+async function autoRenewal(compute: ReturnType<typeof AgentCompute__factory.connect>, usdc: Contract, d: LocalDeployment) {
+  const period = 90n;
+  const cost = await compute.getSessionCost(period, 0);
+  await (await usdc.approve(d.contracts.AgentCompute, 2n * cost)).wait();
+  const started = (await (await compute.startSessionWithMaxCost(period, 0, toUtf8Bytes(JSON.stringify(WORKLOAD)), cost)).wait())!;
+  const id: string = started.logs.map((l) => compute.interface.parseLog(l)).find((e) => e?.name === "SessionStarted")!.args.instanceId;
+  const activated = await waitFor("the keeper to provision the renewing session", async () => (await compute.queryFilter(compute.filters.SessionActivated(id)))[0]);
+  await (await compute.setAutoRenewal(id, period, cost, cost)).wait();
+  say(`6b. a ${period} s session ${id.slice(0, 18)}… (${usd(cost)}, startSessionWithMaxCost) runs until ${new Date(Number(activated.args.endTime) * 1000).toISOString()};`);
+  say(`    setAutoRenewal(period ${period} s, at most ${usd(cost)} per renewal, budget ${usd(cost)})`);
+  const t0 = Date.now();
+  const renewed = await waitFor("the keeper to renew the session", async () => (await compute.queryFilter(compute.filters.SessionRenewed(id)))[0]);
+  const tx = await renewed.getTransactionReceipt();
+  say(`6c. the keeper renewed it after ${((Date.now() - t0) / 1000).toFixed(1)} s (tx from ${tx.from}): +${renewed.args.period} s for ${usd(renewed.args.cost)}, now ends ${new Date(Number(renewed.args.newEndTime) * 1000).toISOString()}, budget left ${usd(renewed.args.budgetLeft)}`);
+  const end = (await (await compute.endSession(id)).wait())!;
+  const ended = end.logs.map((l) => compute.interface.parseLog(l)).find((e) => e?.name === "SessionEnded")!;
+  const s = await compute.getSession(id);
+  say(`    ended by the agent: ${usd(ended.args.paidToTreasury)} to the operator, ${usd(ended.args.refunded)} refunded; deposited ${usd(s.deposited)} = start + renewal`);
+  if (s.deposited !== cost + renewed.args.cost || s.deposited !== s.claimed + ended.args.refunded) throw new Error("the renewed session's money does not add up");
 }
 
 /** Steps 7-12: the pay-per-use APIs, paid in WATT on the local Solana stand-in. */

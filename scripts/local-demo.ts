@@ -183,10 +183,61 @@ async function main() {
   console.log(`audit trail: eth_getLogs on AgentCompute and the bridge from block ${started.blockNumber}: ${events.length} events`);
   for (const { log, ev } of events) console.log(`  #${log.blockNumber} ${describeEvent(ev)}`);
 
+  await autoRenewal(compute, asAgent, asKeeper, usdc, parse, treasury.address);
+
   if (failures.length) {
     console.error(`\nMONEY DOES NOT ADD UP: ${failures.join(", ")}`);
     process.exitCode = 1;
   }
+}
+
+/**
+ * 8-10. Auto-renewal: a 10-minute session the agent puts on auto-renewal with a budget for one
+ * renewal. The keeper renews it 5 minutes before its end (paid from the agent's USDC at the price in
+ * force), the next renewal finds the budget spent (RenewalFailed, no revert), and the session ends
+ * normally at its paid end.
+ */
+async function autoRenewal(
+  compute: AgentCompute,
+  asAgent: AgentCompute,
+  asKeeper: AgentCompute,
+  usdc: { balanceOf(a: string): Promise<bigint>; connect(s: Wallet): { approve(a: string, v: bigint): Promise<ContractTransactionResponse> } },
+  parse: (l: Log) => LogDescription | null,
+  treasury: string,
+) {
+  const PERIOD = 600n;
+  const LEAD = 300n;
+  const agent = asAgent.runner as Wallet;
+  const computeAddress = await compute.getAddress();
+  const cost = await compute.getSessionCost(PERIOD, SPHERON);
+  await mined(usdc.connect(agent).approve(computeAddress, 10n * cost));
+  const started = await mined(asAgent.startSessionWithMaxCost(PERIOD, SPHERON, toUtf8Bytes(CONFIG), cost));
+  const id: string = eventIn(started, parse, "SessionStarted").args.instanceId;
+  const activated = eventIn(await mined(asKeeper.recordOutcome(id, RUNNING, "spheron:lease-demo-2")), parse, "SessionActivated");
+  const set = await mined(asAgent.setAutoRenewal(id, PERIOD, cost, cost));
+  console.log(`\n8. agent starts a 10 min session (startSessionWithMaxCost, ${usd(cost)}), running ${clock(activated.args.startTime)}-${clock(activated.args.endTime)};`);
+  console.log(`   setAutoRenewal(period 10 min, max ${usdc6(cost)} per renewal, budget ${usdc6(cost)}): ${gas(set)}`);
+
+  const end: bigint = activated.args.endTime;
+  await nextBlockAt(end - LEAD);
+  const renewed = await mined(asKeeper.renew(id));
+  const r = eventIn(renewed, parse, "SessionRenewed").args;
+  console.log(`9. ${clock(end - LEAD)}, 5 min before the end, the keeper renew(): +${r.period} s for ${usd(r.cost)}, now ends ${clock(r.newEndTime)}, budget left ${usdc6(r.budgetLeft)}; ${gas(renewed)}`);
+  verdict(r.cost === cost && r.newEndTime === end + PERIOD && r.budgetLeft === 0n, "renewal");
+
+  await nextBlockAt(end + PERIOD - LEAD);
+  const failed = await mined(asKeeper.renew(id));
+  const reason = Number(eventIn(failed, parse, "RenewalFailed").args.reason);
+  await nextBlockAt(end + PERIOD);
+  const completed = await mined(asKeeper.recordOutcome(id, 3, "spheron:lease-demo-2"));
+  const ended = eventIn(completed, parse, "SessionEnded").args;
+  const s = await compute.getSession(id);
+  console.log(`10. next renew(): RenewalFailed(${["None", "BudgetExhausted", "AboveMaxPerRenewal", "CapExceeded", "ProviderInactive", "PaymentFailed"][reason]}), renewal off, no revert;`);
+  console.log(
+    `    at ${clock(end + PERIOD)} the keeper records Completed: ${usd(ended.paidToTreasury)} credited to the treasury, ${usd(ended.refunded)} refunded; ` +
+      `deposited ${usdc6(s.deposited)} = 2 x ${usdc6(cost)} ${verdict(s.deposited === 2n * cost && s.claimed === s.deposited && reason === 1, "renewed session")}`,
+  );
+  console.log(`    treasury withdrawable ${usd(await compute.withdrawable(treasury))}`);
 }
 
 main().catch((err) => {

@@ -19,7 +19,7 @@ import { JsonRpcProvider, Transaction, Wallet } from "ethers";
 import type { Logger } from "pino";
 import { DB, getMeta, now, setMeta } from "../store/db";
 
-export type ActionKind = "recordOutcome" | "claim" | "endSession" | "recordJobBatch";
+export type ActionKind = "recordOutcome" | "claim" | "endSession" | "recordJobBatch" | "renew" | "withdraw";
 export type ActionState = "queued" | "sent" | "mined" | "reverted" | "skipped";
 
 export interface ActionRow {
@@ -119,7 +119,7 @@ export class TxSender {
           this.db
             .prepare("UPDATE actions SET state = ?, mined_block = ?, updated_at = ?, error = ? WHERE id = ?")
             .run(ok ? "mined" : "reverted", receipt!.blockNumber, now(), ok ? null : "reverted on chain", action.id);
-          this.onSettled({ ...action, state: ok ? "mined" : "reverted" }, ok);
+          this.onSettled({ ...action, state: ok ? "mined" : "reverted", mined_block: receipt!.blockNumber, error: ok ? null : "reverted on chain" }, ok);
         })();
         if (!ok) this.log.warn({ action: action.idempotency_key, tx: receipt.hash }, "action reverted on chain");
         settled++;
@@ -158,7 +158,7 @@ export class TxSender {
         if (reason === undefined) throw err; // the RPC failed, not the call: try again later
         this.db.transaction(() => {
           this.db.prepare("UPDATE actions SET state = 'skipped', error = ?, updated_at = ? WHERE id = ?").run(reason, now(), action.id);
-          this.onSettled({ ...action, state: "skipped" }, false);
+          this.onSettled({ ...action, state: "skipped", error: reason }, false);
         })();
         this.log.info({ action: action.idempotency_key, reason }, "action would revert: skipped without spending a nonce");
         continue;

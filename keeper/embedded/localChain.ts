@@ -74,7 +74,8 @@ export async function startLocalChain(port = 8545, blockTimeMs = 1000): Promise<
     process: child,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // A child killed by a signal has exitCode null but signalCode set: it has exited all the same.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
         setTimeout(() => child.kill("SIGKILL"), 3000).unref();

@@ -3,7 +3,7 @@
  * -> on-chain outcome (through the outbox). Every step is idempotent, so running any step again after
  * a crash converges on the same end state:
  *
- *   requested --provision--> provisioning --ok--> running --extend event--> renewing --> running
+ *   requested --provision--> provisioning --ok--> running --extend / renewal event--> renewing --> running
  *       |                        |                   |--paid time over / agent ended--> ending --> ended
  *       |                        '--gave up--> failed --SessionEnded--> refunded
  *       '--agent ended first--> ending
@@ -12,11 +12,25 @@
  *   keyed by the instanceId, so calling it again finds the workload instead of starting a second one.
  * - The outcome transaction is enqueued in the same database transaction as the state it reports.
  * - `ended` and `refunded` are reached only from the chain's SessionEnded event: the escrow is settled.
+ * - Auto-renewal: a running session whose renewal is on gets one `renew` action, keyed by its current
+ *   end time, `renewalLeadSeconds` (at most one period) before it ends. Its paid time is not declared
+ *   over while that action is unsettled or mined but not yet ingested; SessionRenewed then moves the
+ *   end like an extension, RenewalFailed (or a renew that would revert) lets the session end normally.
  */
 import type { Logger } from "pino";
 import { DB, now } from "../store/db";
 import { enqueueAction, ActionRow } from "../chain/txSender";
-import { computeInterface, OUTCOME } from "../chain/contracts";
+import { computeInterface, contractErrorName, OUTCOME, renewalFailureName } from "../chain/contracts";
+import {
+  actionByKey,
+  getAutoRenewal,
+  ingestedUpTo,
+  recordRenewal,
+  recordRenewalFailure,
+  setAutoRenewal,
+  stopAutoRenewal,
+  unappliedEvents,
+} from "../store/autoRenewal";
 import type { ComputeProvider } from "../providers/provider";
 import { ProvisionError } from "../providers/provider";
 import { InvalidWorkloadConfig, parseWorkloadConfig } from "./workloadSpec";
@@ -67,6 +81,8 @@ export interface LifecycleOptions {
   maxAttempts?: number;
   /** Failover between the providers the agent allows (sessions/failover.ts); absent: one provider per id. */
   failover?: Failover;
+  /** Auto-renewal: send `renew` this long before a session ends (capped at its period). Default 300. */
+  renewalLeadSeconds?: number;
 }
 
 export interface LifecycleHooks {
@@ -147,6 +163,26 @@ export class SessionLifecycle {
         if (s.state === "running") this.transition(s, "renewing", "SessionExtended");
         return;
       }
+      case "SessionRenewed": {
+        const s = this.get(id!);
+        if (!s) return;
+        this.db
+          .prepare("UPDATE sessions SET duration = duration + ?, deposited = ?, ends_at = ?, updated_at = ? WHERE instance_id = ?")
+          .run(Number(a.period), (BigInt(s.deposited) + BigInt(a.cost)).toString(), Number(a.newEndTime), now(), id);
+        recordRenewal(this.db, id!, { cost: a.cost, newEndTime: Number(a.newEndTime), budgetLeft: a.budgetLeft });
+        if (s.state === "running") this.transition(s, "renewing", `SessionRenewed for ${a.period} s`);
+        return;
+      }
+      case "AutoRenewalSet":
+        setAutoRenewal(this.db, id!, { period: Number(a.period), maxPerRenewal: a.maxPerRenewal, budget: a.budget, setBy: a.setBy });
+        return;
+      case "AutoRenewalStopped":
+        stopAutoRenewal(this.db, id!);
+        return;
+      case "RenewalFailed":
+        recordRenewalFailure(this.db, id!, renewalFailureName(a.reason), true);
+        this.log.warn({ instanceId: id, reason: renewalFailureName(a.reason) }, "renewal failed on chain: the session ends normally");
+        return;
       case "EscrowClaimed": {
         const s = this.get(id!);
         if (!s) return;
@@ -164,7 +200,7 @@ export class SessionLifecycle {
         return;
       }
       default:
-        return; // OutcomeRecorded, ComputeRequested, JobBatchRecorded: audit only
+        return; // OutcomeRecorded, ComputeRequested, JobBatchRecorded, Withdrawn, RefundDeferred: audit only
     }
   }
 
@@ -315,6 +351,9 @@ export class SessionLifecycle {
         begun = true;
         const a = f.begin(s.instance_id, choice, this.opts.provisionTimeoutSeconds);
         this.db.prepare("UPDATE sessions SET provider = ?, updated_at = ? WHERE instance_id = ?").run(choice.name, now(), s.instance_id);
+        // A cloud provider is paid from now on: record Provisioning (once per session) so an agent
+        // ending the pending session within the provisioning window pays for the time since.
+        if (f.registry.isCloud(choice.name)) this.enqueueOutcome(s.instance_id, OUTCOME.Provisioning, `${choice.name}:provisioning`);
         if (fresh.state === "requested") this.transition(fresh, "provisioning", `provider ${choice.name}`);
         else this.recordTransition(s.instance_id, fresh.state, fresh.state, `attempt ${a.seq}: provider ${choice.name}`);
       })();
@@ -397,7 +436,9 @@ export class SessionLifecycle {
   }
 
   private async watch(s: SessionRow, chainTime: number): Promise<void> {
+    this.scheduleRenewal(s, chainTime);
     if (s.ends_at !== null && chainTime >= s.ends_at) {
+      if (this.renewalUnsettled(s)) return; // its result (SessionRenewed or RenewalFailed) decides
       await this.provider(s).terminate(s.workload_key);
       this.db.transaction(() => {
         this.db.prepare("UPDATE sessions SET workload_stopped = 1 WHERE instance_id = ?").run(s.instance_id);
@@ -428,6 +469,28 @@ export class SessionLifecycle {
     }
   }
 
+  /** Enqueues this period's `renew` once the lead time before the end is reached (idempotent per end time). */
+  private scheduleRenewal(s: SessionRow, chainTime: number): void {
+    if (s.ends_at === null) return;
+    const r = getAutoRenewal(this.db, s.instance_id);
+    if (!r || !r.enabled) return;
+    const lead = Math.min(this.opts.renewalLeadSeconds ?? 300, r.period);
+    if (chainTime < s.ends_at - lead) return;
+    const key = renewalKey(s.instance_id, s.ends_at);
+    if (enqueueAction(this.db, key, "renew", s.instance_id, computeInterface.encodeFunctionData("renew", [s.instance_id]))) {
+      this.log.info({ instanceId: s.instance_id, endsAt: s.ends_at, period: r.period }, "auto-renewal: renew enqueued");
+    }
+  }
+
+  /** This period's renew is queued, in flight, or mined in a block whose events are not applied yet. */
+  private renewalUnsettled(s: SessionRow): boolean {
+    const a = actionByKey(this.db, renewalKey(s.instance_id, s.ends_at!));
+    if (!a) return false;
+    if (a.state === "queued" || a.state === "sent") return true;
+    if (a.state !== "mined") return false;
+    return ingestedUpTo(this.db) < a.mined_block! || unappliedEvents(this.db, s.instance_id, a.mined_block!) > 0;
+  }
+
   private fail(s: SessionRow, reason: string): void {
     this.db.transaction(() => {
       const fresh = this.get(s.instance_id)!;
@@ -440,6 +503,13 @@ export class SessionLifecycle {
 
   /** Called when an outbox action settles (same database transaction). */
   onActionSettled(action: ActionRow, ok: boolean): void {
+    if (!ok && action.kind === "renew" && action.instance_id) {
+      // Not renewed (RenewalTooEarly, renewal stopped meanwhile, ...): recorded; the session ends normally.
+      const reason = action.state === "reverted" ? "renew reverted on chain" : contractErrorName(action.error ?? "would revert");
+      recordRenewalFailure(this.db, action.instance_id, reason, false);
+      this.log.warn({ instanceId: action.instance_id, reason }, "auto-renewal: renew not sent; the session ends normally");
+      return;
+    }
     if (ok || action.kind !== "recordOutcome" || !action.instance_id) return;
     // An outcome that could not be recorded (the agent ended the session first, typically) changes
     // nothing here: the session follows the chain's SessionEnded event.
@@ -447,7 +517,7 @@ export class SessionLifecycle {
   }
 
   private enqueueOutcome(instanceId: string, outcome: number, ref: string): void {
-    const label = outcome === OUTCOME.Running ? "running" : outcome === OUTCOME.Failed ? "failed" : "completed";
+    const label = outcome === OUTCOME.Running ? "running" : outcome === OUTCOME.Failed ? "failed" : outcome === OUTCOME.Provisioning ? "provisioning" : "completed";
     enqueueAction(
       this.db,
       `outcome:${instanceId}:${label}`,
@@ -484,3 +554,6 @@ export class SessionLifecycle {
     this.log.info({ instanceId, from, to, reason }, "session transition");
   }
 }
+
+/** The outbox key of a session's renewal for the period ending at `endsAt`: one renew per period. */
+export const renewalKey = (instanceId: string, endsAt: number): string => `renew:${instanceId}:${endsAt}`;

@@ -345,6 +345,26 @@ const MIGRATIONS: string[] = [
   CREATE INDEX x402_settlements_state ON x402_settlements (state);
   CREATE UNIQUE INDEX x402_settlements_payment_id ON x402_settlements (payment_id) WHERE payment_id IS NOT NULL;
   `,
+  `
+  -- auto-renewal (contracts v2, keeper/store/autoRenewal.ts): a session's renewal terms as the chain
+  -- last said them (AutoRenewalSet / AutoRenewalStopped / SessionRenewed / RenewalFailed), and why the
+  -- last renewal did not happen. Self-contained: no column of another table is changed.
+  CREATE TABLE IF NOT EXISTS auto_renewals (
+    instance_id     TEXT PRIMARY KEY,
+    period          INTEGER NOT NULL,          -- seconds bought per renewal
+    max_per_renewal TEXT NOT NULL,             -- USDC base units, most one renewal may cost
+    budget_left     TEXT NOT NULL,             -- USDC base units still authorised
+    enabled         INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    set_by          TEXT,                      -- the agent or its guardian
+    renewals        INTEGER NOT NULL DEFAULT 0,
+    last_renewed_at INTEGER,                   -- chain time the session was last renewed to (its new end)
+    last_cost       TEXT,
+    last_failure    TEXT,                      -- RenewalFailure name, or the revert that stopped a renew
+    last_failure_at INTEGER,
+    updated_at      INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS auto_renewals_enabled ON auto_renewals (enabled);
+  `,
 ];
 
 export function openDatabase(file: string): DB {

@@ -27,6 +27,19 @@ describe("keeper configuration", () => {
     expect(cfg.DATA_DIR).to.equal("./data");
   });
 
+  it("auto-renewal and sweep settings: defaults, and a RENEWAL_LEAD_S too short for the poll interval is refused by name", () => {
+    const cfg = loadConfig({});
+    expect(cfg.RENEWAL_LEAD_S).to.equal(300);
+    expect(cfg.TREASURY_SWEEP_BLOCKS).to.equal(100);
+    expect(cfg.LOCAL_CHAIN_PORT).to.equal(8545);
+    expect(loadConfig({ RENEWAL_LEAD_S: "90", TREASURY_SWEEP_BLOCKS: "0" }).TREASURY_SWEEP_BLOCKS).to.equal(0);
+    const tooShort = problems({ RENEWAL_LEAD_S: "1", POLL_INTERVAL_MS: "5000" });
+    expect(tooShort).to.have.length(1);
+    expect(tooShort[0]).to.match(/^RENEWAL_LEAD_S: must be longer than two keeper polls \(POLL_INTERVAL_MS 5000 ms\)/);
+    expect(problems({ RENEWAL_LEAD_S: "0" })[0]).to.match(/^RENEWAL_LEAD_S:/);
+    expect(problems({ TREASURY_SWEEP_BLOCKS: "-1" })[0]).to.match(/^TREASURY_SWEEP_BLOCKS:/);
+  });
+
   it("names every wrong setting at once, and never echoes a value (it may be a key)", () => {
     const secret = "0xdeadbeef" + "ab".repeat(20);
     const found = problems({ KEEPER_PRIVATE_KEY: secret, CONFIRMATIONS: "-1", RPC_URL: "not a url", LOCAL_PROVIDER: "kubernetes", HTTP_PORT: "99999" });

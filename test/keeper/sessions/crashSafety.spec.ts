@@ -16,6 +16,7 @@ import { runAudit } from "../../../keeper/audit";
 import { openDatabase } from "../../../keeper/store/db";
 import { loadDeployment } from "../../../keeper/deployment";
 import { ConfigSchema } from "../../../keeper/config";
+import { WATCHED_EVENTS } from "../../../keeper/chain/contracts";
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 20);
 const workload = (tag: string) => JSON.stringify({ command: ["sh", "-c", `echo workload-start ${tag}; sleep 3600`], cpu: 0.25, memoryMb: 64 });
@@ -148,7 +149,7 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
       const cursor = Number((db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").get() as { value: string }).value);
       const chainLogs = await t.rpc.getLogs({ address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge], fromBlock: t.deployment.startBlock, toBlock: cursor });
       const rows = db.prepare("SELECT tx_hash, log_index, status FROM events").all() as { tx_hash: string; log_index: number; status: string }[];
-      const watched = chainLogs.filter((l) => c.interface.parseLog(l) && ["SessionStarted", "SessionExtended", "SessionActivated", "SessionEnded", "EscrowClaimed", "OutcomeRecorded", "JobBatchRecorded"].includes(c.interface.parseLog(l)!.name));
+      const watched = chainLogs.filter((l) => c.interface.parseLog(l) && (WATCHED_EVENTS as readonly string[]).includes(c.interface.parseLog(l)!.name));
       expect(rows.filter((r) => r.status !== "applied")).to.deep.equal([]);
       expect(new Set(rows.map((r) => `${r.tx_hash}:${r.log_index}`))).to.deep.equal(new Set(watched.map((l) => `${l.transactionHash}:${l.index}`)));
 

@@ -79,8 +79,12 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
     const io = [...ionet.deployments.values()].filter((d) => d.resource_private_name === row.workload_key);
     expect(io.map((d) => d.status)).to.deep.equal(["running"]);
     expect(ionet.calls.every((c) => c.key === "io-test-key")).to.equal(true);
-    await until("Running outcome mined", async () => (await outcomes(id)).length === 1);
-    expect(await outcomes(id)).to.deep.equal([{ outcome: 1, ref: `ionet:${io[0].id}` }]);
+    // Provisioning (4) was recorded once, when spheron was first tried; then Running where it runs.
+    await until("Running outcome mined", async () => (await outcomes(id)).length === 2);
+    expect(await outcomes(id)).to.deep.equal([
+      { outcome: 4, ref: "spheron:provisioning" },
+      { outcome: 1, ref: `ionet:${io[0].id}` },
+    ]);
     // The agent ends it: io.net's deployment is terminated.
     await (await t.compute().endSession(id)).wait();
     await stateIs(id, "ended");
@@ -99,7 +103,7 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
       ["ionet", "failed"],
     ]);
     const o = await outcomes(id);
-    expect(o.map((x) => x.outcome)).to.deep.equal([2]);
+    expect(o.map((x) => x.outcome)).to.deep.equal([4, 2]);
     const chain = await t.compute().getSession(id);
     expect(chain.claimed).to.equal(0n);
     expect(row.refunded).to.equal(row.deposited);

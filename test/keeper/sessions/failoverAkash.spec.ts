@@ -69,7 +69,7 @@ describe("keeper failover from Akash (no bids) to io.net", function () {
     expect(attempts(id).map((a) => a.provider)).to.deep.equal(["akash"]);
     const c = t.compute();
     const outcomes = await c.queryFilter(c.filters.OutcomeRecorded(id));
-    expect(outcomes.map((o) => Number(o.args.outcome))).to.deep.equal([2]);
+    expect(outcomes.map((o) => Number(o.args.outcome)), "Provisioning when akash was tried, then Failed").to.deep.equal([4, 2]);
     expect(row.refunded).to.equal(row.deposited);
   });
 });
