@@ -55,7 +55,7 @@ describe("npm run demo against npm start", function () {
     const demo = await run("scripts/demo-agent.ts", [], env, 300_000);
     expect(demo.code, demo.stdout + demo.stderr).to.equal(0);
     const out = demo.stdout;
-    for (const step of ["1. quote", "3. keeper provisioned it", "5. ended", "6b. a 90 s session", "6c. the keeper renewed it", "11. job"]) expect(out).to.contain(step);
+    for (const step of ["1. quote", "3. keeper provisioned it", "5. ended", "6b. a 90 s session", "6c. the keeper renewed it", "8b. x402", "12. job"]) expect(out).to.contain(step);
     const renewed = /6c\. the keeper renewed it after [\d.]+ s \(tx from (0x[0-9a-fA-F]{40})\): \+90 s for ([\d.]+) USDC, now ends (\S+), budget left 0\.0 USDC/.exec(out);
     expect(renewed, out).to.not.equal(null);
     expect(renewed![1], "renewed by the keeper (dev account 1)").to.equal("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
