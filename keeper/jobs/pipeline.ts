@@ -39,7 +39,7 @@ import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { JobService, ServiceError } from "../services/jobService";
 import { DB, now } from "../store/db";
-import { AuthPolicy, verifyAgentRequest } from "../payments/agentAuth";
+import { AuthPolicy, isEvmAgent, verifyAgentRequest } from "../payments/agentAuth";
 import { balanceOf, charge, credit, isSignatureUsed, recordPayment } from "../payments/ledger";
 import { pendingError, VerifiedTransfer, WattVerifier } from "../payments/verifier";
 import { burnOf, toWatt } from "../payments/watt";
@@ -409,7 +409,12 @@ export class JobPipeline {
         this.limiter.check(limits); // before any RPC: a refused request costs nothing
         const named = header(ctx.headers, "x-payment-signature");
         if (named !== undefined) payment = await this.namedPayment(named, jobId, agent, ctx);
-        else if (this.verifier) {
+        else if (isEvmAgent(agent)) {
+          // An EVM key never signs a Solana transfer: no memo lookup (no RPC) can find its payment.
+          const balance = balanceOf(this.db, agent);
+          if (balance < price)
+            throw new ServiceError("PAYMENT_INSUFFICIENT", `an EVM-signed request pays from its prepaid balance (${this.watt(balance)} WATT, below the price ${this.watt(price)} WATT); pay this job by x402 instead (unsigned, PAYMENT-SIGNATURE)`, 402, { balance: this.watt(balance), price: this.watt(price) });
+        } else if (this.verifier) {
           const balance = balanceOf(this.db, agent);
           if (balance < price) payment = await this.memoPayment(jobId, agent, ctx, { balance: this.watt(balance), price: this.watt(price) });
         }

@@ -24,6 +24,9 @@ import type { DB } from "../store/db";
 import { decideSettlement, insertPendingSettlement, settlementByKey, SettlementRow } from "../store/x402";
 import { WindowLimiter } from "../jobs/rateLimiter";
 
+/** Settlement attempts before an outcome is reported unknown (pending). */
+const SETTLE_ATTEMPTS = 3;
+
 const ABI = [
   "function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)",
   "function authorizationState(address authorizer, bytes32 nonce) view returns (bool)",
@@ -97,7 +100,9 @@ export class X402Evm {
     readonly settings: X402EvmSettings,
     private readonly log: Logger,
   ) {
-    this.provider = new JsonRpcProvider(settings.rpcUrl, undefined, { staticNetwork: false, batchMaxCount: 1 });
+    // cacheTimeout -1: ethers otherwise caches identical calls for 250 ms, and a second settlement
+    // within that time would be signed with the first one's (stale) nonce.
+    this.provider = new JsonRpcProvider(settings.rpcUrl, undefined, { staticNetwork: false, batchMaxCount: 1, cacheTimeout: -1 });
     this.token = new Contract(settings.usdc, ABI, this.provider);
     this.settler = new Wallet(settings.settlerKey, this.provider);
     this.init().catch(() => undefined);
@@ -224,7 +229,16 @@ export class X402Evm {
   }
 
   private async settleNow(row: SettlementRow, p: PaymentPayload): Promise<SettlementRow> {
-    if (row.state !== "pending") return row;
+    // A transient failure (a node hiccup, a nonce race) is tried again a few times: each attempt
+    // starts from authorizationState, so a transfer that did land is never sent twice.
+    for (let attempt = 1; ; attempt++) {
+      const now = await this.settleOnce(row, p, attempt === SETTLE_ATTEMPTS);
+      if (now.state !== "pending" || attempt === SETTLE_ATTEMPTS) return now;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
+
+  private async settleOnce(row: SettlementRow, p: PaymentPayload, last: boolean): Promise<SettlementRow> {
     const { a, signature } = this.parse(p);
     try {
       if (await this.token.authorizationState(a.from, a.nonce)) {
@@ -247,7 +261,9 @@ export class X402Evm {
       else if (!(await this.token.authorizationState(a.from, a.nonce))) decideSettlement(this.db, row.payment_key, "failed", { error: "transferWithAuthorization reverted" });
       else decideSettlement(this.db, row.payment_key, "settled");
     } catch (e) {
-      this.log.warn({ job: row.job_id, err: (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200) }, "x402 EVM settlement outcome unknown; left pending");
+      const err = (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200);
+      if (last) this.log.warn({ job: row.job_id, err }, "x402 EVM settlement outcome unknown; left pending");
+      else this.log.info({ job: row.job_id, err }, "x402 EVM settlement attempt failed; trying again");
     }
     return settlementByKey(this.db, row.payment_key)!;
   }

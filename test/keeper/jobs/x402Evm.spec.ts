@@ -4,7 +4,8 @@
  * when the job is charged; refusals: replay, wrong amount / recipient / network, expired.
  */
 import { expect } from "chai";
-import { getAddress } from "ethers";
+import { getAddress, HDNodeWallet, Wallet } from "ethers";
+import { signAgentRequestEvm } from "../../../keeper/payments/agentAuth";
 import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
 import type { PaymentRequirements } from "@x402/core/types";
 import { startTestChain, TestChain } from "../shared/chain";
@@ -65,6 +66,32 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
       expect(h.totals().discrepancy).to.equal(0n);
     });
   }
+
+  it("the job's result is the payer's: GET /jobs/:id signed by its EVM key (EIP-191) gives the agent view, another key the public view", async () => {
+    const agent = await rail.agent();
+    const b = { url: `${pages.url}/mine${++n}`, job_id: `evm-mine-${Date.now()}` };
+    const r = await post(usdcFetch(rail, chain.deployment.contracts.USDC, agent), h.url + "/api/v1/scrape", b);
+    expect(r.status).to.equal(200);
+    const route = `/api/v1/jobs/${b.job_id}`;
+    const read = async (signer?: Wallet | HDNodeWallet) =>
+      (await fetch(h.url + route, { headers: signer ? await signAgentRequestEvm(signer, h.serviceId, "GET", route, "") : {} })).json();
+    const mine = await read(agent);
+    expect(mine).to.include({ view: "agent", agent: agent.address, state: "succeeded" });
+    expect(JSON.stringify(mine)).to.contain(b.url);
+    for (const other of [Wallet.createRandom(), undefined]) {
+      const v = await read(other);
+      expect(v).to.include({ view: "public", state: "succeeded" });
+      expect(JSON.stringify(v)).to.not.contain(b.url);
+      expect(JSON.stringify(v)).to.not.contain(agent.address);
+    }
+    // An EVM-signed request with no prepaid balance is told to pay by x402 (nothing runs, nothing is charged).
+    const body = JSON.stringify({ url: `${pages.url}/evm-signed${++n}`, job_id: `evm-signed-${Date.now()}` });
+    const before = jobs();
+    const signed = await fetch(h.url + "/api/v1/scrape", { method: "POST", headers: { "content-type": "application/json", ...(await signAgentRequestEvm(agent, h.serviceId, "POST", "/api/v1/scrape", body)) }, body });
+    expect(signed.status).to.equal(402);
+    expect(await signed.json()).to.include({ success: false, code: "PAYMENT_INSUFFICIENT" });
+    expect(jobs()).to.equal(before);
+  });
 
   it("a job refunded by its service is not settled: no USDC moves", async () => {
     const agent = await rail.agent();

@@ -4,7 +4,8 @@
  */
 import { expect } from "chai";
 import { Keypair } from "@solana/web3.js";
-import { AUTH_MAX_SKEW_MS, AuthPolicy, authMessage, signAgentRequest, signAgentRequestV1, verifyAgentRequest } from "../../../keeper/payments/agentAuth";
+import { Wallet, verifyMessage } from "ethers";
+import { AUTH_MAX_SKEW_MS, AuthPolicy, authMessage, signAgentRequest, signAgentRequestEvm, signAgentRequestV1, verifyAgentRequest } from "../../../keeper/payments/agentAuth";
 import { ServiceError } from "../../../keeper/services/jobService";
 
 describe("signed agent requests (v2: the message names the service)", () => {
@@ -67,5 +68,34 @@ describe("signed agent requests (v2: the message names the service)", () => {
     expect(verifyAgentRequest(v1, { ...here, acceptV1: true }, "POST", "/api/v1/scrape", body)).to.equal(k.publicKey.toBase58());
     // A v1 signature of another body is still just wrong, not "v1".
     expect(code(() => verifyAgentRequest(v1, { ...here, acceptV1: true }, "POST", "/api/v1/scrape", "{}"))).to.equal("UNAUTHORIZED");
+  });
+
+  describe("EVM agents (EIP-191 over the same v2 message)", () => {
+    const w = Wallet.createRandom();
+
+    it("verifies to the checksummed address for exactly the signed service, method, path, time and body", async () => {
+      const h = await signAgentRequestEvm(w, here.serviceId, "GET", "/api/v1/jobs/j1", "");
+      expect(h["x-agent-address"]).to.equal(w.address);
+      // The signature is an ordinary personal_sign of the v2 message: any EVM wallet can make it.
+      expect(verifyMessage(authMessage(here.serviceId, "GET", "/api/v1/jobs/j1", Number(h["x-agent-timestamp"]), ""), h["x-agent-signature"])).to.equal(w.address);
+      expect(verifyAgentRequest(h, here, "GET", "/api/v1/jobs/j1", "")).to.equal(w.address);
+      expect(verifyAgentRequest({ ...h, "x-agent-address": w.address.toLowerCase() }, here, "GET", "/api/v1/jobs/j1", ""), "any case of the address").to.equal(w.address);
+      expect(code(() => verifyAgentRequest(h, here, "GET", "/api/v1/jobs/j2", ""))).to.equal("UNAUTHORIZED");
+      expect(code(() => verifyAgentRequest(h, { ...here, serviceId: "https://other.example" }, "GET", "/api/v1/jobs/j1", "")), "another service").to.equal("UNAUTHORIZED");
+      const t = Number(h["x-agent-timestamp"]);
+      expect(code(() => verifyAgentRequest(h, here, "GET", "/api/v1/jobs/j1", "", t + AUTH_MAX_SKEW_MS + 1))).to.equal("UNAUTHORIZED");
+    });
+
+    it("refuses another address, a malformed address or signature, a missing header, and both key kinds at once", async () => {
+      const h = await signAgentRequestEvm(w, here.serviceId, "POST", "/api/v1/scrape", body);
+      const v = (x: Record<string, string>) => code(() => verifyAgentRequest(x, here, "POST", "/api/v1/scrape", body));
+      expect(v({ ...h, "x-agent-address": Wallet.createRandom().address }), "signed by someone else").to.equal("UNAUTHORIZED");
+      expect(v({ ...h, "x-agent-address": "0x1234" })).to.equal("UNAUTHORIZED");
+      expect(v({ ...h, "x-agent-signature": "0x" + "00".repeat(65) })).to.equal("UNAUTHORIZED");
+      expect(v({ ...h, "x-agent-signature": Buffer.from(h["x-agent-signature"].slice(2), "hex").toString("base64") })).to.equal("UNAUTHORIZED");
+      expect(v({ "x-agent-address": h["x-agent-address"], "x-agent-timestamp": h["x-agent-timestamp"] })).to.equal("UNAUTHORIZED");
+      expect(v({ ...h, "x-agent-pubkey": k.publicKey.toBase58() })).to.equal("UNAUTHORIZED");
+      expect(v(h)).to.equal("ok");
+    });
   });
 });
