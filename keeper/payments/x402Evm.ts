@@ -21,7 +21,7 @@ import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
 import type { DB } from "../store/db";
-import { decideSettlement, insertPendingSettlement, settlementByKey, SettlementRow } from "../store/x402";
+import { decideSettlement, insertPendingSettlement, setSettlementTx, settlementByKey, SettlementRow } from "../store/x402";
 import { WindowLimiter } from "../jobs/rateLimiter";
 
 /** Settlement attempts before an outcome is reported unknown (pending). */
@@ -254,7 +254,7 @@ export class X402Evm {
       const req = await this.settler.populateTransaction({ to: this.domain!.verifyingContract, data });
       const raw = await this.settler.signTransaction(req);
       const hash = keccak256(raw);
-      this.db.prepare("UPDATE x402_settlements SET tx_signature = ? WHERE payment_key = ? AND state = 'pending'").run(hash, row.payment_key);
+      setSettlementTx(this.db, row.payment_key, hash);
       const sent = await this.provider.broadcastTransaction(raw);
       const receipt = await sent.wait(1, 60_000);
       if (receipt && receipt.status === 1) decideSettlement(this.db, row.payment_key, "settled", { txSignature: hash });

@@ -68,6 +68,11 @@ export function decideSettlement(db: DB, key: string, state: Exclude<SettlementS
   return r.changes === 1;
 }
 
+/** The transaction a pending settlement is about to send (stored before it is sent: a crash then finds it). */
+export function setSettlementTx(db: DB, key: string, txSignature: string): boolean {
+  return db.prepare("UPDATE x402_settlements SET tx_signature = ?, updated_at = ? WHERE payment_key = ? AND state = 'pending'").run(txSignature, now(), key).changes === 1;
+}
+
 /** A settled payment whose job never ran, credited to the payer's balance instead (in the caller's transaction). */
 export function markSettlementCredited(db: DB, key: string): boolean {
   return db.prepare("UPDATE x402_settlements SET state = 'credited', updated_at = ? WHERE payment_key = ? AND state IN ('settled', 'pending')").run(now(), key).changes === 1;
