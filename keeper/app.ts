@@ -20,11 +20,14 @@ import { Bridger, bridgeFromConfig } from "./bridging/bridger";
 import { deployLocal, devWallet, LocalChain, startLocalChain } from "./embedded/localChain";
 import { JobsRuntime, startJobs } from "./jobs/runtime";
 import { mountApi } from "./http/api";
+import { Store } from "./store/store";
 
 export interface App {
   keeper: Keeper;
   http: FastifyInstance;
   db: DB;
+  /** The one door to `db` (keeper/store/store.ts); everything outside keeper/store/ goes through it. */
+  store: Store;
   log: Logger;
   deployment: Deployment;
   rpcUrl: string;
@@ -94,6 +97,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   if (reported !== deployment.chainId) throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
 
   const db = openDatabase(dbPath(cfg));
+  const store = new Store(db);
   const identity = `${deployment.chainId}:${deployment.compute.toLowerCase()}:${deployment.startBlock}`;
   const stored = getMeta(db, "deployment");
   if (stored && stored !== identity) {
@@ -156,6 +160,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     keeper,
     http,
     db,
+    store,
     log,
     deployment,
     rpcUrl: cfg.RPC_URL!,
