@@ -1,4 +1,4 @@
 module.exports = {
-  // Test-only helpers (a mintable USDC, attacker contracts) are not product code.
-  skipFiles: ["test/"],
+  // Test-only helpers (attacker contracts) and the local network's mintable USDC are never deployed to Base.
+  skipFiles: ["test/", "localnet/"],
 };

@@ -11,11 +11,11 @@ import os from "node:os";
 import path from "node:path";
 import { JsonRpcProvider, toUtf8Bytes } from "ethers";
 import pino from "pino";
-import { deployLocal, devWallet, startLocalChain } from "../keeper/embedded/localChain";
+import { deployLocal, devWallet, startLocalChain } from "../localnet/chain";
 import { EventReader } from "../keeper/chain/eventReader";
 import { SessionLifecycle } from "../keeper/sessions/lifecycle";
 import { openDatabase } from "../keeper/store/db";
-import { BulkAgent__factory, TestUSDC__factory } from "../typechain-types";
+import { BulkAgent__factory, LocalUSDC__factory } from "../typechain-types";
 import type { ComputeProvider } from "../keeper/providers/provider";
 
 const EVENTS = Number(process.env.EVENTS ?? 10_000);
@@ -30,7 +30,7 @@ async function main() {
     const deployer = devWallet(0).connect(rpc);
     const bulk = await new BulkAgent__factory(deployer).deploy();
     await bulk.waitForDeployment();
-    await (await TestUSDC__factory.connect(d.contracts.USDC, deployer).mint(await bulk.getAddress(), 10n ** 15n)).wait();
+    await (await LocalUSDC__factory.connect(d.contracts.USDC, deployer).mint(await bulk.getAddress(), 10n ** 15n)).wait();
     const t0 = Date.now();
     const config = toUtf8Bytes('{"command":["true"]}');
     for (let made = 0; made < EVENTS; made += PER_TX) {

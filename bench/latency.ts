@@ -14,12 +14,12 @@ import os from "node:os";
 import path from "node:path";
 import { JsonRpcProvider, Wallet, toUtf8Bytes } from "ethers";
 import pino from "pino";
-import { deployLocal, devWallet, startLocalChain } from "../keeper/embedded/localChain";
+import { deployLocal, devWallet, startLocalChain } from "../localnet/chain";
 import { Keeper } from "../keeper/keeper";
 import { createMetrics } from "../keeper/metrics";
 import { openDatabase } from "../keeper/store/db";
 import type { ComputeProvider, ProvisionRequest } from "../keeper/providers/provider";
-import { AgentCompute__factory, TestUSDC__factory } from "../typechain-types";
+import { AgentCompute__factory, LocalUSDC__factory } from "../typechain-types";
 
 const SAMPLES = Number(process.env.SAMPLES ?? 50);
 const POLL_MS = Number(process.env.POLL_MS ?? 50);
@@ -56,7 +56,7 @@ async function main() {
     const rpc = new JsonRpcProvider(chain.rpcUrl, d.chainId, { staticNetwork: true, cacheTimeout: -1, batchStallTime: 0 });
     const agent = new Wallet(devWallet(3).privateKey, rpc);
     const compute = AgentCompute__factory.connect(d.contracts.AgentCompute, agent);
-    await (await TestUSDC__factory.connect(d.contracts.USDC, agent).approve(d.contracts.AgentCompute, 10n ** 15n)).wait();
+    await (await LocalUSDC__factory.connect(d.contracts.USDC, agent).approve(d.contracts.AgentCompute, 10n ** 15n)).wait();
 
     const provider = new RecordingProvider();
     const metrics = createMetrics();

@@ -17,7 +17,7 @@ import { chooseLocalProvider } from "./providers/local";
 import { cloudProviders, ProviderRegistry } from "./providers/registry";
 import { Failover } from "./sessions/failover";
 import { Bridger, bridgeFromConfig } from "./bridging/bridger";
-import { deployLocal, devWallet, LocalChain, startLocalChain } from "./embedded/localChain";
+import { deployLocal, devWallet, LocalChain, startLocalChain } from "../localnet/chain";
 import { JobsRuntime, startJobs } from "./jobs/runtime";
 import { mountApi } from "./http/api";
 import { Store } from "./store/store";

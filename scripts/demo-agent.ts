@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Contract, JsonRpcProvider, formatEther, formatUnits, toUtf8Bytes } from "ethers";
 import { AgentCompute__factory } from "../typechain-types";
-import { devWallet, LocalDeployment } from "../keeper/embedded/localChain";
+import { devWallet, LocalDeployment } from "../localnet/chain";
 import quoterArtifact from "@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json";
 import http from "node:http";
 import { AddressInfo } from "node:net";

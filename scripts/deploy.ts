@@ -17,8 +17,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { FetchRequest, getAddress, Interface, JsonRpcProvider, Network, NonceManager, Signer, Wallet, ZeroAddress } from "ethers";
-import { deploySystem } from "./lib/system";
-import { deployLocalStack } from "./lib/localStack";
+import { deploySystem } from "../localnet/system";
+import { deployLocalStack } from "../localnet/stack";
 import {
   ChainFacts,
   checkChainFacts,

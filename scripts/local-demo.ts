@@ -9,8 +9,8 @@
  */
 import hre from "hardhat";
 import { ContractTransactionResponse, formatEther, formatUnits, Log, LogDescription, toUtf8Bytes, TransactionReceipt, Wallet } from "ethers";
-import { deployLocalStack } from "./lib/localStack";
-import { deploySystem } from "./lib/system";
+import { deployLocalStack } from "../localnet/stack";
+import { deploySystem } from "../localnet/system";
 import type { AgentCompute, AgentComputeBridge } from "../typechain-types";
 
 const { ethers, network } = hre;
@@ -89,7 +89,7 @@ async function main() {
   const a = stack.addresses;
   console.log(`chain ${(await ethers.provider.getNetwork()).chainId} (in-process Hardhat, Base's chain id), Uniswap V3 from npm artifacts:`);
   console.log(`  SwapRouter02 ${a.router}  QuoterV2 ${a.quoter}  WETH9 ${a.weth}`);
-  console.log(`  TestUSDC ${a.usdc}; WETH/USDC 0.05% pool ${a.pool} at $3,000 (100 ETH + 300,000 USDC)`);
+  console.log(`  LocalUSDC ${a.usdc}; WETH/USDC 0.05% pool ${a.pool} at $3,000 (100 ETH + 300,000 USDC)`);
   console.log(`  AgentCompute ${computeAddress}  AgentComputeBridge ${bridgeAddress}`);
   console.log(`  keeper ${keeper.address}  treasury ${treasury.address}`);
 

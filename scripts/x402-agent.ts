@@ -18,7 +18,7 @@ import { wrapFetchWithPayment, x402Client, decodePaymentResponseHeader } from "@
 import { ExactSvmScheme } from "@x402/svm/exact/client";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { toClientEvmSigner } from "@x402/evm";
-import { devWallet } from "../keeper/embedded/localChain";
+import { devWallet } from "../localnet/chain";
 
 const API = process.env.API ?? `http://127.0.0.1:${process.env.HTTP_PORT ?? 8787}`;
 const DATA_DIR = process.env.DATA_DIR ?? "./data";

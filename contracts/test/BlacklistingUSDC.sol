@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {TestUSDC} from "./TestUSDC.sol";
+import {LocalUSDC} from "../localnet/LocalUSDC.sol";
 
 /// @notice Test-only USDC with Circle's blacklist: a blacklisted address can neither send nor receive,
 /// as on Base's USDC. Anyone may blacklist: it only ever exists in tests.
-contract BlacklistingUSDC is TestUSDC {
+contract BlacklistingUSDC is LocalUSDC {
     mapping(address account => bool) public isBlacklisted;
 
     error Blacklisted(address account);

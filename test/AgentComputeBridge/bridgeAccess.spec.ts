@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import type { Contract } from "ethers";
 import { loadFixture, impersonateAccount, setBalance, stopImpersonatingAccount } from "@nomicfoundation/hardhat-network-helpers";
 import { systemFixture, instanceIdOf, quoteEthFor, System, HOUR, SPHERON, CONFIG, USDC } from "../shared/fixtures";
-import { createWethUsdcPool } from "../../scripts/lib/uniswap";
+import { createWethUsdcPool } from "../../localnet/uniswap";
 import { AgentComputeBridge__factory } from "../../typechain-types";
 import { withSlippage, ethOf, mined, ledger, expectNothingLeftBehind, feeOfLastTx } from "./helpers";
 

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from "../../keeper/config";
 import { startTestChain, tempDir } from "./shared/chain";
 import { keeperEnv, until } from "./shared/keeperApp";
 import { startKeeper } from "./shared/keeperProcess";
-import { devWallet } from "../../keeper/embedded/localChain";
+import { devWallet } from "../../localnet/chain";
 
 function problems(env: Record<string, string>, file?: string): string[] {
   try {

@@ -362,7 +362,7 @@ describe("scripts/deploy on the in-process chain", () => {
     // The stack is real: 0.01 ETH buys the 0.4 USDC hour through the new pool, the rest comes back.
     const [, , , , , , , agent] = await ethers.getSigners();
     await (await compute.connect(agent).startSession(HOUR, SPHERON, CONFIG, { value: ethers.parseEther("0.01") })).wait();
-    const usdc = await ethers.getContractAt("TestUSDC", written.contracts.USDC);
+    const usdc = await ethers.getContractAt("LocalUSDC", written.contracts.USDC);
     expect(await usdc.balanceOf(written.contracts.AgentCompute)).to.equal(400_000n);
 
     expect(lines).to.deep.equal([

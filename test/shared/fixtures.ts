@@ -5,9 +5,9 @@
  */
 import { ethers, network } from "hardhat";
 import { Contract, Signer } from "ethers";
-import { createWethUsdcPool, deployUniswap } from "../../scripts/lib/uniswap";
-import { deploySystem } from "../../scripts/lib/system";
-import { BlacklistingUSDC__factory, TestUSDC__factory } from "../../typechain-types";
+import { createWethUsdcPool, deployUniswap } from "../../localnet/uniswap";
+import { deploySystem } from "../../localnet/system";
+import { BlacklistingUSDC__factory, LocalUSDC__factory } from "../../typechain-types";
 
 export const USDC = (n: number | string) => ethers.parseUnits(String(n), 6);
 export const ETH_PRICE_USDC = 3000_000000n;
@@ -34,7 +34,7 @@ async function deployFixture(blacklisting: boolean) {
   // in one test process (Hardhat's 10,000 ETH would run out after four).
   await rpc.send("hardhat_setBalance", [deployer.address, "0x" + (10n ** 25n).toString(16)]);
   const uni = await deployUniswap(deployer, rpc);
-  const usdc = blacklisting ? await new BlacklistingUSDC__factory(deployer).deploy() : await new TestUSDC__factory(deployer).deploy();
+  const usdc = blacklisting ? await new BlacklistingUSDC__factory(deployer).deploy() : await new LocalUSDC__factory(deployer).deploy();
   await usdc.waitForDeployment();
   await (await usdc.mint(deployer.address, USDC(100_000_000))).wait();
   const pool = await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, {

@@ -11,7 +11,7 @@ import { startTestChain, TestChain } from "../shared/chain";
 import { keeperEnv, startSession, startTestKeeper, until } from "../shared/keeperApp";
 import { startIonetStandin } from "../../standins/ionet/server";
 import { startLifiStandin } from "../../standins/lifi/server";
-import { devWallet } from "../../../keeper/embedded/localChain";
+import { devWallet } from "../../../localnet/chain";
 import { TestBridgeDiamond__factory } from "../../../typechain-types";
 import type { App } from "../../../keeper/app";
 

@@ -12,7 +12,7 @@ import { startLifiStandin } from "../../standins/lifi/server";
 import { Bridger, TransferRow } from "../../../keeper/bridging/bridger";
 import { bridgeSummary } from "../../../keeper/sessions/costs";
 import { openDatabase, DB } from "../../../keeper/store/db";
-import { devWallet } from "../../../keeper/embedded/localChain";
+import { devWallet } from "../../../localnet/chain";
 import { TestBridgeDiamond__factory } from "../../../typechain-types";
 
 const USDC = (n: number) => BigInt(Math.round(n * 1e6));

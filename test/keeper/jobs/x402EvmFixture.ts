@@ -5,7 +5,7 @@ import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { toClientEvmSigner } from "@x402/evm";
 import type { TestChain } from "../shared/chain";
-import { devWallet } from "../../../keeper/embedded/localChain";
+import { devWallet } from "../../../localnet/chain";
 
 export interface UsdcRail {
   env: Record<string, string>;

@@ -9,8 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { JsonRpcProvider, Wallet, Contract } from "ethers";
 import pino from "pino";
-import { deployLocal, devWallet, LocalChain, LocalDeployment, startLocalChain } from "../../../keeper/embedded/localChain";
-import { AgentCompute__factory, TestUSDC__factory } from "../../../typechain-types";
+import { deployLocal, devWallet, LocalChain, LocalDeployment, startLocalChain } from "../../../localnet/chain";
+import { AgentCompute__factory, LocalUSDC__factory } from "../../../typechain-types";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,7 +32,7 @@ export interface TestChain {
   admin: Wallet;
   mine(n?: number): Promise<void>;
   compute(signer?: Wallet): ReturnType<typeof AgentCompute__factory.connect>;
-  usdc(signer?: Wallet): ReturnType<typeof TestUSDC__factory.connect>;
+  usdc(signer?: Wallet): ReturnType<typeof LocalUSDC__factory.connect>;
   stop(): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ export async function startTestChain(): Promise<TestChain> {
       await rpc.send("hardhat_mine", [`0x${n.toString(16)}`]);
     },
     compute: (signer = agent) => AgentCompute__factory.connect(deployment.contracts.AgentCompute, signer),
-    usdc: (signer = agent) => TestUSDC__factory.connect(deployment.contracts.USDC, signer),
+    usdc: (signer = agent) => LocalUSDC__factory.connect(deployment.contracts.USDC, signer),
     async stop() {
       rpc.destroy();
       await chain.stop();

@@ -4,7 +4,7 @@ import path from "node:path";
 import { toUtf8Bytes } from "ethers";
 import { ConfigSchema } from "../../../keeper/config";
 import { startApp, App } from "../../../keeper/app";
-import { devWallet } from "../../../keeper/embedded/localChain";
+import { devWallet } from "../../../localnet/chain";
 import { TestChain, tempDir } from "./chain";
 
 export function keeperEnv(t: TestChain, dataDir: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -7,10 +7,11 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 
 /// @notice A 6-decimal USDC with EIP-2612 permit and EIP-3009 transfers with authorization (as
 /// Base's USDC: transferWithAuthorization, receiveWithAuthorization, cancelAuthorization,
-/// authorizationState), for the local chain and tests. Both kinds of signatures use the token's
-/// one EIP-712 domain (name "USD Coin", version "1", read with eip712Domain()). Anyone may mint:
-/// it only ever exists on a local Hardhat network.
-contract TestUSDC is ERC20, ERC20Permit {
+/// authorizationState), for the local network (localnet/, what `npm start` runs) and tests. Both
+/// kinds of signatures use the token's one EIP-712 domain (name "USD Coin", version "1", read with
+/// eip712Domain()), so clients sign for it exactly as for Base's USDC. Anyone may mint: it only
+/// ever exists on a local Hardhat network.
+contract LocalUSDC is ERC20, ERC20Permit {
     /// @dev keccak256("TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)")
     bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH =
         keccak256("TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)");

@@ -19,7 +19,7 @@ const TRANSFER = [
 
 async function fixture() {
   const [payer, payee, relayer, other] = await ethers.getSigners();
-  const usdc = await (await ethers.getContractFactory("TestUSDC")).deploy();
+  const usdc = await (await ethers.getContractFactory("LocalUSDC")).deploy();
   await usdc.mint(payer.address, 1_000_000_000n);
   const d = await usdc.eip712Domain();
   const domain = { name: d.name, version: d.version, chainId: d.chainId, verifyingContract: d.verifyingContract };
@@ -43,7 +43,7 @@ async function authorize(f: F, signer: Signer, kind: "TransferWithAuthorization"
   return { m, signature, v: sig.v, r: sig.r, s: sig.s };
 }
 
-describe("TestUSDC: EIP-3009", () => {
+describe("LocalUSDC: EIP-3009", () => {
   it("keeps the permit's EIP-712 domain: name USD Coin, version 1", async () => {
     const f = await loadFixture(fixture);
     expect(f.domain.name).to.equal("USD Coin");

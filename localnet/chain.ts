@@ -1,14 +1,15 @@
 /**
- * The embedded default's chain: a Hardhat node as a child process on 127.0.0.1 (chain id 8453, from
- * hardhat.config.ts), mining a block every `blockTimeMs` so confirmations advance, with the real
- * Uniswap V3 stack, a 6-decimal USDC, a funded WETH/USDC pool and both contracts deployed.
+ * The local network's chain, which the keeper starts as its embedded default (`npm start` with no
+ * RPC_URL): a Hardhat node as a child process on 127.0.0.1 (chain id 8453, from hardhat.config.ts),
+ * mining a block every `blockTimeMs` so confirmations advance, with the real Uniswap V3 stack, a
+ * 6-decimal USDC (LocalUSDC), a funded WETH/USDC pool and both contracts deployed.
  */
 import { ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { Contract, HDNodeWallet, JsonRpcProvider } from "ethers";
-import { createWethUsdcPool, deployUniswap } from "../../scripts/lib/uniswap";
-import { deploySystem } from "../../scripts/lib/system";
-import { TestUSDC__factory } from "../../typechain-types";
+import { createWethUsdcPool, deployUniswap } from "./uniswap";
+import { deploySystem } from "./system";
+import { LocalUSDC__factory } from "../typechain-types";
 
 /** Hardhat's development mnemonic: its accounts are funded on every local Hardhat chain. Local only. */
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
@@ -33,7 +34,7 @@ export interface LocalChain {
   stop(): Promise<void>;
 }
 
-const ROOT = path.resolve(__dirname, "..", "..");
+const ROOT = path.resolve(__dirname, "..");
 
 async function rpcCall(url: string, method: string, params: unknown[] = []): Promise<unknown> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
@@ -89,7 +90,7 @@ export async function deployLocal(rpcUrl: string): Promise<LocalDeployment> {
   const [deployer, keeper, treasury, agent] = [0, 1, 2, 3].map((i) => devWallet(i).connect(rpc));
   // NonceManager-free: each deploy awaits its receipt, so the provider's pending nonce is exact.
   const uni = await deployUniswap(deployer, rpc);
-  const usdc = await new TestUSDC__factory(deployer).deploy();
+  const usdc = await new LocalUSDC__factory(deployer).deploy();
   await usdc.waitForDeployment();
   await (await usdc.mint(deployer.address, 10_000_000n * 10n ** 6n)).wait();
   await (await usdc.mint(agent.address, 10_000n * 10n ** 6n)).wait();

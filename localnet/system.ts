@@ -1,7 +1,8 @@
-/** Deploys AgentCompute and AgentComputeBridge and wires them together. */
+/** Deploys AgentCompute and AgentComputeBridge and wires them together: on the local network (chain.ts,
+ * stack.ts callers) and, through scripts/deploy.ts, on Base itself. */
 import type { Signer } from "ethers";
-import { AgentCompute__factory, AgentComputeBridge__factory } from "../../typechain-types";
-import type { AgentCompute, AgentComputeBridge } from "../../typechain-types";
+import { AgentCompute__factory, AgentComputeBridge__factory } from "../typechain-types";
+import type { AgentCompute, AgentComputeBridge } from "../typechain-types";
 
 /** Launch prices in USDC base units (6 decimals) per hour: SPHERON, AKASH, IONET. */
 export const DEFAULT_PRICES: [bigint, bigint, bigint] = [400_000n, 300_000n, 1_200_000n];

@@ -4,11 +4,11 @@
  */
 import { Contract, Signer } from "ethers";
 import { createWethUsdcPool, deployUniswap, DevRpc, FEE_LOW, UniswapStack } from "./uniswap";
-import { TestUSDC, TestUSDC__factory } from "../../typechain-types";
+import { LocalUSDC, LocalUSDC__factory } from "../typechain-types";
 
 export interface LocalStack {
   uni: UniswapStack;
-  usdc: TestUSDC;
+  usdc: LocalUSDC;
   pool: Contract;
   addresses: { usdc: string; router: string; weth: string; quoter: string; factory: string; pool: string };
 }
@@ -25,7 +25,7 @@ export async function deployLocalStack(deployer: Signer, rpc: DevRpc, spec: Loca
   const usdcPerEth = spec.usdcPerEth ?? 3000_000000n;
   const wethLiquidity = spec.wethLiquidity ?? 100n * 10n ** 18n;
   const uni = await deployUniswap(deployer, rpc);
-  const usdc = await new TestUSDC__factory(deployer).deploy();
+  const usdc = await new LocalUSDC__factory(deployer).deploy();
   await usdc.waitForDeployment();
   await (await usdc.mint(await deployer.getAddress(), (wethLiquidity * usdcPerEth) / 10n ** 18n)).wait();
   const pool = await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, { usdcPerEth, wethLiquidity, fee: spec.fee ?? FEE_LOW });
