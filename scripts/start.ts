@@ -1,7 +1,7 @@
 /**
  * `npm start`: the keeper (keeper/cli.ts start). With neither RPC_URL nor SOLANA_RPC_URL set this is
  * the embedded default, all on 127.0.0.1 with no keys and no internet: the keeper starts its local
- * EVM chain itself, and this script first starts the Solana stand-in (test/standins/solana) with a
+ * EVM chain itself, and this script first starts the Solana stand-in (localnet/solana) with a
  * WATT mint, a service wallet and a funded demo agent (data/solana-local.json), and points the WATT
  * services at it. Only in that embedded default may the scraper reach 127.0.0.1 (the demo scrapes a
  * page it serves itself); set SCRAPE_ALLOWED_CIDRS to override. x402 is offered on both: WATT on the
@@ -9,7 +9,7 @@
  */
 import { startApp } from "../keeper/app";
 import { ConfigError, loadConfig } from "../keeper/config";
-import { startLocalSolana } from "../test/standins/solana/cli";
+import { startLocalSolana } from "../localnet/solana/cli";
 
 async function main() {
   const env = { ...process.env };

@@ -2,7 +2,7 @@
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, Transaction, TransactionInstruction } from "@solana/web3.js";
 import { createTransferCheckedInstruction, getAssociatedTokenAddressSync } from "@solana/spl-token";
 import { createMemoInstruction } from "@solana/spl-memo";
-import { startSolanaStandin } from "../../standins/solana/server";
+import { startSolanaStandin } from "../../../localnet/solana/server";
 import { ApiHarness, startApiHarness } from "./harness";
 
 type SolanaStandin = Awaited<ReturnType<typeof startSolanaStandin>>;

@@ -22,10 +22,10 @@ import {
 } from "@solana/spl-token";
 import { createMemoInstruction } from "@solana/spl-memo";
 import { encodeBase58 } from "ethers";
-import { startSolanaStandin, SolanaStandin } from "./server";
-import { startLocalSolana } from "./cli";
-import { confirm, payWatt, sendAndConfirm } from "../../../scripts/lib/wattPayer";
-import { tempDir } from "../../keeper/shared/chain";
+import { startSolanaStandin, SolanaStandin } from "../../localnet/solana/server";
+import { startLocalSolana } from "../../localnet/solana/cli";
+import { confirm, payWatt, sendAndConfirm } from "../../scripts/lib/wattPayer";
+import { tempDir } from "../keeper/shared/chain";
 
 describe("Solana JSON-RPC stand-in", function () {
   this.timeout(30_000);
