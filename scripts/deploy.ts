@@ -3,7 +3,7 @@
  *
  *   npx hardhat run scripts/deploy.ts --network hardhat|localhost|baseSepolia|base
  *
- * hardhat, localhost: deploys the real Uniswap V3 stack, a test USDC and a funded WETH/USDC pool
+ * hardhat, localhost: deploys the real Uniswap V3 stack, a local USDC (LocalUSDC) and a funded WETH/USDC pool
  *   first, unless USDC_ADDRESS and SWAP_ROUTER_ADDRESS name contracts already there. Roles default to
  *   the deployer.
  * baseSepolia, base: design.md's USDC, SwapRouter02, WETH and QuoterV2 (override with USDC_ADDRESS,
@@ -178,7 +178,7 @@ export async function deploy(o: DeployOptions): Promise<DeploymentRecord> {
     stack = plan.stack;
   } else {
     stack = (await deployLocalStack(o.signer, o.rpc, { fee: plan.poolFee })).addresses;
-    log(`${o.network}: deployed Uniswap V3, a test USDC and a WETH/USDC pool (fee ${plan.poolFee}, $3,000)`);
+    log(`${o.network}: deployed Uniswap V3, a local USDC (LocalUSDC) and a WETH/USDC pool (fee ${plan.poolFee}, $3,000)`);
   }
 
   const system = await deploySystem(o.signer, { ...stack, ...plan.roles, poolFee: plan.poolFee });

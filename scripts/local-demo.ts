@@ -1,6 +1,6 @@
 /**
  * The contracts on their own, in one process: Hardhat's in-process chain (chain id 8453, like Base),
- * the real Uniswap V3 stack from npm artifacts, a test USDC and a funded pool, AgentCompute +
+ * the real Uniswap V3 stack from npm artifacts, a local USDC (LocalUSDC) and a funded pool, AgentCompute +
  * AgentComputeBridge, and a scripted agent with a fresh key that pays ETH for a session. This script
  * plays the keeper's on-chain part. It ends with the money summary and the audit trail as
  * `eth_getLogs` shows it, and exits 1 if the money does not add up.

@@ -366,7 +366,7 @@ describe("scripts/deploy on the in-process chain", () => {
     expect(await usdc.balanceOf(written.contracts.AgentCompute)).to.equal(400_000n);
 
     expect(lines).to.deep.equal([
-      "hardhat: deployed Uniswap V3, a test USDC and a WETH/USDC pool (fee 500, $3,000)",
+      "hardhat: deployed Uniswap V3, a local USDC (LocalUSDC) and a WETH/USDC pool (fee 500, $3,000)",
       `AgentCompute        ${written.contracts.AgentCompute}`,
       `AgentComputeBridge  ${written.contracts.AgentComputeBridge}`,
       `  on chain 8453 from block ${written.startBlock}; USDC ${written.contracts.USDC}, SwapRouter02 ${written.contracts.SwapRouter02}, pool fee 500`,
