@@ -18,6 +18,8 @@ export interface BurnRow {
 const owed = (db: DB): bigint =>
   (db.prepare("SELECT burned, burn_owed FROM jobs WHERE burn_id IS NULL AND state != 'running'").all() as { burned: string; burn_owed: string }[]).reduce((a, r) => a + BigInt(r.burned) - BigInt(r.burn_owed), 0n);
 
+const byId = (db: DB, id: number | bigint): BurnRow => db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow;
+
 export class BurnsRepo {
   constructor(private readonly unit: Unit) {}
 
@@ -31,10 +33,6 @@ export class BurnsRepo {
     return this.unit.run((db) => db.prepare("SELECT * FROM watt_burns WHERE state IN ('pending', 'sent') ORDER BY id").all() as BurnRow[]);
   }
 
-  byId(id: number): Promise<BurnRow> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow);
-  }
-
   /** A new pending batch of everything owed now, claiming its jobs, atomically; returns it. */
   createBatch(): Promise<BurnRow> {
     return this.unit.run((db) =>
@@ -42,7 +40,7 @@ export class BurnsRepo {
         const t = now();
         const r = db.prepare("INSERT INTO watt_burns (amount, state, created_at, updated_at) VALUES (?, 'pending', ?, ?)").run(owed(db).toString(), t, t);
         db.prepare("UPDATE jobs SET burn_id = ? WHERE burn_id IS NULL AND state != 'running' AND burned != '0'").run(r.lastInsertRowid);
-        return db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(r.lastInsertRowid) as BurnRow;
+        return byId(db, r.lastInsertRowid);
       })(),
     );
   }
@@ -51,7 +49,7 @@ export class BurnsRepo {
   setSigned(id: number, rawTx: string, signature: string, lastValidHeight: number): Promise<BurnRow> {
     return this.unit.run((db) => {
       db.prepare("UPDATE watt_burns SET raw_tx = ?, signature = ?, last_valid_height = ?, updated_at = ? WHERE id = ? AND raw_tx IS NULL").run(rawTx, signature, lastValidHeight, now(), id);
-      return db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow;
+      return byId(db, id);
     });
   }
 
