@@ -27,9 +27,10 @@
  *   agent gets the stored answer, byte for byte, and is not charged again.
  *
  * Exactly once: the job row is inserted in the same database transaction as the charge, keyed by
- * job_id, and the payment's signature is unique. An in-process set taken before the first await means
- * two concurrent requests for one job_id cannot both get to the charge. A keeper killed while a job
- * runs finds it 'running' on restart and settles it as interrupted, refunded.
+ * job_id, and the payment's signature is unique. An in-process set, checked and taken with no await
+ * between, means two concurrent requests for one job_id cannot both get to the charge; the charge's
+ * transaction checks once more that no job row exists. A keeper killed while a job runs finds it
+ * 'running' on restart (startJobs) and settles it as interrupted, refunded.
  *
  * Settlement: success charges the price; a service error with details.refund gives it back to the
  * agent's balance, otherwise (the work was done, e.g. the code timed out) the price is kept. Either
