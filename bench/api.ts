@@ -15,7 +15,7 @@ import * as cheerio from "cheerio";
 import { Keypair } from "@solana/web3.js";
 import path from "node:path";
 import { spawn } from "node:child_process";
-import { openDatabase } from "../keeper/store/db";
+import { openStore } from "../keeper/store/store";
 import { credit, totals } from "../keeper/payments/ledger";
 import { signAgentRequest } from "../keeper/payments/agentAuth";
 import { tempDir } from "../test/keeper/shared/chain";
@@ -65,8 +65,8 @@ async function main() {
   const site = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   const dataDir = tempDir();
   const agent = Keypair.generate();
-  const seed = openDatabase(path.join(dataDir, "keeper.sqlite"));
-  seed.transaction(() => credit(seed, agent.publicKey.toBase58(), 10n ** 18n, "grant"))();
+  const seed = openStore(path.join(dataDir, "keeper.sqlite"));
+  await seed.tx(() => credit(seed, agent.publicKey.toBase58(), 10n ** 18n, "grant"));
   seed.close();
   const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "../test/keeper/jobs/apiServer.ts")], {
     cwd: path.resolve(__dirname, ".."),
@@ -131,9 +131,9 @@ async function main() {
   report("POST /api/v1/scrape javascript (pool of 2)", await load(JS, 2, js));
   child.kill("SIGTERM");
   await new Promise((r) => child.once("exit", r));
-  const db = openDatabase(path.join(dataDir, "keeper.sqlite"));
-  const t = totals(db);
-  db.close();
+  const store = openStore(path.join(dataDir, "keeper.sqlite"));
+  const t = await totals(store);
+  store.close();
   console.log(`ledger: granted ${t.granted} = charged ${t.charged} + balances ${t.balances} (discrepancy ${t.discrepancy})`);
   server.close();
 }

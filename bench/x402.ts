@@ -29,7 +29,7 @@ async function main() {
     const x402Agent = w.agent(1_000_000n);
     const prepaid = Keypair.generate();
     w.sol.airdrop(prepaid.publicKey, BigInt(LAMPORTS_PER_SOL));
-    w.h.grant(prepaid, 1_000_000);
+    await w.h.grant(prepaid, 1_000_000);
     const pay = await payingFetch(w, x402Agent);
     const run = async (kind: "x402" | "prepaid", i: number) => {
       const body = { url: `${pages.url}/static`, job_id: `bench-${kind}-${i}-${Date.now()}`, output_format: "text" };
@@ -51,7 +51,7 @@ async function main() {
     console.log(`static scrape end to end on loopback, ${N} each, one at a time (Node ${process.version}, ${require("node:os").cpus().length} cores)`);
     for (const k of ["x402", "prepaid"] as const) console.log(`  ${k.padEnd(8)} p50 ${pct(lat[k], 50).toFixed(1)} ms   p99 ${pct(lat[k], 99).toFixed(1)} ms`);
     console.log(`  Solana RPC calls in the run: ${JSON.stringify(rpc)}`);
-    const t = w.h.totals();
+    const t = await w.h.totals();
     if (t.discrepancy !== 0n) throw new Error("books do not balance");
   } finally {
     await w.close();

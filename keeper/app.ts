@@ -137,7 +137,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     log,
     metrics,
   );
-  const jobs = startJobs(cfg, db, log);
+  const jobs = await startJobs(cfg, store, log);
   const http = createHttpServer(metrics, {
     async health() {
       const [k, j] = await Promise.all([keeper.health(), jobs.health()]);

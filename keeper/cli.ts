@@ -16,6 +16,7 @@ import { listAutoRenewals, RenewalListRow } from "./store/autoRenewal";
 import { bridgeSummary, costReport } from "./sessions/costs";
 import { balanceOf, credit, totals } from "./payments/ledger";
 import { burnHealth } from "./payments/burner";
+import { Store } from "./store/store";
 import { formatWatt, parseWatt } from "./payments/watt";
 import { PublicKey } from "@solana/web3.js";
 import os from "node:os";
@@ -124,7 +125,7 @@ program
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
       costs: costReport(db),
       bridge: bridgeSummary(db, cfg.BRIDGE_MAX_ATTEMPTS),
-      watt: wattSummary(db, cfg.WATT_DECIMALS),
+      watt: await wattSummary(new Store(db), cfg.WATT_DECIMALS),
       providerHealth: db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all(),
       treasury,
       autoRenewal: { on: renewals.filter((r) => r.on).length, sessions: renewals },
@@ -199,11 +200,11 @@ program
     process.exitCode = report.ok ? 0 : 1;
   });
 
-function wattSummary(db: ReturnType<typeof openDatabase>, decimals: number) {
-  const t = totals(db);
-  const burn = burnHealth(db);
+async function wattSummary(store: Store, decimals: number) {
+  const t = await totals(store);
+  const burn = await burnHealth(store);
   const f = (x: bigint) => formatWatt(x, decimals);
-  const jobs = db.prepare("SELECT service || ' ' || state k, count(*) n FROM jobs GROUP BY service, state ORDER BY 1").all() as { k: string; n: number }[];
+  const jobs = await store.jobs.countsByServiceAndState();
   return {
     received: f(t.received),
     granted: f(t.granted),
@@ -230,7 +231,7 @@ program
   .argument("<agent>", "the agent's Solana address (base58)")
   .argument("<amount>", "WATT, e.g. 250 or 0.5")
   .requiredOption("--reason <text>", "why: kept in the ledger for auditors")
-  .action((agent: string, amount: string, opts: { reason: string }) => {
+  .action(async (agent: string, amount: string, opts: { reason: string }) => {
     const cfg = config(program.opts());
     let who: string;
     try {
@@ -240,10 +241,10 @@ program
     }
     const value = parseWatt(amount, cfg.WATT_DECIMALS);
     if (value <= 0n) throw new Error("the amount must be positive");
-    const db = openExistingDb(cfg);
+    const store = new Store(openExistingDb(cfg));
     const operator = process.env.USER ?? os.userInfo().username;
-    const after = db.transaction(() => credit(db, who, value, "grant", { note: `by ${operator}: ${opts.reason}` }))();
-    db.close();
+    const after = await store.tx(() => credit(store, who, value, "grant", { note: `by ${operator}: ${opts.reason}` }));
+    store.close();
     console.log(`granted ${formatWatt(value, cfg.WATT_DECIMALS)} WATT to ${who}; balance ${formatWatt(after, cfg.WATT_DECIMALS)} WATT`);
   });
 
@@ -252,15 +253,13 @@ program
   .description("an agent's prepaid WATT balance and its latest ledger entries")
   .argument("<agent>", "the agent's Solana address (base58)")
   .option("--json", "machine-readable output")
-  .action((agent: string, opts: { json?: boolean }) => {
+  .action(async (agent: string, opts: { json?: boolean }) => {
     const cfg = config(program.opts());
-    const db = openExistingDb(cfg);
+    const store = new Store(openExistingDb(cfg));
     const f = (x: bigint) => formatWatt(x, cfg.WATT_DECIMALS);
-    const bal = balanceOf(db, agent);
-    const ledger = (db.prepare("SELECT kind, amount, job_id, signature, note, created_at FROM watt_ledger WHERE agent = ? ORDER BY id DESC LIMIT 20").all(agent) as Record<string, string>[]).map(
-      (r): Record<string, string> => ({ ...r, amount: f(BigInt(r.amount)) }),
-    );
-    db.close();
+    const bal = await balanceOf(store, agent);
+    const ledger = (await store.ledger.entries(agent, 20)).map((r) => ({ ...r, amount: f(BigInt(r.amount)) }));
+    store.close();
     if (opts.json) return console.log(JSON.stringify({ agent, balance: f(bal), ledger }, null, 2));
     console.log(`${agent}  ${f(bal)} WATT`);
     for (const l of ledger) console.log(`  ${new Date(Number(l.created_at) * 1000).toISOString()}  ${l.kind.padEnd(7)} ${l.amount.padStart(14)}  ${l.job_id ?? ""} ${l.note ?? ""}`);
@@ -272,13 +271,11 @@ program
   .option("--agent <address>", "only this agent's jobs")
   .option("--limit <n>", "how many", "50")
   .option("--json", "machine-readable output")
-  .action((opts: { agent?: string; limit: string; json?: boolean }) => {
+  .action(async (opts: { agent?: string; limit: string; json?: boolean }) => {
     const cfg = config(program.opts());
-    const db = openExistingDb(cfg);
-    const rows = db
-      .prepare("SELECT job_id, service, state, agent, payment, price, charged, refunded, burned, batch_root, created_at FROM jobs WHERE (? IS NULL OR agent = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?")
-      .all(opts.agent ?? null, opts.agent ?? null, Number(opts.limit)) as Record<string, string>[];
-    db.close();
+    const store = new Store(openExistingDb(cfg));
+    const rows = await store.jobs.list(opts.agent, Number(opts.limit));
+    store.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     if (rows.length === 0) return console.log("no jobs");
     const f = (x: string) => formatWatt(BigInt(x), cfg.WATT_DECIMALS);

@@ -61,10 +61,10 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
     } catch (e) {
       return send(reply, errorAnswer(e as ServiceError));
     }
-    const j = rt.pipeline.job(req.params.job_id);
+    const j = await rt.pipeline.job(req.params.job_id);
     if (!j) return send(reply, errorAnswer(new ServiceError("JOB_NOT_FOUND", `no job ${req.params.job_id}`, 404)));
     const w = (x: string) => toWatt(BigInt(x), rt.decimals);
-    const proof = rt.batcher.proof(j.job_id);
+    const proof = await rt.batcher.proof(j.job_id);
     if (reader !== j.agent) {
       // The public view (auditors, anyone else): what the chain holds or the audit needs, nothing of
       // the agent's request, answer or payment.
@@ -124,7 +124,7 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
         amount: toWatt(c.amount, rt.decimals),
         already_credited: c.already,
         ...(c.note ? { note: c.note } : {}),
-        balance: c.credited_to === agent ? toWatt(balanceOf(rt.db, agent), rt.decimals) : undefined,
+        balance: c.credited_to === agent ? toWatt(await balanceOf(rt.store, agent), rt.decimals) : undefined,
       });
     } catch (e) {
       if (e instanceof ServiceError) return send(reply, errorAnswer(e));
@@ -144,16 +144,8 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
     }
     let scan: string = rt.deposits ? "ok" : "no Solana RPC configured";
     if (rt.deposits) await rt.deposits.scan().catch((e: Error) => (scan = `failed: ${e.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}`));
-    const db = rt.db;
-    const ledger = db.prepare("SELECT kind, amount, job_id, signature, note, created_at FROM watt_ledger WHERE agent = ? ORDER BY id DESC LIMIT 50").all(agent) as {
-      kind: string;
-      amount: string;
-      job_id: string | null;
-      signature: string | null;
-      note: string | null;
-      created_at: number;
-    }[];
-    const bal = balanceOf(db, agent);
+    const ledger = await rt.store.ledger.entries(agent, 50);
+    const bal = await balanceOf(rt.store, agent);
     return reply.send({
       success: true,
       agent,

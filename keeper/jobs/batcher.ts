@@ -13,8 +13,8 @@
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Logger } from "pino";
 import { computeInterface } from "../chain/contracts";
-import { enqueueAction } from "../chain/txSender";
-import { DB, now } from "../store/db";
+import { now } from "../store/db";
+import type { Store } from "../store/store";
 
 export const LEAF_TYPES = ["string", "bytes32", "uint256"];
 type Leaf = [string, string, string];
@@ -37,51 +37,50 @@ export interface JobProof {
 
 export class JobBatcher {
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly opts: BatchOptions,
     private readonly log: Logger,
   ) {}
 
   /** Cuts at most one batch; returns its root. */
-  tick(t = now()): string | undefined {
-    return this.db.transaction(() => {
-      const waiting = this.db
-        .prepare("SELECT job_id, outcome_hash, charged, finished_at FROM jobs WHERE state != 'running' AND batch_root IS NULL ORDER BY finished_at, job_id LIMIT ?")
-        .all(this.opts.maxJobs) as { job_id: string; outcome_hash: string; charged: string; finished_at: number }[];
+  tick(t = now()): Promise<string | undefined> {
+    return this.store.tx(async () => {
+      const waiting = await this.store.batches.waiting(this.opts.maxJobs);
       if (waiting.length === 0) return undefined;
       if (waiting.length < this.opts.maxJobs && t - waiting[0].finished_at < this.opts.maxAgeSeconds) return undefined;
       const leaves: Leaf[] = waiting.map((j) => [j.job_id, j.outcome_hash, j.charged]);
       const tree = StandardMerkleTree.of(leaves, LEAF_TYPES);
       const root = tree.root;
       const total = waiting.reduce((s, j) => s + BigInt(j.charged), 0n);
-      const key = `jobBatch:${root}`;
-      this.db.prepare("INSERT INTO job_batches (root, job_count, watt_total, tree, action_key, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(root, waiting.length, total.toString(), JSON.stringify(tree.dump()), key, t);
-      const mark = this.db.prepare("UPDATE jobs SET batch_root = ?, leaf_index = ? WHERE job_id = ? AND batch_root IS NULL");
-      waiting.forEach((j, i) => mark.run(root, i, j.job_id));
-      enqueueAction(this.db, key, "recordJobBatch", null, computeInterface.encodeFunctionData("recordJobBatch", [root, waiting.length, total]));
+      await this.store.batches.record({
+        root,
+        job_count: waiting.length,
+        watt_total: total.toString(),
+        tree: JSON.stringify(tree.dump()),
+        action_key: `jobBatch:${root}`,
+        jobIds: waiting.map((j) => j.job_id),
+        calldata: computeInterface.encodeFunctionData("recordJobBatch", [root, waiting.length, total]),
+        createdAt: t,
+      });
       this.log.info({ root, jobs: waiting.length, wattTotal: total.toString() }, "job batch cut");
       return root;
-    })();
+    });
   }
 
-  proof(jobId: string): JobProof | undefined {
-    const job = this.db.prepare("SELECT batch_root, leaf_index FROM jobs WHERE job_id = ?").get(jobId) as { batch_root: string | null; leaf_index: number | null } | undefined;
-    if (!job?.batch_root || job.leaf_index === null) return undefined;
-    const batch = this.db.prepare("SELECT * FROM job_batches WHERE root = ?").get(job.batch_root) as { root: string; job_count: number; watt_total: string; tree: string; action_key: string };
+  async proof(jobId: string): Promise<JobProof | undefined> {
+    const found = await this.store.batches.ofJob(jobId);
+    if (!found) return undefined;
+    const { batch, leafIndex, action } = found;
     const tree = StandardMerkleTree.load<Leaf>(JSON.parse(batch.tree));
-    const [id, outcomeHash, charged] = tree.at(job.leaf_index)!;
-    const action = this.db.prepare("SELECT id, state, mined_block FROM actions WHERE idempotency_key = ?").get(batch.action_key) as { id: number; state: string; mined_block: number | null } | undefined;
-    const tx = action
-      ? (this.db.prepare("SELECT tx_hash FROM action_txs WHERE action_id = ? ORDER BY sent_at DESC, rowid DESC LIMIT 1").get(action.id) as { tx_hash: string } | undefined)
-      : undefined;
+    const [id, outcomeHash, charged] = tree.at(leafIndex)!;
     return {
       root: batch.root,
       leaf: { job_id: id, outcome_hash: outcomeHash, watt_charged: charged },
       leaf_hash: tree.leafHash([id, outcomeHash, charged]),
-      proof: tree.getProof(job.leaf_index),
+      proof: tree.getProof(leafIndex),
       job_count: batch.job_count,
       watt_total: batch.watt_total,
-      onchain: { state: action?.state ?? "unknown", block: action?.mined_block ?? null, tx_hash: action?.state === "mined" ? (tx?.tx_hash ?? null) : null },
+      onchain: { state: action?.state ?? "unknown", block: action?.mined_block ?? null, tx_hash: action?.state === "mined" ? (action.tx_hash ?? null) : null },
     };
   }
 }

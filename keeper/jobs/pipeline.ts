@@ -27,9 +27,10 @@
  *   agent gets the stored answer, byte for byte, and is not charged again.
  *
  * Exactly once: the job row is inserted in the same database transaction as the charge, keyed by
- * job_id, and the payment's signature is unique. An in-process set taken before the first await means
- * two concurrent requests for one job_id cannot both get to the charge. A keeper killed while a job
- * runs finds it 'running' on restart and settles it as interrupted, refunded.
+ * job_id, and the payment's signature is unique. An in-process set, checked and taken with no await
+ * between, means two concurrent requests for one job_id cannot both get to the charge; the charge's
+ * transaction checks once more that no job row exists. A keeper killed while a job runs finds it
+ * 'running' on restart (startJobs) and settles it as interrupted, refunded.
  *
  * Settlement: success charges the price; a service error with details.refund gives it back to the
  * agent's balance, otherwise (the work was done, e.g. the code timed out) the price is kept. Either
@@ -38,16 +39,17 @@
 import crypto from "node:crypto";
 import type { Logger } from "pino";
 import { JobService, ServiceError } from "../services/jobService";
-import { DB, now } from "../store/db";
+import type { Store } from "../store/store";
+import type { JobRow } from "../store/jobs";
 import { AuthPolicy, isEvmAgent, verifyAgentRequest } from "../payments/agentAuth";
-import { balanceOf, charge, credit, isSignatureUsed, recordPayment } from "../payments/ledger";
+import { balanceOf, charge, credit, recordPayment } from "../payments/ledger";
 import { pendingError, VerifiedTransfer, WattVerifier } from "../payments/verifier";
 import { burnOf, toWatt } from "../payments/watt";
 import { Limit, RateLimiter, WindowLimiter } from "./rateLimiter";
 import type { PaymentPayload } from "@x402/core/types";
 import { decodePaymentHeader, payloadHashOf, paymentIdOf, paymentRequiredHeader, paymentResponseHeader, X402Solana } from "../payments/x402";
 import type { X402Evm } from "../payments/x402Evm";
-import { markSettlementCredited, settlementByJob, settlementByPaymentId, type SettlementRow } from "../store/x402";
+import type { SettlementRow } from "../store/x402";
 
 export interface RateLimits {
   agentPerHour: number;
@@ -88,30 +90,7 @@ export interface RequestContext {
   clientIp: string;
 }
 
-export interface JobRow {
-  job_id: string;
-  service: string;
-  request_hash: string;
-  agent: string;
-  payment: "onchain" | "prepaid";
-  signature: string | null;
-  price: string;
-  state: "running" | "succeeded" | "failed";
-  charged: string;
-  /** Of the price taken, the part paid from granted WATT (0 once refunded). */
-  charged_granted: string;
-  refunded: string;
-  burned: string;
-  /** Of burned, the share of granted WATT: owed by the operator, never burned from the service account. */
-  burn_owed: string;
-  http_status: number | null;
-  response: string | null;
-  outcome_hash: string | null;
-  batch_root: string | null;
-  leaf_index: number | null;
-  created_at: number;
-  finished_at: number | null;
-}
+export type { JobRow } from "../store/jobs";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyService = JobService<any, any>;
@@ -145,27 +124,28 @@ export class JobPipeline {
   readonly lookups = new WindowLimiter(60_000);
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     readonly services: Map<string, AnyService>,
     private readonly verifier: WattVerifier | undefined,
     private readonly limiter: RateLimiter,
     private readonly opts: PipelineOptions,
     private readonly log: Logger,
-  ) {
-    this.recoverInterrupted();
-  }
+  ) {}
 
   private watt = (x: bigint) => toWatt(x, this.opts.decimals);
 
-  job(jobId: string): JobRow | undefined {
-    return this.db.prepare("SELECT * FROM jobs WHERE job_id = ?").get(jobId) as JobRow | undefined;
+  job(jobId: string): Promise<JobRow | undefined> {
+    return this.store.jobs.byId(jobId);
   }
 
-  /** Jobs a killed keeper left running: settled as interrupted and refunded, exactly once. */
-  recoverInterrupted(): number {
-    const rows = this.db.prepare("SELECT * FROM jobs WHERE state = 'running'").all() as JobRow[];
+  /**
+   * Jobs a killed keeper left running: settled as interrupted and refunded, exactly once. Called
+   * once at start (runtime.ts), before the pipeline takes requests.
+   */
+  async recoverInterrupted(): Promise<number> {
+    const rows = await this.store.jobs.running();
     for (const j of rows) {
-      this.settle(j, undefined, new ServiceError("JOB_INTERRUPTED", "the service restarted while this job ran; the price was refunded to your prepaid balance, retry with a new job_id", 503, { refund: true }));
+      await this.settle(j, undefined, new ServiceError("JOB_INTERRUPTED", "the service restarted while this job ran; the price was refunded to your prepaid balance, retry with a new job_id", 503, { refund: true }));
     }
     if (rows.length) this.log.warn({ jobs: rows.length }, "jobs interrupted by a restart settled and refunded");
     return rows.length;
@@ -208,10 +188,12 @@ export class JobPipeline {
       );
     }
     const requestHash = crypto.createHash("sha256").update(`${name}\n${JSON.stringify(req)}`).digest("hex");
-    // Synchronous from here to the inflight mark: nothing else can interleave.
-    const existing = this.job(jobId);
+    // The reads below await: another request for this job_id may get as far meanwhile. The inflight
+    // mark (checked and taken without an await between) lets only one of them on to the charge, and
+    // the charge's transaction checks again that no job row exists.
+    const existing = await this.job(jobId);
     if (x402) {
-      const again = this.x402Repeat(x402, jobId);
+      const again = await this.x402Repeat(x402, jobId);
       if (again) return again;
     }
     if (existing) {
@@ -243,15 +225,15 @@ export class JobPipeline {
    * answer (an idempotent retry), with another payload X402_IDEMPOTENCY_CONFLICT; the same payment
    * again without an identifier is X402_PAYMENT_ALREADY_USED. Nothing is charged again either way.
    */
-  private x402Repeat(p: PaymentPayload, jobId: string): JobAnswer | undefined {
+  private async x402Repeat(p: PaymentPayload, jobId: string): Promise<JobAnswer | undefined> {
     let id: string | null;
     try {
       id = paymentIdOf(p);
     } catch (e) {
       return errorAnswer(e as ServiceError, jobId);
     }
-    const byId = id ? settlementByPaymentId(this.db, id) : undefined;
-    const j = this.job(jobId);
+    const byId = id ? await this.store.x402.byPaymentId(id) : undefined;
+    const j = await this.job(jobId);
     if (byId) {
       if (byId.payload_hash !== payloadHashOf(p) || byId.job_id !== jobId) {
         return errorAnswer(new ServiceError("X402_IDEMPOTENCY_CONFLICT", "this payment-identifier was already used with a different payment or job; use a new identifier", 409), jobId);
@@ -261,7 +243,7 @@ export class JobPipeline {
       return undefined; // settled or pending without a job yet: carry on (resumed from its settlement row)
     }
     if (j) {
-      const s = settlementByJob(this.db, jobId);
+      const s = await this.store.x402.byJob(jobId);
       if (s && s.payload_hash === payloadHashOf(p)) {
         return errorAnswer(new ServiceError("X402_PAYMENT_ALREADY_USED", "this x402 payment was already used; a payment pays for one request (send a payment-identifier to retry idempotently)", 409), jobId);
       }
@@ -309,12 +291,12 @@ export class JobPipeline {
       try {
         const mine = (await this.lookupMemo(jobId, ctx)).verified.filter((v) => v.authorities.includes(agent));
         for (const v of mine) {
-          this.db.transaction(() => {
-            if (isSignatureUsed(this.db, v.signature)) return;
-            recordPayment(this.db, { ...v, payer: agent }, "deposit", agent);
-            credit(this.db, agent, v.amount, "deposit", { signature: v.signature, note: `payment for job_id ${jobId}, which another agent used first: credited` });
+          await this.store.tx(async () => {
+            if (await this.store.ledger.isSignatureUsed(v.signature)) return;
+            await recordPayment(this.store, { ...v, payer: agent }, "deposit", agent);
+            await credit(this.store, agent, v.amount, "deposit", { signature: v.signature, note: `payment for job_id ${jobId}, which another agent used first: credited` });
             credited += v.amount;
-          })();
+          });
         }
       } catch (e) {
         // Rate limited or RPC down: the answer stays JOB_ID_TAKEN; the payment is swept later (WATT_UNMATCHED_GRACE_S).
@@ -347,7 +329,7 @@ export class JobPipeline {
     let paid: Awaited<ReturnType<X402Solana["pay"]>>;
     try {
       if (!this.opts.x402) throw new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`, 402, { reason: "wrong_network" });
-      this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
+      await this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
       paid = await this.opts.x402.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
     } catch (e) {
       return this.with402(errorAnswer(asServiceError(e, this.log), req.job_id), ctx, service.name, price, req.job_id);
@@ -372,7 +354,7 @@ export class JobPipeline {
     let row: SettlementRow;
     try {
       if (!this.opts.x402Evm) throw new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`, 402, { reason: "wrong_network" });
-      this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
+      await this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
       row = await this.opts.x402Evm.authorize(p, { jobId, service: service.name, requestHash, payloadHash: payloadHashOf(p), paymentId: paymentIdOf(p), priceWatt: price, ip: ctx.clientIp });
       if (row.job_id !== jobId) throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this authorization already paid for another job", 409);
       if (row.state === "failed") throw new ServiceError("X402_SETTLEMENT_FAILED", `this authorization was not settled (${row.error ?? "refused"}); nothing was charged: sign a new one`, 402);
@@ -382,10 +364,10 @@ export class JobPipeline {
     }
     const evm = this.opts.x402Evm!;
     const a = await this.payAndRun(service, req, requestHash, row.payer, ctx, { kind: "evm", settlement: row });
-    const j = this.job(jobId);
+    const j = await this.job(jobId);
     const charged = j !== undefined && j.state !== "running" && !("watt_refunded" in a.body);
     if (!charged) {
-      evm.release(row);
+      await evm.release(row);
       return a;
     }
     const s = await evm.settle(row, p);
@@ -406,16 +388,16 @@ export class JobPipeline {
       price = service.price(req);
       if (!x402) {
         // (an x402 payment is settled on chain already: straight to the charge)
-        this.limiter.check(limits); // before any RPC: a refused request costs nothing
+        await this.limiter.check(limits); // before any RPC: a refused request costs nothing
         const named = header(ctx.headers, "x-payment-signature");
         if (named !== undefined) payment = await this.namedPayment(named, jobId, agent, ctx);
         else if (isEvmAgent(agent)) {
           // An EVM key never signs a Solana transfer: no memo lookup (no RPC) can find its payment.
-          const balance = balanceOf(this.db, agent);
+          const balance = await balanceOf(this.store, agent);
           if (balance < price)
             throw new ServiceError("PAYMENT_INSUFFICIENT", `an EVM-signed request pays from its prepaid balance (${this.watt(balance)} WATT, below the price ${this.watt(price)} WATT); pay this job by x402 instead (unsigned, PAYMENT-SIGNATURE)`, 402, { balance: this.watt(balance), price: this.watt(price) });
         } else if (this.verifier) {
-          const balance = balanceOf(this.db, agent);
+          const balance = await balanceOf(this.store, agent);
           if (balance < price) payment = await this.memoPayment(jobId, agent, ctx, { balance: this.watt(balance), price: this.watt(price) });
         }
       }
@@ -426,29 +408,36 @@ export class JobPipeline {
     let underpaid = false;
     let fromGranted = 0n;
     try {
-      this.db.transaction(() => {
-        if (this.job(jobId)) throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
-        this.limiter.check(limits);
+      await this.store.tx(async () => {
+        if (await this.job(jobId)) throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
+        await this.limiter.check(limits);
         if (payment) {
-          if (isSignatureUsed(this.db, payment.signature)) throw new ServiceError("PAYMENT_ALREADY_USED", "this payment was already counted; a transfer pays for one job only", 409);
-          recordPayment(this.db, { ...payment, payer: agent }, "job", agent);
+          if (await this.store.ledger.isSignatureUsed(payment.signature)) throw new ServiceError("PAYMENT_ALREADY_USED", "this payment was already counted; a transfer pays for one job only", 409);
+          await recordPayment(this.store, { ...payment, payer: agent }, "job", agent);
           if (payment.amount < price) {
-            credit(this.db, agent, payment.amount, "excess", { jobId, signature: payment.signature, note: "underpayment credited" });
+            await credit(this.store, agent, payment.amount, "excess", { jobId, signature: payment.signature, note: "underpayment credited" });
             underpaid = true;
             return;
           }
-          credit(this.db, agent, payment.amount - price, "excess", { jobId, signature: payment.signature, note: "overpayment credited" });
+          await credit(this.store, agent, payment.amount - price, "excess", { jobId, signature: payment.signature, note: "overpayment credited" });
         } else if (x402?.kind !== "evm") {
-          fromGranted = charge(this.db, agent, price, jobId, this.watt);
+          fromGranted = await charge(this.store, agent, price, jobId, this.watt);
         }
         // A USDC-paid (x402 EVM) job costs no WATT: price 0 in WATT, its USDC in x402_settlements.
-        this.db
-          .prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, charged_granted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)")
-          .run(jobId, name, requestHash, agent, payment || x402 ? "onchain" : "prepaid", payment?.signature ?? null, x402?.kind === "evm" ? "0" : price.toString(), fromGranted.toString(), now());
-        this.limiter.record(limits.map((x) => x.key));
-      })();
+        await this.store.jobs.start({
+          jobId,
+          service: name,
+          requestHash,
+          agent,
+          payment: payment || x402 ? "onchain" : "prepaid",
+          signature: payment?.signature ?? null,
+          price: x402?.kind === "evm" ? 0n : price,
+          chargedGranted: fromGranted,
+        });
+        await this.limiter.record(limits.map((x) => x.key));
+      });
     } catch (e) {
-      if (x402?.kind === "svm") return this.creditSettled(x402, asServiceError(e, this.log), jobId);
+      if (x402?.kind === "svm") return await this.creditSettled(x402, asServiceError(e, this.log), jobId);
       return errorAnswer(asServiceError(e, this.log), jobId);
     }
     if (underpaid) {
@@ -469,7 +458,7 @@ export class JobPipeline {
     } catch (e) {
       failure = asServiceError(e, this.log, name === "execute" ? "EXECUTION_ERROR" : "SCRAPE_FAILED");
     }
-    const row = this.job(jobId)!;
+    const row = (await this.job(jobId))!;
     return this.settle(row, result, failure);
   }
 
@@ -477,16 +466,16 @@ export class JobPipeline {
    * An x402 payment that settled but cannot pay for its job (e.g. the payer's hourly limit was
    * reached meanwhile): the money moved, so it goes to the payer's prepaid balance, once.
    */
-  private creditSettled(x402: { transfer: VerifiedTransfer; settlement: SettlementRow }, why: ServiceError, jobId: string): JobAnswer {
+  private async creditSettled(x402: { transfer: VerifiedTransfer; settlement: SettlementRow }, why: ServiceError, jobId: string): Promise<JobAnswer> {
     const t = x402.transfer;
     let credited = false;
-    this.db.transaction(() => {
-      if (isSignatureUsed(this.db, t.signature)) return;
-      recordPayment(this.db, t, "deposit", t.payer);
-      credit(this.db, t.payer, t.amount, "deposit", { signature: t.signature, note: `x402 payment for job_id ${jobId}, not run (${why.code}): credited` });
-      markSettlementCredited(this.db, x402.settlement.payment_key);
+    await this.store.tx(async () => {
+      if (await this.store.ledger.isSignatureUsed(t.signature)) return;
+      await recordPayment(this.store, t, "deposit", t.payer);
+      await credit(this.store, t.payer, t.amount, "deposit", { signature: t.signature, note: `x402 payment for job_id ${jobId}, not run (${why.code}): credited` });
+      await this.store.x402.markCredited(x402.settlement.payment_key);
       credited = true;
-    })();
+    });
     return errorAnswer(why, jobId, credited ? { watt_charged: 0, watt_credited: this.watt(t.amount) } : { watt_charged: 0 });
   }
 
@@ -495,7 +484,7 @@ export class JobPipeline {
   /** X-Payment-Signature on a signed request: one getTransaction; the transfer must be the agent's. */
   private async namedPayment(signature: string, jobId: string, agent: string, ctx: RequestContext): Promise<VerifiedTransfer> {
     if (!this.verifier) throw this.notConfigured();
-    if (isSignatureUsed(this.db, signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
+    if (await this.store.ledger.isSignatureUsed(signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
     this.takeLookup(ctx.clientIp);
     const v = await this.verifier.check(signature, jobId);
     if (!v.authorities.includes(agent)) throw notYours(signature);
@@ -532,7 +521,7 @@ export class JobPipeline {
       throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, retry_after_s: Math.max(1, Math.ceil((until - t) / 1000)) });
     }
     this.takeLookup(ctx.clientIp);
-    const found = await this.verifier!.findByMemo(jobId, (s) => isSignatureUsed(this.db, s));
+    const found = await this.verifier!.findByMemo(jobId, (s) => this.store.ledger.isSignatureUsed(s));
     if (found.verified.length === 0 && found.rejected.length === 0 && found.used === 0 && this.opts.negativeTtlS > 0) {
       this.negative.set(jobId, Date.now() + this.opts.negativeTtlS * 1000);
       if (this.negative.size > 100_000) for (const [k, v] of this.negative) if (v <= t) this.negative.delete(k);
@@ -544,7 +533,7 @@ export class JobPipeline {
    * Writes the outcome, charge or refund, burn share and answer in one transaction (idempotent). The
    * burn share of the part paid from granted WATT is owed by the operator (burn_owed), not burned.
    */
-  private settle(j: JobRow, result: Record<string, unknown> | undefined, failure: ServiceError | undefined): JobAnswer {
+  private async settle(j: JobRow, result: Record<string, unknown> | undefined, failure: ServiceError | undefined): Promise<JobAnswer> {
     const price = BigInt(j.price);
     const refund = failure !== undefined && failure.details?.refund === true;
     const charged = refund ? 0n : price;
@@ -556,16 +545,24 @@ export class JobPipeline {
       ? errorAnswer(failure, j.job_id, { watt_charged: this.watt(charged), watt_burned: this.watt(burned), ...(refund ? { watt_refunded: this.watt(price) } : {}) })
       : { status: 200, headers: {}, body: { success: true, job_id: j.job_id, ...result, watt_charged: this.watt(charged), watt_burned: this.watt(burned) } };
     const text = JSON.stringify(answer.body);
-    const settled = this.db.transaction(() => {
-      const r = this.db
-        .prepare("UPDATE jobs SET state = ?, charged = ?, charged_granted = ?, refunded = ?, burned = ?, burn_owed = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
-        .run(failure ? "failed" : "succeeded", charged.toString(), chargedGranted.toString(), (price - charged).toString(), burned.toString(), burnOwed.toString(), answer.status, text, outcomeHash(text), now(), j.job_id);
-      if (r.changes === 0) return false;
-      if (refund) credit(this.db, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code, granted });
+    const settled = await this.store.tx(async () => {
+      const finished = await this.store.jobs.finish(j.job_id, {
+        state: failure ? "failed" : "succeeded",
+        charged,
+        chargedGranted,
+        refunded: price - charged,
+        burned,
+        burnOwed,
+        httpStatus: answer.status,
+        response: text,
+        outcomeHash: outcomeHash(text),
+      });
+      if (!finished) return false;
+      if (refund) await credit(this.store, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code, granted });
       return true;
-    })();
+    });
     if (!settled) {
-      const again = this.job(j.job_id)!;
+      const again = (await this.job(j.job_id))!;
       return { status: again.http_status ?? 200, headers: {}, body: JSON.parse(again.response!) };
     }
     return answer;

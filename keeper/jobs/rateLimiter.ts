@@ -4,7 +4,7 @@
  * transaction as its charge); refused and replayed requests do not count.
  */
 import { ServiceError } from "../services/jobService";
-import type { DB } from "../store/db";
+import type { Store } from "../store/store";
 
 export interface Limit {
   key: string;
@@ -17,19 +17,19 @@ export class RateLimiter {
   private lastPrune = 0;
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly windowMs = WINDOW_MS,
   ) {}
 
   /** Throws RATE_LIMITED (429, retry_after_s) for the first limit already reached. */
-  check(limits: Limit[], nowMs = Date.now()): void {
+  async check(limits: Limit[], nowMs = Date.now()): Promise<void> {
     const since = nowMs - this.windowMs;
     for (const l of limits) {
-      const { n } = this.db.prepare("SELECT count(*) n FROM rate_hits WHERE key = ? AND at_ms > ?").get(l.key, since) as { n: number };
+      const n = await this.store.rateLimits.countSince(l.key, since);
       if (n < l.max) continue;
       // The hit that must leave the window before one more fits.
-      const row = this.db.prepare("SELECT at_ms FROM rate_hits WHERE key = ? AND at_ms > ? ORDER BY at_ms LIMIT 1 OFFSET ?").get(l.key, since, n - l.max) as { at_ms: number } | undefined;
-      const retryAfter = Math.max(1, Math.ceil(((row?.at_ms ?? nowMs) + this.windowMs - nowMs) / 1000));
+      const at = await this.store.rateLimits.hitAt(l.key, since, n - l.max);
+      const retryAfter = Math.max(1, Math.ceil(((at ?? nowMs) + this.windowMs - nowMs) / 1000));
       const scope = l.key.split(":")[0];
       throw new ServiceError("RATE_LIMITED", `rate limit reached: ${l.max} jobs per hour ${scope === "global" ? "for the whole service" : `per ${scope}`}; retry in ${retryAfter} s`, 429, {
         limit: scope,
@@ -38,12 +38,11 @@ export class RateLimiter {
     }
   }
 
-  record(keys: string[], nowMs = Date.now()): void {
-    const ins = this.db.prepare("INSERT INTO rate_hits (key, at_ms) VALUES (?, ?)");
-    for (const k of keys) ins.run(k, nowMs);
+  async record(keys: string[], nowMs = Date.now()): Promise<void> {
+    await this.store.rateLimits.record(keys, nowMs);
     if (nowMs - this.lastPrune > 60_000) {
       this.lastPrune = nowMs;
-      this.db.prepare("DELETE FROM rate_hits WHERE at_ms <= ?").run(nowMs - this.windowMs);
+      await this.store.rateLimits.forgetUntil(nowMs - this.windowMs);
     }
   }
 }

@@ -8,7 +8,7 @@ import { getAssociatedTokenAddressSync } from "@solana/spl-token";
 import type { Logger } from "pino";
 import type { KeeperConfig } from "../config";
 import crypto from "node:crypto";
-import { DB, getMeta, setMeta } from "../store/db";
+import type { Store } from "../store/store";
 import type { AuthPolicy } from "../payments/agentAuth";
 import type { JobService } from "../services/jobService";
 import { createScrapeService } from "../services/scrape";
@@ -28,7 +28,7 @@ import { X402Evm } from "../payments/x402Evm";
 type AnyService = JobService<any, any>;
 
 export interface JobsRuntime {
-  db: DB;
+  store: Store;
   services: Map<string, AnyService>;
   pipeline: JobPipeline;
   batcher: JobBatcher;
@@ -66,24 +66,27 @@ export function wattSettings(cfg: KeeperConfig): WattSettings | undefined {
  * "solana:<service wallet>"; a keeper with neither gets a random "keeper:<hex>" id kept in its
  * database (stable across restarts, unique per keeper).
  */
-export function serviceIdentity(cfg: KeeperConfig, db: DB): string {
+export async function serviceIdentity(cfg: KeeperConfig, store: Store): Promise<string> {
   if (cfg.PUBLIC_URL) return new URL(cfg.PUBLIC_URL).origin;
   if (cfg.WATT_SERVICE_WALLET) return `solana:${cfg.WATT_SERVICE_WALLET}`;
-  let id = getMeta(db, "service_id");
-  if (!id) {
-    id = `keeper:${crypto.randomBytes(16).toString("hex")}`;
-    setMeta(db, "service_id", id);
-  }
-  return id;
+  // In one transaction: two keepers starting on one file agree on one id.
+  return store.tx(async () => {
+    let id = await store.meta.get("service_id");
+    if (!id) {
+      id = `keeper:${crypto.randomBytes(16).toString("hex")}`;
+      await store.meta.set("service_id", id);
+    }
+    return id;
+  });
 }
 
 const serviceKey = (cfg: KeeperConfig): Keypair | undefined => (cfg.WATT_SERVICE_SECRET ? Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[])) : undefined);
 
 /** x402 on Solana: offered when WATT is verified on Solana and a fee payer exists (ours, or the facilitator's). */
-function x402Solana(cfg: KeeperConfig, db: DB, verifier: WattVerifier | undefined, feePayer: Keypair | undefined, log: Logger): X402Solana | undefined {
+function x402Solana(cfg: KeeperConfig, store: Store, verifier: WattVerifier | undefined, feePayer: Keypair | undefined, log: Logger): X402Solana | undefined {
   if (!cfg.X402_ENABLED || !verifier || (!feePayer && !cfg.X402_FACILITATOR_URL)) return undefined;
   return new X402Solana(
-    db,
+    store,
     verifier,
     {
       network: cfg.X402_SOLANA_NETWORK,
@@ -99,7 +102,7 @@ function x402Solana(cfg: KeeperConfig, db: DB, verifier: WattVerifier | undefine
   );
 }
 
-export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { services?: AnyService[] } = {}): JobsRuntime {
+export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, extra: { services?: AnyService[] } = {}): Promise<JobsRuntime> {
   const decimals = cfg.WATT_DECIMALS;
   const services = new Map<string, AnyService>();
   for (const s of extra.services ?? []) services.set(s.name, s);
@@ -110,22 +113,22 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
   const settings = wattSettings(cfg);
   const connection = settings ? new Connection(cfg.SOLANA_RPC_URL!, { commitment: settings.commitment, disableRetryOnRateLimit: true }) : undefined;
   const verifier = settings && connection ? new WattVerifier(connection, settings) : undefined;
-  const deposits = verifier ? new DepositScanner(db, verifier, log.child({ svc: "deposits" }), cfg.WATT_UNMATCHED_GRACE_S) : undefined;
+  const deposits = verifier ? new DepositScanner(store, verifier, log.child({ svc: "deposits" }), cfg.WATT_UNMATCHED_GRACE_S) : undefined;
   let burner: WattBurner | undefined;
   if (settings && connection && cfg.WATT_SERVICE_SECRET) {
     const owner = Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[]));
     if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
-    burner = new WattBurner(db, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals), backoffMaxS: cfg.WATT_BURN_BACKOFF_MAX_S }, log.child({ svc: "burn" }));
+    burner = new WattBurner(store, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals), backoffMaxS: cfg.WATT_BURN_BACKOFF_MAX_S }, log.child({ svc: "burn" }));
   }
   // A database from before granted WATT was tracked apart: its grants are found from the ledger, once.
-  if (backfillGranted(db)) log.info("granted WATT backfilled from the ledger (balances' granted part, jobs' charged_granted and burn_owed)");
-  const auth: AuthPolicy = { serviceId: serviceIdentity(cfg, db), acceptV1: cfg.AUTH_ACCEPT_V1 };
-  const x402 = x402Solana(cfg, db, verifier, serviceKey(cfg), log);
+  if (await backfillGranted(store)) log.info("granted WATT backfilled from the ledger (balances' granted part, jobs' charged_granted and burn_owed)");
+  const auth: AuthPolicy = { serviceId: await serviceIdentity(cfg, store), acceptV1: cfg.AUTH_ACCEPT_V1 };
+  const x402 = x402Solana(cfg, store, verifier, serviceKey(cfg), log);
   const evmRpc = cfg.X402_EVM_RPC_URL ?? cfg.RPC_URL;
   const x402Evm =
     cfg.X402_ENABLED && evmRpc && cfg.X402_USDC_ADDRESS && cfg.X402_EVM_PAY_TO && cfg.X402_EVM_SETTLER_KEY && cfg.X402_USDC_PER_WATT
       ? new X402Evm(
-          db,
+          store,
           {
             rpcUrl: evmRpc,
             network: cfg.X402_EVM_NETWORK,
@@ -142,10 +145,10 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
         )
       : undefined;
   const pipeline = new JobPipeline(
-    db,
+    store,
     services,
     verifier,
-    new RateLimiter(db),
+    new RateLimiter(store),
     {
       decimals,
       limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR },
@@ -177,7 +180,8 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
       key: "ed25519 (Solana)",
     },
   });
-  const batcher = new JobBatcher(db, { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S }, log.child({ svc: "batches" }));
+  await pipeline.recoverInterrupted();
+  const batcher = new JobBatcher(store, { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S }, log.child({ svc: "batches" }));
 
   // Timers: each tick is idempotent, errors are logged and the next tick retries.
   const timers: NodeJS.Timeout[] = [];
@@ -202,7 +206,7 @@ export function startJobs(cfg: KeeperConfig, db: DB, log: Logger, extra: { servi
   if (burner) every(cfg.WATT_BURN_INTERVAL_S * 1000, "burn", () => burner!.tick());
 
   return {
-    db,
+    store,
     services,
     pipeline,
     batcher,

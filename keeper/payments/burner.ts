@@ -20,7 +20,8 @@ import { createBurnCheckedInstruction } from "@solana/spl-token";
 import { createMemoInstruction } from "@solana/spl-memo";
 import { encodeBase58 } from "ethers";
 import type { Logger } from "pino";
-import { DB, getMeta, now, setMeta } from "../store/db";
+import type { Store } from "../store/store";
+import type { BurnRow } from "../store/burns";
 
 export interface BurnSettings {
   mint: PublicKey;
@@ -41,23 +42,14 @@ export interface BurnHealth {
   retryAt: number | null;
 }
 
-export function burnHealth(db: DB): BurnHealth {
-  const failures = Number(getMeta(db, "burn_failures") ?? "0");
-  return { failures, error: failures ? (getMeta(db, "burn_error") ?? null) : null, retryAt: failures ? Number(getMeta(db, "burn_retry_at") ?? "0") : null };
-}
-
-interface BurnRow {
-  id: number;
-  amount: string;
-  state: "pending" | "sent" | "confirmed" | "expired";
-  signature: string | null;
-  raw_tx: string | null;
-  last_valid_height: number | null;
+export async function burnHealth(store: Store): Promise<BurnHealth> {
+  const failures = Number((await store.meta.get("burn_failures")) ?? "0");
+  return { failures, error: failures ? ((await store.meta.get("burn_error")) ?? null) : null, retryAt: failures ? Number((await store.meta.get("burn_retry_at")) ?? "0") : null };
 }
 
 export class WattBurner {
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly connection: Connection,
     private readonly s: BurnSettings,
     private readonly log: Logger,
@@ -67,11 +59,8 @@ export class WattBurner {
   private retryAtMs = 0;
 
   /** What is to be burned from the service account: the burn share of received WATT of settled, unburned jobs. */
-  owed(): bigint {
-    return (this.db.prepare("SELECT burned, burn_owed FROM jobs WHERE burn_id IS NULL AND state != 'running'").all() as { burned: string; burn_owed: string }[]).reduce(
-      (a, r) => a + BigInt(r.burned) - BigInt(r.burn_owed),
-      0n,
-    );
+  owed(): Promise<bigint> {
+    return this.store.burns.owed();
   }
 
   /** One step; after a failure nothing is tried (no RPC call) until the backoff has passed. */
@@ -83,45 +72,40 @@ export class WattBurner {
     } catch (e) {
       error = (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 300);
     }
-    if (error !== undefined) return this.failed(error, nowMs);
+    if (error !== undefined) return await this.failed(error, nowMs);
     if (this.failures > 0) {
       this.log.info({ failures: this.failures }, "burn works again");
       this.failures = 0;
       this.retryAtMs = 0;
-      setMeta(this.db, "burn_failures", "0");
+      await this.store.meta.set("burn_failures", "0");
     }
   }
 
-  private failed(error: string, nowMs: number): void {
+  private async failed(error: string, nowMs: number): Promise<void> {
     this.failures++;
     const delayS = Math.min(this.s.backoffMaxS ?? 3600, 2 ** this.failures);
     this.retryAtMs = nowMs + delayS * 1000;
-    setMeta(this.db, "burn_failures", String(this.failures));
-    setMeta(this.db, "burn_error", error);
-    setMeta(this.db, "burn_retry_at", String(Math.floor(this.retryAtMs / 1000)));
+    await this.store.tx(async () => {
+      await this.store.meta.set("burn_failures", String(this.failures));
+      await this.store.meta.set("burn_error", error);
+      await this.store.meta.set("burn_retry_at", String(Math.floor(this.retryAtMs / 1000)));
+    });
     // Once per streak: a burn failing every tick must not flood the log.
     if (this.failures === 1) this.log.warn({ err: error, retry_in_s: delayS }, "burn failed; retrying with exponential backoff (logged again only when it works)");
   }
 
   /** Returns an error text when the step failed without throwing (a batch expired, or not covered). */
   private async step(): Promise<string | undefined> {
-    const open = this.db.prepare("SELECT * FROM watt_burns WHERE state IN ('pending', 'sent') ORDER BY id").all() as BurnRow[];
+    const open = await this.store.burns.open();
     for (const b of open) {
       const err = await this.advance(b);
       if (err) return err;
     }
-    const owed = this.owed();
+    const owed = await this.owed();
     if (open.length === 0 && owed >= this.s.minBatch && owed > 0n) {
       const held = BigInt((await this.connection.getTokenAccountBalance(this.s.serviceTokenAccount, this.s.commitment)).value.amount);
       if (held < owed) return `the service token account holds ${held} base units, less than the ${owed} to burn; nothing sent`;
-      const id = this.db.transaction(() => {
-        const amount = this.owed();
-        const t = now();
-        const r = this.db.prepare("INSERT INTO watt_burns (amount, state, created_at, updated_at) VALUES (?, 'pending', ?, ?)").run(amount.toString(), t, t);
-        this.db.prepare("UPDATE jobs SET burn_id = ? WHERE burn_id IS NULL AND state != 'running' AND burned != '0'").run(r.lastInsertRowid);
-        return Number(r.lastInsertRowid);
-      })();
-      return this.advance(this.db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow);
+      return this.advance(await this.store.burns.createBatch());
     }
     return undefined;
   }
@@ -136,15 +120,14 @@ export class WattBurner {
       tx.sign(this.s.owner);
       const raw = tx.serialize().toString("base64");
       const signature = encodeBase58(tx.signature!);
-      this.db.prepare("UPDATE watt_burns SET raw_tx = ?, signature = ?, last_valid_height = ?, updated_at = ? WHERE id = ? AND raw_tx IS NULL").run(raw, signature, lastValidBlockHeight, now(), b.id);
-      b = this.db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(b.id) as BurnRow;
+      b = await this.store.burns.setSigned(b.id, raw, signature, lastValidBlockHeight);
     }
     const [status] = (await this.connection.getSignatureStatuses([b.signature!], { searchTransactionHistory: true })).value;
     if (status) {
       const done = status.confirmationStatus === "finalized" || (this.s.commitment === "confirmed" && status.confirmationStatus === "confirmed");
       if (status.err) return this.expire(b, `burn transaction failed: ${JSON.stringify(status.err)}`);
       if (done) {
-        this.db.prepare("UPDATE watt_burns SET state = 'confirmed', updated_at = ? WHERE id = ?").run(now(), b.id);
+        await this.store.burns.markConfirmed(b.id);
         this.log.info({ burn: b.id, amount: b.amount, signature: b.signature }, "WATT burned");
       }
       return undefined;
@@ -157,15 +140,12 @@ export class WattBurner {
     await this.connection.sendRawTransaction(Buffer.from(b.raw_tx!, "base64"), { skipPreflight: true, maxRetries: 0 }).catch((e: Error) => {
       sendError = `burn ${b.id} send failed: ${e.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200)}`;
     });
-    if (b.state === "pending") this.db.prepare("UPDATE watt_burns SET state = 'sent', updated_at = ? WHERE id = ?").run(now(), b.id);
+    if (b.state === "pending") await this.store.burns.markSent(b.id);
     return sendError;
   }
 
-  private expire(b: BurnRow, error: string): string {
-    this.db.transaction(() => {
-      this.db.prepare("UPDATE watt_burns SET state = 'expired', error = ?, updated_at = ? WHERE id = ?").run(error, now(), b.id);
-      this.db.prepare("UPDATE jobs SET burn_id = NULL WHERE burn_id = ?").run(b.id);
-    })();
+  private async expire(b: BurnRow, error: string): Promise<string> {
+    await this.store.burns.expire(b.id, error);
     return `burn batch ${b.id} expired (${error}); its jobs go to the next batch`;
   }
 }

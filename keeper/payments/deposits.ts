@@ -19,9 +19,10 @@
 import { PublicKey, type ConfirmedSignatureInfo } from "@solana/web3.js";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
-import { DB, now } from "../store/db";
-import { dropUnsettled, dueUnsettled, keepUnsettled, postponeUnsettled, scanCursor, setScanCursor } from "../store/wattScan";
-import { credit, isSignatureUsed, recordPayment } from "./ledger";
+import { now } from "../store/db";
+import type { Store } from "../store/store";
+import type { UnsettledRow } from "../store/wattScan";
+import { credit, recordPayment } from "./ledger";
 import { MEMO_PROGRAMS, inspectPayment, VerifiedTransfer, WattSettings, WattVerifier } from "./verifier";
 import { parseMemoField } from "./memo";
 import type { ParsedTransactionWithMeta } from "@solana/web3.js";
@@ -53,7 +54,7 @@ export class DepositScanner {
   private inflight?: Promise<number>;
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly verifier: WattVerifier,
     private readonly log: Logger,
     private readonly unmatchedGraceS = 3600,
@@ -80,7 +81,7 @@ export class DepositScanner {
   /** The signatures after the cursor, oldest first. */
   private async newHistory(): Promise<ConfirmedSignatureInfo[]> {
     const s = this.verifier.settings;
-    const until = scanCursor(this.db, this.account);
+    const until = await this.store.wattScan.cursor(this.account);
     const out: ConfirmedSignatureInfo[] = [];
     let before: string | undefined;
     for (;;) {
@@ -97,29 +98,32 @@ export class DepositScanner {
     const history = await this.newHistory();
     for (let i = 0; i < history.length; i += FETCH_CHUNK) {
       const chunk = history.slice(i, i + FETCH_CHUNK);
-      const deposits = chunk.filter((x) => x.err === null && !isSignatureUsed(this.db, x.signature) && parseMemoField(x.memo).some((m) => m.startsWith(DEPOSIT_PREFIX)));
+      const deposits: ConfirmedSignatureInfo[] = [];
+      for (const x of chunk) {
+        if (x.err === null && parseMemoField(x.memo).some((m) => m.startsWith(DEPOSIT_PREFIX)) && !(await this.used(x.signature))) deposits.push(x);
+      }
       const txs = deposits.length ? await this.fetch(deposits.map((d) => d.signature)) : [];
       const bySig = new Map(deposits.map((d, k) => [d.signature, txs[k]]));
-      this.db.transaction(() => {
+      await this.store.tx(async () => {
         for (const x of chunk) {
-          if (x.err !== null || isSignatureUsed(this.db, x.signature)) continue; // failed: nothing arrived
+          if (x.err !== null || (await this.used(x.signature))) continue; // failed: nothing arrived
           const memo = parseMemoField(x.memo).find((m) => m.startsWith(DEPOSIT_PREFIX));
           const tx = bySig.get(x.signature);
           if (memo !== undefined && tx) {
             try {
-              credited += this.creditDeposit(inspectPayment(tx, x.signature, memo, this.verifier.settings), memo);
+              credited += await this.creditDeposit(inspectPayment(tx, x.signature, memo, this.verifier.settings), memo);
               continue;
             } catch (e) {
               if (!(e instanceof ServiceError)) throw e;
               this.log.warn({ signature: x.signature, code: e.code, err: e.message }, "deposit rejected; kept, re-examined after the grace period");
-              keepUnsettled(this.db, { signature: x.signature, memo, blockTime: x.blockTime ?? null, reason: `deposit rejected: ${e.code}` });
+              await this.store.wattScan.keepUnsettled({ signature: x.signature, memo, blockTime: x.blockTime ?? null, reason: `deposit rejected: ${e.code}` });
               continue;
             }
           }
-          keepUnsettled(this.db, { signature: x.signature, memo: memo ?? null, blockTime: x.blockTime ?? null, reason: memo !== undefined ? "deposit not visible yet" : "not counted yet" });
+          await this.store.wattScan.keepUnsettled({ signature: x.signature, memo: memo ?? null, blockTime: x.blockTime ?? null, reason: memo !== undefined ? "deposit not visible yet" : "not counted yet" });
         }
-        setScanCursor(this.db, this.account, chunk[chunk.length - 1].signature);
-      })();
+        await this.store.wattScan.setCursor(this.account, chunk[chunk.length - 1].signature);
+      });
     }
     return credited + (await this.sweep(graceS));
   }
@@ -128,57 +132,68 @@ export class DepositScanner {
   private async sweep(graceS: number): Promise<number> {
     let credited = 0;
     for (;;) {
-      const due = dueUnsettled(this.db, now() - graceS, SWEEP_PAGE);
+      const due = await this.store.wattScan.dueUnsettled(now() - graceS, SWEEP_PAGE);
       credited += await this.sweepPage(due);
       if (due.length < SWEEP_PAGE) return credited;
     }
   }
 
-  private async sweepPage(due: ReturnType<typeof dueUnsettled>): Promise<number> {
+  private async sweepPage(due: UnsettledRow[]): Promise<number> {
     let credited = 0;
     for (let i = 0; i < due.length; i += FETCH_CHUNK) {
-      const chunk = due.slice(i, i + FETCH_CHUNK).filter((r) => {
-        if (!isSignatureUsed(this.db, r.signature)) return true;
-        dropUnsettled(this.db, r.signature);
-        return false;
-      });
+      const chunk: UnsettledRow[] = [];
+      for (const r of due.slice(i, i + FETCH_CHUNK)) {
+        if (!(await this.used(r.signature))) chunk.push(r);
+        else await this.store.wattScan.dropUnsettled(r.signature);
+      }
       if (chunk.length === 0) continue;
       const txs = await this.fetch(chunk.map((r) => r.signature));
-      this.db.transaction(() => {
-        chunk.forEach((r, k) => {
+      await this.store.tx(async () => {
+        for (const [k, r] of chunk.entries()) {
           const tx = txs[k];
-          if (isSignatureUsed(this.db, r.signature)) return dropUnsettled(this.db, r.signature);
-          if (!tx) return postponeUnsettled(this.db, r.signature, 60, "not visible at our commitment");
+          if (await this.used(r.signature)) {
+            await this.store.wattScan.dropUnsettled(r.signature);
+            continue;
+          }
+          if (!tx) {
+            await this.store.wattScan.postponeUnsettled(r.signature, 60, "not visible at our commitment");
+            continue;
+          }
           if (r.memo !== null) {
             try {
-              credited += this.creditDeposit(inspectPayment(tx, r.signature, r.memo, this.verifier.settings), r.memo);
-              return dropUnsettled(this.db, r.signature);
+              credited += await this.creditDeposit(inspectPayment(tx, r.signature, r.memo, this.verifier.settings), r.memo);
+              await this.store.wattScan.dropUnsettled(r.signature);
+              continue;
             } catch (e) {
               if (!(e instanceof ServiceError)) throw e;
             }
           }
           const v = netTransferIn(tx, r.signature, this.verifier.settings);
           if (v) {
-            recordPayment(this.db, v, "deposit", v.payer);
-            credit(this.db, v.payer, v.amount, "deposit", { signature: v.signature, note: "unmatched transfer (neither a paid job nor a deposit): credited to the payer" });
+            await recordPayment(this.store, v, "deposit", v.payer);
+            await credit(this.store, v.payer, v.amount, "deposit", { signature: v.signature, note: "unmatched transfer (neither a paid job nor a deposit): credited to the payer" });
             credited++;
             this.log.info({ agent: v.payer, amount: v.amount.toString(), signature: v.signature }, "unmatched WATT credited to its payer");
           }
-          dropUnsettled(this.db, r.signature);
-        });
-      })();
+          await this.store.wattScan.dropUnsettled(r.signature);
+        }
+      });
     }
     return credited;
   }
 
+  private used(signature: string): Promise<boolean> {
+    return this.store.ledger.isSignatureUsed(signature);
+  }
+
   /** Inside a transaction: a verified deposit credited to its memo's target (else the payer). */
-  private creditDeposit(v: VerifiedTransfer, memo: string): number {
-    if (isSignatureUsed(this.db, v.signature)) return 0;
+  private async creditDeposit(v: VerifiedTransfer, memo: string): Promise<number> {
+    if (await this.used(v.signature)) return 0;
     const agent = depositTarget(memo, v.payer);
     const note = !memo.endsWith(agent) ? "memo named no valid address: credited to the payer" : undefined;
-    recordPayment(this.db, v, "deposit", agent);
-    credit(this.db, agent, v.amount, "deposit", { signature: v.signature, note });
-    dropUnsettled(this.db, v.signature);
+    await recordPayment(this.store, v, "deposit", agent);
+    await credit(this.store, agent, v.amount, "deposit", { signature: v.signature, note });
+    await this.store.wattScan.dropUnsettled(v.signature);
     this.log.info({ agent, amount: v.amount.toString(), signature: v.signature, note }, "WATT credited to a prepaid balance");
     return 1;
   }
@@ -191,8 +206,8 @@ export class DepositScanner {
    */
   async claim(signature: string, agent: string): Promise<ClaimResult> {
     if (!/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(signature)) throw new ServiceError("INVALID_REQUEST", "signature: not a base58 transaction signature", 400, { problems: ["signature: base58"] });
-    const counted = () => this.db.prepare("SELECT kind, credited_to, amount FROM watt_payments WHERE signature = ?").get(signature) as { kind: string; credited_to: string; amount: string } | undefined;
-    const before = counted();
+    const counted = () => this.store.ledger.payment(signature);
+    const before = await counted();
     if (before) return this.claimedAlready(signature, agent, before);
     const tx = await this.verifier.connection
       .getParsedTransaction(signature, { commitment: this.verifier.settings.commitment, maxSupportedTransactionVersion: 0 })
@@ -205,24 +220,24 @@ export class DepositScanner {
     let result: ClaimResult | undefined;
     if (memo !== undefined) {
       const v = inspectPayment(tx, signature, memo, this.verifier.settings);
-      this.db.transaction(() => {
-        if (this.creditDeposit(v, memo)) result = { signature, credited_to: depositTarget(memo, v.payer), amount: v.amount, already: false };
-      })();
+      await this.store.tx(async () => {
+        if (await this.creditDeposit(v, memo)) result = { signature, credited_to: depositTarget(memo, v.payer), amount: v.amount, already: false };
+      });
     } else {
       const v = netTransferIn(tx, signature, this.verifier.settings);
       if (!v) throw new ServiceError("PAYMENT_NOT_FOUND", `transaction ${signature} moved no WATT into the service account`, 402);
       const authorities = authoritiesIn(tx, this.verifier.settings);
       if (!authorities.includes(agent)) throw new ServiceError("PAYMENT_NOT_YOURS", `transaction ${signature} was not signed by the key that signed this request`, 403);
-      this.db.transaction(() => {
-        if (isSignatureUsed(this.db, signature)) return;
-        recordPayment(this.db, { ...v, payer: agent }, "deposit", agent);
-        credit(this.db, agent, v.amount, "deposit", { signature, note: "claimed by its payer (POST /api/v1/deposits)" });
-        dropUnsettled(this.db, signature);
+      await this.store.tx(async () => {
+        if (await this.used(signature)) return;
+        await recordPayment(this.store, { ...v, payer: agent }, "deposit", agent);
+        await credit(this.store, agent, v.amount, "deposit", { signature, note: "claimed by its payer (POST /api/v1/deposits)" });
+        await this.store.wattScan.dropUnsettled(signature);
         result = { signature, credited_to: agent, amount: v.amount, already: false, note: "not a deposit memo: credited to its payer, it pays for no job" };
-      })();
+      });
     }
     if (result) return result;
-    return this.claimedAlready(signature, agent, counted()!); // counted meanwhile (a scan or a job)
+    return this.claimedAlready(signature, agent, (await counted())!); // counted meanwhile (a scan or a job)
   }
 
   private claimedAlready(signature: string, agent: string, row: { kind: string; credited_to: string; amount: string }): ClaimResult {

@@ -172,7 +172,7 @@ export class WattVerifier {
    * signatures `isUsed` says were counted already. Returns the verified ones and the errors of the
    * others (a failed attempt before a good one is normal).
    */
-  async findByMemo(memo: string, isUsed: (sig: string) => boolean): Promise<{ verified: VerifiedTransfer[]; rejected: ServiceError[]; used: number }> {
+  async findByMemo(memo: string, isUsed: (sig: string) => boolean | Promise<boolean>): Promise<{ verified: VerifiedTransfer[]; rejected: ServiceError[]; used: number }> {
     const candidates: string[] = [];
     let before: string | undefined;
     let used = 0;
@@ -182,7 +182,7 @@ export class WattVerifier {
       );
       for (const s of sigs) {
         if (!parseMemoField(s.memo).includes(memo)) continue;
-        if (isUsed(s.signature)) used++;
+        if (await isUsed(s.signature)) used++;
         else candidates.push(s.signature);
       }
       if (sigs.length < 1000) break;

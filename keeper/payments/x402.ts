@@ -36,8 +36,8 @@ import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleRespon
 import type * as PaymentIdentifier from "@x402/extensions/payment-identifier";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
-import type { DB } from "../store/db";
-import { decideSettlement, insertPendingSettlement, settlementByKey, SettlementRow } from "../store/x402";
+import type { Store } from "../store/store";
+import type { SettlementRow } from "../store/x402";
 import { VerifiedTransfer, WattVerifier } from "./verifier";
 import { WindowLimiter } from "../jobs/rateLimiter";
 
@@ -136,7 +136,7 @@ export class X402Solana {
   private readonly perIp = new WindowLimiter(60_000);
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly verifier: WattVerifier,
     readonly settings: X402Settings,
     private readonly log: Logger,
@@ -236,7 +236,7 @@ export class X402Solana {
     const paymentId = paymentIdOf(p);
     const payloadHash = sha256(canonical({ accepted: p.accepted, payload: p.payload }));
 
-    let row = settlementByKey(this.db, key);
+    let row = await this.store.x402.byKey(key);
     if (!row) {
       this.perIp.take(`x402:${job.ip}`, this.settings.verifyPerIpPerMinute, "x402 payment verifications");
       const requirements = req;
@@ -250,7 +250,7 @@ export class X402Solana {
       if (!v.isValid) throw invalid(`the transaction does not verify (${String(v.invalidReason ?? "invalid")}${v.invalidMessage ? `: ${String(v.invalidMessage).slice(0, 160)}` : ""})`, { reason: v.invalidReason });
       const feePayerKey = tx.message.staticAccountKeys[0];
       const txSignature = this.settings.feePayer && feePayerKey.equals(this.settings.feePayer.publicKey) ? encodeBase58(ed25519Sign(this.settings.feePayer, message)) : null;
-      const clash = insertPendingSettlement(this.db, {
+      const clash = await this.store.x402.insertPending({
         payment_key: key,
         rail: "svm",
         network: req.network,
@@ -266,9 +266,9 @@ export class X402Solana {
         valid_until: null,
       });
       if (clash) return this.resume(clash, key, p, requirements, job.jobId);
-      row = settlementByKey(this.db, key)!;
+      row = (await this.store.x402.byKey(key))!;
       await this.trySettle(row, p, requirements);
-      return this.resume(settlementByKey(this.db, key)!, key, p, requirements, job.jobId);
+      return this.resume((await this.store.x402.byKey(key))!, key, p, requirements, job.jobId);
     }
     return this.resume(row, key, p, req, job.jobId);
   }
@@ -288,7 +288,7 @@ export class X402Solana {
       return;
     }
     if (s.success && s.transaction) {
-      decideSettlement(this.db, row.payment_key, "settled", { txSignature: s.transaction });
+      await this.store.x402.decide(row.payment_key, "settled", { txSignature: s.transaction });
       return;
     }
     // A second attempt may be refused because the first one landed: only the blockhash's expiry decides then.
@@ -298,10 +298,10 @@ export class X402Solana {
   private async decideRefused(row: SettlementRow, s: SettleResponse): Promise<void> {
     // Refused: did it land anyway (e.g. confirmation timed out after sending)?
     if (row.tx_signature && (await this.landed(row.tx_signature))) {
-      decideSettlement(this.db, row.payment_key, "settled");
+      await this.store.x402.decide(row.payment_key, "settled");
       return;
     }
-    decideSettlement(this.db, row.payment_key, "failed", { error: String(s.errorReason ?? "settlement refused").slice(0, 200) });
+    await this.store.x402.decide(row.payment_key, "failed", { error: String(s.errorReason ?? "settlement refused").slice(0, 200) });
   }
 
   private async landed(signature: string): Promise<boolean> {
@@ -319,7 +319,7 @@ export class X402Solana {
     if (row.job_id !== jobId) throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this payment already paid for another job", 409);
     if (row.state === "pending") {
       await this.recover(row, p, req);
-      row = settlementByKey(this.db, key)!;
+      row = (await this.store.x402.byKey(key))!;
     }
     if (row.state === "pending") {
       throw new ServiceError("X402_SETTLEMENT_PENDING", "the payment was sent to Solana and its outcome is not known yet; retry the same request (it will not be charged twice)", 503, { retry_after_s: 2 });
@@ -336,14 +336,14 @@ export class X402Solana {
   private async recover(row: SettlementRow, p: PaymentPayload, req: PaymentRequirements): Promise<void> {
     if (row.tx_signature) {
       if (await this.landed(row.tx_signature)) {
-        decideSettlement(this.db, row.payment_key, "settled");
+        await this.store.x402.decide(row.payment_key, "settled");
         return;
       }
     } else {
       const found = await this.verifier.findByMemo(row.job_id, () => false).catch(() => undefined);
       const hit = found?.verified[0];
       if (hit) {
-        decideSettlement(this.db, row.payment_key, "settled", { txSignature: hit.signature });
+        await this.store.x402.decide(row.payment_key, "settled", { txSignature: hit.signature });
         return;
       }
     }
@@ -351,8 +351,8 @@ export class X402Solana {
     const valid = await this.connection.isBlockhashValid(tx.message.recentBlockhash, { commitment: "confirmed" }).then((r) => r.value).catch(() => undefined);
     if (valid === false) {
       // Checked once more: it could have landed just before the blockhash expired.
-      if (row.tx_signature && (await this.landed(row.tx_signature))) decideSettlement(this.db, row.payment_key, "settled");
-      else decideSettlement(this.db, row.payment_key, "failed", { error: "blockhash expired before the transaction landed" });
+      if (row.tx_signature && (await this.landed(row.tx_signature))) await this.store.x402.decide(row.payment_key, "settled");
+      else await this.store.x402.decide(row.payment_key, "failed", { error: "blockhash expired before the transaction landed" });
       return;
     }
     if (valid === true) await this.trySettle(row, p, req, true);

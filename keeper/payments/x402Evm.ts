@@ -20,8 +20,8 @@ import { Contract, JsonRpcProvider, Signature, Wallet, getAddress, keccak256, ve
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
-import type { DB } from "../store/db";
-import { decideSettlement, insertPendingSettlement, setSettlementTx, settlementByKey, SettlementRow } from "../store/x402";
+import type { Store } from "../store/store";
+import type { SettlementRow } from "../store/x402";
 import { WindowLimiter } from "../jobs/rateLimiter";
 
 /** Settlement attempts before an outcome is reported unknown (pending). */
@@ -96,7 +96,7 @@ export class X402Evm {
   network?: string;
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     readonly settings: X402EvmSettings,
     private readonly log: Logger,
   ) {
@@ -190,7 +190,7 @@ export class X402Evm {
     }
     if (getAddress(signer) !== getAddress(a.from)) throw invalid("the authorization is not signed by its from address", "invalid_signature");
     const key = this.keyOf(a);
-    const existing = settlementByKey(this.db, key);
+    const existing = await this.store.x402.byKey(key);
     if (existing) return existing;
     // The RPC-costing checks, limited per client.
     this.perIp.take(`x402evm:${job.ip}`, this.settings.verifyPerIpPerMinute, "x402 payment verifications");
@@ -203,7 +203,7 @@ export class X402Evm {
     }
     if (used) throw invalid("this authorization's nonce was already used or canceled", "nonce_used");
     if (balance < BigInt(a.value)) throw invalid(`the payer holds ${balance} USDC base units, below ${a.value}`, "insufficient_balance");
-    const clash = insertPendingSettlement(this.db, {
+    const clash = await this.store.x402.insertPending({
       payment_key: key,
       rail: "evm",
       network: req.network,
@@ -218,7 +218,7 @@ export class X402Evm {
       tx_signature: null,
       valid_until: Number(a.validBefore),
     });
-    return clash ?? settlementByKey(this.db, key)!;
+    return clash ?? (await this.store.x402.byKey(key))!;
   }
 
   /** After a charged job: transferWithAuthorization from the settler wallet; the row's final state. */
@@ -242,34 +242,34 @@ export class X402Evm {
     const { a, signature } = this.parse(p);
     try {
       if (await this.token.authorizationState(a.from, a.nonce)) {
-        decideSettlement(this.db, row.payment_key, "settled");
-        return settlementByKey(this.db, row.payment_key)!;
+        await this.store.x402.decide(row.payment_key, "settled");
+        return (await this.store.x402.byKey(row.payment_key))!;
       }
       if (Math.floor(Date.now() / 1000) >= Number(a.validBefore)) {
-        decideSettlement(this.db, row.payment_key, "failed", { error: "the authorization expired before it was settled" });
-        return settlementByKey(this.db, row.payment_key)!;
+        await this.store.x402.decide(row.payment_key, "failed", { error: "the authorization expired before it was settled" });
+        return (await this.store.x402.byKey(row.payment_key))!;
       }
       const sig = Signature.from(signature);
       const data = this.token.interface.encodeFunctionData("transferWithAuthorization", [a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, sig.v, sig.r, sig.s]);
       const req = await this.settler.populateTransaction({ to: this.domain!.verifyingContract, data });
       const raw = await this.settler.signTransaction(req);
       const hash = keccak256(raw);
-      setSettlementTx(this.db, row.payment_key, hash);
+      await this.store.x402.setTx(row.payment_key, hash);
       const sent = await this.provider.broadcastTransaction(raw);
       const receipt = await sent.wait(1, 60_000);
-      if (receipt && receipt.status === 1) decideSettlement(this.db, row.payment_key, "settled", { txSignature: hash });
-      else if (!(await this.token.authorizationState(a.from, a.nonce))) decideSettlement(this.db, row.payment_key, "failed", { error: "transferWithAuthorization reverted" });
-      else decideSettlement(this.db, row.payment_key, "settled");
+      if (receipt && receipt.status === 1) await this.store.x402.decide(row.payment_key, "settled", { txSignature: hash });
+      else if (!(await this.token.authorizationState(a.from, a.nonce))) await this.store.x402.decide(row.payment_key, "failed", { error: "transferWithAuthorization reverted" });
+      else await this.store.x402.decide(row.payment_key, "settled");
     } catch (e) {
       const err = (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200);
       if (last) this.log.warn({ job: row.job_id, err }, "x402 EVM settlement outcome unknown; left pending");
       else this.log.info({ job: row.job_id, err }, "x402 EVM settlement attempt failed; trying again");
     }
-    return settlementByKey(this.db, row.payment_key)!;
+    return (await this.store.x402.byKey(row.payment_key))!;
   }
 
   /** A job that is not charged: its authorization is released unused (no USDC moves). */
-  release(row: SettlementRow): void {
-    decideSettlement(this.db, row.payment_key, "failed", { error: "released: the job was not charged" });
+  async release(row: SettlementRow): Promise<void> {
+    await this.store.x402.decide(row.payment_key, "failed", { error: "released: the job was not charged" });
   }
 }

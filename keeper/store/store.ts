@@ -10,17 +10,38 @@
  *   });
  */
 import { DB, openDatabase } from "./db";
+import { BatchesRepo } from "./batches";
+import { BurnsRepo } from "./burns";
+import { JobsRepo } from "./jobs";
+import { LedgerRepo } from "./ledger";
 import { MetaRepo } from "./meta";
+import { RateLimitsRepo } from "./rateLimits";
 import { Unit } from "./unit";
+import { WattScanRepo } from "./wattScan";
+import { X402Repo } from "./x402";
 
 export class Store {
   readonly unit: Unit;
-  readonly meta: MetaRepo;
   // Repositories, one per concept (keep alphabetical to keep merges calm).
+  readonly batches: BatchesRepo;
+  readonly burns: BurnsRepo;
+  readonly jobs: JobsRepo;
+  readonly ledger: LedgerRepo;
+  readonly meta: MetaRepo;
+  readonly rateLimits: RateLimitsRepo;
+  readonly wattScan: WattScanRepo;
+  readonly x402: X402Repo;
 
   constructor(readonly db: DB) {
     this.unit = new Unit(db);
+    this.batches = new BatchesRepo(this.unit);
+    this.burns = new BurnsRepo(this.unit);
+    this.jobs = new JobsRepo(this.unit);
+    this.ledger = new LedgerRepo(this.unit);
     this.meta = new MetaRepo(this.unit);
+    this.rateLimits = new RateLimitsRepo(this.unit);
+    this.wattScan = new WattScanRepo(this.unit);
+    this.x402 = new X402Repo(this.unit);
   }
 
   /** One transaction around `fn`; see Unit.tx. */

@@ -1,9 +1,10 @@
 /**
  * Storage of the deposit scan (keeper/payments/deposits.ts): the cursor through the service token
- * account's history and the transfers not yet counted (watt_unsettled). Synchronous; meant to run
- * inside the caller's database transaction with the credits they go with.
+ * account's history and the transfers not yet counted (watt_unsettled). Meant to run inside the
+ * caller's transaction (`store.tx`) with the credits they go with.
  */
-import { DB, now } from "./db";
+import { now } from "./db";
+import type { Unit } from "./unit";
 
 export interface UnsettledRow {
   signature: string;
@@ -15,41 +16,56 @@ export interface UnsettledRow {
   created_at: number;
 }
 
-export function scanCursor(db: DB, account: string): string | undefined {
-  return (db.prepare("SELECT last_signature FROM watt_scan_cursor WHERE account = ?").get(account) as { last_signature: string } | undefined)?.last_signature;
-}
+export class WattScanRepo {
+  constructor(private readonly unit: Unit) {}
 
-export function setScanCursor(db: DB, account: string, signature: string): void {
-  db.prepare("INSERT INTO watt_scan_cursor (account, last_signature, updated_at) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET last_signature = excluded.last_signature, updated_at = excluded.updated_at").run(account, signature, now());
-}
+  /** The newest signature of `account` already processed. */
+  cursor(account: string): Promise<string | undefined> {
+    return this.unit.run((db) => (db.prepare("SELECT last_signature FROM watt_scan_cursor WHERE account = ?").get(account) as { last_signature: string } | undefined)?.last_signature);
+  }
 
-/** Keeps a transfer for later (a second sighting keeps the first row). */
-export function keepUnsettled(db: DB, row: { signature: string; memo?: string | null; blockTime: number | null; reason: string; nextCheckAt?: number }): void {
-  const t = now();
-  db.prepare("INSERT INTO watt_unsettled (signature, memo, block_time, reason, next_check_at, attempts, created_at) VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (signature) DO NOTHING").run(
-    row.signature,
-    row.memo ?? null,
-    row.blockTime,
-    row.reason,
-    row.nextCheckAt ?? t,
-    t,
-  );
-}
+  setCursor(account: string, signature: string): Promise<void> {
+    return this.unit.run((db) => {
+      db.prepare("INSERT INTO watt_scan_cursor (account, last_signature, updated_at) VALUES (?, ?, ?) ON CONFLICT (account) DO UPDATE SET last_signature = excluded.last_signature, updated_at = excluded.updated_at").run(account, signature, now());
+    });
+  }
 
-/** Rows whose grace period is over (block time, else first sighting, at most `cutoff`) and whose next check is due. */
-export function dueUnsettled(db: DB, cutoff: number, limit: number, t = now()): UnsettledRow[] {
-  return db.prepare("SELECT * FROM watt_unsettled WHERE COALESCE(block_time, created_at) <= ? AND next_check_at <= ? ORDER BY COALESCE(block_time, created_at), signature LIMIT ?").all(cutoff, t, limit) as UnsettledRow[];
-}
+  /** Keeps a transfer for later (a second sighting keeps the first row). */
+  keepUnsettled(row: { signature: string; memo?: string | null; blockTime: number | null; reason: string; nextCheckAt?: number }): Promise<void> {
+    return this.unit.run((db) => {
+      const t = now();
+      db.prepare("INSERT INTO watt_unsettled (signature, memo, block_time, reason, next_check_at, attempts, created_at) VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (signature) DO NOTHING").run(
+        row.signature,
+        row.memo ?? null,
+        row.blockTime,
+        row.reason,
+        row.nextCheckAt ?? t,
+        t,
+      );
+    });
+  }
 
-export function dropUnsettled(db: DB, signature: string): void {
-  db.prepare("DELETE FROM watt_unsettled WHERE signature = ?").run(signature);
-}
+  /** Rows whose grace period is over (block time, else first sighting, at most `cutoff`) and whose next check is due. */
+  dueUnsettled(cutoff: number, limit: number, t = now()): Promise<UnsettledRow[]> {
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM watt_unsettled WHERE COALESCE(block_time, created_at) <= ? AND next_check_at <= ? ORDER BY COALESCE(block_time, created_at), signature LIMIT ?").all(cutoff, t, limit) as UnsettledRow[],
+    );
+  }
 
-/** Not decidable yet (e.g. not visible at our commitment): look again after `delayS`. */
-export function postponeUnsettled(db: DB, signature: string, delayS: number, reason: string): void {
-  db.prepare("UPDATE watt_unsettled SET next_check_at = ?, attempts = attempts + 1, reason = ? WHERE signature = ?").run(now() + delayS, reason, signature);
-}
+  dropUnsettled(signature: string): Promise<void> {
+    return this.unit.run((db) => {
+      db.prepare("DELETE FROM watt_unsettled WHERE signature = ?").run(signature);
+    });
+  }
 
-export function unsettledCount(db: DB): number {
-  return (db.prepare("SELECT count(*) n FROM watt_unsettled").get() as { n: number }).n;
+  /** Not decidable yet (e.g. not visible at our commitment): look again after `delayS`. */
+  postponeUnsettled(signature: string, delayS: number, reason: string): Promise<void> {
+    return this.unit.run((db) => {
+      db.prepare("UPDATE watt_unsettled SET next_check_at = ?, attempts = attempts + 1, reason = ? WHERE signature = ?").run(now() + delayS, reason, signature);
+    });
+  }
+
+  unsettledCount(): Promise<number> {
+    return this.unit.run((db) => (db.prepare("SELECT count(*) n FROM watt_unsettled").get() as { n: number }).n);
+  }
 }

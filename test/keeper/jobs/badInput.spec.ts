@@ -20,7 +20,7 @@ describe("bad input to the paid APIs", function () {
     site = await startPageServer();
     // Rate limits out of the way: this is about input, not volume.
     h = await startApiHarness({ RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000" });
-    h.grant(agent, 1);
+    await h.grant(agent, 1);
   });
   after(async () => {
     await h?.close();

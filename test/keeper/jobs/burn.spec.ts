@@ -66,7 +66,7 @@ describe("the batched WATT burn", function () {
     await burner.tick();
     await burner.tick();
     expect(burns()).to.have.length(1);
-    const t = w.h.totals();
+    const t = await w.h.totals();
     expect(t.burnExecuted).to.equal(t.burned);
     expect(w.serviceBalance(), "what the service holds = received - burned on chain").to.equal(t.received - t.burnExecuted);
   });
@@ -85,13 +85,13 @@ describe("the batched WATT burn", function () {
     }) as Connection;
     const settings = { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: WATT, commitment: "confirmed" as const };
     const log = createLogger("silent");
-    await new WattBurner(w.h.db, broken, settings, log).tick();
+    await new WattBurner(w.h.store, broken, settings, log).tick();
     const stored = burns().at(-1)!;
     expect(stored.state).to.equal("sent"); // marked sent; the network ate it
     expect(await real.getSignatureStatuses([stored.signature]).then((r) => r.value[0])).to.equal(null);
     const supply = await w.supply();
     // The restarted process (a new burner on the same database) re-sends the stored bytes.
-    const again = new WattBurner(w.h.db, real, settings, log);
+    const again = new WattBurner(w.h.store, real, settings, log);
     await again.tick();
     await again.tick();
     const after = burns().at(-1)!;
@@ -104,20 +104,20 @@ describe("the batched WATT burn", function () {
     const burner = w.h.rt.burner!;
     await burner.tick();
     await burner.tick();
-    const before = w.h.totals();
+    const before = await w.h.totals();
     const supply = await w.supply();
     const granted = Keypair.generate();
-    w.h.grant(granted, 1000);
+    await w.h.grant(granted, 1000);
     for (let i = 0; i < 7; i++) await prepaidJob(granted); // 1.05 WATT of burn share, all of granted WATT
-    expect(burner.owed(), "nothing to burn from the service account").to.equal(0n);
+    expect(await burner.owed(), "nothing to burn from the service account").to.equal(0n);
     await burner.tick();
     expect(await w.supply(), "no burn attempted").to.equal(supply);
-    const t = w.h.totals();
+    const t = await w.h.totals();
     expect(t.burnOwedByOperator - before.burnOwedByOperator).to.equal((7n * 15n * WATT) / 100n);
     expect(t.burnFromService).to.equal(before.burnFromService);
     // Half granted, half received: 50 WATT granted + 100 WATT received (an overpayment's excess).
     const mixed = w.agent();
-    w.h.grant(mixed, 50);
+    await w.h.grant(mixed, 50);
     const job = `burn-mixed-${n++}`;
     await w.pay(mixed, 200n, job);
     expect((await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${job}`, job_id: job }, { agent: mixed })).status).to.equal(200);
@@ -125,15 +125,15 @@ describe("the batched WATT burn", function () {
     expect((await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${mixedJob}`, job_id: mixedJob }, { agent: mixed })).status).to.equal(200);
     const row = w.h.db.prepare("SELECT charged_granted, burned, burn_owed FROM jobs WHERE job_id = ?").get(mixedJob) as Record<string, string>;
     expect(row).to.deep.equal({ charged_granted: (50n * WATT).toString(), burned: ((15n * WATT) / 100n).toString(), burn_owed: ((75n * WATT) / 1000n).toString() });
-    const owed = burner.owed();
+    const owed = await burner.owed();
     expect(owed, "0.15 (memo-paid job) + 0.075 (the received half)").to.equal((15n * WATT) / 100n + (75n * WATT) / 1000n);
     const supply2 = await w.supply();
     // Below WATT_BURN_MIN (1 WATT): burned by a burner with a minimum of one base unit.
-    const small = new WattBurner(w.h.db, w.conn, { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: 1n, commitment: "confirmed" }, createLogger("silent"));
+    const small = new WattBurner(w.h.store, w.conn, { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: 1n, commitment: "confirmed" }, createLogger("silent"));
     await small.tick();
     await small.tick();
     expect(await w.supply()).to.equal(supply2 - owed);
-    const after = w.h.totals();
+    const after = await w.h.totals();
     expect(after.burnExecuted, "executed = the share of received WATT").to.equal(after.burnFromService);
     expect(after.granted).to.equal(after.chargedGranted + after.balancesGranted);
     expect(w.serviceBalance()).to.equal(after.received - after.burnExecuted);
@@ -158,7 +158,7 @@ describe("the batched WATT burn", function () {
     const lines: string[] = [];
     const log = pino({ level: "info" }, new Writable({ write: (c, _e, cb) => (lines.push(c.toString()), cb()) }));
     const settings = { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: WATT / 2n, commitment: "confirmed" as const, backoffMaxS: 5 };
-    const burner = new WattBurner(w.h.db, flaky, settings, log);
+    const burner = new WattBurner(w.h.store, flaky, settings, log);
     const t0 = 1_800_000_000_000;
     const attempts: number[] = [];
     // Ticks every 500 ms for 20 s: attempts at 0, 2, 6, 11, 16 s (waits 2, 4, then capped at 5).
@@ -171,12 +171,12 @@ describe("the batched WATT burn", function () {
     const warnings = lines.map((l) => JSON.parse(l)).filter((l) => l.level === 40);
     expect(warnings, "one warning for the whole streak").to.have.length(1);
     expect(warnings[0].msg).to.match(/burn failed/);
-    expect(burnHealth(w.h.db)).to.include({ failures: 5 });
+    expect(await burnHealth(w.h.store)).to.include({ failures: 5 });
     failing = false;
     await burner.tick(t0 + 21_000);
     await burner.tick(t0 + 21_000);
-    expect(burnHealth(w.h.db).failures).to.equal(0);
+    expect((await burnHealth(w.h.store)).failures).to.equal(0);
     expect(lines.map((l) => JSON.parse(l).msg)).to.include("burn works again");
-    expect(burner.owed()).to.equal(0n);
+    expect(await burner.owed()).to.equal(0n);
   });
 });

@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { Keypair } from "@solana/web3.js";
 import { openDatabase } from "../../../keeper/store/db";
 import { totals } from "../../../keeper/payments/ledger";
+import { Store } from "../../../keeper/store/store";
 import { tempDir } from "../shared/chain";
 
 const root = path.resolve(__dirname, "../../..");
@@ -32,7 +33,7 @@ describe("keeper credit / balance (operator grants)", function () {
     const db = openDatabase(path.join(dir, "keeper.sqlite"));
     const rows = db.prepare("SELECT kind, amount, note FROM watt_ledger WHERE agent = ?").all(agent);
     expect(rows).to.deep.equal([{ kind: "grant", amount: "250500000000", note: "by ops-alice: support ticket 42" }]);
-    expect(totals(db)).to.include({ granted: 250_500_000_000n, balances: 250_500_000_000n, discrepancy: 0n });
+    expect(await totals(new Store(db))).to.include({ granted: 250_500_000_000n, balances: 250_500_000_000n, discrepancy: 0n });
     db.close();
     const b = await keeper(dir, "balance", agent, "--json");
     expect(JSON.parse(b.out)).to.deep.include({ agent, balance: "250.5" });

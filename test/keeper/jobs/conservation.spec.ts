@@ -91,7 +91,7 @@ describe("WATT conservation under random sequences of jobs and payments", functi
         await w.pay(agents[a.agent], BigInt(a.watt), `deposit:${agents[a.agent].publicKey.toBase58()}`);
         return;
       case "grant":
-        w.h.grant(agents[a.agent], a.watt);
+        await w.h.grant(agents[a.agent], a.watt);
         return;
       case "replay": {
         if (done.length === 0) return;
@@ -154,8 +154,8 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("x402Invalid" as const), agent }) },
   );
 
-  function checkBooks(): void {
-    const t = w.h.totals();
+  async function checkBooks(): Promise<void> {
+    const t = await w.h.totals();
     expect(t.discrepancy, "received + granted = charged + balances").to.equal(0n);
     expect(t.refunded, "refunds = the prices of refunded jobs").to.equal(expected.refunded);
     expect(t.burned, "burned = 0.15 % of charged").to.equal((t.charged * 15n) / 10_000n);
@@ -192,14 +192,14 @@ describe("WATT conservation under random sequences of jobs and payments", functi
         await w.h.rt.deposits!.scan(0); // deposits and stray transfers credited
         await w.h.rt.burner!.tick(); // the burn of what is owed: signed and sent
         await w.h.rt.burner!.tick(); // confirmed
-        checkBooks();
-        const t = w.h.totals();
+        await checkBooks();
+        const t = await w.h.totals();
         expect(t.burnExecuted, "burned on chain = the share of received WATT").to.equal(t.burnFromService);
         expect(w.serviceBalance(), "on chain = received - burned").to.equal(t.received - t.burnExecuted);
       }),
       { numRuns: RUNS },
     );
-    const t = w.h.totals();
+    const t = await w.h.totals();
     // The run exercised what it claims to.
     expect(t.charged).to.be.greaterThan(0n);
     expect(t.refunded).to.be.greaterThan(0n);

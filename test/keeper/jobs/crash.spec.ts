@@ -11,6 +11,7 @@ import { startApiHarness } from "./harness";
 import { signAgentRequest } from "../../../keeper/payments/agentAuth";
 import { openDatabase } from "../../../keeper/store/db";
 import { credit } from "../../../keeper/payments/ledger";
+import { openStore } from "../../../keeper/store/store";
 import { tempDir } from "../shared/chain";
 import { until } from "../shared/keeperApp";
 
@@ -22,8 +23,8 @@ describe("a paid job interrupted by kill -9", function () {
   it("is settled once on restart: refunded, and its retry answers JOB_INTERRUPTED", async () => {
     const dir = tempDir();
     const agent = Keypair.generate();
-    const seed = openDatabase(path.join(dir, "keeper.sqlite"));
-    seed.transaction(() => credit(seed, agent.publicKey.toBase58(), 1000n * WATT, "grant"))();
+    const seed = openStore(path.join(dir, "keeper.sqlite"));
+    await seed.tx(() => credit(seed, agent.publicKey.toBase58(), 1000n * WATT, "grant"));
     seed.close();
 
     const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "apiServer.ts")], {
@@ -57,7 +58,7 @@ describe("a paid job interrupted by kill -9", function () {
       expect(retry.headers["x-job-replayed"]).to.equal("true");
       expect(h.balance(agent), "refunded once").to.equal(1000n * WATT);
       expect((h.db.prepare("SELECT count(*) n FROM watt_ledger WHERE job_id = 'crash-1' AND kind = 'refund'").get() as { n: number }).n).to.equal(1);
-      expect(h.totals().discrepancy).to.equal(0n);
+      expect((await h.totals()).discrepancy).to.equal(0n);
     } finally {
       await h.close();
     }

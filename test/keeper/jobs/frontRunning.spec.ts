@@ -83,14 +83,14 @@ describe("front-running a memo payment (issue 10)", function () {
         expect(r.status).to.equal(409);
         expect(r.body).to.deep.equal({ success: false, error: `job_id ${job} is already taken; use a new job_id`, code: "JOB_ID_TAKEN", job_id: job });
       }
-      expect(w.h.totals().discrepancy).to.equal(0n);
+      expect((await w.h.totals()).discrepancy).to.equal(0n);
     });
   }
 
   it("a job_id used first by another agent (its own money): JOB_ID_TAKEN for the payer, whose transfer is credited to its balance, once", async () => {
     const victim = w.agent();
     const squatter = Keypair.generate();
-    w.h.grant(squatter, 500);
+    await w.h.grant(squatter, 500);
     const job = id();
     const sig = await w.pay(victim, 100n, job);
     const squat = await w.h.post("/api/v1/scrape", { url: `${site.url}/squat/${job}`, job_id: job }, { agent: squatter });
@@ -105,7 +105,7 @@ describe("front-running a memo payment (issue 10)", function () {
     expect(again.body).to.not.have.property("watt_credited");
     expect(w.h.balance(victim), "credited once").to.equal(100n * WATT);
     expect(paymentRows(sig)).to.equal(1);
-    expect(w.h.totals().discrepancy).to.equal(0n);
+    expect((await w.h.totals()).discrepancy).to.equal(0n);
   });
 
   it("the fee payer is not the payer: a transfer the attacker paid the fee for but the victim signed is not the attacker's", async () => {

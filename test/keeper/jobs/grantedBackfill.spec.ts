@@ -27,10 +27,10 @@ describe("backfill of granted WATT for an older database", function () {
     const deadUrl = `${dead.url}/x`;
     await dead.close();
     const [a, b] = [Keypair.generate(), Keypair.generate()];
-    h.grant(a, 150);
-    h.db.transaction(() => credit(h.db, a.publicKey.toBase58(), 100n * 10n ** 9n, "excess", { note: "received (test)" }))();
-    h.grant(b, 40);
-    h.db.transaction(() => credit(h.db, b.publicKey.toBase58(), 500n * 10n ** 9n, "excess", { note: "received (test)" }))();
+    await h.grant(a, 150);
+    await h.store.tx(() => credit(h.store, a.publicKey.toBase58(), 100n * 10n ** 9n, "excess", { note: "received (test)" }));
+    await h.grant(b, 40);
+    await h.store.tx(() => credit(h.store, b.publicKey.toBase58(), 500n * 10n ** 9n, "excess", { note: "received (test)" }));
     let n = 0;
     const job = async (k: Keypair, url: string) => (await h.post("/api/v1/scrape", { url, job_id: `bf-${n++}` }, { agent: k })).body;
     expect((await job(a, `${site.url}/1`)).watt_charged).to.equal(100); // 100 granted
@@ -44,13 +44,13 @@ describe("backfill of granted WATT for an older database", function () {
     expect((live.jobs as { charged_granted: string }[]).map((j) => j.charged_granted)).to.deep.equal(["100000000000", "0", "50000000000", "40000000000"]);
     // As an older database: no granted tracking, no backfill mark.
     h.db.exec("UPDATE watt_balances SET granted = '0'; UPDATE jobs SET charged_granted = '0', burn_owed = '0'; DELETE FROM meta WHERE key = 'granted_backfill'");
-    expect(backfillGranted(h.db)).to.equal(true);
+    expect(await backfillGranted(h.store)).to.equal(true);
     expect({
       balances: h.db.prepare("SELECT agent, amount, granted FROM watt_balances ORDER BY agent").all(),
       jobs: h.db.prepare("SELECT job_id, charged_granted, burn_owed FROM jobs ORDER BY job_id").all(),
     }).to.deep.equal(live);
-    expect(backfillGranted(h.db), "once").to.equal(false);
-    const t = h.totals();
+    expect(await backfillGranted(h.store), "once").to.equal(false);
+    const t = await h.totals();
     expect(t.granted).to.equal(t.chargedGranted + t.balancesGranted);
   });
 });

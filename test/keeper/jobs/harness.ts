@@ -14,7 +14,8 @@ import { createHttpServer } from "../../../keeper/http/server";
 import { mountApi } from "../../../keeper/http/api";
 import { createMetrics } from "../../../keeper/metrics";
 import { createLogger } from "../../../keeper/log";
-import { openDatabase, DB } from "../../../keeper/store/db";
+import type { DB } from "../../../keeper/store/db";
+import { openStore, Store } from "../../../keeper/store/store";
 import { JobsRuntime, startJobs } from "../../../keeper/jobs/runtime";
 import { credit, totals } from "../../../keeper/payments/ledger";
 import { parseWatt } from "../../../keeper/payments/watt";
@@ -31,7 +32,9 @@ export interface Answer {
 export interface ApiHarness {
   url: string;
   cfg: KeeperConfig;
+  /** For assertions (reads); the keeper's code gets `store`. */
   db: DB;
+  store: Store;
   rt: JobsRuntime;
   app: FastifyInstance;
   dataDir: string;
@@ -42,7 +45,7 @@ export interface ApiHarness {
   get(route: string, opts?: { agent?: Keypair; headers?: Record<string, string> }): Promise<Answer>;
   /** The signed-request headers for this service. */
   sign(agent: Keypair, method: string, route: string, body: string): Record<string, string>;
-  grant(agent: Keypair | string, watt: number | string): void;
+  grant(agent: Keypair | string, watt: number | string): Promise<void>;
   balance(agent: Keypair | string): bigint;
   totals(): ReturnType<typeof totals>;
   close(): Promise<void>;
@@ -64,8 +67,9 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
     undefined,
   );
   const log = createLogger(cfg.LOG_LEVEL);
-  const db = openDatabase(path.join(dataDir, "keeper.sqlite"));
-  const rt = startJobs(cfg, db, log);
+  const store = openStore(path.join(dataDir, "keeper.sqlite"));
+  const db = store.db;
+  const rt = await startJobs(cfg, store, log);
   await rt.ready();
   const app = createHttpServer(createMetrics(), { health: rt.health });
   mountApi(app, rt);
@@ -92,6 +96,7 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
     sign,
     cfg,
     db,
+    store,
     rt,
     app,
     dataDir,
@@ -103,18 +108,18 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
     get(route, opts = {}) {
       return call("GET", route, undefined, { ...(opts.agent ? sign(opts.agent, "GET", route, "") : {}), ...(opts.headers ?? {}) });
     },
-    grant(agent, watt) {
-      db.transaction(() => credit(db, who(agent), parseWatt(String(watt), cfg.WATT_DECIMALS), "grant", { note: "test grant" }))();
+    async grant(agent, watt) {
+      await store.tx(() => credit(store, who(agent), parseWatt(String(watt), cfg.WATT_DECIMALS), "grant", { note: "test grant" }));
     },
     balance(agent) {
       const row = db.prepare("SELECT amount FROM watt_balances WHERE agent = ?").get(who(agent)) as { amount: string } | undefined;
       return BigInt(row?.amount ?? "0");
     },
-    totals: () => totals(db),
+    totals: () => totals(store),
     async close() {
       await rt.close();
       await app.close();
-      db.close();
+      store.close();
     },
   };
 }

@@ -25,7 +25,7 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
     await t.rpc.send("evm_setIntervalMining", [100]);
     app = await startTestKeeper(t, { JOB_BATCH_SIZE: "3", JOB_BATCH_MAX_AGE_S: "3600", EXECUTE_BACKEND: "bwrap", SERVICES: "execute" });
     base = `http://127.0.0.1:${(app.http.server.address() as { port: number }).port}`;
-    app.db.transaction(() => credit(app.db, agent.publicKey.toBase58(), 10n ** 13n, "grant"))();
+    await app.store.tx(() => credit(app.store, agent.publicKey.toBase58(), 10n ** 13n, "grant"));
   });
   after(async () => {
     await app?.stop();
@@ -72,8 +72,8 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
 
   it("ticking again never re-batches a job or records a root twice (jobs carry their root; the outbox key is the root)", async () => {
     const before = (app.db.prepare("SELECT count(*) n FROM actions WHERE kind = 'recordJobBatch'").get() as { n: number }).n;
-    app.jobs.batcher.tick();
-    app.jobs.batcher.tick();
+    await app.jobs.batcher.tick();
+    await app.jobs.batcher.tick();
     const after = (app.db.prepare("SELECT count(*) n FROM actions WHERE kind = 'recordJobBatch'").get() as { n: number }).n;
     expect(after).to.equal(before);
     const jobsBatched = (app.db.prepare("SELECT count(*) n FROM jobs WHERE batch_root IS NOT NULL").get() as { n: number }).n;

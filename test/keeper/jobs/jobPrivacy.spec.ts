@@ -23,7 +23,7 @@ describe("GET /api/v1/jobs/:id: results are private to the job's agent", functio
   before(async () => {
     site = await startPageServer();
     w = await startWattWorld({ WATT_MEMO_NEGATIVE_TTL_S: "0" });
-    w.h.grant(owner, 1000);
+    await w.h.grant(owner, 1000);
     prepaidJob = `priv-${Date.now()}`;
     const r = await w.h.post("/api/v1/scrape", { url: `${site.url}/secret-page`, job_id: prepaidJob }, { agent: owner });
     expect(r.status, r.text).to.equal(200);
@@ -32,7 +32,7 @@ describe("GET /api/v1/jobs/:id: results are private to the job's agent", functio
     paidJob = `priv-paid-${Date.now()}`;
     paidSig = await w.pay(funded, 100n, paidJob);
     expect((await w.h.post("/api/v1/scrape", { url: `${site.url}/paid-secret`, job_id: paidJob }, { agent: funded })).status).to.equal(200);
-    w.h.rt.batcher.tick(Math.floor(Date.now() / 1000) + 3600); // cut the batch now
+    await w.h.rt.batcher.tick(Math.floor(Date.now() / 1000) + 3600); // cut the batch now
   });
   after(async () => {
     await w?.close();

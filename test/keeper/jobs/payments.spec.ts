@@ -43,7 +43,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     // A retry returns the first answer; the payment is not counted twice.
     const again = await scrape(job, a);
     expect(again.text).to.equal(r.text);
-    expect(w.h.totals().received).to.equal(100n * WATT);
+    expect((await w.h.totals()).received).to.equal(100n * WATT);
   });
 
   it("also by X-Payment-Signature naming the transaction", async () => {
@@ -92,7 +92,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
       expect(r.status, j).to.equal(402);
       expect(r.body.code).to.equal("PAYMENT_MEMO_MISMATCH");
     }
-    expect(w.h.totals().charged).to.equal(BigInt((w.h.db.prepare("SELECT count(*) n FROM jobs WHERE state = 'succeeded'").get() as { n: number }).n) * 100n * WATT);
+    expect((await w.h.totals()).charged).to.equal(BigInt((w.h.db.prepare("SELECT count(*) n FROM jobs WHERE state = 'succeeded'").get() as { n: number }).n) * 100n * WATT);
   });
 
   it("memo in one transaction, transfer in another: not a payment", async () => {
@@ -220,7 +220,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
   });
 
   it("every WATT that reached the service account is accounted for: transfers that paid for nothing are credited to their payer", async () => {
-    const before = w.h.totals();
+    const before = await w.h.totals();
     expect(w.serviceBalance(), "the memo-less, double-memo and unchecked transfers above").to.be.greaterThan(before.received);
     // Within the grace period nothing is swept (a payment may be on its way to its request)...
     expect(await w.h.rt.deposits!.scan()).to.equal(0);
@@ -230,7 +230,7 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     expect(await w.h.rt.deposits!.scan(0)).to.equal(0);
     const notes = w.h.db.prepare("SELECT note FROM watt_ledger WHERE note LIKE 'unmatched%'").all();
     expect(notes).to.have.length(3);
-    const t = w.h.totals();
+    const t = await w.h.totals();
     expect(t.discrepancy).to.equal(0n);
     expect(w.serviceBalance()).to.equal(t.received);
   });

@@ -20,7 +20,7 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
   before(async () => {
     site = await startPageServer();
     h = await startApiHarness();
-    h.grant(agent, 10_000);
+    await h.grant(agent, 10_000);
   });
   after(async () => {
     await h?.close();
@@ -134,7 +134,7 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
 
   it("a balance below the price is PAYMENT_INSUFFICIENT with both figures; nothing is charged or run", async () => {
     const poor = Keypair.generate();
-    h.grant(poor, "99.5");
+    await h.grant(poor, "99.5");
     const hits = site.hits();
     const job = id();
     const r = await h.post("/api/v1/scrape", { url: `${site.url}/page`, job_id: job }, { agent: poor });
@@ -199,7 +199,7 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
   });
 
   it("every WATT is accounted for: granted = charged + balances", async () => {
-    const t = h.totals();
+    const t = await h.totals();
     expect(t.discrepancy).to.equal(0n);
     expect(t.received).to.equal(0n);
     expect(t.granted).to.equal(t.charged + t.balances);

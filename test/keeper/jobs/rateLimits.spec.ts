@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { Keypair } from "@solana/web3.js";
 import { ApiHarness, startApiHarness, startPageServer } from "./harness";
 import { RateLimiter, WINDOW_MS } from "../../../keeper/jobs/rateLimiter";
-import { openDatabase } from "../../../keeper/store/db";
+import { openStore } from "../../../keeper/store/store";
 import { tempDir } from "../shared/chain";
 import path from "node:path";
 import { ServiceError } from "../../../keeper/services/jobService";
@@ -28,7 +28,7 @@ describe("rate limits", function () {
     it("per URL: the 4th scrape of one URL within the hour is RATE_LIMITED with Retry-After; another URL still works", async () => {
       h = await startApiHarness(env);
       const a = Keypair.generate();
-      h.grant(a, 100_000);
+      await h.grant(a, 100_000);
       for (let i = 0; i < 3; i++) expect((await h.post("/api/v1/scrape", { url: `${site.url}/same`, job_id: id() }, { agent: a })).status).to.equal(200);
       const bal = h.balance(a);
       const hits = site.hits();
@@ -51,8 +51,8 @@ describe("rate limits", function () {
       h = await startApiHarness(env);
       const a = Keypair.generate();
       const b = Keypair.generate();
-      h.grant(a, 100_000);
-      h.grant(b, 100_000);
+      await h.grant(a, 100_000);
+      await h.grant(b, 100_000);
       for (let i = 0; i < 5; i++) expect((await h.post("/api/v1/scrape", { url: `${site.url}/a${i}`, job_id: id() }, { agent: a })).status).to.equal(200);
       const r = await h.post("/api/v1/scrape", { url: `${site.url}/a9`, job_id: id() }, { agent: a });
       expect(r.body).to.include({ code: "RATE_LIMITED", limit: "agent" });
@@ -68,7 +68,7 @@ describe("rate limits", function () {
       h = await startApiHarness(env);
       const dir = h.dataDir;
       const a = Keypair.generate();
-      h.grant(a, 100_000);
+      await h.grant(a, 100_000);
       for (let i = 0; i < 3; i++) await h.post("/api/v1/scrape", { url: `${site.url}/persist`, job_id: id() }, { agent: a });
       await h.close();
       h = await startApiHarness(env, dir);
@@ -79,7 +79,7 @@ describe("rate limits", function () {
     it("a replayed answer does not count against any limit", async () => {
       h = await startApiHarness(env);
       const a = Keypair.generate();
-      h.grant(a, 100_000);
+      await h.grant(a, 100_000);
       const body = { url: `${site.url}/replay`, job_id: id() };
       for (let i = 0; i < 10; i++) expect((await h.post("/api/v1/scrape", body, { agent: a })).status).to.equal(200);
       expect((await h.post("/api/v1/scrape", { url: `${site.url}/replay`, job_id: id() }, { agent: a })).status).to.equal(200);
@@ -87,30 +87,30 @@ describe("rate limits", function () {
   });
 
   describe("the sliding window", () => {
-    const limiter = () => new RateLimiter(openDatabase(path.join(tempDir(), "k.sqlite")));
-    const refused = (f: () => void): ServiceError | undefined => {
+    const limiter = () => new RateLimiter(openStore(path.join(tempDir(), "k.sqlite")));
+    const refused = async (f: () => Promise<void>): Promise<ServiceError | undefined> => {
       try {
-        f();
+        await f();
         return undefined;
       } catch (e) {
         return e as ServiceError;
       }
     };
 
-    it("at the boundary: a hit exactly one hour old no longer counts; one a millisecond younger does", () => {
+    it("at the boundary: a hit exactly one hour old no longer counts; one a millisecond younger does", async () => {
       const l = limiter();
       const t0 = 1_700_000_000_000;
-      l.record(["k"], t0);
-      l.record(["k"], t0 + 1000);
-      expect(refused(() => l.check([{ key: "k", max: 2 }], t0 + WINDOW_MS - 1))?.code).to.equal("RATE_LIMITED");
-      expect(refused(() => l.check([{ key: "k", max: 2 }], t0 + WINDOW_MS))).to.equal(undefined);
+      await l.record(["k"], t0);
+      await l.record(["k"], t0 + 1000);
+      expect((await refused(() => l.check([{ key: "k", max: 2 }], t0 + WINDOW_MS - 1)))?.code).to.equal("RATE_LIMITED");
+      expect(await refused(() => l.check([{ key: "k", max: 2 }], t0 + WINDOW_MS))).to.equal(undefined);
     });
 
-    it("Retry-After points at when the oldest hit that must leave the window leaves it", () => {
+    it("Retry-After points at when the oldest hit that must leave the window leaves it", async () => {
       const l = limiter();
       const t0 = 1_700_000_000_000;
-      for (let i = 0; i < 5; i++) l.record(["k"], t0 + i * 60_000); // t0, +1 min, ... +4 min
-      const e = refused(() => l.check([{ key: "k", max: 3 }], t0 + 10 * 60_000))!;
+      for (let i = 0; i < 5; i++) await l.record(["k"], t0 + i * 60_000); // t0, +1 min, ... +4 min
+      const e = (await refused(() => l.check([{ key: "k", max: 3 }], t0 + 10 * 60_000)))!;
       // 5 hits, max 3: the 3rd oldest (t0 + 2 min) must leave: at t0 + 62 min, 52 min from now.
       expect(e.details!.retry_after_s).to.equal(52 * 60);
     });

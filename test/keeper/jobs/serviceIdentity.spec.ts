@@ -32,7 +32,7 @@ describe("the service id of signed requests", function () {
     expect((await w.h.get("/api/v1/service")).body).to.include({ service_id: "https://api.example.com" });
     expect((await w.h.get("/api/v1/service")).body.auth.versions).to.deep.equal([1, 2]);
     const a = Keypair.generate();
-    w.h.grant(a, 100);
+    await w.h.grant(a, 100);
     for (const other of [`solana:${w.service.publicKey.toBase58()}`, "https://api.example.org"]) {
       const headers = signAgentRequest(a.secretKey, other, "GET", "/api/v1/balance", "");
       const r = await w.h.get("/api/v1/balance", { headers });

@@ -62,7 +62,7 @@ describe("x402: WATT on Solana with @x402/fetch", function () {
       // the fee payer is the service wallet: the agent paid no SOL
       const tx = w.sol.ledger.txs.get(receipt.transaction)!;
       expect((tx.parsed as any).transaction.message.accountKeys[0].pubkey).to.equal(w.service.publicKey.toBase58());
-      expect(w.h.totals().discrepancy).to.equal(0n);
+      expect((await w.h.totals()).discrepancy).to.equal(0n);
     });
   }
 
@@ -74,6 +74,6 @@ describe("x402: WATT on Solana with @x402/fetch", function () {
     expect(a).to.include({ code: "SCRAPE_FAILED", reason: "unreachable", watt_charged: 0, watt_refunded: 100 });
     expect(r.headers.get("payment-response")).to.be.a("string"); // the WATT moved before the job ran
     expect(w.h.balance(agent)).to.equal(100n * WATT);
-    expect(w.h.totals().discrepancy).to.equal(0n);
+    expect((await w.h.totals()).discrepancy).to.equal(0n);
   });
 });

@@ -63,7 +63,7 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
       expect((await rail.balance(rail.payTo)) - before).to.equal(usdc);
       expect(await rail.balance(agent.address)).to.equal(10_000_000n - usdc);
       expect((h.db.prepare("SELECT agent FROM jobs WHERE job_id = ?").get(b.job_id) as { agent: string }).agent).to.equal(agent.address);
-      expect(h.totals().discrepancy).to.equal(0n);
+      expect((await h.totals()).discrepancy).to.equal(0n);
     });
   }
 

@@ -78,6 +78,6 @@ describe("x402 through an external facilitator", function () {
     expect(fac.calls.settle).to.equal(settles); // found on chain, not settled again
     expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal(900n * WATT);
     expect((w.h.db.prepare("SELECT COUNT(*) n FROM jobs WHERE job_id = ?").get(b.job_id) as { n: number }).n).to.equal(1);
-    expect(w.h.totals().discrepancy).to.equal(0n);
+    expect((await w.h.totals()).discrepancy).to.equal(0n);
   });
 });

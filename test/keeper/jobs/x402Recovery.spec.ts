@@ -8,7 +8,6 @@ import crypto from "node:crypto";
 import { expect } from "chai";
 import { Keypair, VersionedTransaction } from "@solana/web3.js";
 import { encodeBase58 } from "ethers";
-import { insertPendingSettlement } from "../../../keeper/store/x402";
 import { payloadHashOf } from "../../../keeper/payments/x402";
 import { startPageServer } from "./harness";
 import { WATT, WattWorld } from "./solanaFixture";
@@ -35,7 +34,7 @@ describe("x402: pending settlements after a crash", function () {
     const message = tx.message.serialize();
     tx.sign([w.service]); // the fee payer's co-signature (ed25519: the same bytes the keeper would make)
     const signature = encodeBase58(tx.signatures[0]);
-    insertPendingSettlement(w.h.db, {
+    await w.h.store.x402.insertPending({
       payment_key: `svm:${crypto.createHash("sha256").update(message).digest("hex")}`,
       rail: "svm",
       network: req.network,
@@ -66,7 +65,7 @@ describe("x402: pending settlements after a crash", function () {
     expect(w.serviceBalance()).to.equal(service); // nothing more moved: it had landed already
     expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal(900n * WATT);
     expect((w.h.db.prepare("SELECT signature FROM jobs WHERE job_id = ?").get(b.job_id) as { signature: string }).signature).to.equal(signature);
-    expect(w.h.totals().discrepancy).to.equal(0n);
+    expect((await w.h.totals()).discrepancy).to.equal(0n);
   });
 
   it("never sent and its blockhash expired: X402_SETTLEMENT_FAILED, nothing charged, decided for good", async () => {
