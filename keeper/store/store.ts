@@ -9,6 +9,8 @@
  *     ...                      // everything commits together, or nothing does
  *   });
  */
+import { AkashRepo } from "./akash";
+import { BridgeTransfersRepo } from "./bridgeTransfers";
 import { DB, openDatabase } from "./db";
 import { MetaRepo } from "./meta";
 import { Unit } from "./unit";
@@ -17,10 +19,14 @@ export class Store {
   readonly unit: Unit;
   readonly meta: MetaRepo;
   // Repositories, one per concept (keep alphabetical to keep merges calm).
+  readonly akash: AkashRepo;
+  readonly bridgeTransfers: BridgeTransfersRepo;
 
   constructor(readonly db: DB) {
     this.unit = new Unit(db);
     this.meta = new MetaRepo(this.unit);
+    this.akash = new AkashRepo(this.unit);
+    this.bridgeTransfers = new BridgeTransfersRepo(this.unit);
   }
 
   /** One transaction around `fn`; see Unit.tx. */
