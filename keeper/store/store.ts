@@ -13,6 +13,7 @@ import { AkashRepo } from "./akash";
 import { BridgeTransfersRepo } from "./bridgeTransfers";
 import { DB, openDatabase } from "./db";
 import { MetaRepo } from "./meta";
+import { StatusRepo } from "./status";
 import { Unit } from "./unit";
 
 export class Store {
@@ -21,12 +22,14 @@ export class Store {
   // Repositories, one per concept (keep alphabetical to keep merges calm).
   readonly akash: AkashRepo;
   readonly bridgeTransfers: BridgeTransfersRepo;
+  readonly status: StatusRepo;
 
   constructor(readonly db: DB) {
     this.unit = new Unit(db);
     this.meta = new MetaRepo(this.unit);
     this.akash = new AkashRepo(this.unit);
     this.bridgeTransfers = new BridgeTransfersRepo(this.unit);
+    this.status = new StatusRepo(this.unit);
   }
 
   /** One transaction around `fn`; see Unit.tx. */
