@@ -22,6 +22,7 @@ import type { KeeperConfig } from "../config";
 import type { Deployment } from "../keeper";
 import type { TransferRow } from "../store/bridgeTransfers";
 import type { Store } from "../store/store";
+import { PermanentError, ProviderError, RetryableError } from "../errors";
 
 const Destination = z.object({
   chain: z.union([z.number().int().positive(), z.string().min(1).max(32)]),
@@ -105,7 +106,7 @@ export class Bridger {
 
   private async send(t: TransferRow): Promise<void> {
     const dest = this.destinations[t.provider];
-    if (!dest) throw new Error(`no destination configured for ${t.provider}`);
+    if (!dest) throw new PermanentError(`no destination configured for ${t.provider}`, "BRIDGE_NO_DESTINATION");
     const from = this.wallet.address;
     const quote = await getQuote(this.client, {
       fromChain: this.o.chainId,
@@ -118,7 +119,7 @@ export class Bridger {
       slippage: this.o.maxSlippage,
     });
     const tx = quote.transactionRequest;
-    if (!tx?.to || !tx.data) throw new Error("LI.FI quote has no transactionRequest");
+    if (!tx?.to || !tx.data) throw new ProviderError("LI.FI quote has no transactionRequest", "LIFI_QUOTE_INCOMPLETE", true);
     // The quote's own promise, checked rather than trusted: the minimum received is within the
     // slippage bound of the estimate (fees are in the estimate, and shown in the quote's feeCosts).
     const floor = (BigInt(quote.estimate.toAmount) * BigInt(Math.round((1 - this.o.maxSlippage) * 1_000_000))) / 1_000_000n;
@@ -131,7 +132,7 @@ export class Bridger {
     const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
     // Claimed escrow not yet in the treasury (or a failed transfer not yet refunded): wait, send nothing.
     const balance = (await usdc.balanceOf(from)) as bigint;
-    if (balance < BigInt(t.amount)) throw new Error(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`);
+    if (balance < BigInt(t.amount)) throw new RetryableError(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`, "BRIDGE_TREASURY_SHORT");
     const spender = quote.estimate.approvalAddress;
     if (spender) {
       const allowance = (await usdc.allowance(from, spender)) as bigint;
@@ -166,6 +167,7 @@ export class Bridger {
       try {
         await provider.broadcastTransaction(t.raw_tx!);
       } catch (err) {
+        // The node's JSON-RPC error, known only by its words (geth, anvil and hardhat word them alike).
         const msg = (err as Error).message;
         if (/nonce/i.test(msg) && !(await provider.getTransactionReceipt(t.tx_hash!))) {
           // The nonce went to another transaction of this wallet: quote and sign again.
@@ -213,7 +215,7 @@ export function parseDestinations(json: string): Destinations {
 export function bridgeFromConfig(cfg: KeeperConfig, store: Store, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Bridger | undefined {
   const destinations = parseDestinations(cfg.BRIDGE_DESTINATIONS);
   if (!cfg.BRIDGE_PRIVATE_KEY || Object.keys(destinations).length === 0) return undefined;
-  if (!usdc) throw new Error("bridging needs the USDC address (from the AgentCompute contract)");
+  if (!usdc) throw new PermanentError("bridging needs the USDC address (from the AgentCompute contract)", "BRIDGE_NO_USDC");
   return new Bridger(
     store,
     new Wallet(cfg.BRIDGE_PRIVATE_KEY, rpc),

@@ -29,9 +29,10 @@ import { buildSdl, type AkashWorkload, type BuiltSdl } from "./sdl";
 import { chooseBid, type BidView, type ProviderView } from "./bids";
 import { topUpAmount } from "./escrow";
 import type { AkashRepo, DeploymentRecord } from "../../store/akash";
-import { ChainError, connectChain, type ChainClient, type ChainClientOptions } from "./chainClient";
-import { ProviderApi, ProviderApiError, pemToDer } from "./providerApi";
+import { connectChain, type ChainClient, type ChainClientOptions } from "./chainClient";
+import { ProviderApi, pemToDer } from "./providerApi";
 import { chainSdk } from "./sdk";
+import { KeeperError, sleep } from "../../errors";
 
 export interface AkashProviderOptions {
   chain: ChainClientOptions;
@@ -63,7 +64,6 @@ export class AkashProvisionError extends ProvisionError {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const long = (dseq: string) => Long.fromString(dseq, true);
 
 /** Deterministic dseq for a session key and attempt: a restart finds the same deployment. */
@@ -82,8 +82,9 @@ function isNotFound(err: unknown): boolean {
 function classify(err: unknown): AkashProvisionError {
   if (err instanceof AkashProvisionError) return err;
   if (err instanceof ProvisionError) return new AkashProvisionError("AKASH_SDL_INVALID", err.message, err.retryable);
-  if (err instanceof ChainError) return new AkashProvisionError(err.code, err.message, err.retryable);
-  if (err instanceof ProviderApiError) return new AkashProvisionError(err.code, err.message, err.code !== "AKASH_MANIFEST_REJECTED" && err.code !== "AKASH_PROVIDER_UNTRUSTED");
+  // Our own typed errors (ChainError, ProviderApiError, TimeoutError, ...) carry their code and retry decision.
+  if (err instanceof KeeperError) return new AkashProvisionError(err.code, err.message, err.retryable);
+  // Anything else came from the chain SDK's query transport, which only says what happened in words.
   const e = err as Error & { code?: number };
   const msg = e?.message ?? String(err);
   if (/deadline|timeout|timed out|aborted/i.test(msg) || e?.name === "TimeoutError") return new AkashProvisionError("AKASH_API_TIMEOUT", msg, true);
