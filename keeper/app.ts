@@ -9,7 +9,7 @@ import type { FastifyInstance } from "fastify";
 import type { KeeperConfig } from "./config";
 import { createLogger, Logger } from "./log";
 import { createMetrics } from "./metrics";
-import { openDatabase, getMeta, setMeta, DB } from "./store/db";
+import { openDatabase, DB } from "./store/db";
 import { Keeper, Deployment } from "./keeper";
 import { loadDeployment } from "./deployment";
 import { createHttpServer } from "./http/server";
@@ -99,16 +99,20 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   const db = openDatabase(dbPath(cfg));
   const store = new Store(db);
   const identity = `${deployment.chainId}:${deployment.compute.toLowerCase()}:${deployment.startBlock}`;
-  const stored = getMeta(db, "deployment");
+  // Read and claimed in one transaction: two keepers started on one file cannot both claim it.
+  const stored = await store.tx(async () => {
+    const found = await store.meta.get("deployment");
+    if (!found) await store.meta.set("deployment", identity);
+    return found;
+  });
   if (stored && stored !== identity) {
-    db.close();
+    store.close();
     throw new Error(`${dbPath(cfg)} belongs to deployment ${stored}, not ${identity}: use another DATA_DIR`);
   }
-  if (!stored) setMeta(db, "deployment", identity);
 
   const metrics = createMetrics();
   const local = await chooseLocalProvider(cfg, log);
-  const registry = new ProviderRegistry(local, cloudProviders(cfg, log, db));
+  const registry = new ProviderRegistry(local, cloudProviders(cfg, log, store));
   const failover = new Failover(
     db,
     registry,
@@ -153,7 +157,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   keeper.start();
   // Paying providers: claimed USDC bridged through LI.FI (disabled unless configured).
   const usdc = cfg.BRIDGE_PRIVATE_KEY ? String(await new Contract(deployment.compute, ["function usdc() view returns (address)"], rpc).usdc()) : undefined;
-  const bridger: Bridger | undefined = bridgeFromConfig(cfg, db, rpc, deployment, log, usdc);
+  const bridger: Bridger | undefined = bridgeFromConfig(cfg, store, rpc, deployment, log, usdc);
   bridger?.start();
   log.info({ compute: deployment.compute, chainId: deployment.chainId, provider: local.name, confirmations: cfg.CONFIRMATIONS }, "keeper started");
   return {

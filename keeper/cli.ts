@@ -8,15 +8,15 @@ import { Command } from "commander";
 import { Contract, JsonRpcProvider } from "ethers";
 import { ConfigError, KeeperConfig, loadConfig } from "./config";
 import { dbPath, embeddedDeploymentPath, startApp } from "./app";
-import { openDatabase, getMeta } from "./store/db";
+import { openDatabase } from "./store/db";
+import { Store } from "./store/store";
 import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
 import { computeInterface } from "./chain/contracts";
-import { listAutoRenewals, RenewalListRow } from "./store/autoRenewal";
-import { bridgeSummary, costReport } from "./sessions/costs";
+import type { RenewalListRow } from "./store/autoRenewal";
+import { costReport } from "./sessions/costs";
 import { balanceOf, credit, totals } from "./payments/ledger";
 import { burnHealth } from "./payments/burner";
-import { Store } from "./store/store";
 import { formatWatt, parseWatt } from "./payments/watt";
 import { PublicKey } from "@solana/web3.js";
 import os from "node:os";
@@ -61,6 +61,10 @@ function openExistingDb(cfg: KeeperConfig) {
   return openDatabase(file);
 }
 
+function openExistingStore(cfg: KeeperConfig): Store {
+  return new Store(openExistingDb(cfg));
+}
+
 const program = new Command()
   .name("keeper")
   .description("AgentCompute keeper: provisions compute for on-chain sessions and records outcomes")
@@ -86,10 +90,12 @@ program
   .option("--json", "machine-readable output")
   .action(async (opts: { json?: boolean }) => {
     const cfg = resolveTarget(config(program.opts()));
-    const db = openExistingDb(cfg);
-    const byState = db.prepare("SELECT state, count(*) n FROM sessions GROUP BY state ORDER BY state").all() as { state: string; n: number }[];
-    const actions = db.prepare("SELECT state, count(*) n FROM actions GROUP BY state ORDER BY state").all() as { state: string; n: number }[];
-    const lastBlock = Number(getMeta(db, "cursor.block") ?? -1);
+    const store = openExistingStore(cfg);
+    // Costs and WATT totals are still read from the handle (sessions/costs.ts, payments/): theirs to move.
+    const db = store.db;
+    const byState = await store.status.sessionsByState();
+    const actions = await store.status.actionsByState();
+    const lastBlock = Number((await store.meta.get("cursor.block")) ?? -1);
     let head: number | undefined;
     let rpcError: string | undefined;
     let treasury: { address: string; withdrawable: string } | undefined;
@@ -107,7 +113,7 @@ program
     } catch (err) {
       rpcError = (err as Error).message;
     }
-    const renewals = listAutoRenewals(db).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
+    const renewals = (await store.status.autoRenewals()).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
     let health: unknown;
     try {
       const res = await fetch(`http://${cfg.HTTP_HOST}:${cfg.HTTP_PORT}/health`);
@@ -116,7 +122,7 @@ program
       health = { ok: false, detail: "keeper HTTP server not reachable" };
     }
     const status = {
-      deployment: getMeta(db, "deployment"),
+      deployment: await store.meta.get("deployment"),
       lastProcessedBlock: lastBlock,
       head,
       lagBlocks: head === undefined ? undefined : head - lastBlock,
@@ -124,14 +130,14 @@ program
       sessions: Object.fromEntries(byState.map((r) => [r.state, r.n])),
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
       costs: costReport(db),
-      bridge: bridgeSummary(db, cfg.BRIDGE_MAX_ATTEMPTS),
-      watt: await wattSummary(new Store(db), cfg.WATT_DECIMALS),
-      providerHealth: db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all(),
+      bridge: await store.bridgeTransfers.summary(cfg.BRIDGE_MAX_ATTEMPTS),
+      watt: await wattSummary(store, cfg.WATT_DECIMALS),
+      providerHealth: await store.status.providerHealth(),
       treasury,
       autoRenewal: { on: renewals.filter((r) => r.on).length, sessions: renewals },
       keeper: health,
     };
-    db.close();
+    store.close();
     if (opts.json) return console.log(JSON.stringify(status, null, 2));
     console.log(`deployment        ${status.deployment}`);
     console.log(`last block        ${lastBlock}   head ${head ?? "?"}   lag ${status.lagBlocks ?? "?"} blocks${rpcError ? `   (RPC: ${rpcError})` : ""}`);
@@ -161,25 +167,19 @@ program
   .option("--agent <address>", "only this agent's sessions")
   .option("--state <state>", "only sessions in this state")
   .option("--json", "machine-readable output")
-  .action((opts: { agent?: string; state?: string; json?: boolean }) => {
+  .action(async (opts: { agent?: string; state?: string; json?: boolean }) => {
     const cfg = config(program.opts());
-    const db = openExistingDb(cfg);
-    const rows = db
-      .prepare(
-        `SELECT instance_id, agent, provider, state, duration, deposited, claimed, refunded, ends_at, workload_ref, last_error
-         FROM sessions WHERE (? IS NULL OR lower(agent) = lower(?)) AND (? IS NULL OR state = ?) ORDER BY created_at DESC`,
-      )
-      .all(opts.agent ?? null, opts.agent ?? null, opts.state ?? null, opts.state ?? null) as Record<string, unknown>[];
-    const renewals = new Map(listAutoRenewals(db).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
-    for (const r of rows) r.autoRenewal = renewals.get(String(r.instance_id)) ?? null;
-    db.close();
+    const store = openExistingStore(cfg);
+    const renewals = new Map((await store.status.autoRenewals()).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
+    const rows = (await store.status.sessions({ agent: opts.agent, state: opts.state })).map((r) => ({ ...r, autoRenewal: renewals.get(r.instance_id) ?? null }));
+    store.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     if (rows.length === 0) return console.log("no sessions");
     for (const r of rows) {
       const ends = r.ends_at ? new Date(Number(r.ends_at) * 1000).toISOString() : "-";
       console.log(
         `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(8)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}` +
-          (r.autoRenewal ? `\n    ${formatRenewal(r.autoRenewal as ReturnType<typeof renewalView>)}` : ""),
+          (r.autoRenewal ? `\n    ${formatRenewal(r.autoRenewal)}` : ""),
       );
     }
   });
@@ -190,12 +190,12 @@ program
   .option("--json", "machine-readable output")
   .action(async (opts: { json?: boolean }) => {
     const cfg = resolveTarget(config(program.opts()));
-    const db = openExistingDb(cfg);
+    const store = openExistingStore(cfg);
     const deployment = loadDeployment(cfg);
     const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true });
-    const report = await runAudit(db, rpc, deployment, cfg.CONFIRMATIONS);
+    const report = await runAudit(store, rpc, deployment, cfg.CONFIRMATIONS);
     rpc.destroy();
-    db.close();
+    store.close();
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatAudit(report));
     process.exitCode = report.ok ? 0 : 1;
   });
@@ -241,7 +241,7 @@ program
     }
     const value = parseWatt(amount, cfg.WATT_DECIMALS);
     if (value <= 0n) throw new Error("the amount must be positive");
-    const store = new Store(openExistingDb(cfg));
+    const store = openExistingStore(cfg);
     const operator = process.env.USER ?? os.userInfo().username;
     const after = await store.tx(() => credit(store, who, value, "grant", { note: `by ${operator}: ${opts.reason}` }));
     store.close();
@@ -255,7 +255,7 @@ program
   .option("--json", "machine-readable output")
   .action(async (agent: string, opts: { json?: boolean }) => {
     const cfg = config(program.opts());
-    const store = new Store(openExistingDb(cfg));
+    const store = openExistingStore(cfg);
     const f = (x: bigint) => formatWatt(x, cfg.WATT_DECIMALS);
     const bal = await balanceOf(store, agent);
     const ledger = (await store.ledger.entries(agent, 20)).map((r) => ({ ...r, amount: f(BigInt(r.amount)) }));
@@ -273,7 +273,7 @@ program
   .option("--json", "machine-readable output")
   .action(async (opts: { agent?: string; limit: string; json?: boolean }) => {
     const cfg = config(program.opts());
-    const store = new Store(openExistingDb(cfg));
+    const store = openExistingStore(cfg);
     const rows = await store.jobs.list(opts.agent, Number(opts.limit));
     store.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));

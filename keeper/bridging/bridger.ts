@@ -20,7 +20,9 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { KeeperConfig } from "../config";
 import type { Deployment } from "../keeper";
-import { DB, now } from "../store/db";
+import type { TransferRow } from "../store/bridgeTransfers";
+import type { Store } from "../store/store";
+import { PermanentError, ProviderError, RetryableError } from "../errors";
 
 const Destination = z.object({
   chain: z.union([z.number().int().positive(), z.string().min(1).max(32)]),
@@ -39,23 +41,6 @@ export interface BridgeOptions {
   pollSeconds: number;
 }
 
-export interface TransferRow {
-  id: number;
-  provider: string;
-  amount: string;
-  state: "pending" | "signed" | "sent" | "done" | "failed";
-  attempt: number;
-  to_chain: string;
-  to_amount_min: string | null;
-  tool: string | null;
-  tx_hash: string | null;
-  raw_tx: string | null;
-  receiving_tx: string | null;
-  error: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
 const ERC20 = ["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)", "function balanceOf(address) view returns (uint256)"];
 
 export class Bridger {
@@ -64,7 +49,7 @@ export class Bridger {
   private readonly client: SDKClient;
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly wallet: Wallet,
     lifi: { apiUrl: string; integrator: string },
     private readonly destinations: Destinations,
@@ -93,8 +78,8 @@ export class Bridger {
 
   /** One pass: batch what is owed, then move every open transfer one step. */
   async tick(): Promise<void> {
-    this.batch();
-    const open = this.db.prepare("SELECT * FROM bridge_transfers WHERE state IN ('pending', 'signed', 'sent') ORDER BY id").all() as TransferRow[];
+    await this.batch();
+    const open = await this.store.bridgeTransfers.open();
     for (const t of open) {
       try {
         if (t.state === "pending") await this.send(t);
@@ -102,39 +87,26 @@ export class Bridger {
         else await this.poll(t);
       } catch (err) {
         this.log.warn({ transfer: t.id, state: t.state, err: (err as Error).message }, "bridge step failed; will retry");
-        this.db.prepare("UPDATE bridge_transfers SET error = ?, updated_at = ? WHERE id = ?").run((err as Error).message.slice(0, 300), now(), t.id);
+        await this.store.bridgeTransfers.noteError(t.id, (err as Error).message);
       }
     }
   }
 
   /** Owed costs per provider with a destination; a total at or above the minimum becomes a transfer. */
-  batch(): number[] {
+  async batch(): Promise<number[]> {
     const made: number[] = [];
     for (const provider of Object.keys(this.destinations)) {
-      this.db.transaction(() => {
-        const rows = this.db
-          .prepare("SELECT instance_id, seq, cost FROM provision_attempts WHERE provider = ? AND cost IS NOT NULL AND bridge_transfer_id IS NULL")
-          .all(provider) as { instance_id: string; seq: number; cost: string }[];
-        const owed = rows.reduce((s, r) => s + BigInt(r.cost), 0n);
-        if (owed === 0n || owed < this.o.minUsdc) return;
-        const t = now();
-        const id = Number(
-          this.db
-            .prepare("INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', 1, ?, ?, ?)")
-            .run(provider, owed.toString(), String(this.destinations[provider].chain), t, t).lastInsertRowid,
-        );
-        const mark = this.db.prepare("UPDATE provision_attempts SET bridge_transfer_id = ? WHERE instance_id = ? AND seq = ?");
-        for (const r of rows) mark.run(id, r.instance_id, r.seq);
-        made.push(id);
-        this.log.info({ transfer: id, provider, amount: owed.toString(), items: rows.length }, "bridge batch created");
-      })();
+      const b = await this.store.bridgeTransfers.batchOwed(provider, String(this.destinations[provider].chain), this.o.minUsdc);
+      if (!b) continue;
+      made.push(b.id);
+      this.log.info({ transfer: b.id, provider, amount: b.amount.toString(), items: b.items }, "bridge batch created");
     }
     return made;
   }
 
   private async send(t: TransferRow): Promise<void> {
     const dest = this.destinations[t.provider];
-    if (!dest) throw new Error(`no destination configured for ${t.provider}`);
+    if (!dest) throw new PermanentError(`no destination configured for ${t.provider}`, "BRIDGE_NO_DESTINATION");
     const from = this.wallet.address;
     const quote = await getQuote(this.client, {
       fromChain: this.o.chainId,
@@ -147,7 +119,7 @@ export class Bridger {
       slippage: this.o.maxSlippage,
     });
     const tx = quote.transactionRequest;
-    if (!tx?.to || !tx.data) throw new Error("LI.FI quote has no transactionRequest");
+    if (!tx?.to || !tx.data) throw new ProviderError("LI.FI quote has no transactionRequest", "LIFI_QUOTE_INCOMPLETE", true);
     // The quote's own promise, checked rather than trusted: the minimum received is within the
     // slippage bound of the estimate (fees are in the estimate, and shown in the quote's feeCosts).
     const floor = (BigInt(quote.estimate.toAmount) * BigInt(Math.round((1 - this.o.maxSlippage) * 1_000_000))) / 1_000_000n;
@@ -160,7 +132,7 @@ export class Bridger {
     const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
     // Claimed escrow not yet in the treasury (or a failed transfer not yet refunded): wait, send nothing.
     const balance = (await usdc.balanceOf(from)) as bigint;
-    if (balance < BigInt(t.amount)) throw new Error(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`);
+    if (balance < BigInt(t.amount)) throw new RetryableError(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`, "BRIDGE_TREASURY_SHORT");
     const spender = quote.estimate.approvalAddress;
     if (spender) {
       const allowance = (await usdc.allowance(from, spender)) as bigint;
@@ -184,9 +156,7 @@ export class Bridger {
     const raw = await this.wallet.signTransaction(populated);
     const hash = Transaction.from(raw).hash!;
     // Stored before it leaves: after a crash the same bytes are re-broadcast, never a second transfer.
-    this.db
-      .prepare("UPDATE bridge_transfers SET state = 'signed', raw_tx = ?, tx_hash = ?, tool = ?, to_amount_min = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'pending'")
-      .run(raw, hash, quote.tool, quote.estimate.toAmountMin, now(), t.id);
+    await this.store.bridgeTransfers.markSigned(t.id, { rawTx: raw, txHash: hash, tool: quote.tool, toAmountMin: quote.estimate.toAmountMin });
     await this.broadcast({ ...t, raw_tx: raw, tx_hash: hash, state: "signed" });
   }
 
@@ -197,16 +167,17 @@ export class Bridger {
       try {
         await provider.broadcastTransaction(t.raw_tx!);
       } catch (err) {
+        // The node's JSON-RPC error, known only by its words (geth, anvil and hardhat word them alike).
         const msg = (err as Error).message;
         if (/nonce/i.test(msg) && !(await provider.getTransactionReceipt(t.tx_hash!))) {
           // The nonce went to another transaction of this wallet: quote and sign again.
-          this.db.prepare("UPDATE bridge_transfers SET state = 'pending', raw_tx = NULL, tx_hash = NULL, error = ?, updated_at = ? WHERE id = ?").run(msg.slice(0, 300), now(), t.id);
+          await this.store.bridgeTransfers.unsign(t.id, msg);
           return;
         }
         if (!/already known|known transaction/i.test(msg)) throw err;
       }
     }
-    this.db.prepare("UPDATE bridge_transfers SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'signed'").run(now(), t.id);
+    await this.store.bridgeTransfers.markSent(t.id);
     this.log.info({ transfer: t.id, tx: t.tx_hash, amount: t.amount, provider: t.provider }, "bridge transaction sent");
   }
 
@@ -221,7 +192,7 @@ export class Bridger {
     const st = await getStatus(this.client, { txHash: t.tx_hash!, bridge: t.tool ?? undefined, fromChain: this.o.chainId, toChain: t.to_chain });
     if (st.status === "DONE") {
       const recv = (st as { receiving?: { txHash?: string } }).receiving?.txHash ?? null;
-      this.db.prepare("UPDATE bridge_transfers SET state = 'done', receiving_tx = ?, error = NULL, updated_at = ? WHERE id = ?").run(recv, now(), t.id);
+      await this.store.bridgeTransfers.markDone(t.id, recv);
       this.log.info({ transfer: t.id, amount: t.amount, provider: t.provider, substatus: st.substatus }, "bridge transfer DONE");
     } else if (st.status === "FAILED") {
       return this.failed(t, `LI.FI status FAILED${st.substatus ? ` (${st.substatus})` : ""}${st.substatusMessage ? `: ${st.substatusMessage}` : ""}`);
@@ -229,22 +200,10 @@ export class Bridger {
   }
 
   /** Records the failure; the costs go to a retry transfer, or stay with this one and are alerted. */
-  private failed(t: TransferRow, reason: string): void {
-    this.db.transaction(() => {
-      this.db.prepare("UPDATE bridge_transfers SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(reason.slice(0, 300), now(), t.id);
-      if (t.attempt < this.o.maxAttempts) {
-        const ts = now();
-        const id = Number(
-          this.db
-            .prepare("INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)")
-            .run(t.provider, t.amount, t.attempt + 1, t.to_chain, ts, ts).lastInsertRowid,
-        );
-        this.db.prepare("UPDATE provision_attempts SET bridge_transfer_id = ? WHERE bridge_transfer_id = ?").run(id, t.id);
-        this.log.warn({ transfer: t.id, retry: id, attempt: t.attempt + 1, reason }, "bridge transfer FAILED; retrying");
-      } else {
-        this.log.error({ transfer: t.id, provider: t.provider, amount: t.amount, reason }, "ALERT: bridge transfer FAILED after the last attempt; operator action needed");
-      }
-    })();
+  private async failed(t: TransferRow, reason: string): Promise<void> {
+    const retry = await this.store.bridgeTransfers.fail(t, reason, this.o.maxAttempts);
+    if (retry !== undefined) this.log.warn({ transfer: t.id, retry, attempt: t.attempt + 1, reason }, "bridge transfer FAILED; retrying");
+    else this.log.error({ transfer: t.id, provider: t.provider, amount: t.amount, reason }, "ALERT: bridge transfer FAILED after the last attempt; operator action needed");
   }
 }
 
@@ -253,12 +212,12 @@ export function parseDestinations(json: string): Destinations {
 }
 
 /** The bridger when BRIDGE_PRIVATE_KEY and at least one destination are configured. */
-export function bridgeFromConfig(cfg: KeeperConfig, db: DB, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Bridger | undefined {
+export function bridgeFromConfig(cfg: KeeperConfig, store: Store, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Bridger | undefined {
   const destinations = parseDestinations(cfg.BRIDGE_DESTINATIONS);
   if (!cfg.BRIDGE_PRIVATE_KEY || Object.keys(destinations).length === 0) return undefined;
-  if (!usdc) throw new Error("bridging needs the USDC address (from the AgentCompute contract)");
+  if (!usdc) throw new PermanentError("bridging needs the USDC address (from the AgentCompute contract)", "BRIDGE_NO_USDC");
   return new Bridger(
-    db,
+    store,
     new Wallet(cfg.BRIDGE_PRIVATE_KEY, rpc),
     { apiUrl: cfg.LIFI_API_URL, integrator: cfg.LIFI_INTEGRATOR },
     destinations,

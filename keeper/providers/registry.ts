@@ -10,7 +10,7 @@ import type { ComputeProvider } from "./provider";
 import { SpheronProvider } from "./spheron";
 import { IonetProvider } from "./ionet";
 import { createAkashProvider } from "./akash";
-import type { DB } from "../store/db";
+import type { Store } from "../store/store";
 
 /** On-chain provider id -> provider name. Ids added by the admin later map to names here. */
 export const PROVIDER_IDS: Record<number, string> = { 0: "spheron", 1: "akash", 2: "ionet" };
@@ -71,9 +71,9 @@ export class ProviderRegistry {
 }
 
 /** The cloud providers whose keys are configured. */
-export function cloudProviders(cfg: KeeperConfig, log: Logger, db?: DB): ComputeProvider[] {
+export function cloudProviders(cfg: KeeperConfig, log: Logger, store?: Store): ComputeProvider[] {
   const out: ComputeProvider[] = [];
-  const akash = createAkashProvider(cfg, log, db);
+  const akash = createAkashProvider(cfg, log, store);
   if (akash) {
     out.push(akash);
     log.info({ url: cfg.AKASH_REST_URL }, "provider akash configured");

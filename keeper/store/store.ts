@@ -9,6 +9,8 @@
  *     ...                      // everything commits together, or nothing does
  *   });
  */
+import { AkashRepo } from "./akash";
+import { BridgeTransfersRepo } from "./bridgeTransfers";
 import { DB, openDatabase } from "./db";
 import { BatchesRepo } from "./batches";
 import { BurnsRepo } from "./burns";
@@ -16,6 +18,7 @@ import { JobsRepo } from "./jobs";
 import { LedgerRepo } from "./ledger";
 import { MetaRepo } from "./meta";
 import { RateLimitsRepo } from "./rateLimits";
+import { StatusRepo } from "./status";
 import { Unit } from "./unit";
 import { WattScanRepo } from "./wattScan";
 import { X402Repo } from "./x402";
@@ -23,12 +26,15 @@ import { X402Repo } from "./x402";
 export class Store {
   readonly unit: Unit;
   // Repositories, one per concept (keep alphabetical to keep merges calm).
+  readonly akash: AkashRepo;
   readonly batches: BatchesRepo;
+  readonly bridgeTransfers: BridgeTransfersRepo;
   readonly burns: BurnsRepo;
   readonly jobs: JobsRepo;
   readonly ledger: LedgerRepo;
   readonly meta: MetaRepo;
   readonly rateLimits: RateLimitsRepo;
+  readonly status: StatusRepo;
   readonly wattScan: WattScanRepo;
   readonly x402: X402Repo;
 
@@ -39,7 +45,10 @@ export class Store {
     this.jobs = new JobsRepo(this.unit);
     this.ledger = new LedgerRepo(this.unit);
     this.meta = new MetaRepo(this.unit);
+    this.akash = new AkashRepo(this.unit);
+    this.bridgeTransfers = new BridgeTransfersRepo(this.unit);
     this.rateLimits = new RateLimitsRepo(this.unit);
+    this.status = new StatusRepo(this.unit);
     this.wattScan = new WattScanRepo(this.unit);
     this.x402 = new X402Repo(this.unit);
   }

@@ -28,10 +28,11 @@ import { ProvisionError } from "../provider";
 import { buildSdl, type AkashWorkload, type BuiltSdl } from "./sdl";
 import { chooseBid, type BidView, type ProviderView } from "./bids";
 import { topUpAmount } from "./escrow";
-import { AkashStore, type DeploymentRecord } from "./store";
-import { ChainError, connectChain, type ChainClient, type ChainClientOptions } from "./chainClient";
-import { ProviderApi, ProviderApiError, pemToDer } from "./providerApi";
+import type { AkashRepo, DeploymentRecord } from "../../store/akash";
+import { connectChain, type ChainClient, type ChainClientOptions } from "./chainClient";
+import { ProviderApi, pemToDer } from "./providerApi";
 import { chainSdk } from "./sdk";
+import { KeeperError, sleep } from "../../errors";
 
 export interface AkashProviderOptions {
   chain: ChainClientOptions;
@@ -63,7 +64,6 @@ export class AkashProvisionError extends ProvisionError {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const long = (dseq: string) => Long.fromString(dseq, true);
 
 /** Deterministic dseq for a session key and attempt: a restart finds the same deployment. */
@@ -82,8 +82,9 @@ function isNotFound(err: unknown): boolean {
 function classify(err: unknown): AkashProvisionError {
   if (err instanceof AkashProvisionError) return err;
   if (err instanceof ProvisionError) return new AkashProvisionError("AKASH_SDL_INVALID", err.message, err.retryable);
-  if (err instanceof ChainError) return new AkashProvisionError(err.code, err.message, err.retryable);
-  if (err instanceof ProviderApiError) return new AkashProvisionError(err.code, err.message, err.code !== "AKASH_MANIFEST_REJECTED" && err.code !== "AKASH_PROVIDER_UNTRUSTED");
+  // Our own typed errors (ChainError, ProviderApiError, TimeoutError, ...) carry their code and retry decision.
+  if (err instanceof KeeperError) return new AkashProvisionError(err.code, err.message, err.retryable);
+  // Anything else came from the chain SDK's query transport, which only says what happened in words.
   const e = err as Error & { code?: number };
   const msg = e?.message ?? String(err);
   if (/deadline|timeout|timed out|aborted/i.test(msg) || e?.name === "TimeoutError") return new AkashProvisionError("AKASH_API_TIMEOUT", msg, true);
@@ -98,7 +99,7 @@ export class AkashProvider implements ComputeProvider {
 
   constructor(
     private readonly opts: AkashProviderOptions,
-    private readonly store: AkashStore,
+    private readonly store: AkashRepo,
     private readonly log: Logger,
   ) {}
 
@@ -158,18 +159,18 @@ export class AkashProvider implements ComputeProvider {
       throw classify(err);
     });
     const hashHex = Buffer.from(built.hash).toString("hex");
-    let rec = this.store.get(req.idempotencyKey);
+    let rec = await this.store.deployment(req.idempotencyKey);
     let created = true;
     if (!rec) {
-      rec = this.store.insert({ workload_key: req.idempotencyKey, owner: c.address, dseq: dseqFor(req.idempotencyKey, 0), attempt: 0, ends_at: req.endsAt, manifest_hash: hashHex });
+      rec = await this.store.insertDeployment({ workload_key: req.idempotencyKey, owner: c.address, dseq: dseqFor(req.idempotencyKey, 0), attempt: 0, ends_at: req.endsAt, manifest_hash: hashHex });
     } else if (rec.state === "running") {
       return { ref: this.ref(rec), created: false };
     } else if (rec.state === "failed" || rec.state === "closed") {
       const attempt = rec.attempt + 1;
-      rec = this.store.restart(req.idempotencyKey, dseqFor(req.idempotencyKey, attempt), attempt, hashHex);
+      rec = await this.store.restartDeployment(req.idempotencyKey, dseqFor(req.idempotencyKey, attempt), attempt, hashHex);
     } else {
       created = false;
-      if (rec.manifest_hash !== hashHex) rec = this.store.update(req.idempotencyKey, { manifest_hash: hashHex });
+      if (rec.manifest_hash !== hashHex) rec = await this.store.updateDeployment(req.idempotencyKey, { manifest_hash: hashHex });
     }
     try {
       // A record that says 'creating' may be a lost one: the chain tells whether the deployment exists.
@@ -179,14 +180,14 @@ export class AkashProvider implements ComputeProvider {
     } catch (err) {
       const e = classify(err);
       this.log.warn({ key: req.idempotencyKey, dseq: rec.dseq, code: e.code, retryable: e.retryable }, "akash provisioning failed");
-      const cur = this.store.get(req.idempotencyKey)!;
+      const cur = (await this.store.deployment(req.idempotencyKey))!;
       // Transient API trouble before anything was leased: keep the record, a retry resumes it.
       // Anything else: close the deployment so the escrow comes back and failover starts clean.
       const resumable = e.retryable && e.code !== "AKASH_LEASE_CLOSED" && e.code !== "AKASH_PROVISION_DEADLINE";
       if (!resumable) {
         await this.close(c, cur).catch((closeErr) => this.log.warn({ key: req.idempotencyKey, err: (closeErr as Error).message }, "akash close after failure failed"));
-        this.store.update(req.idempotencyKey, { state: "failed", last_error: e.message.slice(0, 500) });
-      } else this.store.update(req.idempotencyKey, { last_error: e.message.slice(0, 500) });
+        await this.store.updateDeployment(req.idempotencyKey, { state: "failed", last_error: e.message.slice(0, 500) });
+      } else await this.store.updateDeployment(req.idempotencyKey, { last_error: e.message.slice(0, 500) });
       throw e;
     }
   }
@@ -224,11 +225,11 @@ export class AkashProvider implements ComputeProvider {
                 // An earlier copy of this tx (sent before a timeout) may be the one that landed.
                 if ((await this.getDeployment(c, rec.dseq))?.state !== "active") throw err;
               });
-            rec = this.store.update(key, { state: "bidding", deposited: String(this.opts.depositUakt) });
+            rec = await this.store.updateDeployment(key, { state: "bidding", deposited: String(this.opts.depositUakt) });
           } else if (existing.state !== "active") {
             throw new AkashProvisionError("AKASH_DEPLOYMENT_CLOSED", `deployment ${rec.dseq} is closed on chain`, true);
           } else {
-            rec = this.store.update(key, { state: "bidding" });
+            rec = await this.store.updateDeployment(key, { state: "bidding" });
           }
           break;
         }
@@ -236,11 +237,11 @@ export class AkashProvider implements ComputeProvider {
           // A crash after MsgCreateLease: the lease is on chain already, do not bid again.
           const existing = await this.findLease(c, rec.dseq);
           if (existing) {
-            rec = this.store.update(key, { state: "leasing", provider: existing.provider, gseq: existing.gseq, oseq: existing.oseq, price: String(existing.price) });
+            rec = await this.store.updateDeployment(key, { state: "leasing", provider: existing.provider, gseq: existing.gseq, oseq: existing.oseq, price: String(existing.price) });
             break;
           }
           const bid = await this.collectBids(c, rec, deadline);
-          rec = this.store.update(key, { state: "leasing", provider: bid.provider, gseq: bid.gseq, oseq: bid.oseq, bseq: bid.bseq, price: String(bid.price) });
+          rec = await this.store.updateDeployment(key, { state: "leasing", provider: bid.provider, gseq: bid.gseq, oseq: bid.oseq, bseq: bid.bseq, price: String(bid.price) });
           break;
         }
         case "leasing": {
@@ -260,7 +261,7 @@ export class AkashProvider implements ComputeProvider {
           const l = lease ?? (await this.findLease(c, rec.dseq));
           if (!l) throw new AkashProvisionError("AKASH_API_ERROR", "lease not found after MsgCreateLease", true);
           const p = await c.sdk.akash.provider.v1beta4.getProvider({ owner: l.provider });
-          rec = this.store.update(key, { state: "sending_manifest", provider: l.provider, gseq: l.gseq, oseq: l.oseq, price: String(l.price), host_uri: p.provider?.hostUri ?? null });
+          rec = await this.store.updateDeployment(key, { state: "sending_manifest", provider: l.provider, gseq: l.gseq, oseq: l.oseq, price: String(l.price), host_uri: p.provider?.hostUri ?? null });
           break;
         }
         case "sending_manifest": {
@@ -268,7 +269,7 @@ export class AkashProvider implements ComputeProvider {
           await this.assertLeaseActive(c, rec);
           this.log.info({ key, dseq: rec.dseq, provider: rec.provider }, "akash: sending manifest");
           await api.sendManifest(rec.dseq, built.manifestJson);
-          rec = this.store.update(key, { state: "starting" });
+          rec = await this.store.updateDeployment(key, { state: "starting" });
           break;
         }
         case "starting": {
@@ -281,7 +282,7 @@ export class AkashProvider implements ComputeProvider {
             if (services.length > 0 && services.every((s) => (s.available_replicas ?? s.available) >= 1)) break;
             await sleep(this.pollMs);
           }
-          rec = this.store.update(key, { state: "running", last_error: null });
+          rec = await this.store.updateDeployment(key, { state: "running", last_error: null });
           this.log.info({ key, dseq: rec.dseq, provider: rec.provider }, "akash: workload running");
           break;
         }
@@ -383,11 +384,10 @@ export class AkashProvider implements ComputeProvider {
   }
 
   private async ensureCertificateOnce(c: ChainClient): Promise<{ certPem: string; keyPem: string }> {
-    let cert = this.store.certificate(c.address);
+    let cert = await this.store.certificate(c.address);
     if (!cert) {
       const pem = await chainSdk.certificateManager.generatePEM(c.address);
-      this.store.saveCertificate({ owner: c.address, cert_pem: pem.cert, pubkey_pem: pem.publicKey, key_pem: pem.privateKey });
-      cert = this.store.certificate(c.address)!;
+      cert = await this.store.saveCertificate({ owner: c.address, cert_pem: pem.cert, pubkey_pem: pem.publicKey, key_pem: pem.privateKey });
     }
     if (!cert.published) {
       // A crash after the broadcast: the certificate is already on chain, do not publish it twice.
@@ -397,7 +397,7 @@ export class AkashProvider implements ComputeProvider {
         this.log.info({ owner: c.address }, "akash: publishing client certificate");
         await c.sdk.akash.cert.v1.createCertificate({ owner: c.address, cert: Buffer.from(cert.cert_pem), pubkey: Buffer.from(cert.pubkey_pem) });
       }
-      this.store.markPublished(c.address);
+      await this.store.markCertificatePublished(c.address);
     }
     return { certPem: cert.cert_pem, keyPem: cert.key_pem };
   }
@@ -409,7 +409,7 @@ export class AkashProvider implements ComputeProvider {
   }
 
   private async statusLocked(key: string): Promise<WorkloadStatus> {
-    const rec = this.store.get(key);
+    const rec = await this.store.deployment(key);
     if (!rec) return { state: "unknown", ref: "" };
     const ref = this.ref(rec);
     if (rec.state === "closed" || rec.state === "closing") return { state: "exited", ref };
@@ -418,7 +418,7 @@ export class AkashProvider implements ComputeProvider {
     const c = await this.chain();
     const lease = await this.findLease(c, rec.dseq);
     if (!lease || lease.state !== "active") {
-      this.store.update(key, { last_error: "AKASH_LEASE_CLOSED: the provider closed the lease" });
+      await this.store.updateDeployment(key, { last_error: "AKASH_LEASE_CLOSED: the provider closed the lease" });
       return { state: "failed", ref, detail: "AKASH_LEASE_CLOSED: the provider closed the lease" };
     }
     const last = this.lastTopUpCheck.get(key) ?? 0;
@@ -431,9 +431,9 @@ export class AkashProvider implements ComputeProvider {
 
   async extend(idempotencyKey: string, endsAt: number): Promise<void> {
     await this.locked(idempotencyKey, async () => {
-      const rec = this.store.get(idempotencyKey);
+      const rec = await this.store.deployment(idempotencyKey);
       if (!rec) throw new ProvisionError(`AKASH_UNKNOWN_WORKLOAD: no deployment for ${idempotencyKey}`, false);
-      const updated = this.store.update(idempotencyKey, { ends_at: endsAt });
+      const updated = await this.store.updateDeployment(idempotencyKey, { ends_at: endsAt });
       if (updated.state === "running") await this.topUp(await this.chain(), updated);
     });
   }
@@ -457,24 +457,24 @@ export class AkashProvider implements ComputeProvider {
       id: { scope: 1 /* deployment */, xid: `${c.address}/${rec.dseq}` },
       deposit: { amount: { denom: "uakt", amount: String(amount) }, sources: [1 /* balance */] },
     });
-    this.store.update(rec.workload_key, { deposited: (BigInt(rec.deposited) + BigInt(amount)).toString() });
+    await this.store.addDeposit(rec.workload_key, amount);
     return amount;
   }
 
   terminate(idempotencyKey: string): Promise<void> {
     return this.locked(idempotencyKey, async () => {
-      const rec = this.store.get(idempotencyKey);
+      const rec = await this.store.deployment(idempotencyKey);
       if (!rec || rec.state === "closed") return;
       const c = await this.chain();
       await this.close(c, rec);
-      this.store.update(idempotencyKey, { state: rec.state === "failed" ? "failed" : "closed" });
+      await this.store.updateDeployment(idempotencyKey, { state: rec.state === "failed" ? "failed" : "closed" });
     });
   }
 
   private async close(c: ChainClient, rec: DeploymentRecord): Promise<void> {
     const d = await this.getDeployment(c, rec.dseq);
     if (!d || d.state !== "active") return;
-    if (rec.state !== "failed") this.store.update(rec.workload_key, { state: "closing" });
+    if (rec.state !== "failed") await this.store.updateDeployment(rec.workload_key, { state: "closing" });
     this.log.info({ key: rec.workload_key, dseq: rec.dseq }, "akash: closing deployment");
     await c.sdk.akash.deployment.v1beta4.closeDeployment({ id: { owner: c.address, dseq: long(rec.dseq) } });
   }

@@ -16,6 +16,7 @@ import { fromBase64, toBase64, toHex } from "@cosmjs/encoding";
 import { sha256 } from "@cosmjs/crypto";
 import { TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
 import type { DeliverTxResponse } from "@cosmjs/stargate";
+import { RpcError, sleep } from "../../errors";
 
 /** Every message type the keeper sends. */
 export const MESSAGE_TYPES: [string, GeneratedType][] = [
@@ -28,16 +29,8 @@ export const MESSAGE_TYPES: [string, GeneratedType][] = [
   (t) => [`/${(t as unknown as { $type: string }).$type}`, t as unknown as GeneratedType],
 );
 
-export class ChainError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-    readonly retryable: boolean,
-  ) {
-    super(message);
-    this.name = "ChainError";
-  }
-}
+/** What the Akash node answered (or failed to), as the keeper judges it: a code and a retry decision. */
+export class ChainError extends RpcError {}
 
 export interface ChainClientOptions {
   restUrl: string;
@@ -151,7 +144,7 @@ export class RestTxClient implements TxClient {
         } as unknown as DeliverTxResponse;
       }
       if (Date.now() > deadline) throw new ChainError(`AKASH_TX_NOT_INCLUDED: ${hash} not in a block after ${this.opts.txWaitMs ?? 60_000} ms`, "AKASH_TX_NOT_INCLUDED", true);
-      await new Promise((r) => setTimeout(r, this.opts.txPollMs ?? 1_000));
+      await sleep(this.opts.txPollMs ?? 1_000);
     }
   }
 }

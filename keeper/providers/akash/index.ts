@@ -5,11 +5,10 @@
 import path from "node:path";
 import type { Logger } from "pino";
 import type { KeeperConfig } from "../../config";
-import { openDatabase, type DB } from "../../store/db";
+import { openStore, type Store } from "../../store/store";
 import type { ComputeProvider } from "../provider";
 import { AkashProvider, type AkashProviderOptions } from "./akashProvider";
 import { parseAttributes } from "./bids";
-import { AkashStore } from "./store";
 
 export { AkashProvider, AkashProvisionError, dseqFor } from "./akashProvider";
 export { buildSdl, sdlDocument, InvalidSdl, type AkashWorkload } from "./sdl";
@@ -34,9 +33,9 @@ export function akashOptions(cfg: KeeperConfig): AkashProviderOptions | undefine
   };
 }
 
-export function createAkashProvider(cfg: KeeperConfig, log: Logger, db?: DB): ComputeProvider | undefined {
+export function createAkashProvider(cfg: KeeperConfig, log: Logger, store?: Store): ComputeProvider | undefined {
   const opts = akashOptions(cfg);
   if (!opts) return undefined;
-  const database = db ?? openDatabase(path.join(cfg.DATA_DIR, "keeper.sqlite"));
-  return new AkashProvider(opts, new AkashStore(database), log.child({ provider: "akash" }));
+  const s = store ?? openStore(path.join(cfg.DATA_DIR, "keeper.sqlite"));
+  return new AkashProvider(opts, s.akash, log.child({ provider: "akash" }));
 }

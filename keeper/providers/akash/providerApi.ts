@@ -9,15 +9,20 @@
 import https from "node:https";
 import { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
+import { ProviderError } from "../../errors";
 
-export class ProviderApiError extends Error {
+type ProviderApiCode = "AKASH_PROVIDER_TIMEOUT" | "AKASH_PROVIDER_UNREACHABLE" | "AKASH_PROVIDER_UNTRUSTED" | "AKASH_MANIFEST_REJECTED" | "AKASH_PROVIDER_ERROR";
+
+/** A manifest the provider refused, or a provider we cannot trust, fails the same way next time. */
+const PERMANENT: readonly ProviderApiCode[] = ["AKASH_MANIFEST_REJECTED", "AKASH_PROVIDER_UNTRUSTED"];
+
+export class ProviderApiError extends ProviderError {
   constructor(
     message: string,
-    readonly code: "AKASH_PROVIDER_TIMEOUT" | "AKASH_PROVIDER_UNREACHABLE" | "AKASH_PROVIDER_UNTRUSTED" | "AKASH_MANIFEST_REJECTED" | "AKASH_PROVIDER_ERROR",
+    override readonly code: ProviderApiCode,
     readonly status?: number,
   ) {
-    super(message);
-    this.name = "ProviderApiError";
+    super(message, code, !PERMANENT.includes(code));
   }
 }
 

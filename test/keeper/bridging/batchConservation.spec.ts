@@ -8,25 +8,26 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { Wallet } from "ethers";
 import { Bridger } from "../../../keeper/bridging/bridger";
-import { openDatabase } from "../../../keeper/store/db";
+import { openStore } from "../../../keeper/store/store";
 import { silentLog } from "../shared/chain";
 
 const DEST = { ionet: { chain: "SOL", token: "t", address: "a" }, spheron: { chain: 8453, token: "t", address: "a" } };
 
 describe("bridge batching conserves every USDC unit (property)", () => {
-  it("costs = still owed + sum of transfers, for random sequences", () => {
-    fc.assert(
-      fc.property(
+  it("costs = still owed + sum of transfers, for random sequences", async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.bigInt({ min: 1n, max: 1_000_000n }),
         fc.array(fc.oneof(fc.record({ owe: fc.constantFrom("ionet", "spheron", "akash"), amount: fc.bigInt({ min: 0n, max: 400_000n }) }), fc.constant({ batch: true })), { maxLength: 40 }),
-        (min, steps) => {
-          const db = openDatabase(":memory:");
-          const b = new Bridger(db, new Wallet(Wallet.createRandom().privateKey), { apiUrl: "http://127.0.0.1:9", integrator: "x" }, DEST, { chainId: 8453, usdc: "0x" + "11".repeat(20), minUsdc: min, maxSlippage: 0.005, maxAttempts: 3, pollSeconds: 1 }, silentLog);
+        async (min, steps) => {
+          const store = openStore(":memory:");
+          const db = store.db;
+          const b = new Bridger(store, new Wallet(Wallet.createRandom().privateKey), { apiUrl: "http://127.0.0.1:9", integrator: "x" }, DEST, { chainId: 8453, usdc: "0x" + "11".repeat(20), minUsdc: min, maxSlippage: 0.005, maxAttempts: 3, pollSeconds: 1 }, silentLog);
           let n = 0;
           let total = 0n;
           for (const s of steps) {
             if ("batch" in s) {
-              b.batch();
+              await b.batch();
               for (const p of Object.keys(DEST)) {
                 const owed = db.prepare("SELECT cost FROM provision_attempts WHERE provider = ? AND bridge_transfer_id IS NULL").all(p) as { cost: string }[];
                 const sum = owed.reduce((x, r) => x + BigInt(r.cost), 0n);

@@ -9,9 +9,10 @@ import { Wallet } from "ethers";
 import { startTestChain, TestChain, silentLog, tempDir } from "../shared/chain";
 import { until } from "../shared/keeperApp";
 import { startLifiStandin } from "../../standins/lifi/server";
-import { Bridger, TransferRow } from "../../../keeper/bridging/bridger";
-import { bridgeSummary } from "../../../keeper/sessions/costs";
-import { openDatabase, DB } from "../../../keeper/store/db";
+import { Bridger } from "../../../keeper/bridging/bridger";
+import type { TransferRow } from "../../../keeper/store/bridgeTransfers";
+import type { DB } from "../../../keeper/store/db";
+import { openStore, Store } from "../../../keeper/store/store";
 import { devWallet } from "../../../localnet/chain";
 import { TestBridgeDiamond__factory } from "../../../typechain-types";
 
@@ -24,6 +25,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
   let lifi: Awaited<ReturnType<typeof startLifiStandin>>;
   let diamond: string;
   let treasury: Wallet;
+  let store: Store;
   let db: DB;
   let item = 0;
 
@@ -38,18 +40,19 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     await (await t.usdc(t.admin).mint(treasury.address, USDC(10_000))).wait();
   });
   after(async () => {
-    db?.close();
+    store?.close();
     await lifi?.close();
     await t?.stop();
   });
   beforeEach(() => {
-    db?.close();
-    db = openDatabase(path.join(tempDir("bridge-"), "keeper.sqlite"));
+    store?.close();
+    store = openStore(path.join(tempDir("bridge-"), "keeper.sqlite"));
+    db = store.db;
     for (const k of Object.keys(lifi.faults)) delete (lifi.faults as Record<string, unknown>)[k];
   });
 
   const bridger = (o: Partial<{ min: number; maxAttempts: number; slippage: number }> = {}) =>
-    new Bridger(db, treasury, { apiUrl: lifi.url, integrator: "agentcompute-test" }, DEST, {
+    new Bridger(store, treasury, { apiUrl: lifi.url, integrator: "agentcompute-test" }, DEST, {
       chainId: t.deployment.chainId,
       usdc: t.deployment.contracts.USDC,
       minUsdc: USDC(o.min ?? 50),
@@ -98,7 +101,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     const rows = db.prepare("SELECT provider, bridge_transfer_id FROM provision_attempts").all() as { provider: string; bridge_transfer_id: number | null }[];
     expect(rows.filter((r) => r.provider === "ionet").every((r) => r.bridge_transfer_id === tr.id)).to.equal(true);
     expect(rows.filter((r) => r.provider === "spheron").every((r) => r.bridge_transfer_id === null)).to.equal(true);
-    expect(bridgeSummary(db, 3).byState.done).to.deep.equal({ count: 1, amount: USDC(55).toString() });
+    expect((await store.bridgeTransfers.summary(3)).byState.done).to.deep.equal({ count: 1, amount: USDC(55).toString() });
   });
 
   it("a transfer LI.FI reports FAILED is recorded and retried as a new transfer that ends DONE", async () => {
@@ -116,7 +119,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     expect(owed()).to.equal(0);
     const paidBy = db.prepare("SELECT DISTINCT bridge_transfer_id id FROM provision_attempts").all() as { id: number }[];
     expect(paidBy.map((r) => r.id)).to.deep.equal([retry.id]);
-    expect(bridgeSummary(db, 3).alerts).to.have.length(0);
+    expect((await store.bridgeTransfers.summary(3)).alerts).to.have.length(0);
     // The failed transfer's USDC came back; the provider was paid exactly once.
     expect(await balance(treasury.address)).to.equal(before.treasury - USDC(5));
     expect(await balance(diamond)).to.equal(before.diamond + USDC(5));
@@ -144,7 +147,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     await drive(b, () => transfers()[0]?.state === "failed");
     await b.tick();
     expect(transfers()).to.have.length(1);
-    const s = bridgeSummary(db, 1);
+    const s = await store.bridgeTransfers.summary(1);
     expect(s.alerts.map((a) => a.id)).to.deep.equal([transfers()[0].id]);
     expect(s.alerts[0].error).to.match(/FAILED/);
   });
@@ -178,7 +181,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
   it("after a crash between storing the signed transaction and broadcasting it, a restart sends those same bytes once", async () => {
     const b = bridger({ min: 1 });
     owe("ionet", 6);
-    b.batch();
+    await b.batch();
     // The state a crash leaves: the signed transaction stored, never broadcast (built as the bridger builds it).
     const quote = await (await fetch(`${lifi.url}/quote?fromChain=${t.deployment.chainId}&toChain=SOL&fromToken=${t.deployment.contracts.USDC}&toToken=x&fromAddress=${treasury.address}&toAddress=y&fromAmount=${USDC(6)}`)).json();
     await (await t.usdc(treasury).approve(diamond, USDC(6))).wait();

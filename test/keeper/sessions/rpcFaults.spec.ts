@@ -50,7 +50,7 @@ describe("keeper behind a faulty RPC", function () {
       const outcomes = (await c.queryFilter(c.filters.OutcomeRecorded(id))).map((o) => Number(o.args.outcome));
       expect(new Set(outcomes).size, `outcomes of ${id}`).to.equal(outcomes.length);
     }
-    const report = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(report.ok, JSON.stringify(report)).to.equal(true);
   });
 });

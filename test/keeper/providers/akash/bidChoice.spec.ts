@@ -60,14 +60,14 @@ describe("akash bid choice: cheapest acceptable", () => {
     it("leases from the cheapest provider with the attributes and audit asked for", async () => {
       const { provider, store } = makeProvider(net, ":memory:", { requiredAttributes: { region: "eu" }, auditors: ["akash1auditor"] });
       await provider.provision({ idempotencyKey: "filtered", spec, endsAt: Math.floor(Date.now() / 1000) + 3600 });
-      expect(store.get("filtered")!.provider).to.equal(net.providers[2].owner);
-      expect(store.get("filtered")!.price).to.equal("12");
+      expect((await store.deployment("filtered"))!.provider).to.equal(net.providers[2].owner);
+      expect((await store.deployment("filtered"))!.price).to.equal("12");
     });
 
     it("without filters takes the cheapest of all", async () => {
       const { provider, store } = makeProvider(net, ":memory:");
       await provider.provision({ idempotencyKey: "open", spec, endsAt: Math.floor(Date.now() / 1000) + 3600 });
-      expect(store.get("open")!.provider).to.equal(net.providers[0].owner);
+      expect((await store.deployment("open"))!.provider).to.equal(net.providers[0].owner);
     });
   });
 });

@@ -25,7 +25,7 @@ describe("akash client certificate: created and published once, kept across rest
     const file = path.join(dir, "keeper.sqlite");
     const first = makeProvider(net, file);
     await first.provider.provision({ idempotencyKey: "c1", spec, endsAt: Math.floor(Date.now() / 1000) + 3600 });
-    const cert = first.store.certificate(tenant)!;
+    const cert = (await first.store.certificate(tenant))!;
     expect(cert.published).to.equal(1);
     expect(certTxs()).to.have.length(1);
     first.db.close();
@@ -33,9 +33,9 @@ describe("akash client certificate: created and published once, kept across rest
     const second = makeProvider(net, file); // a restarted keeper: same database file
     await second.provider.provision({ idempotencyKey: "c2", spec, endsAt: Math.floor(Date.now() / 1000) + 3600 });
     expect(certTxs()).to.have.length(1);
-    expect(second.store.certificate(tenant)!.cert_pem).to.equal(cert.cert_pem);
+    expect((await second.store.certificate(tenant))!.cert_pem).to.equal(cert.cert_pem);
     // The manifest of the second deployment was accepted with that same certificate.
-    expect(net.providers[0].manifests.has(second.store.get("c2")!.dseq)).to.equal(true);
+    expect(net.providers[0].manifests.has((await second.store.deployment("c2"))!.dseq)).to.equal(true);
     second.db.close();
   });
 
@@ -45,7 +45,7 @@ describe("akash client certificate: created and published once, kept across rest
     p.db.prepare("UPDATE akash_certificates SET published = 0").run();
     await p.provider.ensureCertificate(await p.provider.chain());
     expect(certTxs()).to.have.length(1);
-    expect(p.store.certificate(tenant)!.published).to.equal(1);
+    expect((await p.store.certificate(tenant))!.published).to.equal(1);
     p.db.close();
   });
 });

@@ -55,7 +55,7 @@ describe("akash escrow top-up: 24 h look-ahead plus a fixed runway", () => {
       const { provider, store } = makeProvider(net);
       const endsAt = Math.floor(Date.now() / 1000) + 10 * DAY;
       await provider.provision({ idempotencyKey: "t1", spec, endsAt });
-      const rec = store.get("t1")!;
+      const rec = (await store.deployment("t1"))!;
       const d = net.chain.deployments.get(`${tenant}/${rec.dseq}`)!;
       const walletBefore = net.chain.accounts.get(tenant)!.balance;
       expect((await provider.status("t1")).state).to.equal("running");
@@ -65,7 +65,7 @@ describe("akash escrow top-up: 24 h look-ahead plus a fixed runway", () => {
       // Target: 10 uakt/s x (look-ahead + runway) = 1 728 000, minus what was left when checked.
       expect(d.escrow + d.transferred).to.be.closeTo(500_000 + topUp, 1e-6); // nothing created or lost in escrow
       expect(topUp).to.be.within(1_728_000 - 500_000, 1_728_000);
-      expect(store.get("t1")!.deposited).to.equal(String(500_000 + topUp));
+      expect((await store.deployment("t1"))!.deposited).to.equal(String(500_000 + topUp));
       // The wallet paid the top-up and one fee.
       expect(walletBefore - net.chain.accounts.get(tenant)!.balance).to.equal(BigInt(topUp) + 10_000n);
       // Covered now: the next check deposits nothing.
@@ -78,14 +78,14 @@ describe("akash escrow top-up: 24 h look-ahead plus a fixed runway", () => {
       const { provider, store } = makeProvider(net, ":memory:", { topUpCheckMs: 3_600_000, lookaheadS: 60, runwayS: 60 });
       const endsAt = Math.floor(Date.now() / 1000) + 600;
       await provider.provision({ idempotencyKey: "t2", spec, endsAt });
-      const d = net.chain.deployments.get(`${tenant}/${store.get("t2")!.dseq}`)!;
+      const d = net.chain.deployments.get(`${tenant}/${(await store.deployment("t2"))!.dseq}`)!;
       await provider.extend("t2", endsAt + 10 * DAY);
-      expect(store.get("t2")!.ends_at).to.equal(endsAt + 10 * DAY);
+      expect((await store.deployment("t2"))!.ends_at).to.equal(endsAt + 10 * DAY);
       // 500 000 covers 60 s look-ahead (600 uakt): nothing to add.
       expect(d.deposits).to.have.length(1);
       const big = makeProvider(net, ":memory:", { lookaheadS: DAY, runwayS: DAY, topUpCheckMs: 3_600_000 });
       await big.provider.provision({ idempotencyKey: "t3", spec, endsAt });
-      const d3 = net.chain.deployments.get(`${tenant}/${big.store.get("t3")!.dseq}`)!;
+      const d3 = net.chain.deployments.get(`${tenant}/${(await big.store.deployment("t3"))!.dseq}`)!;
       await big.provider.extend("t3", endsAt + 10 * DAY);
       expect(d3.deposits).to.have.length(2);
     });

@@ -1,18 +1,18 @@
 import { expect } from "chai";
 import { ConfigError, loadConfig } from "../../../../keeper/config";
 import { createAkashProvider } from "../../../../keeper/providers/akash";
-import { openDatabase } from "../../../../keeper/store/db";
+import { openStore } from "../../../../keeper/store/store";
 import { TENANT_MNEMONIC } from "../../../standins/akash";
 import { silentLog } from "./helpers";
 
 describe("akash provider from configuration", () => {
   it("is undefined when Akash is not configured", () => {
-    expect(createAkashProvider(loadConfig({}), silentLog, openDatabase(":memory:"))).to.equal(undefined);
-    expect(createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1" }), silentLog, openDatabase(":memory:"))).to.equal(undefined);
+    expect(createAkashProvider(loadConfig({}), silentLog, openStore(":memory:"))).to.equal(undefined);
+    expect(createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1" }), silentLog, openStore(":memory:"))).to.equal(undefined);
   });
 
   it("is the 'akash' provider when the REST URL and mnemonic are set", () => {
-    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: TENANT_MNEMONIC }), silentLog, openDatabase(":memory:"));
+    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: TENANT_MNEMONIC }), silentLog, openStore(":memory:"));
     expect(p?.name).to.equal("akash");
   });
 
@@ -33,7 +33,7 @@ describe("akash provider from configuration", () => {
     const p = createAkashProvider(
       loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: TENANT_MNEMONIC, AKASH_MAX_PRICE_UAKT_PER_BLOCK: "100", AKASH_BLOCK_TIME_S: "6", AKASH_USDC_PER_AKT: "2000000", AKASH_REQUEST_TIMEOUT_MS: "200" }),
       silentLog,
-      openDatabase(":memory:"),
+      openStore(":memory:"),
     )!;
     // 600 blocks/h x 100 uakt = 60 000 uakt = 0.06 AKT x 2 USDC = 120 000 base units; chain unreachable: not available.
     const q = await p.quote({ image: "x", cpu: 1, memoryMb: 64, env: {} }, 1);
@@ -43,7 +43,7 @@ describe("akash provider from configuration", () => {
 
   it("an invalid mnemonic fails clearly (AKASH_MNEMONIC_INVALID, not retryable) and is never echoed", async () => {
     const secret = "zebra zebra zebra zebra zebra zebra zebra zebra zebra zebra zebra wrong";
-    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: secret }), silentLog, openDatabase(":memory:"))!;
+    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: secret }), silentLog, openStore(":memory:"))!;
     const h = await p.health();
     expect(h.ok).to.equal(false);
     expect(h.detail).to.match(/^AKASH_MNEMONIC_INVALID/);

@@ -36,7 +36,7 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     expect(err.code).to.equal("AKASH_NO_BIDS");
     expect(err.retryable).to.equal(false);
     await settle();
-    const rec = store.get("nb")!;
+    const rec = (await store.deployment("nb"))!;
     expect(rec.state).to.equal("failed");
     const d = net.chain.deployments.get(`${tenant}/${rec.dseq}`)!;
     expect(d.state).to.equal("closed");
@@ -60,7 +60,7 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     expect(err.code).to.equal("AKASH_LEASE_CLOSED");
     expect(err.retryable).to.equal(true);
     await settle();
-    const rec = store.get("lc")!;
+    const rec = (await store.deployment("lc"))!;
     expect(rec.state).to.equal("failed");
     expect(net.chain.deployments.get(`${tenant}/${rec.dseq}`)!.state).to.equal("closed");
     // A retry with the same key starts a fresh deployment (new dseq), it does not reuse the dead one.
@@ -68,14 +68,14 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     net.providers[0].faults.startupMs = 0;
     const r = await provider.provision({ idempotencyKey: "lc", spec, endsAt: endsAt() });
     expect(r.created).to.equal(true);
-    expect(store.get("lc")!.dseq).to.not.equal(rec.dseq);
-    expect(store.get("lc")!.attempt).to.equal(1);
+    expect((await store.deployment("lc"))!.dseq).to.not.equal(rec.dseq);
+    expect((await store.deployment("lc"))!.attempt).to.equal(1);
   });
 
   it("the provider closes the lease after the workload is running: status() reports failed", async () => {
     const { provider, store } = makeProvider(net);
     await provider.provision({ idempotencyKey: "late", spec, endsAt: endsAt() });
-    const rec = store.get("late")!;
+    const rec = (await store.deployment("late"))!;
     net.chain.providerClosesLease(tenant, rec.dseq, rec.provider!);
     const st = await provider.status("late");
     expect(st.state).to.equal("failed");
@@ -102,12 +102,12 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     const err = await failure(provider.provision({ idempotencyKey: "pslow", spec, endsAt: endsAt() }));
     expect(err.code).to.equal("AKASH_PROVIDER_TIMEOUT");
     expect(err.retryable).to.equal(true);
-    const rec = store.get("pslow")!;
+    const rec = (await store.deployment("pslow"))!;
     expect(rec.state).to.equal("sending_manifest");
     net.providers[0].faults.slowMs = 0;
     const r = await provider.provision({ idempotencyKey: "pslow", spec, endsAt: endsAt() });
     expect(r.created).to.equal(false);
-    expect(store.get("pslow")!.dseq).to.equal(rec.dseq);
+    expect((await store.deployment("pslow"))!.dseq).to.equal(rec.dseq);
     expect(net.chain.leases.filter((l) => l.dseq === rec.dseq)).to.have.length(1);
   });
 
@@ -117,7 +117,7 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     net.chain.faults.hideTxs = true;
     const r = await provider.provision({ idempotencyKey: "hidden", spec, endsAt: endsAt() });
     expect(r.created).to.equal(true);
-    expect(store.get("hidden")!.state).to.equal("running");
+    expect((await store.deployment("hidden"))!.state).to.equal("running");
     expect([...net.chain.deployments.values()].filter((d) => d.owner === tenant)).to.have.length(1);
     expect(net.chain.leases).to.have.length(1);
     expect([...net.chain.txs.values()].filter((t) => t.typeUrls.includes("/akash.deployment.v1beta4.MsgCreateDeployment"))).to.have.length(1);
@@ -142,6 +142,6 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     const err = await failure(provider.provision({ idempotencyKey: "never", spec, endsAt: endsAt() }));
     expect(err.code).to.equal("AKASH_PROVISION_DEADLINE");
     await settle();
-    expect(net.chain.deployments.get(`${tenant}/${store.get("never")!.dseq}`)!.state).to.equal("closed");
+    expect(net.chain.deployments.get(`${tenant}/${(await store.deployment("never"))!.dseq}`)!.state).to.equal("closed");
   });
 });

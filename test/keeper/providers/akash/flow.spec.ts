@@ -16,7 +16,7 @@ describe("akash provider: the whole flow against the stand-in", () => {
     const endsAt = Math.floor(Date.now() / 1000) + 3600;
     const r = await provider.provision({ idempotencyKey: "s1", spec: { ...spec, ports: [8080] } as never, endsAt });
     expect(r.created).to.equal(true);
-    const rec = store.get("s1")!;
+    const rec = (await store.deployment("s1"))!;
     expect(rec.state).to.equal("running");
     const cheapest = net.providers[1];
     expect(rec.provider).to.equal(cheapest.owner);
@@ -31,7 +31,7 @@ describe("akash provider: the whole flow against the stand-in", () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(net.chain.deployments.get(`${tenant}/${rec.dseq}`)!.state).to.equal("closed");
     expect(net.chain.accounts.get(tenant)!.balance > balanceBefore).to.equal(true);
-    expect(store.get("s1")!.state).to.equal("closed");
+    expect((await store.deployment("s1"))!.state).to.equal("closed");
   });
 
   it("provisions several sessions at once from one account (txs serialised, no sequence mismatch)", async () => {
@@ -40,8 +40,9 @@ describe("akash provider: the whole flow against the stand-in", () => {
     const keys = ["p1", "p2", "p3"];
     const results = await Promise.all(keys.map((k) => provider.provision({ idempotencyKey: k, spec, endsAt })));
     expect(results.every((r) => r.created)).to.equal(true);
-    expect(new Set(keys.map((k) => store.get(k)!.dseq)).size).to.equal(3);
-    expect(keys.every((k) => store.get(k)!.state === "running")).to.equal(true);
+    const recs = await Promise.all(keys.map(async (k) => (await store.deployment(k))!));
+    expect(new Set(recs.map((r) => r.dseq)).size).to.equal(3);
+    expect(recs.every((r) => r.state === "running")).to.equal(true);
     expect(net.chain.log.filter((l) => l.code === 32)).to.have.length(0);
   });
 });

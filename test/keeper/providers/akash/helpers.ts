@@ -1,7 +1,6 @@
 import pino from "pino";
-import { openDatabase } from "../../../../keeper/store/db";
 import { AkashProvider, type AkashProviderOptions } from "../../../../keeper/providers/akash/akashProvider";
-import { AkashStore } from "../../../../keeper/providers/akash/store";
+import { openStore } from "../../../../keeper/store/store";
 import type { AkashNetwork } from "../../../standins/akash";
 import { TENANT_MNEMONIC } from "../../../standins/akash";
 
@@ -28,8 +27,8 @@ export function providerOptions(net: AkashNetwork, over: Partial<AkashProviderOp
 }
 
 export function makeProvider(net: AkashNetwork, dbFile = ":memory:", over: Partial<AkashProviderOptions> = {}) {
-  const db = openDatabase(dbFile);
-  const store = new AkashStore(db);
+  // `store` is the Akash repository the provider writes through; `db` the raw file, for assertions.
+  const { akash: store, db } = openStore(dbFile);
   return { provider: new AkashProvider(providerOptions(net, over), store, silentLog), store, db };
 }
 

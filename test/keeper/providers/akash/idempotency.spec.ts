@@ -54,15 +54,15 @@ describe("akash idempotency: one deployment per session key, resumed after a res
     const file = path.join(dir, "k.sqlite");
     const first = makeProvider(net, file);
     await first.provider.provision({ idempotencyKey: "lost", spec, endsAt: endsAt() });
-    const dseq = first.store.get("lost")!.dseq;
+    const dseq = (await first.store.deployment("lost"))!.dseq;
     // Simulate a crash right after MsgCreateDeployment was broadcast, before anything else was recorded.
     first.db.prepare("UPDATE akash_deployments SET state = 'creating', provider = NULL, gseq = NULL, oseq = NULL WHERE workload_key = 'lost'").run();
     first.db.close();
     const second = makeProvider(net, file);
     const r = await second.provider.provision({ idempotencyKey: "lost", spec, endsAt: endsAt() });
     expect(r.created).to.equal(false);
-    expect(second.store.get("lost")!.dseq).to.equal(dseq);
-    expect(second.store.get("lost")!.state).to.equal("running");
+    expect((await second.store.deployment("lost"))!.dseq).to.equal(dseq);
+    expect((await second.store.deployment("lost"))!.state).to.equal("running");
     expect(deploymentsOf()).to.have.length(1);
     expect(net.chain.leases.filter((l) => l.dseq === dseq)).to.have.length(1);
     const creates = [...net.chain.txs.values()].filter((t) => t.typeUrls.includes("/akash.deployment.v1beta4.MsgCreateDeployment"));
@@ -76,7 +76,7 @@ describe("akash idempotency: one deployment per session key, resumed after a res
     const fresh = makeProvider(net); // empty database, same operator account
     const r = await fresh.provider.provision({ idempotencyKey: "gone", spec, endsAt: endsAt() });
     expect(r.created).to.equal(false);
-    expect(fresh.store.get("gone")!.dseq).to.equal(first.store.get("gone")!.dseq);
+    expect((await fresh.store.deployment("gone"))!.dseq).to.equal((await first.store.deployment("gone"))!.dseq);
     expect(r.ref).to.equal((await first.provider.provision({ idempotencyKey: "gone", spec, endsAt: endsAt() })).ref);
     expect(deploymentsOf()).to.have.length(1);
     expect(net.chain.leases).to.have.length(1);
@@ -89,7 +89,7 @@ describe("akash idempotency: one deployment per session key, resumed after a res
     await provider.terminate("t");
     await provider.terminate("t");
     await new Promise((r) => setTimeout(r, 60));
-    expect(net.chain.deployments.get(`${tenant}/${store.get("t")!.dseq}`)!.state).to.equal("closed");
+    expect(net.chain.deployments.get(`${tenant}/${(await store.deployment("t"))!.dseq}`)!.state).to.equal("closed");
     const closes = [...net.chain.txs.values()].filter((t) => t.typeUrls.includes("/akash.deployment.v1beta4.MsgCloseDeployment"));
     expect(closes.filter((t) => t.code === 0)).to.have.length(1);
     expect((await provider.status("t")).state).to.equal("exited");

@@ -38,7 +38,7 @@ describe("akash money conservation (property, against the stand-in)", () => {
             expect(Number(wallet) + escrow + paid + Number(fees)).to.be.closeTo(Number(START), 1e-6);
             for (const d of deployments) {
               // A key re-provisioned after terminate moves its record to a new dseq; the current ones must match.
-              const rec = ["a", "b"].map((k) => store.get(k)).find((r) => r?.dseq === d.dseq);
+              const rec = (await Promise.all(["a", "b"].map((k) => store.deployment(k)))).find((r) => r?.dseq === d.dseq);
               if (rec) expect(Number(rec.deposited)).to.equal(d.deposits.reduce((s, x) => s + x.amount, 0));
             }
           } finally {
