@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * keeper start | status | sessions | audit | credit | balance | jobs. Configuration: environment variables (see config.ts and
- * the README), optionally a JSON file given with --config or KEEPER_CONFIG_FILE.
+ * docs/operations.md), optionally a JSON file given with --config or KEEPER_CONFIG_FILE.
  */
 import fs from "node:fs";
 import { Command } from "commander";

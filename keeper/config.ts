@@ -71,7 +71,7 @@ export const ConfigSchema = z
     SCRAPE_PARSE_WORKERS: int(0, 64).default(Math.min(4, Math.max(1, os.availableParallelism()))),
     /** Browser pages kept open per kind (JavaScript on / off): also how many browser jobs run at once. */
     SCRAPE_BROWSER_PAGES: int(1, 32).default(2),
-    // --- Paid jobs and WATT (keeper/jobs, keeper/payments; README "WATT payments")
+    // --- Paid jobs and WATT (keeper/jobs, keeper/payments; docs/payments.md)
     /** Services mounted under POST /api/v1/<name> (comma-separated; empty: none). */
     SERVICES: z.string().regex(/^((scrape|execute)(,(scrape|execute))*)?$/, "comma-separated: scrape, execute").default("scrape,execute"),
     /** Solana JSON-RPC URL for WATT payments. Unset: only prepaid balances (operator credits) pay. */
@@ -109,7 +109,7 @@ export const ConfigSchema = z
     BALANCE_SCANS_PER_MIN: int(1, 1_000_000).default(6),
     /** A failing burn is retried after 2, 4, 8, ... seconds, at most this long. */
     WATT_BURN_BACKOFF_MAX_S: int(1, 86_400).default(3_600),
-    // --- x402 (keeper/payments/x402.ts; README "Paying", x402). Offered on Solana when SOLANA_RPC_URL is set and
+    // --- x402 (keeper/payments/x402.ts; docs/x402.md). Offered on Solana when SOLANA_RPC_URL is set and
     // either WATT_SERVICE_SECRET (self-facilitated: the service wallet co-signs as fee payer) or X402_FACILITATOR_URL.
     X402_ENABLED: bool.default(true),
     /** CAIP-2 id of the Solana cluster SOLANA_RPC_URL serves (x402 clients pick their RPC by it). Default mainnet-beta; devnet solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1. */

@@ -274,7 +274,7 @@ export class JobPipeline {
       return work;
     }
     const a = errorAnswer(
-      new ServiceError("PAYMENT_REQUIRED", `this job costs ${this.watt(price)} WATT: sign the request with your agent key to pay from your prepaid balance or by a WATT transfer with memo "${req.job_id}" (README "Paying")`, 402, { price: this.watt(price) }),
+      new ServiceError("PAYMENT_REQUIRED", `this job costs ${this.watt(price)} WATT: sign the request with your agent key to pay from your prepaid balance or by a WATT transfer with memo "${req.job_id}" (docs/payments.md "Paying")`, 402, { price: this.watt(price) }),
       req.job_id,
     );
     return { ...a, headers: { ...a.headers, ...this.paymentRequired(ctx, service.name, price, req.job_id) } };

@@ -1,5 +1,5 @@
 /**
- * Paying by memo + signed request (README "Paying"): a WATT transfer with the job_id as memo, then
+ * Paying by memo + signed request (docs/payments.md "Paying"): a WATT transfer with the job_id as memo, then
  * the request signed by the same key. Runs against `npm start` (API_URL, SOLANA_LOCAL override).
  *   npx ts-node -T scripts/examples/pay-memo.ts
  */

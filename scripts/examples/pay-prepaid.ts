@@ -1,5 +1,5 @@
 /**
- * Paying from a prepaid balance (README "Paying"): a deposit with memo "deposit:<agent>", claimed at
+ * Paying from a prepaid balance (docs/payments.md "Paying"): a deposit with memo "deposit:<agent>", claimed at
  * once by its signature, then a signed request paid from the balance. Runs against `npm start`
  * (API_URL, SOLANA_LOCAL override).
  *   npx ts-node -T scripts/examples/pay-prepaid.ts

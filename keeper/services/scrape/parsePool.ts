@@ -1,7 +1,7 @@
 /**
  * Worker threads for parsing and extraction, so that the event loop (HTTP, SQLite, payments, other
  * jobs' I/O) is not blocked by cheerio on a large page and the machine's other cores do the parsing.
- * Measured with npm run bench:api (README). size 0 parses in-thread.
+ * Measured with npm run bench:api (docs/benchmarks.md). size 0 parses in-thread.
  *
  * Tasks go to the least busy worker; a worker that dies fails its tasks (SCRAPE_FAILED, refunded by
  * the service) and is replaced on the next task. Workers are unref'd: they never keep the process up.

@@ -3,7 +3,7 @@
  * call the keeper makes while it is flooded. Unsigned requests make none; a job_id whose lookup found
  * nothing is not looked up again within WATT_MEMO_NEGATIVE_TTL_S; lookups and balance scans are
  * limited per client address (PAYMENT_LOOKUPS_PER_MIN, BALANCE_SCANS_PER_MIN) and answered 429
- * RATE_LIMITED with Retry-After. The counts are printed for the README.
+ * RATE_LIMITED with Retry-After. The counts are printed for docs/payments.md.
  */
 import { expect } from "chai";
 import { Keypair } from "@solana/web3.js";
