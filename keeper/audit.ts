@@ -16,7 +16,7 @@
  *   ETH that had been stranded in the router, returned to the agent).
  */
 import { Contract, JsonRpcProvider, Log } from "ethers";
-import type { DB } from "./store/db";
+import type { Store } from "./store/store";
 import type { Deployment } from "./keeper";
 import { bridgeInterface, computeInterface } from "./chain/contracts";
 
@@ -204,22 +204,14 @@ export function decodeLogs(logs: readonly Log[], deployment: Pick<Deployment, "c
   return out;
 }
 
-export async function runAudit(db: DB, rpc: JsonRpcProvider, deployment: Deployment, confirmations: number): Promise<AuditReport> {
+export async function runAudit(store: Store, rpc: JsonRpcProvider, deployment: Deployment, confirmations: number): Promise<AuditReport> {
   // Judge only what both sides have seen: confirmed blocks the keeper has already ingested.
-  const cursor = db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").get() as { value: string } | undefined;
-  const upTo = Math.min((await rpc.getBlockNumber()) - confirmations, cursor ? Number(cursor.value) : -1);
+  const upTo = Math.min((await rpc.getBlockNumber()) - confirmations, await store.events.ingestedUpTo());
   const addresses = [deployment.compute, ...(deployment.bridge ? [deployment.bridge] : [])];
   const ledger = reconcileLogs(decodeLogs(await getLogsChunked(rpc, addresses, deployment.startBlock, upTo), deployment));
   const chain = ledger.sessions;
 
-  const rows = db.prepare("SELECT instance_id, state, deposited, claimed, refunded, started_block FROM sessions").all() as {
-    instance_id: string;
-    state: string;
-    deposited: string;
-    claimed: string;
-    refunded: string;
-    started_block: number;
-  }[];
+  const rows = await store.sessions.all();
   const inDb = new Map(rows.map((r) => [r.instance_id, r]));
   const report: AuditReport = {
     ok: true,

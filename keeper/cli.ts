@@ -12,7 +12,8 @@ import { openDatabase, getMeta } from "./store/db";
 import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
 import { computeInterface } from "./chain/contracts";
-import { listAutoRenewals, RenewalListRow } from "./store/autoRenewal";
+import type { RenewalListRow } from "./store/autoRenewal";
+import { Store } from "./store/store";
 import { bridgeSummary, costReport } from "./sessions/costs";
 import { balanceOf, credit, totals } from "./payments/ledger";
 import { burnHealth } from "./payments/burner";
@@ -106,7 +107,8 @@ program
     } catch (err) {
       rpcError = (err as Error).message;
     }
-    const renewals = listAutoRenewals(db).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
+    const store = new Store(db);
+    const renewals = (await store.autoRenewals.list()).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
     let health: unknown;
     try {
       const res = await fetch(`http://${cfg.HTTP_HOST}:${cfg.HTTP_PORT}/health`);
@@ -122,8 +124,8 @@ program
       rpcError,
       sessions: Object.fromEntries(byState.map((r) => [r.state, r.n])),
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
-      costs: costReport(db),
-      bridge: bridgeSummary(db, cfg.BRIDGE_MAX_ATTEMPTS),
+      costs: await costReport(store),
+      bridge: await bridgeSummary(store, cfg.BRIDGE_MAX_ATTEMPTS),
       watt: wattSummary(db, cfg.WATT_DECIMALS),
       providerHealth: db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all(),
       treasury,
@@ -160,7 +162,7 @@ program
   .option("--agent <address>", "only this agent's sessions")
   .option("--state <state>", "only sessions in this state")
   .option("--json", "machine-readable output")
-  .action((opts: { agent?: string; state?: string; json?: boolean }) => {
+  .action(async (opts: { agent?: string; state?: string; json?: boolean }) => {
     const cfg = config(program.opts());
     const db = openExistingDb(cfg);
     const rows = db
@@ -169,7 +171,7 @@ program
          FROM sessions WHERE (? IS NULL OR lower(agent) = lower(?)) AND (? IS NULL OR state = ?) ORDER BY created_at DESC`,
       )
       .all(opts.agent ?? null, opts.agent ?? null, opts.state ?? null, opts.state ?? null) as Record<string, unknown>[];
-    const renewals = new Map(listAutoRenewals(db).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
+    const renewals = new Map((await new Store(db).autoRenewals.list()).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
     for (const r of rows) r.autoRenewal = renewals.get(String(r.instance_id)) ?? null;
     db.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
@@ -192,7 +194,7 @@ program
     const db = openExistingDb(cfg);
     const deployment = loadDeployment(cfg);
     const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true });
-    const report = await runAudit(db, rpc, deployment, cfg.CONFIRMATIONS);
+    const report = await runAudit(new Store(db), rpc, deployment, cfg.CONFIRMATIONS);
     rpc.destroy();
     db.close();
     console.log(opts.json ? JSON.stringify(report, null, 2) : formatAudit(report));

@@ -4,7 +4,8 @@
  * quoted hourly price times the whole hours it ran; a running attempt accrues up to now). The margin
  * is the difference. Read by `keeper status`; amounts are USDC base units as decimal strings.
  */
-import { DB, now } from "../store/db";
+import { now } from "../store/db";
+import type { Store } from "../store/store";
 
 export interface SessionCost {
   instanceId: string;
@@ -20,11 +21,9 @@ export interface CostReport {
   totals: { agentPaid: string; providerCost: string; margin: string };
 }
 
-export function costReport(db: DB, at = now()): CostReport {
-  const sessions = db.prepare("SELECT instance_id, state, claimed FROM sessions ORDER BY created_at").all() as { instance_id: string; state: string; claimed: string }[];
-  const attempts = db
-    .prepare("SELECT instance_id, provider, state, price_per_hour, running_at, cost FROM provision_attempts ORDER BY instance_id, seq")
-    .all() as { instance_id: string; provider: string; state: string; price_per_hour: string; running_at: number | null; cost: string | null }[];
+export async function costReport(store: Store, at = now()): Promise<CostReport> {
+  const sessions = await store.sessions.all();
+  const attempts = await store.provisionAttempts.all();
   const byId = new Map<string, typeof attempts>();
   for (const a of attempts) byId.set(a.instance_id, [...(byId.get(a.instance_id) ?? []), a]);
   let paid = 0n;
@@ -52,16 +51,8 @@ export interface BridgeSummary {
   transfers: { id: number; provider: string; amount: string; state: string; attempt: number; txHash: string | null; error: string | null }[];
 }
 
-export function bridgeSummary(db: DB, maxAttempts: number): BridgeSummary {
-  const rows = db.prepare("SELECT id, provider, amount, state, attempt, tx_hash, error FROM bridge_transfers ORDER BY id").all() as {
-    id: number;
-    provider: string;
-    amount: string;
-    state: string;
-    attempt: number;
-    tx_hash: string | null;
-    error: string | null;
-  }[];
+export async function bridgeSummary(store: Store, maxAttempts: number): Promise<BridgeSummary> {
+  const rows = await store.bridgeTransfers.summaryRows();
   const byState: Record<string, { count: number; amount: string }> = {};
   for (const r of rows) {
     const e = byState[r.state] ?? { count: 0, amount: "0" };

@@ -72,7 +72,7 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     expect(sweeps.every((s) => s.idempotency_key.startsWith(`withdraw:${treasury.toLowerCase()}:`))).to.equal(true);
 
     await until("the keeper has ingested everything", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
-    const report = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     const raw = await t.rpc.getLogs({ address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge], fromBlock: t.deployment.startBlock, toBlock: report.checkedUpToBlock });
     logs = decodeLogs(raw, app.deployment);
     expect(report.ok, formatAudit(report)).to.equal(true);
@@ -145,7 +145,7 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     await (await t.usdc().transfer(t.deployment.contracts.AgentCompute, 1n)).wait();
     await t.mine(3);
     await until("ingested", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
-    const report = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(report.ok).to.equal(false);
     expect(report.escrow.balanced).to.equal(false);
     expect(BigInt(report.escrow.usdcBalance) - BigInt(report.escrow.held) - BigInt(report.escrow.pull)).to.equal(1n);

@@ -12,6 +12,7 @@ import { startLifiStandin } from "../../standins/lifi/server";
 import { Bridger, TransferRow } from "../../../keeper/bridging/bridger";
 import { bridgeSummary } from "../../../keeper/sessions/costs";
 import { openDatabase, DB } from "../../../keeper/store/db";
+import { Store } from "../../../keeper/store/store";
 import { devWallet } from "../../../keeper/embedded/localChain";
 import { TestBridgeDiamond__factory } from "../../../typechain-types";
 
@@ -98,7 +99,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     const rows = db.prepare("SELECT provider, bridge_transfer_id FROM provision_attempts").all() as { provider: string; bridge_transfer_id: number | null }[];
     expect(rows.filter((r) => r.provider === "ionet").every((r) => r.bridge_transfer_id === tr.id)).to.equal(true);
     expect(rows.filter((r) => r.provider === "spheron").every((r) => r.bridge_transfer_id === null)).to.equal(true);
-    expect(bridgeSummary(db, 3).byState.done).to.deep.equal({ count: 1, amount: USDC(55).toString() });
+    expect((await bridgeSummary(new Store(db), 3)).byState.done).to.deep.equal({ count: 1, amount: USDC(55).toString() });
   });
 
   it("a transfer LI.FI reports FAILED is recorded and retried as a new transfer that ends DONE", async () => {
@@ -116,7 +117,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     expect(owed()).to.equal(0);
     const paidBy = db.prepare("SELECT DISTINCT bridge_transfer_id id FROM provision_attempts").all() as { id: number }[];
     expect(paidBy.map((r) => r.id)).to.deep.equal([retry.id]);
-    expect(bridgeSummary(db, 3).alerts).to.have.length(0);
+    expect((await bridgeSummary(new Store(db), 3)).alerts).to.have.length(0);
     // The failed transfer's USDC came back; the provider was paid exactly once.
     expect(await balance(treasury.address)).to.equal(before.treasury - USDC(5));
     expect(await balance(diamond)).to.equal(before.diamond + USDC(5));
@@ -144,7 +145,7 @@ describe("bridging provider payments through LI.FI (stand-in API, real chain, re
     await drive(b, () => transfers()[0]?.state === "failed");
     await b.tick();
     expect(transfers()).to.have.length(1);
-    const s = bridgeSummary(db, 1);
+    const s = (await bridgeSummary(new Store(db), 1));
     expect(s.alerts.map((a) => a.id)).to.deep.equal([transfers()[0].id]);
     expect(s.alerts[0].error).to.match(/FAILED/);
   });

@@ -14,6 +14,7 @@ import { keeperEnv, startSession, until } from "../shared/keeperApp";
 import { startKeeper, KeeperChild } from "../shared/keeperProcess";
 import { runAudit } from "../../../keeper/audit";
 import { openDatabase } from "../../../keeper/store/db";
+import { Store } from "../../../keeper/store/store";
 import { loadDeployment } from "../../../keeper/deployment";
 import { ConfigSchema } from "../../../keeper/config";
 import { WATCHED_EVENTS } from "../../../keeper/chain/contracts";
@@ -155,7 +156,7 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
 
       // And the money adds up, per session and in total.
       const cfg = ConfigSchema.parse(env);
-      const report = await runAudit(db, t.rpc, loadDeployment(cfg), cfg.CONFIRMATIONS);
+      const report = await runAudit(new Store(db), t.rpc, loadDeployment(cfg), cfg.CONFIRMATIONS);
       expect(report.ok, JSON.stringify(report, null, 2)).to.equal(true);
       expect(report.sessionsOnChain).to.equal(expected.size);
     } finally {

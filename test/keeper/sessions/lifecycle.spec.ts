@@ -122,12 +122,12 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
   });
 
   it("audit agrees with the chain, and reports a tampered database", async () => {
-    const ok = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const ok = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(ok.ok, JSON.stringify(ok)).to.equal(true);
     expect(ok.sessionsOnChain).to.be.greaterThan(3);
     const victim = app.db.prepare("SELECT instance_id, refunded FROM sessions LIMIT 1").get() as { instance_id: string; refunded: string };
     app.db.prepare("UPDATE sessions SET refunded = '1' WHERE instance_id = ?").run(victim.instance_id);
-    const tampered = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const tampered = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(tampered.ok).to.equal(false);
     expect(tampered.amountMismatches).to.deep.include({ instanceId: victim.instance_id, field: "refunded", chain: victim.refunded, database: "1" });
     app.db.prepare("UPDATE sessions SET refunded = ? WHERE instance_id = ?").run(victim.refunded, victim.instance_id);

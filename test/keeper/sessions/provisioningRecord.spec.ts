@@ -99,7 +99,7 @@ describe("keeper records Provisioning for cloud sessions (provisioning window)",
     await stateIs(id, "ended");
     await t.mine(3);
     await until("ingested", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
-    const report = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(report.ok, formatAudit(report)).to.equal(true);
   });
 });

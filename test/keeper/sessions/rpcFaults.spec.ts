@@ -43,14 +43,14 @@ describe("keeper behind a faulty RPC", function () {
       await (await t.compute().endSession(id)).wait();
     }
     await until("all settled", () => ["ended", "ended", "refunded"].every((want, i) => session(ids[i])?.state === want), 120_000);
-    await until("outbox drained", () => app.keeper.sender.pending() === 0, 60_000);
+    await until("outbox drained", async () => (await app.keeper.sender.pending()) === 0, 60_000);
     expect(proxy.stats.dropped + proxy.stats.errors, "faults were injected").to.be.greaterThan(5);
     const c = t.compute();
     for (const id of ids) {
       const outcomes = (await c.queryFilter(c.filters.OutcomeRecorded(id))).map((o) => Number(o.args.outcome));
       expect(new Set(outcomes).size, `outcomes of ${id}`).to.equal(outcomes.length);
     }
-    const report = await runAudit(app.db, t.rpc, app.deployment, 2);
+    const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(report.ok, JSON.stringify(report)).to.equal(true);
   });
 });
