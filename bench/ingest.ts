@@ -14,7 +14,7 @@ import pino from "pino";
 import { deployLocal, devWallet, startLocalChain } from "../localnet/chain";
 import { EventReader } from "../keeper/chain/eventReader";
 import { SessionLifecycle } from "../keeper/sessions/lifecycle";
-import { openDatabase } from "../keeper/store/db";
+import { openStore } from "../keeper/store/store";
 import { BulkAgent__factory, LocalUSDC__factory } from "../typechain-types";
 import type { ComputeProvider } from "../keeper/providers/provider";
 
@@ -40,9 +40,9 @@ async function main() {
     console.log(`backlog: ${EVENTS} SessionStarted events in ${head - d.startBlock} blocks, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ingest-"));
-    const db = openDatabase(path.join(dir, "keeper.sqlite"));
+    const store = openStore(path.join(dir, "keeper.sqlite"));
     const log = pino({ level: "silent" });
-    const reader = new EventReader(db, rpc, { compute: d.contracts.AgentCompute, bridge: d.contracts.AgentComputeBridge, startBlock: d.startBlock, confirmations: 0, range: RANGE, reorgWindow: 256 }, log);
+    const reader = new EventReader(store, rpc, { compute: d.contracts.AgentCompute, bridge: d.contracts.AgentComputeBridge, startBlock: d.startBlock, confirmations: 0, range: RANGE, reorgWindow: 256 }, log);
     const t1 = performance.now();
     let stored = 0;
     for (;;) {
@@ -51,21 +51,21 @@ async function main() {
       if (step.caughtUp) break;
     }
     const ingestS = (performance.now() - t1) / 1000;
-    const started = (db.prepare("SELECT count(*) n FROM events WHERE name = 'SessionStarted'").get() as { n: number }).n;
+    const started = await store.events.countNamed("SessionStarted");
     if (started !== EVENTS) throw new Error(`expected ${EVENTS} SessionStarted events, stored ${started}`);
 
     const unused = {} as ComputeProvider; // applying events never calls a provider
-    const lifecycle = new SessionLifecycle(db, { providerFor: () => unused, claimIntervalSeconds: 600, provisionTimeoutSeconds: 300 }, log);
+    const lifecycle = new SessionLifecycle(store, { providerFor: () => unused, claimIntervalSeconds: 600, provisionTimeoutSeconds: 300 }, log);
     const t2 = performance.now();
     let applied = 0;
-    for (let n; (n = lifecycle.applyEvents()) > 0; ) applied += n;
+    for (let n; (n = await lifecycle.applyEvents()) > 0; ) applied += n;
     const applyS = (performance.now() - t2) / 1000;
 
     console.log(`ingest:  ${stored} events in ${ingestS.toFixed(2)} s = ${Math.round(stored / ingestS)} events/s (eth_getLogs range ${RANGE}, SQLite file, WAL, synchronous=FULL)`);
     console.log(`apply:   ${applied} events to the session state machine in ${applyS.toFixed(2)} s = ${Math.round(applied / applyS)} events/s`);
     console.log(`total:   ${Math.round(stored / (ingestS + applyS))} events/s ingested and applied (target >= 2000/s ingested)`);
     rpc.destroy();
-    db.close();
+    store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   } finally {
     await chain.stop();

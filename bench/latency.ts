@@ -17,7 +17,7 @@ import pino from "pino";
 import { deployLocal, devWallet, startLocalChain } from "../localnet/chain";
 import { Keeper } from "../keeper/keeper";
 import { createMetrics } from "../keeper/metrics";
-import { openDatabase } from "../keeper/store/db";
+import { openStore } from "../keeper/store/store";
 import type { ComputeProvider, ProvisionRequest } from "../keeper/providers/provider";
 import { AgentCompute__factory, LocalUSDC__factory } from "../typechain-types";
 
@@ -61,7 +61,7 @@ async function main() {
     const provider = new RecordingProvider();
     const metrics = createMetrics();
     const keeper = new Keeper(
-      openDatabase(path.join(dir, "keeper.sqlite")),
+      openStore(path.join(dir, "keeper.sqlite")),
       rpc,
       new Wallet(devWallet(1).privateKey),
       { chainId: d.chainId, compute: d.contracts.AgentCompute, bridge: d.contracts.AgentComputeBridge, startBlock: d.startBlock },

@@ -114,13 +114,13 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   const local = await chooseLocalProvider(cfg, log);
   const registry = new ProviderRegistry(local, cloudProviders(cfg, log, store));
   const failover = new Failover(
-    db,
+    store,
     registry,
     { deadlineSeconds: cfg.FAILOVER_DEADLINE_S, breakerThreshold: cfg.FAILOVER_BREAKER_THRESHOLD, cooldownSeconds: cfg.FAILOVER_COOLDOWN_S, quoteTimeoutMs: cfg.PROVIDER_REQUEST_TIMEOUT_MS },
     log,
   );
   const keeper = new Keeper(
-    db,
+    store,
     rpc,
     new Wallet(cfg.KEEPER_PRIVATE_KEY),
     deployment,

@@ -206,13 +206,12 @@ export function decodeLogs(logs: readonly Log[], deployment: Pick<Deployment, "c
 
 export async function runAudit(store: Store, rpc: JsonRpcProvider, deployment: Deployment, confirmations: number): Promise<AuditReport> {
   // Judge only what both sides have seen: confirmed blocks the keeper has already ingested.
-  const cursor = await store.meta.get("cursor.block");
-  const upTo = Math.min((await rpc.getBlockNumber()) - confirmations, cursor !== undefined ? Number(cursor) : -1);
+  const upTo = Math.min((await rpc.getBlockNumber()) - confirmations, await store.events.ingestedUpTo());
   const addresses = [deployment.compute, ...(deployment.bridge ? [deployment.bridge] : [])];
   const ledger = reconcileLogs(decodeLogs(await getLogsChunked(rpc, addresses, deployment.startBlock, upTo), deployment));
   const chain = ledger.sessions;
 
-  const rows = await store.status.sessionsForAudit();
+  const rows = await store.sessions.all();
   const inDb = new Map(rows.map((r) => [r.instance_id, r]));
   const report: AuditReport = {
     ok: true,

@@ -113,7 +113,7 @@ program
     } catch (err) {
       rpcError = (err as Error).message;
     }
-    const renewals = (await store.status.autoRenewals()).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
+    const renewals = (await store.autoRenewals.list()).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
     let health: unknown;
     try {
       const res = await fetch(`http://${cfg.HTTP_HOST}:${cfg.HTTP_PORT}/health`);
@@ -129,7 +129,7 @@ program
       rpcError,
       sessions: Object.fromEntries(byState.map((r) => [r.state, r.n])),
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
-      costs: costReport(db),
+      costs: await costReport(store),
       bridge: await store.bridgeTransfers.summary(cfg.BRIDGE_MAX_ATTEMPTS),
       watt: await wattSummary(store, cfg.WATT_DECIMALS),
       providerHealth: await store.status.providerHealth(),
@@ -170,7 +170,7 @@ program
   .action(async (opts: { agent?: string; state?: string; json?: boolean }) => {
     const cfg = config(program.opts());
     const store = openExistingStore(cfg);
-    const renewals = new Map((await store.status.autoRenewals()).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
+    const renewals = new Map((await store.autoRenewals.list()).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
     const rows = (await store.status.sessions({ agent: opts.agent, state: opts.state })).map((r) => ({ ...r, autoRenewal: renewals.get(r.instance_id) ?? null }));
     store.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));

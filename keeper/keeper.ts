@@ -12,7 +12,7 @@ import { SessionLifecycle } from "./sessions/lifecycle";
 import type { Failover } from "./sessions/failover";
 import type { ComputeProvider } from "./providers/provider";
 import type { Metrics } from "./metrics";
-import { DB, getMeta } from "./store/db";
+import type { Store } from "./store/store";
 
 /** A provider's health check may not hold /health longer than this (a hung cloud API). */
 export const PROVIDER_HEALTH_TIMEOUT_MS = 2000;
@@ -72,7 +72,7 @@ export class Keeper {
   private readonly provisionStart = new Map<string, number>();
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly rpc: JsonRpcProvider,
     wallet: Wallet,
     readonly deployment: Deployment,
@@ -83,7 +83,7 @@ export class Keeper {
     private readonly metrics: Metrics,
   ) {
     this.reader = new EventReader(
-      db,
+      store,
       rpc,
       {
         compute: deployment.compute,
@@ -96,7 +96,7 @@ export class Keeper {
       log,
     );
     this.lifecycle = new SessionLifecycle(
-      db,
+      store,
       {
         providerFor: (id) => this.providers.get(id) ?? this.fallbackProvider,
         claimIntervalSeconds: opts.claimIntervalSeconds,
@@ -120,16 +120,16 @@ export class Keeper {
         },
       },
     );
-    this.sweep = new TreasurySweep(db, rpc, deployment.compute, opts.treasurySweepBlocks ?? 100, log);
+    this.sweep = new TreasurySweep(store, rpc, deployment.compute, opts.treasurySweepBlocks ?? 100, log);
     this.sender = new TxSender(
-      db,
+      store,
       rpc,
       wallet.connect(rpc),
       { to: deployment.compute, chainId: BigInt(deployment.chainId), bumpAfterSeconds: opts.bumpAfterSeconds },
       log,
-      (action, ok) => {
+      async (action, ok) => {
         metrics.actions.inc({ kind: action.kind, state: action.state });
-        this.lifecycle.onActionSettled(action, ok);
+        await this.lifecycle.onActionSettled(action, ok);
       },
     );
   }
@@ -146,14 +146,14 @@ export class Keeper {
       this.metrics.eventsIngested.inc(step.ingested);
       this.metrics.lastBlock.set(step.cursor);
       this.metrics.lagBlocks.set(Math.max(0, step.safeHead + this.opts.confirmations - step.cursor));
-      this.lifecycle.applyEvents();
+      await this.lifecycle.applyEvents();
     } while (!step.caughtUp && ++rounds < 50);
-    this.lifecycle.compensateOrphans(step.cursor, Math.max(this.opts.confirmations * 4, Math.floor(this.opts.reorgWindow / 4)));
+    await this.lifecycle.compensateOrphans(step.cursor, Math.max(this.opts.confirmations * 4, Math.floor(this.opts.reorgWindow / 4)));
     const latest = await this.rpc.getBlock("latest");
     await this.lifecycle.reconcile(latest!.timestamp);
     await this.sweep.tick(latest!.number);
     await this.sender.tick();
-    this.refreshGauges();
+    await this.refreshGauges();
     return step.caughtUp;
   }
 
@@ -196,8 +196,8 @@ export class Keeper {
     }
   }
 
-  private refreshGauges(): void {
-    const rows = this.db.prepare("SELECT state, count(*) n FROM sessions GROUP BY state").all() as { state: string; n: number }[];
+  private async refreshGauges(): Promise<void> {
+    const rows = await this.store.sessions.countByState();
     this.metrics.sessions.reset();
     for (const r of rows) this.metrics.sessions.set({ state: r.state }, r.n);
   }
@@ -206,9 +206,9 @@ export class Keeper {
     const providers = await providerHealth([...new Set([...this.providers.values(), this.fallbackProvider])]);
     return {
       ok: this.running && this.lastError === undefined,
-      lastProcessedBlock: Number(getMeta(this.db, "cursor.block") ?? -1),
+      lastProcessedBlock: await this.store.events.ingestedUpTo(),
       safeHead: this.lastStep?.safeHead,
-      pendingActions: this.sender.pending(),
+      pendingActions: await this.sender.pending(),
       lastError: this.lastError,
       providers,
     };

@@ -14,7 +14,8 @@
  */
 import type { EventFragment, Interface, JsonRpcProvider } from "ethers";
 import type { Logger } from "pino";
-import { DB, getMeta, now, setMeta } from "../store/db";
+import type { Store } from "../store/store";
+import type { NewEvent } from "../store/events";
 import { bridgeInterface, computeInterface, WATCHED_EVENTS } from "./contracts";
 import { rpcCall, RawLog } from "./rpc";
 
@@ -37,9 +38,6 @@ export interface StepResult {
   caughtUp: boolean;
   reorg?: { from: number; to: number; orphaned: number };
 }
-
-const CURSOR_NUMBER = "cursor.block";
-const CURSOR_HASH = "cursor.hash";
 
 /** JSON with bigints as decimal strings, as the events table stores args. */
 function serialiseArgs(names: readonly string[], values: readonly unknown[]): string {
@@ -69,7 +67,7 @@ export class EventReader {
   private readonly url: string;
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly rpc: JsonRpcProvider,
     private readonly opts: EventReaderOptions,
     private readonly log: Logger,
@@ -78,9 +76,9 @@ export class EventReader {
     this.url = rpc._getConnection().url;
   }
 
-  cursor(): { number: number; hash: string | undefined } {
-    const n = getMeta(this.db, CURSOR_NUMBER);
-    return { number: n === undefined ? this.opts.startBlock - 1 : Number(n), hash: getMeta(this.db, CURSOR_HASH) };
+  async cursor(): Promise<{ number: number; hash: string | undefined }> {
+    const c = await this.store.events.cursor();
+    return { number: c.number ?? this.opts.startBlock - 1, hash: c.hash };
   }
 
   /** One bounded step: detect a reorg, then ingest at most `range` confirmed blocks. */
@@ -88,12 +86,12 @@ export class EventReader {
     const head = await this.rpc.getBlockNumber();
     const safeHead = head - this.opts.confirmations;
     let reorg: StepResult["reorg"];
-    const cur = this.cursor();
+    const cur = await this.cursor();
     if (cur.hash !== undefined && cur.number >= 0) {
       const block = await this.rpc.getBlock(cur.number);
       if (!block || block.hash !== cur.hash) reorg = await this.rewind(cur.number);
     }
-    const from = this.cursor().number + 1;
+    const from = (await this.cursor()).number + 1;
     if (from > safeHead) return { ingested: 0, cursor: from - 1, safeHead, caughtUp: true, reorg };
     const to = Math.min(safeHead, from + this.opts.range - 1);
     const [logs, toBlock] = await Promise.all([
@@ -101,40 +99,28 @@ export class EventReader {
       this.rpc.getBlock(to),
     ]);
     if (!toBlock?.hash) throw new Error(`block ${to} not available`);
-    const ingested = this.store(logs, to, toBlock.hash);
+    const ingested = await this.ingest(logs, to, toBlock.hash);
     return { ingested, cursor: to, safeHead, caughtUp: to === safeHead, reorg };
   }
 
-  private store(logs: readonly RawLog[], to: number, toHash: string): number {
-    const insertEvent = this.db.prepare(
-      `INSERT INTO events (tx_hash, log_index, block_number, block_hash, name, instance_id, args, ingested_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (tx_hash, log_index) DO UPDATE SET
-         block_number = excluded.block_number, block_hash = excluded.block_hash,
-         status = CASE WHEN events.applied_at IS NULL THEN 'new' ELSE 'applied' END
-       WHERE events.status IN ('orphaned', 'dropped')`,
-    );
-    const insertBlock = this.db.prepare("INSERT INTO blocks (number, hash) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash");
-    let count = 0;
-    const t = now();
-    this.db.transaction(() => {
-      let lastBlock = -1;
-      for (const log of logs) {
-        if (log.removed) continue;
-        const parsed = this.parse(log);
-        if (!parsed) continue;
-        const blockNumber = Number(log.blockNumber);
-        const r = insertEvent.run(log.transactionHash, Number(log.logIndex), blockNumber, log.blockHash, parsed.name, parsed.instanceId, parsed.json, t);
-        count += r.changes;
-        if (blockNumber !== lastBlock) insertBlock.run(blockNumber, log.blockHash);
-        lastBlock = blockNumber;
-      }
-      insertBlock.run(to, toHash);
-      this.db.prepare("DELETE FROM blocks WHERE number < ?").run(to - this.opts.reorgWindow);
-      setMeta(this.db, CURSOR_NUMBER, String(to));
-      setMeta(this.db, CURSOR_HASH, toHash);
-    })();
-    return count;
+  /** Stores the decodable logs up to block `to` and moves the cursor there, in one transaction. */
+  private ingest(logs: readonly RawLog[], to: number, toHash: string): Promise<number> {
+    const events: NewEvent[] = [];
+    for (const log of logs) {
+      if (log.removed) continue;
+      const parsed = this.parse(log);
+      if (!parsed) continue;
+      events.push({
+        txHash: log.transactionHash,
+        logIndex: Number(log.logIndex),
+        blockNumber: Number(log.blockNumber),
+        blockHash: log.blockHash,
+        name: parsed.name,
+        instanceId: parsed.instanceId,
+        args: parsed.json,
+      });
+    }
+    return this.store.events.ingest(events, to, toHash, this.opts.reorgWindow);
   }
 
   private parse(log: RawLog): { name: string; json: string; instanceId: string | null } | null {
@@ -158,10 +144,7 @@ export class EventReader {
    * through the stored hashes to the newest block still on the chain and resume from there.
    */
   private async rewind(cursorNumber: number): Promise<NonNullable<StepResult["reorg"]>> {
-    const stored = this.db.prepare("SELECT number, hash FROM blocks WHERE number < ? ORDER BY number DESC").all(cursorNumber) as {
-      number: number;
-      hash: string;
-    }[];
+    const stored = await this.store.events.blocksBelow(cursorNumber);
     let ancestor = this.opts.startBlock - 1;
     let found = false;
     for (const b of stored) {
@@ -175,15 +158,8 @@ export class EventReader {
     if (!found) {
       this.log.error({ cursorNumber, window: this.opts.reorgWindow }, "no stored block is still on the chain: re-reading from the start block");
     }
-    const ancestorHash = ancestor >= 0 ? (await this.rpc.getBlock(ancestor))?.hash : undefined;
-    let orphaned = 0;
-    this.db.transaction(() => {
-      orphaned = this.db.prepare("UPDATE events SET status = 'orphaned' WHERE block_number > ? AND status != 'orphaned'").run(ancestor).changes;
-      this.db.prepare("DELETE FROM blocks WHERE number > ?").run(ancestor);
-      setMeta(this.db, CURSOR_NUMBER, String(ancestor));
-      if (ancestorHash) setMeta(this.db, CURSOR_HASH, ancestorHash);
-      else this.db.prepare("DELETE FROM meta WHERE key = ?").run(CURSOR_HASH);
-    })();
+    const ancestorHash = ancestor >= 0 ? ((await this.rpc.getBlock(ancestor))?.hash ?? undefined) : undefined;
+    const orphaned = await this.store.events.rewindTo(ancestor, ancestorHash);
     this.log.warn({ from: cursorNumber, to: ancestor, orphaned }, "chain reorganised below the confirmation depth: rewound");
     return { from: cursorNumber, to: ancestor, orphaned };
   }

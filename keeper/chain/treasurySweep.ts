@@ -6,16 +6,17 @@
  */
 import { Contract, JsonRpcProvider } from "ethers";
 import type { Logger } from "pino";
-import type { DB } from "../store/db";
-import { lastSweepBlock, setLastSweepBlock, unsettledActions } from "../store/autoRenewal";
-import { enqueueAction } from "./txSender";
+import type { Store } from "../store/store";
 import { computeInterface } from "./contracts";
+
+/** Meta key: the block of the last sweep decision (enqueued or nothing to withdraw). */
+const SWEEP_BLOCK = "sweep.lastBlock";
 
 export class TreasurySweep {
   private readonly compute: Contract;
 
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     rpc: JsonRpcProvider,
     computeAddress: string,
     private readonly intervalBlocks: number,
@@ -27,15 +28,15 @@ export class TreasurySweep {
   /** Enqueues a sweep when one is due and the treasury has something to withdraw. Returns the amount. */
   async tick(blockNumber: number): Promise<bigint> {
     if (this.intervalBlocks <= 0) return 0n;
-    const last = lastSweepBlock(this.db);
-    if (last !== undefined && blockNumber - last < this.intervalBlocks) return 0n;
-    if (unsettledActions(this.db, "withdraw") > 0) return 0n;
+    const stored = await this.store.meta.get(SWEEP_BLOCK);
+    if (stored !== undefined && blockNumber - Number(stored) < this.intervalBlocks) return 0n;
+    if ((await this.store.outbox.unsettled("withdraw")) > 0) return 0n;
     const treasury: string = await this.compute.treasury();
     const amount: bigint = await this.compute.withdrawable(treasury);
-    this.db.transaction(() => {
-      setLastSweepBlock(this.db, blockNumber);
-      if (amount > 0n) enqueueAction(this.db, `withdraw:${treasury.toLowerCase()}:${blockNumber}`, "withdraw", null, computeInterface.encodeFunctionData("withdraw", [treasury]));
-    })();
+    await this.store.tx(async () => {
+      await this.store.meta.set(SWEEP_BLOCK, String(blockNumber));
+      if (amount > 0n) await this.store.outbox.enqueue(`withdraw:${treasury.toLowerCase()}:${blockNumber}`, "withdraw", null, computeInterface.encodeFunctionData("withdraw", [treasury]));
+    });
     if (amount > 0n) this.log.info({ treasury, amount: amount.toString(), block: blockNumber }, "treasury sweep enqueued");
     return amount;
   }

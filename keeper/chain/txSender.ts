@@ -1,7 +1,7 @@
 /**
  * The keeper's only way to send transactions: an outbox in SQLite with one nonce manager.
  *
- * - `enqueue` stores an action under an idempotency key (enqueuing it again is a no-op), usually in
+ * - `store.outbox.enqueue` stores an action under an idempotency key (enqueuing it again is a no-op), usually in
  *   the same database transaction as the state change that called for it.
  * - `tick` first settles what was sent (receipts), re-broadcasts a transaction the node has dropped,
  *   and bumps the fees of one stuck too long (same nonce, so only one of them can ever be mined); then
@@ -17,33 +17,13 @@
  */
 import { JsonRpcProvider, Transaction, Wallet } from "ethers";
 import type { Logger } from "pino";
-import { DB, getMeta, now, setMeta } from "../store/db";
+import { now } from "../store/db";
+import type { Store } from "../store/store";
+import type { ActionRow, SignedTxRow } from "../store/outbox";
 
-export type ActionKind = "recordOutcome" | "claim" | "endSession" | "recordJobBatch" | "renew" | "withdraw";
-export type ActionState = "queued" | "sent" | "mined" | "reverted" | "skipped";
-
-export interface ActionRow {
-  id: number;
-  idempotency_key: string;
-  kind: ActionKind;
-  instance_id: string | null;
-  calldata: string;
-  state: ActionState;
-  nonce: number | null;
-  created_at: number;
-  updated_at: number;
-  mined_block: number | null;
-  error: string | null;
-}
-
-interface TxRow {
-  tx_hash: string;
-  action_id: number;
-  raw: string;
-  max_fee: string;
-  priority: string;
-  sent_at: number;
-}
+export type { ActionKind, ActionRow, ActionState } from "../store/outbox";
+/** Kept for keeper/jobs/batcher.ts until it enqueues through store.outbox. */
+export { enqueueAction } from "../store/outbox";
 
 export interface TxSenderOptions {
   to: string;
@@ -53,37 +33,19 @@ export interface TxSenderOptions {
   maxInFlight?: number;
 }
 
-const NEXT_NONCE = "tx.nextNonce";
 /** Fee bump per replacement: nodes require at least +10%. */
 const BUMP_NUM = 1125n;
 const BUMP_DEN = 1000n;
 
-export function enqueueAction(
-  db: DB,
-  key: string,
-  kind: ActionKind,
-  instanceId: string | null,
-  calldata: string,
-): boolean {
-  const t = now();
-  const r = db
-    .prepare(
-      `INSERT INTO actions (idempotency_key, kind, instance_id, calldata, state, created_at, updated_at)
-       VALUES (?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (idempotency_key) DO NOTHING`,
-    )
-    .run(key, kind, instanceId, calldata, t, t);
-  return r.changes > 0;
-}
-
 export class TxSender {
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     private readonly rpc: JsonRpcProvider,
     private readonly wallet: Wallet,
     private readonly opts: TxSenderOptions,
     private readonly log: Logger,
-    /** Called in the same database transaction that marks an action mined or reverted. */
-    private readonly onSettled: (action: ActionRow, ok: boolean) => void = () => {},
+    /** Called in the same database transaction that marks an action mined, reverted or skipped. */
+    private readonly onSettled: (action: ActionRow, ok: boolean) => void | Promise<void> = () => {},
   ) {}
 
   async tick(): Promise<{ sent: number; settled: number }> {
@@ -92,22 +54,19 @@ export class TxSender {
     return { sent, settled };
   }
 
-  pending(): number {
-    return (this.db.prepare("SELECT count(*) n FROM actions WHERE state IN ('queued', 'sent')").get() as { n: number }).n;
-  }
-
-  private txsOf(actionId: number): TxRow[] {
-    return this.db.prepare("SELECT * FROM action_txs WHERE action_id = ? ORDER BY sent_at, rowid").all(actionId) as TxRow[];
+  /** Actions not settled yet (queued or sent). */
+  pending(): Promise<number> {
+    return this.store.outbox.unsettled();
   }
 
   /** Receipts for sent actions; re-broadcast dropped ones; bump stuck ones; rewind lost nonces. */
   private async settleSent(): Promise<number> {
-    const sent = this.db.prepare("SELECT * FROM actions WHERE state = 'sent' ORDER BY nonce").all() as ActionRow[];
+    const sent = await this.store.outbox.inFlight();
     if (sent.length === 0) return 0;
     const minedNonce = await this.rpc.getTransactionCount(this.wallet.address, "latest");
     let settled = 0;
     for (const action of sent) {
-      const txs = this.txsOf(action.id);
+      const txs = await this.store.outbox.signedTxs(action.id);
       let receipt = null;
       for (const tx of txs) {
         receipt = await this.rpc.getTransactionReceipt(tx.tx_hash);
@@ -115,12 +74,11 @@ export class TxSender {
       }
       if (receipt) {
         const ok = receipt.status === 1;
-        this.db.transaction(() => {
-          this.db
-            .prepare("UPDATE actions SET state = ?, mined_block = ?, updated_at = ?, error = ? WHERE id = ?")
-            .run(ok ? "mined" : "reverted", receipt!.blockNumber, now(), ok ? null : "reverted on chain", action.id);
-          this.onSettled({ ...action, state: ok ? "mined" : "reverted", mined_block: receipt!.blockNumber, error: ok ? null : "reverted on chain" }, ok);
-        })();
+        const block = receipt.blockNumber;
+        await this.store.tx(async () => {
+          await this.store.outbox.settle(action.id, ok, block);
+          await this.onSettled({ ...action, state: ok ? "mined" : "reverted", mined_block: block, error: ok ? null : "reverted on chain" }, ok);
+        });
         if (!ok) this.log.warn({ action: action.idempotency_key, tx: receipt.hash }, "action reverted on chain");
         settled++;
         continue;
@@ -128,7 +86,7 @@ export class TxSender {
       if (action.nonce! < minedNonce) {
         // Our nonce was used, yet by none of this action's transactions: rewind it for a new nonce.
         this.log.warn({ action: action.idempotency_key, nonce: action.nonce }, "nonce consumed elsewhere: re-queueing action");
-        this.db.prepare("UPDATE actions SET state = 'queued', nonce = NULL, updated_at = ? WHERE id = ?").run(now(), action.id);
+        await this.store.outbox.requeue(action.id);
         continue;
       }
       const latest = txs.at(-1)!;
@@ -144,10 +102,10 @@ export class TxSender {
   }
 
   private async sendQueued(): Promise<number> {
-    const inFlight = (this.db.prepare("SELECT count(*) n FROM actions WHERE state = 'sent'").get() as { n: number }).n;
+    const inFlight = await this.store.outbox.inFlightCount();
     const room = (this.opts.maxInFlight ?? 16) - inFlight;
     if (room <= 0) return 0;
-    const queued = this.db.prepare("SELECT * FROM actions WHERE state = 'queued' ORDER BY id LIMIT ?").all(room) as ActionRow[];
+    const queued = await this.store.outbox.queued(room);
     let sent = 0;
     for (const action of queued) {
       let gasLimit: bigint;
@@ -156,10 +114,10 @@ export class TxSender {
       } catch (err) {
         const reason = revertReason(err);
         if (reason === undefined) throw err; // the RPC failed, not the call: try again later
-        this.db.transaction(() => {
-          this.db.prepare("UPDATE actions SET state = 'skipped', error = ?, updated_at = ? WHERE id = ?").run(reason, now(), action.id);
-          this.onSettled({ ...action, state: "skipped", error: reason }, false);
-        })();
+        await this.store.tx(async () => {
+          await this.store.outbox.skip(action.id, reason);
+          await this.onSettled({ ...action, state: "skipped", error: reason }, false);
+        });
         this.log.info({ action: action.idempotency_key, reason }, "action would revert: skipped without spending a nonce");
         continue;
       }
@@ -177,13 +135,7 @@ export class TxSender {
       });
       const raw = await this.wallet.signTransaction(tx);
       const hash = Transaction.from(raw).hash!;
-      this.db.transaction(() => {
-        this.db.prepare("UPDATE actions SET state = 'sent', nonce = ?, updated_at = ? WHERE id = ?").run(nonce, now(), action.id);
-        this.db
-          .prepare("INSERT INTO action_txs (tx_hash, action_id, raw, max_fee, priority, sent_at) VALUES (?, ?, ?, ?, ?, ?)")
-          .run(hash, action.id, raw, fees.maxFee.toString(), fees.priority.toString(), now());
-        setMeta(this.db, NEXT_NONCE, String(nonce + 1));
-      })();
+      await this.store.outbox.markSent(action.id, nonce, { hash, raw, maxFee: fees.maxFee, priority: fees.priority });
       await this.broadcast(raw, action);
       sent++;
     }
@@ -192,11 +144,9 @@ export class TxSender {
 
   /** The next nonce: ours from the database, unless the chain has moved past it (key used elsewhere). */
   private async nextNonce(): Promise<number> {
-    const stored = Number(getMeta(this.db, NEXT_NONCE) ?? 0);
+    const ours = await this.store.outbox.nextNonce();
     const chain = await this.rpc.getTransactionCount(this.wallet.address, "pending");
-    const usedByUs = this.db.prepare("SELECT max(nonce) m FROM actions WHERE state IN ('sent', 'mined', 'reverted')").get() as { m: number | null };
-    const afterOurs = usedByUs.m === null ? 0 : usedByUs.m + 1;
-    return Math.max(stored, chain, afterOurs);
+    return Math.max(ours, chain);
   }
 
   private async fees(): Promise<{ maxFee: bigint; priority: bigint }> {
@@ -211,7 +161,7 @@ export class TxSender {
     return { maxFee: base * 2n + priority, priority };
   }
 
-  private async bump(action: ActionRow, latest: TxRow): Promise<void> {
+  private async bump(action: ActionRow, latest: SignedTxRow): Promise<void> {
     const prev = Transaction.from(latest.raw);
     const fees = await this.fees();
     const maxFee = max(fees.maxFee, (BigInt(latest.max_fee) * BUMP_NUM) / BUMP_DEN + 1n);
@@ -228,9 +178,7 @@ export class TxSender {
     });
     const raw = await this.wallet.signTransaction(tx);
     const hash = Transaction.from(raw).hash!;
-    this.db
-      .prepare("INSERT INTO action_txs (tx_hash, action_id, raw, max_fee, priority, sent_at) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(hash, action.id, raw, maxFee.toString(), priority.toString(), now());
+    await this.store.outbox.addReplacement(action.id, { hash, raw, maxFee, priority });
     this.log.info({ action: action.idempotency_key, nonce: prev.nonce, maxFee: maxFee.toString() }, "fee bump: replacing stuck transaction");
     await this.broadcast(raw, action);
   }

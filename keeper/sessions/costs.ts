@@ -4,7 +4,8 @@
  * quoted hourly price times the whole hours it ran; a running attempt accrues up to now). The margin
  * is the difference. Read by `keeper status`; amounts are USDC base units as decimal strings.
  */
-import { DB, now } from "../store/db";
+import { now } from "../store/db";
+import type { Store } from "../store/store";
 
 export interface SessionCost {
   instanceId: string;
@@ -20,11 +21,9 @@ export interface CostReport {
   totals: { agentPaid: string; providerCost: string; margin: string };
 }
 
-export function costReport(db: DB, at = now()): CostReport {
-  const sessions = db.prepare("SELECT instance_id, state, claimed FROM sessions ORDER BY created_at").all() as { instance_id: string; state: string; claimed: string }[];
-  const attempts = db
-    .prepare("SELECT instance_id, provider, state, price_per_hour, running_at, cost FROM provision_attempts ORDER BY instance_id, seq")
-    .all() as { instance_id: string; provider: string; state: string; price_per_hour: string; running_at: number | null; cost: string | null }[];
+export async function costReport(store: Store, at = now()): Promise<CostReport> {
+  const sessions = await store.sessions.all();
+  const attempts = await store.provisionAttempts.all();
   const byId = new Map<string, typeof attempts>();
   for (const a of attempts) byId.set(a.instance_id, [...(byId.get(a.instance_id) ?? []), a]);
   let paid = 0n;
@@ -43,33 +42,4 @@ export function costReport(db: DB, at = now()): CostReport {
     out.push({ instanceId: s.instance_id, state: s.state, providers: list.map((a) => a.provider), agentPaid: p.toString(), providerCost: c.toString(), margin: (p - c).toString() });
   }
   return { sessions: out, totals: { agentPaid: paid.toString(), providerCost: cost.toString(), margin: (paid - cost).toString() } };
-}
-
-export interface BridgeSummary {
-  byState: Record<string, { count: number; amount: string }>;
-  /** Transfers that ended FAILED on their last attempt: operator action needed. */
-  alerts: { id: number; provider: string; amount: string; error: string | null }[];
-  transfers: { id: number; provider: string; amount: string; state: string; attempt: number; txHash: string | null; error: string | null }[];
-}
-
-export function bridgeSummary(db: DB, maxAttempts: number): BridgeSummary {
-  const rows = db.prepare("SELECT id, provider, amount, state, attempt, tx_hash, error FROM bridge_transfers ORDER BY id").all() as {
-    id: number;
-    provider: string;
-    amount: string;
-    state: string;
-    attempt: number;
-    tx_hash: string | null;
-    error: string | null;
-  }[];
-  const byState: Record<string, { count: number; amount: string }> = {};
-  for (const r of rows) {
-    const e = byState[r.state] ?? { count: 0, amount: "0" };
-    byState[r.state] = { count: e.count + 1, amount: (BigInt(e.amount) + BigInt(r.amount)).toString() };
-  }
-  return {
-    byState,
-    alerts: rows.filter((r) => r.state === "failed" && r.attempt >= maxAttempts).map((r) => ({ id: r.id, provider: r.provider, amount: r.amount, error: r.error })),
-    transfers: rows.map((r) => ({ id: r.id, provider: r.provider, amount: r.amount, state: r.state, attempt: r.attempt, txHash: r.tx_hash, error: r.error })),
-  };
 }

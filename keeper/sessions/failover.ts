@@ -14,9 +14,13 @@
  *   (persisted, so a restart keeps skipping a bad provider); one success closes it.
  */
 import type { Logger } from "pino";
-import { DB, now } from "../store/db";
+import { now } from "../store/db";
+import type { Store } from "../store/store";
+import type { AttemptRow } from "../store/provisionAttempts";
 import type { ComputeProvider, WorkloadSpec } from "../providers/provider";
 import type { ProviderRegistry } from "../providers/registry";
+
+export type { AttemptRow } from "../store/provisionAttempts";
 
 export interface FailoverOptions {
   deadlineSeconds: number;
@@ -26,22 +30,6 @@ export interface FailoverOptions {
   quoteTimeoutMs: number;
 }
 
-export interface AttemptRow {
-  instance_id: string;
-  seq: number;
-  provider: string;
-  state: "provisioning" | "running" | "failed" | "stopped";
-  price_per_hour: string;
-  started_at: number;
-  deadline_at: number;
-  running_at: number | null;
-  stopped_at: number | null;
-  cost: string | null;
-  bridge_transfer_id: number | null;
-  tries: number;
-  error: string | null;
-}
-
 export interface Choice {
   name: string;
   pricePerHour: bigint;
@@ -49,7 +37,7 @@ export interface Choice {
 
 export class Failover {
   constructor(
-    private readonly db: DB,
+    private readonly store: Store,
     readonly registry: ProviderRegistry,
     private readonly opts: FailoverOptions,
     private readonly log: Logger,
@@ -69,15 +57,15 @@ export class Failover {
     return [...new Set([...head, ...rest])];
   }
 
-  isOpen(name: string): boolean {
-    const row = this.db.prepare("SELECT unhealthy_until FROM provider_health WHERE provider = ?").get(name) as { unhealthy_until: number } | undefined;
-    return (row?.unhealthy_until ?? 0) > now();
+  async isOpen(name: string): Promise<boolean> {
+    return (await this.store.providerHealth.unhealthyUntil(name)) > now();
   }
 
   /** The next provider to try, or undefined when every allowed one was tried or is unhealthy. */
   async choose(providerId: number, spec: WorkloadSpec & { providers?: string[] }, durationSeconds: number, tried: Set<string>): Promise<Choice | undefined> {
     const all = this.candidates(providerId, spec.providers).filter((n) => !tried.has(n));
-    const healthy = all.filter((n) => !this.isOpen(n));
+    const open = await Promise.all(all.map((n) => this.isOpen(n)));
+    const healthy = all.filter((_, i) => !open[i]);
     for (const n of all.filter((x) => !healthy.includes(x))) this.log.info({ provider: n }, "provider skipped: circuit breaker open");
     if (healthy.length === 0) return undefined;
     const hours = Math.max(1, durationSeconds / 3600);
@@ -101,81 +89,61 @@ export class Failover {
     return { name: quotes[0].name, pricePerHour: quotes[0].pricePerHour };
   }
 
-  current(instanceId: string): AttemptRow | undefined {
-    return this.db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq DESC LIMIT 1").get(instanceId) as AttemptRow | undefined;
+  current(instanceId: string): Promise<AttemptRow | undefined> {
+    return this.store.provisionAttempts.current(instanceId);
   }
 
-  tried(instanceId: string): Set<string> {
-    const rows = this.db.prepare("SELECT provider FROM provision_attempts WHERE instance_id = ?").all(instanceId) as { provider: string }[];
-    return new Set(rows.map((r) => r.provider));
+  tried(instanceId: string): Promise<Set<string>> {
+    return this.store.provisionAttempts.providersTried(instanceId);
   }
 
-  /** Inserts the next attempt (call inside the caller's transaction). */
-  begin(instanceId: string, choice: Choice, deadlineSeconds: number): AttemptRow {
-    const seq = (this.current(instanceId)?.seq ?? 0) + 1;
-    const t = now();
-    this.db
-      .prepare("INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at) VALUES (?, ?, ?, 'provisioning', ?, ?, ?)")
-      .run(instanceId, seq, choice.name, choice.pricePerHour.toString(), t, t + Math.min(deadlineSeconds, this.opts.deadlineSeconds));
-    return this.current(instanceId)!;
+  /** Starts the next attempt (call inside the caller's transaction). */
+  begin(instanceId: string, choice: Choice, deadlineSeconds: number): Promise<AttemptRow> {
+    return this.store.provisionAttempts.begin(instanceId, choice.name, choice.pricePerHour, Math.min(deadlineSeconds, this.opts.deadlineSeconds));
   }
 
-  countTry(a: AttemptRow): void {
-    this.db.prepare("UPDATE provision_attempts SET tries = tries + 1 WHERE instance_id = ? AND seq = ?").run(a.instance_id, a.seq);
+  countTry(a: AttemptRow): Promise<void> {
+    return this.store.provisionAttempts.countTry(a);
   }
 
-  markRunning(a: AttemptRow): void {
-    this.db.prepare("UPDATE provision_attempts SET state = 'running', running_at = ?, error = NULL WHERE instance_id = ? AND seq = ?").run(now(), a.instance_id, a.seq);
+  markRunning(a: AttemptRow): Promise<void> {
+    return this.store.provisionAttempts.markRunning(a);
   }
 
-  markFailed(a: AttemptRow, error: string): void {
-    this.stop(a, "failed", error);
+  markFailed(a: AttemptRow, error: string): Promise<void> {
+    return this.stop(a, "failed", error);
   }
 
   /**
    * Ends an attempt and fixes what the keeper owes its provider: the quoted hourly price times the
    * hours it ran, rounded up to whole hours (how Spheron and io.net bill). Idempotent.
    */
-  stop(a: AttemptRow, state: "failed" | "stopped", error?: string): void {
+  stop(a: AttemptRow, state: "failed" | "stopped", error?: string): Promise<void> {
     const t = now();
     const ran = a.running_at === null ? 0 : Math.max(1, Math.ceil((t - a.running_at) / 3600));
-    const cost = (BigInt(a.price_per_hour) * BigInt(ran)).toString();
-    this.db
-      .prepare("UPDATE provision_attempts SET state = ?, stopped_at = ?, cost = ?, error = COALESCE(?, error) WHERE instance_id = ? AND seq = ? AND state IN ('provisioning', 'running')")
-      .run(state, t, cost, error ?? null, a.instance_id, a.seq);
+    return this.store.provisionAttempts.stop(a, state, t, BigInt(a.price_per_hour) * BigInt(ran), error);
   }
 
   /** The session is over: its current attempt stops accruing cost. */
-  stopSession(instanceId: string): void {
-    const a = this.current(instanceId);
-    if (a) this.stop(a, a.state === "running" ? "stopped" : "failed");
+  async stopSession(instanceId: string): Promise<void> {
+    const a = await this.current(instanceId);
+    if (a) await this.stop(a, a.state === "running" ? "stopped" : "failed");
   }
 
-  recordSuccess(name: string): void {
-    this.db
-      .prepare(
-        `INSERT INTO provider_health (provider, consecutive_failures, unhealthy_until, updated_at) VALUES (?, 0, 0, ?)
-         ON CONFLICT (provider) DO UPDATE SET consecutive_failures = 0, unhealthy_until = 0, updated_at = excluded.updated_at`,
-      )
-      .run(name, now());
+  recordSuccess(name: string): Promise<void> {
+    return this.store.providerHealth.recordSuccess(name);
   }
 
   /**
    * Counts a failure against the provider. The operator's own hardware is never skipped (it is the
    * last resort), and a rejection of the agent's own config says nothing about the provider's health.
    */
-  recordFailure(name: string, error: string): void {
+  async recordFailure(name: string, error: string): Promise<void> {
     if (!this.registry.isCloud(name) || /\bconfig\./.test(error)) return;
-    this.db
-      .prepare(
-        `INSERT INTO provider_health (provider, consecutive_failures, last_error, updated_at) VALUES (?, 1, ?, ?)
-         ON CONFLICT (provider) DO UPDATE SET consecutive_failures = consecutive_failures + 1, last_error = excluded.last_error, updated_at = excluded.updated_at`,
-      )
-      .run(name, error.slice(0, 300), now());
-    const row = this.db.prepare("SELECT consecutive_failures n FROM provider_health WHERE provider = ?").get(name) as { n: number };
-    if (row.n >= this.opts.breakerThreshold) {
-      this.db.prepare("UPDATE provider_health SET unhealthy_until = ? WHERE provider = ?").run(now() + this.opts.cooldownSeconds, name);
-      this.log.error({ provider: name, failures: row.n, cooldownS: this.opts.cooldownSeconds }, "provider marked unhealthy");
+    const failures = await this.store.providerHealth.recordFailure(name, error.slice(0, 300));
+    if (failures >= this.opts.breakerThreshold) {
+      await this.store.providerHealth.markUnhealthy(name, now() + this.opts.cooldownSeconds);
+      this.log.error({ provider: name, failures, cooldownS: this.opts.cooldownSeconds }, "provider marked unhealthy");
     }
   }
 }

@@ -4,7 +4,6 @@
  * lifecycle, the outbox and failover, which keep them.
  */
 import type { Unit } from "./unit";
-import { listAutoRenewals, type RenewalListRow } from "./autoRenewal";
 
 export interface StateCount {
   state: string;
@@ -34,14 +33,6 @@ export interface SessionListRow {
 }
 
 /** What the audit compares with the chain's events, per session. */
-export interface AuditSessionRow {
-  instance_id: string;
-  state: string;
-  deposited: string;
-  claimed: string;
-  refunded: string;
-  started_block: number;
-}
 
 export class StatusRepo {
   constructor(private readonly unit: Unit) {}
@@ -72,15 +63,5 @@ export class StatusRepo {
           )
           .all(agent, agent, state, state) as SessionListRow[],
     );
-  }
-
-  /** Every session with auto-renewal terms, with its state and end. */
-  autoRenewals(): Promise<RenewalListRow[]> {
-    return this.unit.run((db) => listAutoRenewals(db));
-  }
-
-  /** Every session the keeper knows, with the amounts the audit checks against the chain. */
-  sessionsForAudit(): Promise<AuditSessionRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT instance_id, state, deposited, claimed, refunded, started_block FROM sessions").all() as AuditSessionRow[]);
   }
 }

@@ -10,44 +10,62 @@
  *   });
  */
 import { AkashRepo } from "./akash";
-import { BridgeTransfersRepo } from "./bridgeTransfers";
-import { DB, openDatabase } from "./db";
+import { AutoRenewalRepo } from "./autoRenewal";
 import { BatchesRepo } from "./batches";
+import { BridgeTransfersRepo } from "./bridgeTransfers";
 import { BurnsRepo } from "./burns";
+import { DB, openDatabase } from "./db";
+import { EventsRepo } from "./events";
 import { JobsRepo } from "./jobs";
 import { LedgerRepo } from "./ledger";
 import { MetaRepo } from "./meta";
+import { OutboxRepo } from "./outbox";
+import { ProviderHealthRepo } from "./providerHealth";
+import { ProvisionAttemptsRepo } from "./provisionAttempts";
 import { RateLimitsRepo } from "./rateLimits";
+import { SessionsRepo } from "./sessions";
 import { StatusRepo } from "./status";
-import { Unit } from "./unit";
 import { WattScanRepo } from "./wattScan";
 import { X402Repo } from "./x402";
+import { Unit } from "./unit";
 
 export class Store {
   readonly unit: Unit;
   // Repositories, one per concept (keep alphabetical to keep merges calm).
   readonly akash: AkashRepo;
+  readonly autoRenewals: AutoRenewalRepo;
   readonly batches: BatchesRepo;
   readonly bridgeTransfers: BridgeTransfersRepo;
   readonly burns: BurnsRepo;
+  readonly events: EventsRepo;
   readonly jobs: JobsRepo;
   readonly ledger: LedgerRepo;
   readonly meta: MetaRepo;
+  readonly outbox: OutboxRepo;
+  readonly providerHealth: ProviderHealthRepo;
+  readonly provisionAttempts: ProvisionAttemptsRepo;
   readonly rateLimits: RateLimitsRepo;
+  readonly sessions: SessionsRepo;
   readonly status: StatusRepo;
   readonly wattScan: WattScanRepo;
   readonly x402: X402Repo;
 
   constructor(readonly db: DB) {
     this.unit = new Unit(db);
+    this.akash = new AkashRepo(this.unit);
+    this.autoRenewals = new AutoRenewalRepo(this.unit);
     this.batches = new BatchesRepo(this.unit);
+    this.bridgeTransfers = new BridgeTransfersRepo(this.unit);
     this.burns = new BurnsRepo(this.unit);
+    this.events = new EventsRepo(this.unit);
     this.jobs = new JobsRepo(this.unit);
     this.ledger = new LedgerRepo(this.unit);
     this.meta = new MetaRepo(this.unit);
-    this.akash = new AkashRepo(this.unit);
-    this.bridgeTransfers = new BridgeTransfersRepo(this.unit);
+    this.outbox = new OutboxRepo(this.unit);
+    this.providerHealth = new ProviderHealthRepo(this.unit);
+    this.provisionAttempts = new ProvisionAttemptsRepo(this.unit);
     this.rateLimits = new RateLimitsRepo(this.unit);
+    this.sessions = new SessionsRepo(this.unit);
     this.status = new StatusRepo(this.unit);
     this.wattScan = new WattScanRepo(this.unit);
     this.x402 = new X402Repo(this.unit);

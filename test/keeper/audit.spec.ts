@@ -62,7 +62,11 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
 
     // The sweep: the keeper withdrew the treasury's balance to it (Withdrawn, caller the keeper).
     const treasury = await c.treasury();
+    // Also wait for the keeper to have read the receipt of its last sweep: one mined a moment ago is
+    // still 'sent' in its outbox until its next pass.
+    const unsettledSweeps = () => app.db.prepare("SELECT count(*) FROM actions WHERE kind = 'withdraw' AND state IN ('queued', 'sent')").pluck().get() as number;
     const withdrawn = await until("a treasury sweep", async () => {
+      if (unsettledSweeps() > 0) return undefined;
       const w = await c.queryFilter(c.filters.Withdrawn(treasury));
       return w.length > 0 && (await c.withdrawable(treasury)) === 0n ? w : undefined;
     });

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { toUtf8Bytes } from "ethers";
 import { EventReader } from "../../../keeper/chain/eventReader";
 import { openDatabase, DB } from "../../../keeper/store/db";
+import { Store } from "../../../keeper/store/store";
 import { startTestChain, TestChain, silentLog, CONFIG } from "../shared/chain";
 
 const HOUR = 3600;
@@ -21,7 +22,7 @@ describe("keeper EventReader", function () {
 
   function reader(confirmations = 3, range = 2_000) {
     return new EventReader(
-      db,
+      new Store(db),
       t.rpc,
       { compute: t.deployment.contracts.AgentCompute, bridge: t.deployment.contracts.AgentComputeBridge, startBlock: t.deployment.startBlock, confirmations, range, reorgWindow: 64 },
       silentLog,
@@ -160,7 +161,7 @@ describe("keeper EventReader behind a faulty RPC", function () {
       await t.mine(3);
       const rpc = new JsonRpcProvider(proxy.url, t.deployment.chainId, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1 });
       const r = new EventReader(
-        db,
+        new Store(db),
         rpc,
         { compute: t.deployment.contracts.AgentCompute, startBlock: t.deployment.startBlock, confirmations: 3, range: 4, reorgWindow: 64 },
         silentLog,

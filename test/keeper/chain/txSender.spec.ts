@@ -1,13 +1,15 @@
 import { expect } from "chai";
 import { ethers, Transaction, toUtf8Bytes } from "ethers";
-import { TxSender, enqueueAction, ActionRow } from "../../../keeper/chain/txSender";
+import { TxSender, ActionRow } from "../../../keeper/chain/txSender";
 import { computeInterface } from "../../../keeper/chain/contracts";
 import { openDatabase, DB } from "../../../keeper/store/db";
+import { Store } from "../../../keeper/store/store";
 import { startTestChain, TestChain, silentLog, CONFIG } from "../shared/chain";
 
 describe("keeper TxSender (outbox and nonce manager)", function () {
   let t: TestChain;
   let db: DB;
+  let store: Store;
   let settled: { key: string; ok: boolean }[];
 
   before(async () => {
@@ -17,6 +19,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
   let snapshot: string;
   beforeEach(async () => {
     db = openDatabase(":memory:");
+    store = new Store(db);
     settled = [];
     await t.rpc.send("evm_setAutomine", [true]);
     snapshot = await t.rpc.send("evm_snapshot", []);
@@ -28,31 +31,33 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
 
   function sender(bumpAfterSeconds = 3600) {
     return new TxSender(
-      db,
+      store,
       t.rpc,
       t.keeper,
       { to: t.deployment.contracts.AgentCompute, chainId: BigInt(t.deployment.chainId), bumpAfterSeconds },
       silentLog,
-      (a: ActionRow, ok: boolean) => settled.push({ key: a.idempotency_key, ok }),
+      (a: ActionRow, ok: boolean) => {
+        settled.push({ key: a.idempotency_key, ok });
+      },
     );
   }
   /** A keeper action that succeeds: anchoring a fresh job batch root. */
   function batch(key: string) {
-    return enqueueAction(db, key, "recordJobBatch", null, computeInterface.encodeFunctionData("recordJobBatch", [ethers.id(key + Math.random()), 1, 1]));
+    return store.outbox.enqueue(key, "recordJobBatch", null, computeInterface.encodeFunctionData("recordJobBatch", [ethers.id(key + Math.random()), 1, 1]));
   }
   const action = (key: string) => db.prepare("SELECT * FROM actions WHERE idempotency_key = ?").get(key) as ActionRow;
   const txCount = () => t.rpc.getTransactionCount(t.keeper.address, "latest");
 
-  it("enqueuing the same idempotency key twice stores one action", () => {
-    expect(batch("a")).to.equal(true);
-    expect(enqueueAction(db, "a", "claim", null, "0x")).to.equal(false);
+  it("enqueuing the same idempotency key twice stores one action", async () => {
+    expect(await batch("a")).to.equal(true);
+    expect(await store.outbox.enqueue("a", "claim", null, "0x")).to.equal(false);
     expect((db.prepare("SELECT count(*) n FROM actions").get() as { n: number }).n).to.equal(1);
   });
 
   it("sends queued actions in order with consecutive nonces and settles them from receipts", async () => {
     const s = sender();
-    batch("first");
-    batch("second");
+    await batch("first");
+    await batch("second");
     const n0 = await txCount();
     await s.tick();
     await s.tick();
@@ -67,7 +72,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
 
   it("an action that would revert is skipped without spending a nonce", async () => {
     const s = sender();
-    enqueueAction(db, "bad", "claim", null, computeInterface.encodeFunctionData("claim", [ethers.id("no such session")]));
+    await store.outbox.enqueue("bad", "claim", null, computeInterface.encodeFunctionData("claim", [ethers.id("no such session")]));
     const n0 = await txCount();
     await s.tick();
     expect(action("bad").state).to.equal("skipped");
@@ -77,7 +82,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
   });
 
   it("a transaction signed and stored but never broadcast (a crash) is broadcast on the next tick, once", async () => {
-    batch("crashed");
+    await batch("crashed");
     const a = action("crashed");
     // Reproduce the state a crash leaves: the signed transaction is in the database, the node never saw it.
     const nonce = await t.rpc.getTransactionCount(t.keeper.address, "pending");
@@ -97,7 +102,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
   it("a transaction the node dropped is re-broadcast", async () => {
     await t.rpc.send("evm_setAutomine", [false]);
     const s = sender();
-    batch("dropped");
+    await batch("dropped");
     await s.tick();
     const hash = (db.prepare("SELECT tx_hash FROM action_txs").get() as { tx_hash: string }).tx_hash;
     expect(await t.rpc.send("hardhat_dropTransaction", [hash])).to.equal(true);
@@ -111,7 +116,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
   it("a stuck transaction is replaced with higher fees at the same nonce, and exactly one of them is mined", async () => {
     await t.rpc.send("evm_setAutomine", [false]);
     const s = sender(0);
-    batch("stuck");
+    await batch("stuck");
     const n0 = await txCount();
     await s.tick(); // sent
     await s.tick(); // not mined yet and older than 0 s: bump
@@ -129,7 +134,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
   it("when its nonce is consumed by another transaction, the action is re-queued and sent with a new nonce", async () => {
     await t.rpc.send("evm_setAutomine", [false]);
     const s = sender();
-    batch("rewound");
+    await batch("rewound");
     await s.tick();
     const first = action("rewound");
     const hash = (db.prepare("SELECT tx_hash FROM action_txs WHERE action_id = ?").get(first.id) as { tx_hash: string }).tx_hash;
@@ -149,7 +154,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
 
   it("a new sender on the same database (a restart) settles what the old one sent and sends nothing twice", async () => {
     await t.rpc.send("evm_setAutomine", [false]);
-    batch("before-restart");
+    await batch("before-restart");
     await sender().tick();
     const n0 = await txCount();
     await t.mine(1);
@@ -166,7 +171,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
     await (await t.usdc().approve(await c.getAddress(), 10n ** 12n)).wait();
     const r = await (await c.startSession(3600, 0, toUtf8Bytes(CONFIG))).wait();
     const id = c.interface.parseLog(r!.logs.find((l) => l.topics[0] === c.interface.getEvent("SessionStarted").topicHash)!)!.args.instanceId;
-    enqueueAction(db, `outcome:${id}:running`, "recordOutcome", id, computeInterface.encodeFunctionData("recordOutcome", [id, 1, "process:1"]));
+    await store.outbox.enqueue(`outcome:${id}:running`, "recordOutcome", id, computeInterface.encodeFunctionData("recordOutcome", [id, 1, "process:1"]));
     const s = sender();
     await s.tick();
     await s.tick();

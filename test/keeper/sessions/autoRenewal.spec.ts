@@ -13,9 +13,7 @@ import { keeperEnv, startSession, startTestKeeper, until } from "../shared/keepe
 import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
 import type { App } from "../../../keeper/app";
 import type { SessionRow } from "../../../keeper/sessions/lifecycle";
-import { getAutoRenewal } from "../../../keeper/store/autoRenewal";
 import { computeInterface, OUTCOME, RENEWAL_FAILURE } from "../../../keeper/chain/contracts";
-import { enqueueAction } from "../../../keeper/chain/txSender";
 import { renewalKey } from "../../../keeper/sessions/lifecycle";
 
 const WORKLOAD = JSON.stringify({ command: ["sh", "-c", "echo up; sleep 3600"], cpu: 0.5, memoryMb: 64 });
@@ -87,7 +85,7 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     expect(Number((await t.rpc.getBlock(sessionEnded.blockNumber))!.timestamp)).to.be.at.least(firstEnd + 2 * PERIOD);
     expect((await provider.status(row.workload_key)).state).to.not.equal("running");
 
-    const r = getAutoRenewal(app.db, id)!;
+    const r = (await app.store.autoRenewals.get(id))!;
     expect([r.enabled, r.renewals, r.budget_left, r.last_failure]).to.deep.equal([0, 2, "0", "BudgetExhausted"]);
     const transitions = app.db.prepare("SELECT to_state, reason FROM session_transitions WHERE instance_id = ? ORDER BY id").all(id) as { to_state: string; reason: string }[];
     expect(transitions.filter((x) => x.to_state === "renewing").map((x) => x.reason)).to.deep.equal([`SessionRenewed for ${PERIOD} s`, `SessionRenewed for ${PERIOD} s`]);
@@ -105,7 +103,7 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     const ended = await stateIs(id, "ended");
     expect(ended.ends_at).to.equal(end);
     expect(ended.duration).to.equal(PERIOD);
-    const r = getAutoRenewal(app.db, id)!;
+    const r = (await app.store.autoRenewals.get(id))!;
     expect([r.enabled, r.renewals, r.last_failure]).to.deep.equal([0, 0, "PaymentFailed"]);
     await until("the renew action settled", () => renewActions(id).every((x) => x.state === "mined"));
     expect(renewActions(id)).to.deep.equal([{ idempotency_key: `renew:${id}:${end}`, state: "mined" }]);
@@ -118,7 +116,7 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     const end = session(id)!.ends_at!;
     await (await c.setAutoRenewal(id, PERIOD, cost, 10n * cost)).wait();
     await (await c.stopAutoRenewal(id)).wait();
-    await until("AutoRenewalStopped applied", () => getAutoRenewal(app.db, id)?.enabled === 0);
+    await until("AutoRenewalStopped applied", async () => (await app.store.autoRenewals.get(id))?.enabled === 0);
     const ended = await stateIs(id, "ended");
     expect(ended.ends_at).to.equal(end);
     expect(await c.queryFilter(c.filters.SessionRenewed(id))).to.deep.equal([]);
@@ -132,7 +130,7 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     await stateIs(id, "running");
     const cost = await c.getSessionCost(PERIOD, 0);
     await (await c.setAutoRenewal(id, PERIOD, cost, 5n * cost)).wait();
-    await until("AutoRenewalSet applied", () => getAutoRenewal(app.db, id)?.enabled === 1);
+    await until("AutoRenewalSet applied", async () => (await app.store.autoRenewals.get(id))?.enabled === 1);
     const endsAt = session(id)!.ends_at!;
 
     const env = { ...keeperEnv(t, app.dataDir), PATH: process.env.PATH!, RENEWAL_LEAD_S: String(LEAD), HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
@@ -169,12 +167,12 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     const c = t.compute();
     const row = (app.db.prepare("SELECT * FROM sessions WHERE state = 'running' AND duration = 3600 ORDER BY created_at DESC").get() as SessionRow | undefined)!;
     const id = row.instance_id;
-    expect(getAutoRenewal(app.db, id)!.enabled).to.equal(1);
+    expect((await app.store.autoRenewals.get(id))!.enabled).to.equal(1);
     // As if the keeper's clock were off by most of an hour: its renew is simulated and refused.
-    enqueueAction(app.db, renewalKey(id, row.ends_at!), "renew", id, computeInterface.encodeFunctionData("renew", [id]));
+    await app.store.outbox.enqueue(renewalKey(id, row.ends_at!), "renew", id, computeInterface.encodeFunctionData("renew", [id]));
     await until("the early renew settled", () => renewActions(id).find((a) => a.state !== "queued"));
     expect(renewActions(id)).to.deep.equal([{ idempotency_key: `renew:${id}:${row.ends_at}`, state: "skipped" }]);
-    const r = getAutoRenewal(app.db, id)!;
+    const r = (await app.store.autoRenewals.get(id))!;
     expect([r.enabled, r.last_failure]).to.deep.equal([1, "RenewalTooEarly"]);
     expect(await c.queryFilter(c.filters.SessionRenewed(id))).to.deep.equal([]);
     await (await c.endSession(id)).wait();

@@ -43,7 +43,7 @@ describe("keeper behind a faulty RPC", function () {
       await (await t.compute().endSession(id)).wait();
     }
     await until("all settled", () => ["ended", "ended", "refunded"].every((want, i) => session(ids[i])?.state === want), 120_000);
-    await until("outbox drained", () => app.keeper.sender.pending() === 0, 60_000);
+    await until("outbox drained", async () => (await app.keeper.sender.pending()) === 0, 60_000);
     expect(proxy.stats.dropped + proxy.stats.errors, "faults were injected").to.be.greaterThan(5);
     const c = t.compute();
     for (const id of ids) {
