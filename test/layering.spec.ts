@@ -98,6 +98,38 @@ describe("layering", () => {
       expect(checkLayering([app, cli], LAYERING_RULES).map((v) => v.file)).to.deep.equal(["keeper/cli.ts"]);
     });
 
+    it("keeps SQL, connection calls and drivers inside keeper/store/", () => {
+      const rule = LAYERING_RULES.find((r) => r.name.startsWith("the keeper reaches its database"))!;
+      const domain: SourceFile = {
+        path: "keeper/jobs/ledger.ts",
+        text: [
+          'import Database from "better-sqlite3";', // line 1
+          'import type { DB } from "../store/db";',
+          'import { Store } from "../store/store";',
+          'const row = db.prepare("SELECT balance FROM balances WHERE agent = ?").get(a);',
+          "db.transaction(() => credit())();", // line 5
+          "const q = `UPDATE jobs SET state = 'done' WHERE id = ${id}`;",
+          'log.info("select a provider from the list"); // prose, not SQL',
+          '/^SELECT/.exec(text); // a RegExp is no query',
+          "await store.tx(async () => store.ledger.credit(a, 1n));",
+          'const s = "INSERT OR IGNORE INTO seen (sig) VALUES (?)";', // line 10
+        ].join("\n"),
+      };
+      expect(rule.check(domain).map((v) => [v.line, v.reason])).to.deep.equal([
+        [1, "a database driver"],
+        [2, "the store's internals (keeper/store/db)"],
+        [4, "a database connection's method"],
+        [4, "SQL text"],
+        [5, "a database connection's method"],
+        [6, "SQL text"],
+        [10, "SQL text"],
+      ]);
+      // Inside the store, all of it is the point.
+      expect(rule.check({ ...domain, path: "keeper/store/ledger.ts" })).to.deep.equal([]);
+      // Tests and scripts may read the database directly to check what the keeper wrote.
+      expect(rule.check({ ...domain, path: "test/keeper/jobs/ledger.spec.ts" })).to.deep.equal([]);
+    });
+
     it("judges only the files a rule names (exact folders, not name prefixes)", () => {
       const rule = banImports({ name: "sample", from: ["keeper"], to: ["test"] });
       const outside: SourceFile = { path: "keepers/x.ts", text: 'import "../test/y";\n' };

@@ -77,6 +77,43 @@ export function banImports(ban: ImportBan): LayeringRule {
   };
 }
 
+/** Database drivers: only keeper/store/ may import them. */
+const DRIVERS = ["better-sqlite3", "pg", "kysely"];
+/** Methods of a database connection that only a repository calls. */
+const DRIVER_CALLS = new Set(["prepare", "transaction", "pragma"]);
+/** A string that is a SQL statement (upper-case keywords, as every query here is written). */
+const SQL_TEXT = /^\s*(SELECT\s[\s\S]*\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|CREATE\s+(TABLE|INDEX|UNIQUE)|DROP\s+(TABLE|INDEX)|ALTER\s+TABLE|PRAGMA\s|BEGIN\b|COMMIT\b|ROLLBACK\b|WITH\s+\w+\s+AS\s*\()/;
+
+/**
+ * A rule: files under `from` (outside `store`) neither import a database driver nor the store's
+ * internals (the connection and its unit of work), call a connection's methods, or hold SQL text.
+ * They reach the database only through the repositories of keeper/store/store.ts.
+ */
+export function storeOnly(opts: { name: string; from: string[]; store: string; internals: string[] }): LayeringRule {
+  return {
+    name: opts.name,
+    check(file) {
+      if (!opts.from.some((dir) => isUnder(file.path, dir)) || isUnder(file.path, opts.store)) return [];
+      const found: Omit<Violation, "rule">[] = importsOf(file).flatMap(({ specifier, resolved, line }) => {
+        if (resolved === undefined) return DRIVERS.includes(specifier) ? [{ file: file.path, line, specifier, reason: "a database driver" }] : [];
+        const internal = opts.internals.find((p) => resolved === p);
+        return internal ? [{ file: file.path, line, specifier, reason: `the store's internals (${internal})` }] : [];
+      });
+      const source = ts.createSourceFile(file.path, file.text, ts.ScriptTarget.Latest, true);
+      const lineOf = (node: ts.Node) => source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+      const visit = (node: ts.Node): void => {
+        if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && DRIVER_CALLS.has(node.expression.name.text))
+          found.push({ file: file.path, line: lineOf(node), specifier: `.${node.expression.name.text}(`, reason: "a database connection's method" });
+        if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node)) && SQL_TEXT.test(node.text))
+          found.push({ file: file.path, line: lineOf(node), specifier: node.text.trim().split(/\s+/).slice(0, 3).join(" "), reason: "SQL text" });
+        ts.forEachChild(node, visit);
+      };
+      visit(source);
+      return found.sort((a, b) => a.line - b.line);
+    },
+  };
+}
+
 /** The project's rules. Each name says the rule; add new ones here (import bans or any other check). */
 export const LAYERING_RULES: LayeringRule[] = [
   banImports({
@@ -95,6 +132,12 @@ export const LAYERING_RULES: LayeringRule[] = [
     from: ["keeper"],
     to: ["localnet"],
     except: ["keeper/app.ts"],
+  }),
+  storeOnly({
+    name: "the keeper reaches its database only through keeper/store/ repositories",
+    from: ["keeper"],
+    store: "keeper/store",
+    internals: ["keeper/store/db", "keeper/store/unit"],
   }),
 ];
 
