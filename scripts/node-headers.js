@@ -1,5 +1,5 @@
 // Prints the folder whose include/node holds the C headers of the Node.js that runs this script, or
-// nothing when there is none. node-gyp builds native addons (better-sqlite3) against `nodedir`; with
+// nothing when there is none. node-gyp builds native addons from source against `nodedir`; with
 // no nodedir it downloads the headers, which fails offline, and a nodedir left over from another
 // Node (these machines set nodedir=/usr for Debian's Node 20) builds an addon that the running
 // Node refuses to load (NODE_MODULE_VERSION mismatch). setup.sh points npm_config_nodedir here.

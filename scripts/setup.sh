@@ -4,7 +4,8 @@
 #   end of life since 2026-04-30), from the npm registry's `node` package;
 # - Debian packages: bubblewrap (the process sandbox), docker.io and busybox-static (the docker
 #   provider's engine and its registry-free image);
-# - npm packages from the lockfile (better-sqlite3 builds from source: no prebuilt download);
+# - npm packages from the lockfile (better-sqlite3 13 carries its Node-API binaries in its registry
+#   package: nothing to download or build);
 # - the contracts compiled with the pinned npm `solc` (no compiler download).
 # Nothing is fetched from outside the npm registry and Debian's apt.
 set -euo pipefail
@@ -60,9 +61,9 @@ if [ "$(node_major)" -lt 22 ] || [ "${npm_node%%.*}" -lt 22 ]; then
   exit 1
 fi
 
-# node-gyp builds better-sqlite3 against the headers in npm's `nodedir` (it would download them
-# otherwise). These machines set nodedir=/usr, Debian's Node 20 headers: under Node 24 that builds
-# an addon Node 24 refuses to load. Point it at the running Node's own headers; when this script
+# node-gyp builds a native addon from source (an install script npm runs, `npm rebuild`) against
+# the headers in npm's `nodedir` (it would download them otherwise). These machines set
+# nodedir=/usr, Debian's Node 20 headers: under Node 24 that builds an addon Node 24 refuses to load. Point it at the running Node's own headers; when this script
 # installed that Node, also in the user's npm config, so that a later `npm ci` builds right too.
 configured_nodedir=$(npm config get nodedir)
 case "$configured_nodedir" in undefined | null) configured_nodedir= ;; esac
