@@ -37,6 +37,7 @@ node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo
 # whose engines ask for it are otherwise skipped.
 NODE_VERSION=24.21.0
 NODE_PREFIX="${NODE_PREFIX:-/usr/local}"
+NODE_PREFIX="${NODE_PREFIX%/}" # compared with `command -v node` below
 installed_node=false
 if [ "$(node_major)" -lt 22 ]; then
   node_package="node-$(uname -s | tr 'A-Z' 'a-z')-$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/')"
