@@ -42,8 +42,11 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
     /// @notice Runs the keeper: reports outcomes, claims escrow, records job batches, closes expired sessions.
     bytes32 public constant KEEPER_ROLE = keccak256("KEEPER_ROLE");
 
+    /// @notice Provider id of Spheron.
     uint8 public constant SPHERON = 0;
+    /// @notice Provider id of Akash.
     uint8 public constant AKASH = 1;
+    /// @notice Provider id of io.net.
     uint8 public constant IONET = 2;
 
     /// @notice Shortest session or extension, in seconds.
@@ -103,6 +106,7 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
         uint64 bCost;
     }
 
+    /// @notice Deploys the escrow with its three providers priced and active.
     /// @param usdc_ the USDC token
     /// @param admin holds DEFAULT_ADMIN_ROLE (providers, treasury, bridge, pause, roles)
     /// @param treasury_ receives claimed escrow
@@ -617,7 +621,7 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
                 pair.bCost = uint64(cost);
             }
         }
-        q.count += 1;
+        ++q.count;
         q.queuedSeconds += uint40(duration);
         q.queuedCost += uint64(cost);
         _queues[instanceId] = q;
@@ -653,6 +657,7 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
 
     function _permit(address owner, Permit calldata p) private {
         // Ignore failure: a front-runner may have submitted the same permit; transferFrom then decides.
+        // solhint-disable-next-line no-empty-blocks
         try IERC20Permit(address(usdc)).permit(owner, address(this), p.value, p.deadline, p.v, p.r, p.s) {} catch {}
     }
 
@@ -747,7 +752,7 @@ contract AgentCompute is IAgentCompute, AccessControl, Pausable, ReentrancyGuard
             q.queuedSeconds -= uint40(d);
             q.queuedCost -= uint64(c);
             q.head = uint8((q.head + 1) % MAX_QUEUED_TRANCHES);
-            q.count -= 1;
+            --q.count;
         }
         if (until > from) amount += until >= blockEnd ? blockHeld : (blockHeld * (until - from)) / (blockEnd - from);
     }

@@ -7,8 +7,11 @@ import {IV3SwapRouter} from "@uniswap/swap-router-contracts/contracts/interfaces
 
 import {IAgentComputeBridge} from "./interfaces/IAgentComputeBridge.sol";
 
-/// @dev SwapRouter02's payments half. Declared here because ISwapRouter02 pins solc 0.7.6.
+/// @title IRouterPayments
+/// @notice SwapRouter02's payments half: the part of it this bridge calls.
+/// @dev Declared here because ISwapRouter02 pins solc 0.7.6.
 interface IRouterPayments {
+    /// @notice Sends the router's whole ETH balance to the caller.
     function refundETH() external payable;
 }
 
@@ -31,6 +34,7 @@ contract AgentComputeBridge is IAgentComputeBridge, AccessControl, ReentrancyGua
     /// @notice Fee tier of the WETH/USDC pool swapped through (500 = 0.05%, Base's deepest).
     uint24 public poolFee;
 
+    /// @notice Deploys the bridge for one AgentCompute escrow and one WETH/USDC pool.
     /// @param router_ SwapRouter02
     /// @param weth_ WETH9
     /// @param usdc_ USDC

@@ -9,7 +9,6 @@ import type { FastifyInstance } from "fastify";
 import type { KeeperConfig } from "./config";
 import { createLogger, Logger } from "./log";
 import { createMetrics } from "./metrics";
-import { openDatabase, DB } from "./store/db";
 import { Keeper, Deployment } from "./keeper";
 import { loadDeployment } from "./deployment";
 import { createHttpServer } from "./http/server";
@@ -20,12 +19,13 @@ import { Bridger, bridgeFromConfig } from "./bridging/bridger";
 import { deployLocal, devWallet, LocalChain, startLocalChain } from "../localnet/chain";
 import { JobsRuntime, startJobs } from "./jobs/runtime";
 import { mountApi } from "./http/api";
-import { Store } from "./store/store";
+import { openStore, Store } from "./store/store";
 
 export interface App {
   keeper: Keeper;
   http: FastifyInstance;
-  db: DB;
+  /** The raw connection behind the store, for tests and tools that inspect the state. */
+  db: Store["db"];
   /** The one door to `db` (keeper/store/store.ts); everything outside keeper/store/ goes through it. */
   store: Store;
   log: Logger;
@@ -96,8 +96,8 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   const reported = Number(await retrying("eth_chainId", () => rpc.send("eth_chainId", []), log));
   if (reported !== deployment.chainId) throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
 
-  const db = openDatabase(dbPath(cfg));
-  const store = new Store(db);
+  const store = openStore(dbPath(cfg));
+  const db = store.db;
   const identity = `${deployment.chainId}:${deployment.compute.toLowerCase()}:${deployment.startBlock}`;
   // Read and claimed in one transaction: two keepers started on one file cannot both claim it.
   const stored = await store.tx(async () => {
@@ -177,7 +177,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
       await keeper.stop();
       await bridger?.stop();
       rpc.destroy();
-      db.close();
+      store.close();
       await chain?.stop();
     },
   };

@@ -8,8 +8,7 @@ import { Command } from "commander";
 import { Contract, JsonRpcProvider } from "ethers";
 import { ConfigError, KeeperConfig, loadConfig } from "./config";
 import { dbPath, embeddedDeploymentPath, startApp } from "./app";
-import { openDatabase } from "./store/db";
-import { Store } from "./store/store";
+import { openStore, Store } from "./store/store";
 import { loadDeployment } from "./deployment";
 import { runAudit, formatAudit } from "./audit";
 import { computeInterface } from "./chain/contracts";
@@ -55,14 +54,10 @@ function formatRenewal(v: ReturnType<typeof renewalView>): string {
   return `auto-renewal ${v.on ? "on" : "off"}: every ${v.period} s, max ${v.maxPerRenewal}, budget left ${v.budgetLeft}, renewed ${v.renewals}x, next ${iso(v.nextRenewalAt)}${v.lastFailure ? `, last failure ${v.lastFailure} at ${iso(v.lastFailureAt)}` : ""}`;
 }
 
-function openExistingDb(cfg: KeeperConfig) {
+function openExistingStore(cfg: KeeperConfig): Store {
   const file = dbPath(cfg);
   if (!fs.existsSync(file)) throw new Error(`no keeper database at ${file} (DATA_DIR=${cfg.DATA_DIR})`);
-  return openDatabase(file);
-}
-
-function openExistingStore(cfg: KeeperConfig): Store {
-  return new Store(openExistingDb(cfg));
+  return openStore(file);
 }
 
 const program = new Command()
@@ -91,8 +86,6 @@ program
   .action(async (opts: { json?: boolean }) => {
     const cfg = resolveTarget(config(program.opts()));
     const store = openExistingStore(cfg);
-    // Costs and WATT totals are still read from the handle (sessions/costs.ts, payments/): theirs to move.
-    const db = store.db;
     const byState = await store.status.sessionsByState();
     const actions = await store.status.actionsByState();
     const lastBlock = Number((await store.meta.get("cursor.block")) ?? -1);

@@ -1,5 +1,5 @@
-/** Prometheus metrics (prom-client), served on /metrics. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+/** Prometheus metrics (@prometheus-io/client, formerly prom-client), served on /metrics. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "@prometheus-io/client";
 
 export function createMetrics() {
   const registry = new Registry();

@@ -82,6 +82,8 @@ interface IAgentCompute {
     /// @param endTime paid-for time ends here
     /// @param deposited USDC paid into escrow in total
     /// @param claimed USDC paid out of escrow to the treasury in total
+    // 8+8+40+40+80+80 bits: exactly one 32-byte slot, which the packing heuristic does not see
+    // solhint-disable-next-line gas-struct-packing
     struct Session {
         uint8 provider;
         SessionStatus status;
@@ -115,6 +117,14 @@ interface IAgentCompute {
         uint128 wattTotal;
     }
 
+    /// @notice An agent paid `cost` into escrow for a `duration`-second session on `provider`; the keeper
+    /// provisions it and reports the outcome.
+    /// @param instanceId the session
+    /// @param agent the paying agent
+    /// @param provider provider id (SPHERON, AKASH, IONET)
+    /// @param duration seconds bought
+    /// @param cost USDC base units deposited into escrow
+    /// @param config the workload configuration the keeper provisions
     event SessionStarted(
         bytes32 indexed instanceId,
         address indexed agent,
@@ -123,9 +133,24 @@ interface IAgentCompute {
         uint256 cost,
         bytes config
     );
+    /// @notice `additionalTime` seconds were bought for `cost` more escrow; the session now ends at `newEndTime`.
+    /// @param instanceId the session
+    /// @param agent the caller who paid (the session's agent)
+    /// @param additionalTime seconds added
+    /// @param cost USDC base units deposited into escrow
+    /// @param newEndTime the session's end time after the extension
     event SessionExtended(bytes32 indexed instanceId, address indexed agent, uint256 additionalTime, uint256 cost, uint256 newEndTime);
+    /// @notice The keeper reported the session running: its paid time runs from `startTime` to `endTime`.
+    /// @param instanceId the session
+    /// @param startTime when the paid time starts (the report's block time)
+    /// @param endTime when the paid time ends
     event SessionActivated(bytes32 indexed instanceId, uint256 startTime, uint256 endTime);
+    /// @notice The session ended: the escrow streamed so far went to the treasury, the rest back to the agent.
+    /// @param instanceId the session
+    /// @param agent the session's agent
+    /// @param endedBy who ended it (the agent, its guardian or the keeper)
     /// @param treasury the treasury credited with `paidToTreasury` (withdrawable, see `withdraw`)
+    /// @param paidToTreasury USDC base units earned by the operator and not yet claimed
     /// @param refunded returned to the agent (pushed, or deferred to its withdrawable balance: see RefundDeferred)
     event SessionEnded(
         bytes32 indexed instanceId,
@@ -136,12 +161,29 @@ interface IAgentCompute {
         uint256 refunded
     );
     /// @notice `amount` streamed to `treasury`'s withdrawable balance.
+    /// @param instanceId the session
+    /// @param treasury the treasury credited
+    /// @param amount USDC base units claimed
+    /// @param settledUntil the escrow is now streamed up to this time
     event EscrowClaimed(bytes32 indexed instanceId, address indexed treasury, uint256 amount, uint256 settledUntil);
     /// @notice A refund the agent could not receive (for instance a blacklisted address) was credited to
     /// its withdrawable balance instead.
+    /// @param instanceId the session
+    /// @param agent the agent credited
+    /// @param amount USDC base units credited
     event RefundDeferred(bytes32 indexed instanceId, address indexed agent, uint256 amount);
     /// @notice `account`'s withdrawable balance was paid out to it, at `caller`'s request.
+    /// @param account the account paid
+    /// @param caller who asked for the payout
+    /// @param amount USDC base units paid
     event Withdrawn(address indexed account, address indexed caller, uint256 amount);
+    /// @notice Auto-renewal was turned on (or changed) for the session.
+    /// @param instanceId the session
+    /// @param agent the session's agent
+    /// @param setBy who set it (the agent or its guardian)
+    /// @param period seconds bought at each renewal
+    /// @param maxPerRenewal the most one renewal may cost, in USDC base units
+    /// @param budget USDC base units all renewals together may spend
     event AutoRenewalSet(
         bytes32 indexed instanceId,
         address indexed agent,
@@ -150,16 +192,55 @@ interface IAgentCompute {
         uint256 maxPerRenewal,
         uint256 budget
     );
+    /// @notice Auto-renewal was turned off for the session.
+    /// @param instanceId the session
+    /// @param stoppedBy who turned it off
     event AutoRenewalStopped(bytes32 indexed instanceId, address indexed stoppedBy);
+    /// @notice The keeper renewed the session from its auto-renewal budget.
+    /// @param instanceId the session
+    /// @param agent the session's agent, who paid
+    /// @param period seconds added
+    /// @param cost USDC base units deposited into escrow
+    /// @param newEndTime the session's end time after the renewal
+    /// @param budgetLeft what the renewal budget has left
     event SessionRenewed(bytes32 indexed instanceId, address indexed agent, uint256 period, uint256 cost, uint256 newEndTime, uint256 budgetLeft);
     /// @notice A renewal could not be paid; renewal is now off and the session ends at its end time.
+    /// @param instanceId the session
+    /// @param reason why the renewal failed
     event RenewalFailed(bytes32 indexed instanceId, RenewalFailure reason);
+    /// @notice The keeper reported what became of the session at the provider.
+    /// @param instanceId the session
+    /// @param outcome the reported outcome
+    /// @param keeper the reporting keeper
+    /// @param providerRef the provider's reference for the workload (deployment or container id)
     event OutcomeRecorded(bytes32 indexed instanceId, Outcome indexed outcome, address indexed keeper, string providerRef);
+    /// @notice The keeper recorded a Merkle batch of off-chain (WATT) job outcomes.
+    /// @param merkleRoot the batch's root
+    /// @param keeper the recording keeper
+    /// @param jobCount how many jobs the batch holds
+    /// @param wattTotal WATT base units charged for them in total
     event JobBatchRecorded(bytes32 indexed merkleRoot, address indexed keeper, uint256 jobCount, uint256 wattTotal);
+    /// @notice A provider's hourly price or availability changed.
+    /// @param provider provider id
+    /// @param pricePerHour USDC base units per hour
+    /// @param active whether new sessions may use it
     event ProviderSet(uint8 indexed provider, uint256 pricePerHour, bool active);
+    /// @notice Claimed escrow now goes to `treasury`.
+    /// @param treasury the new treasury
     event TreasurySet(address indexed treasury);
+    /// @notice The ETH bridge allowed to pay for sessions changed.
+    /// @param bridge the new bridge (address(0): none)
     event BridgeSet(address indexed bridge);
+    /// @notice `agent`'s guardian changed.
+    /// @param agent the agent
+    /// @param guardian the new guardian (address(0): the agent controls itself)
     event GuardianSet(address indexed agent, address indexed guardian);
+    /// @notice `agent`'s spending caps were set or cleared.
+    /// @param agent the agent
+    /// @param setBy who set them (the agent or its guardian)
+    /// @param dailyCap USDC base units per UTC day
+    /// @param weeklyCap USDC base units per week
+    /// @param enabled false when the caps were cleared
     event SpendingCapsSet(address indexed agent, address indexed setBy, uint256 dailyCap, uint256 weeklyCap, bool enabled);
 
     error ZeroAddress();

@@ -8,8 +8,8 @@ interface IAgentComputeBridge {
     /// @notice An agent paid ETH for compute; `usdcAmount` landed in escrow for `instanceId`.
     /// @param agent the paying agent
     /// @param instanceId the session the USDC pays for
-    /// @param duration seconds bought (the seed called this durationHours; seconds allow sub-hour sessions)
     /// @param provider provider id
+    /// @param duration seconds bought (the seed called this durationHours; seconds allow sub-hour sessions)
     /// @param usdcAmount USDC base units bought (delivered to AgentCompute's escrow)
     /// @param ethIn wei the agent sent
     /// @param ethSpent wei the swap used
@@ -24,6 +24,8 @@ interface IAgentComputeBridge {
         uint256 ethSpent,
         uint256 ethRefunded
     );
+    /// @notice The Uniswap V3 pool fee tier swapped through changed.
+    /// @param poolFee the new fee tier (500 = 0.05%)
     event PoolFeeSet(uint24 poolFee);
 
     error ZeroAddress();

@@ -17,7 +17,7 @@
  */
 import { JsonRpcProvider, Transaction, Wallet } from "ethers";
 import type { Logger } from "pino";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { ActionRow, SignedTxRow } from "../store/outbox";
 

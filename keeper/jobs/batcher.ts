@@ -13,7 +13,7 @@
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Logger } from "pino";
 import { computeInterface } from "../chain/contracts";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 
 export const LEAF_TYPES = ["string", "bytes32", "uint256"];

@@ -19,7 +19,7 @@
 import { PublicKey, type ConfirmedSignatureInfo } from "@solana/web3.js";
 import type { Logger } from "pino";
 import { ServiceError } from "../services/jobService";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { UnsettledRow } from "../store/wattScan";
 import { credit, recordPayment } from "./ledger";

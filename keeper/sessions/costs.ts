@@ -4,7 +4,7 @@
  * quoted hourly price times the whole hours it ran; a running attempt accrues up to now). The margin
  * is the difference. Read by `keeper status`; amounts are USDC base units as decimal strings.
  */
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 
 export interface SessionCost {

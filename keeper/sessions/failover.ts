@@ -14,7 +14,7 @@
  *   (persisted, so a restart keeps skipping a bad provider); one success closes it.
  */
 import type { Logger } from "pino";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { AttemptRow } from "../store/provisionAttempts";
 import type { ComputeProvider, WorkloadSpec } from "../providers/provider";

@@ -23,7 +23,7 @@
  * they share are in transitions.ts.
  */
 import type { Logger } from "pino";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { ActionRow } from "../store/outbox";
 import type { SessionRow, SessionState } from "../store/sessions";

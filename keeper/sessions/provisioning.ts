@@ -6,7 +6,7 @@
  * crash finds the workload instead of starting a second one.
  */
 import type { Logger } from "pino";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { SessionRow } from "../store/sessions";
 import { OUTCOME } from "../chain/contracts";

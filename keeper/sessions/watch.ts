@@ -7,7 +7,7 @@
  * yet ingested.
  */
 import type { Logger } from "pino";
-import { now } from "../store/db";
+import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { SessionRow } from "../store/sessions";
 import { computeInterface, OUTCOME } from "../chain/contracts";

@@ -398,4 +398,5 @@ export function setMeta(db: DB, key: string, value: string): void {
   db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
 }
 
-export const now = (): number => Math.floor(Date.now() / 1000);
+/** Re-exported for the repositories, which stamp rows with it. */
+export { now } from "../clock";
