@@ -24,6 +24,7 @@ import { signAgentRequest } from "../keeper/payments/agentAuth";
 import { createKeyPairSignerFromBytes } from "@solana/kit";
 import { wrapFetchWithPayment, x402Client, decodePaymentResponseHeader } from "@x402/fetch";
 import { ExactSvmScheme } from "@x402/svm/exact/client";
+import { MarginWallet } from "./lib/marginWallet";
 
 const API = `http://127.0.0.1:${process.env.HTTP_PORT ?? 8787}`;
 
@@ -52,7 +53,9 @@ async function main() {
   if (!fs.existsSync(file)) throw new Error(`${file} not found: start the keeper first with 'npm start'`);
   const d = JSON.parse(fs.readFileSync(file, "utf8")) as LocalDeployment;
   const rpc = new JsonRpcProvider(d.rpcUrl, d.chainId, { staticNetwork: true, cacheTimeout: -1 });
-  const agent = devWallet(3).connect(rpc);
+  // A margin on gas estimates, as an agent's wallet should have: the keeper's own transactions can
+  // change what a call costs between the estimate and the block (scripts/lib/marginWallet.ts).
+  const agent = new MarginWallet(devWallet(3).privateKey, rpc);
   const compute = AgentCompute__factory.connect(d.contracts.AgentCompute, agent);
   const quoter = new Contract(d.contracts.QuoterV2, quoterArtifact.abi, rpc);
 

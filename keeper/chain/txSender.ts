@@ -129,7 +129,9 @@ export class TxSender {
         to: this.opts.to,
         data: action.calldata,
         nonce,
-        gasLimit: (gasLimit * 12n) / 10n,
+        // 20 % plus one zero-to-non-zero store: a transaction of ours mined first (a treasury sweep
+        // emptying the balance this one credits) can add ~17,000 gas to what was estimated.
+        gasLimit: (gasLimit * 12n) / 10n + 25_000n,
         maxFeePerGas: fees.maxFee,
         maxPriorityFeePerGas: fees.priority,
       });

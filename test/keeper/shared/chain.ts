@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { JsonRpcProvider, Wallet, Contract } from "ethers";
 import pino from "pino";
+import { MarginWallet } from "../../../scripts/lib/marginWallet";
 import { deployLocal, devWallet, LocalChain, LocalDeployment, startLocalChain } from "../../../localnet/chain";
 import { AgentCompute__factory, LocalUSDC__factory } from "../../../typechain-types";
 
@@ -40,7 +41,8 @@ export async function startTestChain(): Promise<TestChain> {
   const chain = await startLocalChain(await freePort(), 0);
   const deployment = await deployLocal(chain.rpcUrl);
   const rpc = new JsonRpcProvider(chain.rpcUrl, deployment.chainId, { staticNetwork: true, cacheTimeout: -1, pollingInterval: 50 });
-  const [admin, keeper, , agent] = [0, 1, 2, 3].map((i) => new Wallet(devWallet(i).privateKey, rpc));
+  // Margin wallets: the keeper under test mines its own transactions between a test's estimate and block.
+  const [admin, keeper, , agent] = [0, 1, 2, 3].map((i) => new MarginWallet(devWallet(i).privateKey, rpc));
   return {
     chain,
     deployment,
