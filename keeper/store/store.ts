@@ -10,7 +10,7 @@
  *   });
  */
 import { AkashRepo } from "./akash";
-import { BridgeTransfersRepo } from "./bridgeTransfers";
+import { PayoutsRepo } from "./payouts";
 import { DB, openDatabase } from "./db";
 import { BatchesRepo } from "./batches";
 import { BurnsRepo } from "./burns";
@@ -28,7 +28,7 @@ export class Store {
   // Repositories, one per concept (keep alphabetical to keep merges calm).
   readonly akash: AkashRepo;
   readonly batches: BatchesRepo;
-  readonly bridgeTransfers: BridgeTransfersRepo;
+  readonly payouts: PayoutsRepo;
   readonly burns: BurnsRepo;
   readonly jobs: JobsRepo;
   readonly ledger: LedgerRepo;
@@ -46,7 +46,7 @@ export class Store {
     this.ledger = new LedgerRepo(this.unit);
     this.meta = new MetaRepo(this.unit);
     this.akash = new AkashRepo(this.unit);
-    this.bridgeTransfers = new BridgeTransfersRepo(this.unit);
+    this.payouts = new PayoutsRepo(this.unit);
     this.rateLimits = new RateLimitsRepo(this.unit);
     this.status = new StatusRepo(this.unit);
     this.wattScan = new WattScanRepo(this.unit);
