@@ -158,7 +158,7 @@ program
     for (const r of renewals) console.log(`  ${r.instanceId}  ${r.state.padEnd(10)} ends ${iso(r.endsAt)}  ${formatRenewal(r)}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
-    for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(9)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
+    for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(11)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
   });
 
 program
@@ -178,7 +178,7 @@ program
     for (const r of rows) {
       const ends = r.ends_at ? new Date(Number(r.ends_at) * 1000).toISOString() : "-";
       console.log(
-        `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(8)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}` +
+        `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(10)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}` +
           (r.autoRenewal ? `\n    ${formatRenewal(r.autoRenewal)}` : ""),
       );
     }

@@ -33,12 +33,12 @@ export const ConfigSchema = z
     DATA_DIR: z.string().default("./data"),
     HTTP_HOST: z.string().default("127.0.0.1"),
     HTTP_PORT: int(0, 65535).default(8787),
-    /** Local providers: docker (dockerode), process (bubblewrap). auto: docker if reachable, else process. */
-    LOCAL_PROVIDER: z.enum(["auto", "docker", "process"]).default("auto"),
+    /** Local providers: docker (dockerode), bubblewrap. auto: docker if reachable, else bubblewrap. ("process": bubblewrap's old name, still read.) */
+    LOCAL_PROVIDER: z.enum(["auto", "docker", "bubblewrap"]).default("auto"),
     DOCKER_HOST: z.string().optional(),
     // --- Code execution (keeper/services/execute, POST /api/v1/execute)
-    /** auto: docker when an engine answers at DOCKER_HOST and EXECUTE_DOCKER_IMAGE exists, else bwrap. */
-    EXECUTE_BACKEND: z.enum(["auto", "docker", "bwrap"]).default("auto"),
+    /** auto: docker when an engine answers at DOCKER_HOST and EXECUTE_DOCKER_IMAGE exists, else bubblewrap. ("bwrap": bubblewrap's old name, still read.) */
+    EXECUTE_BACKEND: z.enum(["auto", "docker", "bubblewrap"]).default("auto"),
     /** Runtime image with python3, node and bash (scripts/build-runtime-images.sh, no registry). */
     EXECUTE_DOCKER_IMAGE: z.string().min(1).default("agentcompute/runtime:local"),
     /** Prices in whole WATT: quick (<= 5 s, <= 128 MB), standard (<= 30 s, <= 256 MB), extended (<= 60 s, <= 512 MB). */

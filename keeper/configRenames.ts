@@ -17,7 +17,11 @@ export const RENAMED_KEYS: Readonly<Record<string, string>> = {
 };
 
 /** Per key: old value -> the value that replaced it. */
-export const RENAMED_VALUES: Readonly<Record<string, Readonly<Record<string, string>>>> = {};
+export const RENAMED_VALUES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  // The bubblewrap sandbox had three names; "bwrap" now names only its executable.
+  LOCAL_PROVIDER: { process: "bubblewrap" },
+  EXECUTE_BACKEND: { bwrap: "bubblewrap" },
+};
 
 export interface Deprecation {
   /** The old key, or KEY=value for an old value. */

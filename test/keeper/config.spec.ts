@@ -117,6 +117,17 @@ describe("keeper configuration", () => {
       expect(seen.find((d) => d.old === "BRIDGE_MAX_ATTEMPTS")!.message).to.equal(`BRIDGE_MAX_ATTEMPTS (in ${file}) is deprecated: use PAYOUT_MAX_ATTEMPTS`);
     });
 
+    it("old values: LOCAL_PROVIDER=process and EXECUTE_BACKEND=bwrap are read as bubblewrap, each with one deprecation", () => {
+      const { cfg, seen } = load({ LOCAL_PROVIDER: "process", EXECUTE_BACKEND: "bwrap" });
+      expect(cfg).to.include({ LOCAL_PROVIDER: "bubblewrap", EXECUTE_BACKEND: "bubblewrap" });
+      expect(seen.map((d) => [d.old, d.replacement])).to.have.deep.members([
+        ["LOCAL_PROVIDER=process", "LOCAL_PROVIDER=bubblewrap"],
+        ["EXECUTE_BACKEND=bwrap", "EXECUTE_BACKEND=bubblewrap"],
+      ]);
+      expect(load({ LOCAL_PROVIDER: "bubblewrap", EXECUTE_BACKEND: "docker" }).seen).to.deep.equal([]);
+      expect(problems({ LOCAL_PROVIDER: "bwrap" })[0], "an old value is only renamed for its own key").to.match(/^LOCAL_PROVIDER:/);
+    });
+
     it("without a listener, the warning goes to Node's deprecation channel (the CLI's stderr)", () => {
       const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "start"], {
         cwd: path.resolve(__dirname, "..", ".."),
