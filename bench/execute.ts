@@ -1,27 +1,27 @@
 /**
- * Code-execution benchmarks, for each backend (bwrap always, docker when an engine answers):
+ * Code-execution benchmarks, for each backend (bubblewrap always, docker when an engine answers):
  *
  * 1. Overhead per job: `print(1)` in python / javascript / bash through the backend, against the
  *    same interpreter run bare (spawned directly) in the same run; p50 and p99 of both and of the
- *    difference of medians. Targets: bwrap adds at most 15 ms p50, docker at most 250 ms p50.
+ *    difference of medians. Targets: bubblewrap adds at most 15 ms p50, docker at most 250 ms p50.
  * 2. Throughput: jobs per second at full concurrency (EXECUTE_CONCURRENCY, default 2 on this
  *    2-core machine) for a ~50 ms CPU-bound python snippet through the service (queue included),
  *    while a fastify /health (the service's health()) is polled every 50 ms; its p50 / p99 / max.
  *
- *   npm run bench:execute          (SAMPLES=40 JOBS=60 BACKENDS=bwrap,docker)
+ *   npm run bench:execute          (SAMPLES=40 JOBS=60 BACKENDS=bubblewrap,docker)
  */
 import { spawn } from "node:child_process";
 import Fastify from "fastify";
 import pino from "pino";
 import { ConfigSchema } from "../keeper/config";
 import { createExecuteService, ExecutionBackend } from "../keeper/services/execute";
-import { createBwrapBackend } from "../keeper/services/execute/bwrapBackend";
+import { createBubblewrapBackend } from "../keeper/services/execute/bubblewrapBackend";
 import { createDockerBackend, dockerReachable } from "../keeper/services/execute/dockerBackend";
 import type { Language } from "../keeper/services/execute/request";
 
 const SAMPLES = Number(process.env.SAMPLES ?? 40);
 const JOBS = Number(process.env.JOBS ?? 60);
-const WANT = (process.env.BACKENDS ?? "bwrap,docker").split(",");
+const WANT = (process.env.BACKENDS ?? "bubblewrap,docker").split(",");
 const DOCKER_HOST = process.env.DOCKER_HOST ?? `unix://${process.cwd()}/data/docker-engine/docker.sock`;
 
 const PRINT1: Record<Language, [string, string[]]> = {
@@ -110,7 +110,7 @@ async function throughput(b: ExecutionBackend): Promise<void> {
 
 async function main() {
   const backends: ExecutionBackend[] = [];
-  if (WANT.includes("bwrap")) backends.push(createBwrapBackend());
+  if (WANT.includes("bubblewrap")) backends.push(createBubblewrapBackend());
   if (WANT.includes("docker")) {
     if (await dockerReachable(DOCKER_HOST)) backends.push(createDockerBackend({ dockerHost: DOCKER_HOST }));
     else console.log(`(docker skipped: no engine with agentcompute/runtime:local at ${DOCKER_HOST})`);

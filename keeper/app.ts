@@ -15,7 +15,7 @@ import { createHttpServer } from "./http/server";
 import { chooseLocalProvider } from "./providers/local";
 import { cloudProviders, ProviderRegistry } from "./providers/registry";
 import { Failover } from "./sessions/failover";
-import { Bridger, bridgeFromConfig } from "./bridging/bridger";
+import { Payouts, payoutsFromConfig } from "./payouts/payouts";
 import { deployLocal, devWallet, LocalChain, startLocalChain } from "../localnet/chain";
 import { JobsRuntime, startJobs } from "./jobs/runtime";
 import { mountApi } from "./http/api";
@@ -155,10 +155,10 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
     log.info({ url: `http://${cfg.HTTP_HOST}:${(http.server.address() as { port: number }).port}` }, "HTTP API listening");
   }
   keeper.start();
-  // Paying providers: claimed USDC bridged through LI.FI (disabled unless configured).
-  const usdc = cfg.BRIDGE_PRIVATE_KEY ? String(await new Contract(deployment.compute, ["function usdc() view returns (address)"], rpc).usdc()) : undefined;
-  const bridger: Bridger | undefined = bridgeFromConfig(cfg, store, rpc, deployment, log, usdc);
-  bridger?.start();
+  // Paying providers: claimed USDC paid out through LI.FI (disabled unless configured).
+  const usdc = cfg.PAYOUT_PRIVATE_KEY ? String(await new Contract(deployment.compute, ["function usdc() view returns (address)"], rpc).usdc()) : undefined;
+  const payouts: Payouts | undefined = payoutsFromConfig(cfg, store, rpc, deployment, log, usdc);
+  payouts?.start();
   log.info({ compute: deployment.compute, chainId: deployment.chainId, provider: local.name, confirmations: cfg.CONFIRMATIONS }, "keeper started");
   return {
     keeper,
@@ -175,7 +175,7 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
       await jobs.close();
       await http.close();
       await keeper.stop();
-      await bridger?.stop();
+      await payouts?.stop();
       rpc.destroy();
       store.close();
       await chain?.stop();

@@ -123,7 +123,7 @@ program
       sessions: Object.fromEntries(byState.map((r) => [r.state, r.n])),
       actions: Object.fromEntries(actions.map((r) => [r.state, r.n])),
       costs: await costReport(store),
-      bridge: await store.bridgeTransfers.summary(cfg.BRIDGE_MAX_ATTEMPTS),
+      payouts: await store.payouts.summary(cfg.PAYOUT_MAX_ATTEMPTS),
       watt: await wattSummary(store, cfg.WATT_DECIMALS),
       providerHealth: await store.status.providerHealth(),
       treasury,
@@ -138,9 +138,9 @@ program
     console.log(`transactions      ${actions.map((r) => `${r.state} ${r.n}`).join(", ") || "none"}`);
     const c = status.costs.totals;
     console.log(`margin            agent paid ${c.agentPaid}  providers cost ${c.providerCost}  margin ${c.margin}  (USDC base units)`);
-    const b = status.bridge.byState;
-    console.log(`bridge            ${Object.entries(b).map(([k, v]) => `${k} ${v.count} (${v.amount})`).join(", ") || "no transfers"}`);
-    for (const a of status.bridge.alerts) console.log(`ALERT bridge       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
+    const b = status.payouts.byState;
+    console.log(`payouts           ${Object.entries(b).map(([k, v]) => `${k} ${v.count} (${v.amount})`).join(", ") || "no transfers"}`);
+    for (const a of status.payouts.alerts) console.log(`ALERT payout       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
     const w = status.watt;
     console.log(`WATT              received ${w.received}  granted ${w.granted}  charged ${w.charged} (${w.chargedGranted} of it granted)  refunded ${w.refunded}  balances ${w.balances} (${w.balancesGranted} granted)${w.discrepancy !== "0" ? `  DISCREPANCY ${w.discrepancy}` : ""}`);
     console.log(`WATT burn         ${w.burned} = ${w.burnFromService} from the service account (executed ${w.burnExecuted}) + ${w.burnOwedByOperator} owed by the operator (burn share of granted WATT)`);
@@ -151,7 +151,7 @@ program
     for (const r of renewals) console.log(`  ${r.instanceId}  ${r.state.padEnd(10)} ends ${iso(r.endsAt)}  ${formatRenewal(r)}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
-    for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(9)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
+    for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(11)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
   });
 
 program
@@ -171,7 +171,7 @@ program
     for (const r of rows) {
       const ends = r.ends_at ? new Date(Number(r.ends_at) * 1000).toISOString() : "-";
       console.log(
-        `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(8)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}` +
+        `${r.instance_id}  ${String(r.state).padEnd(12)} ${String(r.provider ?? "-").padEnd(10)} agent ${r.agent}  paid ${r.deposited}  claimed ${r.claimed}  refunded ${r.refunded}  ends ${ends}${r.last_error ? `  (${r.last_error})` : ""}` +
           (r.autoRenewal ? `\n    ${formatRenewal(r.autoRenewal)}` : ""),
       );
     }

@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import { z } from "zod";
+import { applyRenames, Deprecation, emitDeprecationWarning, RENAMED_KEYS } from "./configRenames";
 
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -32,12 +33,12 @@ export const ConfigSchema = z
     DATA_DIR: z.string().default("./data"),
     HTTP_HOST: z.string().default("127.0.0.1"),
     HTTP_PORT: int(0, 65535).default(8787),
-    /** Local providers: docker (dockerode), process (bubblewrap). auto: docker if reachable, else process. */
-    LOCAL_PROVIDER: z.enum(["auto", "docker", "process"]).default("auto"),
+    /** Local providers: docker (dockerode), bubblewrap. auto: docker if reachable, else bubblewrap. ("process": bubblewrap's old name, still read.) */
+    LOCAL_PROVIDER: z.enum(["auto", "docker", "bubblewrap"]).default("auto"),
     DOCKER_HOST: z.string().optional(),
     // --- Code execution (keeper/services/execute, POST /api/v1/execute)
-    /** auto: docker when an engine answers at DOCKER_HOST and EXECUTE_DOCKER_IMAGE exists, else bwrap. */
-    EXECUTE_BACKEND: z.enum(["auto", "docker", "bwrap"]).default("auto"),
+    /** auto: docker when an engine answers at DOCKER_HOST and EXECUTE_DOCKER_IMAGE exists, else bubblewrap. ("bwrap": bubblewrap's old name, still read.) */
+    EXECUTE_BACKEND: z.enum(["auto", "docker", "bubblewrap"]).default("auto"),
     /** Runtime image with python3, node and bash (scripts/build-runtime-images.sh, no registry). */
     EXECUTE_DOCKER_IMAGE: z.string().min(1).default("agentcompute/runtime:local"),
     /** Prices in whole WATT: quick (<= 5 s, <= 128 MB), standard (<= 30 s, <= 256 MB), extended (<= 60 s, <= 512 MB). */
@@ -212,20 +213,20 @@ export const ConfigSchema = z
     /** Consecutive failures after which a provider is skipped for FAILOVER_COOLDOWN_S. */
     FAILOVER_BREAKER_THRESHOLD: int(1, 1_000).default(3),
     FAILOVER_COOLDOWN_S: int(1, 86_400).default(900),
-    // --- Bridging (keeper/bridging): LI.FI; enabled when BRIDGE_PRIVATE_KEY and BRIDGE_DESTINATIONS are set.
+    // --- Payouts to providers (keeper/payouts): LI.FI; enabled when PAYOUT_PRIVATE_KEY and PAYOUT_DESTINATIONS are set.
     LIFI_API_URL: z.string().url().default("https://li.quest/v1"),
     LIFI_INTEGRATOR: z.string().min(1).max(64).default("agentcompute"),
     /** Key of the wallet that receives claimed escrow (the treasury) and pays providers. Secret: never logged. */
-    BRIDGE_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+    PAYOUT_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
     /** JSON: {"<provider>": {"chain": <LI.FI chain id or key>, "token": "<address>", "address": "<recipient>"}}. */
-    BRIDGE_DESTINATIONS: z.string().default("{}"),
-    /** USDC base units: what is owed to one provider is bridged once it reaches this. */
-    BRIDGE_MIN_USDC: int(1, Number.MAX_SAFE_INTEGER).default(50_000_000),
-    /** Largest slippage accepted by a bridge quote (0.005 = 0.5 %). */
-    BRIDGE_MAX_SLIPPAGE: z.coerce.number().min(0).max(0.5).default(0.005),
+    PAYOUT_DESTINATIONS: z.string().default("{}"),
+    /** USDC base units: what is owed to one provider is paid out once it reaches this. */
+    PAYOUT_MIN_USDC: int(1, Number.MAX_SAFE_INTEGER).default(50_000_000),
+    /** Largest slippage accepted by a LI.FI quote (0.005 = 0.5 %). */
+    PAYOUT_MAX_SLIPPAGE: z.coerce.number().min(0).max(0.5).default(0.005),
     /** A transfer that ended FAILED is retried this many times, then alerted (error log, keeper status). */
-    BRIDGE_MAX_ATTEMPTS: int(1, 100).default(3),
-    BRIDGE_POLL_S: int(1, 3_600).default(30),
+    PAYOUT_MAX_ATTEMPTS: int(1, 100).default(3),
+    PAYOUT_POLL_S: int(1, 3_600).default(30),
   })
   .strict();
 
@@ -240,20 +241,34 @@ export class ConfigError extends Error {
 
 const KEYS = Object.keys(ConfigSchema.shape) as (keyof KeeperConfig)[];
 
-/** Reads the file (if any) and the environment, keeping only the keeper's own variables. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.KEEPER_CONFIG_FILE): KeeperConfig {
-  let fromFile: Record<string, unknown> = {};
+/** The keeper's own names, current and renamed (configRenames.ts). */
+const ACCEPTED: readonly string[] = [...KEYS, ...Object.keys(RENAMED_KEYS)];
+
+/**
+ * Reads the file (if any) and the environment, keeping only the keeper's own variables. Renamed
+ * settings are read under their old names too; each old name in use is reported once to `onDeprecated`.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.KEEPER_CONFIG_FILE, onDeprecated: (d: Deprecation) => void = emitDeprecationWarning): KeeperConfig {
+  let rawFile: Record<string, unknown> = {};
   if (file) {
     try {
-      fromFile = JSON.parse(fs.readFileSync(file, "utf8"));
+      rawFile = JSON.parse(fs.readFileSync(file, "utf8"));
     } catch (err) {
       throw new ConfigError([`config file ${file}: ${(err as Error).message}`]);
     }
-    const unknown = Object.keys(fromFile).filter((k) => !(KEYS as string[]).includes(k));
+    const unknown = Object.keys(rawFile).filter((k) => !ACCEPTED.includes(k));
     if (unknown.length) throw new ConfigError(unknown.map((k) => `${k} (in ${file}): unknown setting`));
   }
-  const fromEnv = Object.fromEntries(KEYS.filter((k) => env[k] !== undefined && env[k] !== "").map((k) => [k, env[k]]));
-  const parsed = ConfigSchema.safeParse({ ...fromFile, ...fromEnv });
+  const rawEnv = Object.fromEntries(ACCEPTED.filter((k) => env[k] !== undefined && env[k] !== "").map((k) => [k, env[k]]));
+  const fromFile = applyRenames(rawFile, `in ${file}`);
+  const fromEnv = applyRenames(rawEnv, "in the environment");
+  const reported = new Set<string>();
+  for (const d of [...fromEnv.deprecations, ...fromFile.deprecations]) {
+    if (reported.has(d.old)) continue;
+    reported.add(d.old);
+    onDeprecated(d);
+  }
+  const parsed = ConfigSchema.safeParse({ ...fromFile.settings, ...fromEnv.settings });
   if (!parsed.success) {
     // Values are never echoed: one of them may be a key.
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`));

@@ -3,7 +3,8 @@ import pino, { DestinationStream, Logger } from "pino";
 
 export const REDACTED_KEYS = [
   "KEEPER_PRIVATE_KEY",
-  "BRIDGE_PRIVATE_KEY",
+  "PAYOUT_PRIVATE_KEY",
+  "BRIDGE_PRIVATE_KEY", // PAYOUT_PRIVATE_KEY's old name, still read (configRenames.ts)
   "AKASH_MNEMONIC",
   "SPHERON_API_KEY",
   "IONET_API_KEY",

@@ -2,7 +2,7 @@
 # Installs everything this project needs on a fresh Debian machine:
 # - Node 24 LTS when the machine's node is older than 22 (these machines come with Debian's Node 20,
 #   end of life since 2026-04-30), from the npm registry's `node` package;
-# - Debian packages: bubblewrap (the process sandbox), docker.io and busybox-static (the docker
+# - Debian packages: bubblewrap (the bubblewrap sandbox provider), docker.io and busybox-static (the docker
 #   provider's engine and its registry-free image);
 # - npm packages from the lockfile (better-sqlite3 13 carries its Node-API binaries in its registry
 #   package: nothing to download or build);
@@ -108,11 +108,11 @@ npx hardhat compile --quiet
 
 # A private Docker engine with the safe flags (scripts/docker-engine.sh; never the default flags,
 # which rewrite the host's firewall) and the local images. Needs root; without it the keeper uses
-# the bubblewrap process sandbox, so a failure here is a warning, not an error.
+# the bubblewrap sandbox, so a failure here is a warning, not an error.
 if [ "$(id -u)" -eq 0 ] && command -v dockerd >/dev/null; then
   if bash scripts/docker-engine.sh start >/dev/null && DOCKER_HOST="unix://$PWD/data/docker-engine/docker.sock" bash scripts/build-images.sh; then
     echo "setup: Docker engine at unix://$PWD/data/docker-engine/docker.sock (stop: bash scripts/docker-engine.sh stop)"
   else
-    echo "setup: warning: the Docker engine did not start (see data/docker-engine/dockerd.log); the keeper will use the process sandbox" >&2
+    echo "setup: warning: the Docker engine did not start (see data/docker-engine/dockerd.log); the keeper will use the bubblewrap sandbox" >&2
   fi
 fi

@@ -13,7 +13,7 @@
 export interface WorkloadSpec {
   /** Container image (docker, cloud providers). */
   image?: string;
-  /** Command and arguments; for the process provider, the program run in the sandbox. */
+  /** Command and arguments; for the bubblewrap provider, the program run in the sandbox. */
   command?: string[];
   /** CPU cores (fractional allowed). */
   cpu: number;

@@ -11,12 +11,13 @@ import { SpheronProvider } from "./spheron";
 import { IonetProvider } from "./ionet";
 import { createAkashProvider } from "./akash";
 import type { Store } from "../store/store";
+import { currentProviderName } from "./renamed";
 
 /** On-chain provider id -> provider name. Ids added by the admin later map to names here. */
 export const PROVIDER_IDS: Record<number, string> = { 0: "spheron", 1: "akash", 2: "ionet" };
 
-/** Names an agent may write in its config's `providers` list for the operator's own hardware. */
-const LOCAL_ALIASES = ["local", "docker", "process"];
+/** Names an agent may write in its config's `providers` list for the operator's own hardware (current names: renamed.ts). */
+const LOCAL_ALIASES = ["local", "docker", "bubblewrap"];
 
 export class ProviderRegistry {
   private readonly byName = new Map<string, ComputeProvider>();
@@ -29,13 +30,16 @@ export class ProviderRegistry {
     this.byName.set(local.name, local);
   }
 
-  /** The provider with this name; a name no longer configured falls back to the local provider. */
+  /**
+   * The provider with this name (an old name, as an existing database may record it, finds the
+   * renamed provider); a name no longer configured falls back to the local provider.
+   */
   get(name: string | null | undefined): ComputeProvider {
-    return (name && this.byName.get(name)) || this.local;
+    return (name && this.byName.get(currentProviderName(name))) || this.local;
   }
 
   has(name: string): boolean {
-    return this.byName.has(name);
+    return this.byName.has(currentProviderName(name));
   }
 
   /** The name serving an on-chain provider id. */
@@ -50,12 +54,14 @@ export class ProviderRegistry {
 
   /** An agent's provider name to a configured one (local aliases -> the local provider), or undefined. */
   resolve(name: string): string | undefined {
-    if (LOCAL_ALIASES.includes(name)) return this.local.name;
-    return this.byName.has(name) ? name : undefined;
+    const current = currentProviderName(name);
+    if (LOCAL_ALIASES.includes(current)) return this.local.name;
+    return this.byName.has(current) ? current : undefined;
   }
 
   isCloud(name: string): boolean {
-    return name !== this.local.name && this.byName.has(name);
+    const current = currentProviderName(name);
+    return current !== this.local.name && this.byName.has(current);
   }
 
   all(): ComputeProvider[] {

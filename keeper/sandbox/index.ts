@@ -1,5 +1,5 @@
 /**
- * The isolation layer shared by the session providers (process: bubblewrap, docker: hardened
+ * The isolation layer shared by the session providers (bubblewrap, and docker: hardened
  * HostConfig) and the code-execution API (runSandboxed). See sandboxSpec.ts for the checklist.
  */
 export { createSandboxSpec, sandboxEnv, InvalidSandboxSpec, SANDBOX_UID, SANDBOX_GID, MiB } from "./sandboxSpec";

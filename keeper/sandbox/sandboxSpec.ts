@@ -1,6 +1,6 @@
 /**
  * The one description of "run this untrusted thing, this tightly" shared by every isolation backend:
- * bubblewrap (keeper/sandbox/bwrapInvocation.ts) for the process provider and the code-execution API, and the
+ * bubblewrap (keeper/sandbox/bwrapInvocation.ts) for the bubblewrap provider and the code-execution API, and the
  * hardened Docker HostConfig (keeper/sandbox/dockerConfig.ts) for the docker provider.
  *
  * The checklist is design.md section 5 (Piston's defaults): no network, read-only root, small

@@ -5,6 +5,7 @@
 import { toUtf8String } from "ethers";
 import { z } from "zod";
 import type { WorkloadSpec } from "../providers/provider";
+import { currentProviderName } from "../providers/renamed";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
@@ -30,10 +31,11 @@ export const WorkloadConfigSchema = z
     ports: z.array(z.number().int().min(1).max(65535)).min(1).max(16).optional(),
     /**
      * Providers the agent allows, in its order of preference, after the one it paid for on chain:
-     * failover tries them when that one cannot provision (spheron, akash, ionet, local/docker/process).
+     * failover tries them when that one cannot provision (spheron, akash, ionet, local/docker/bubblewrap).
+     * "process", bubblewrap's old name, is read as "bubblewrap": configs on chain cannot be changed.
      */
     providers: z
-      .array(z.enum(["spheron", "akash", "ionet", "local", "docker", "process"]))
+      .array(z.enum(["spheron", "akash", "ionet", "local", "docker", "bubblewrap", "process"]).transform(currentProviderName))
       .min(1)
       .max(8)
       .optional(),

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { ConfigError, loadConfig } from "../../keeper/config";
+import { RENAMED_KEYS, type Deprecation } from "../../keeper/configRenames";
 import { startTestChain, tempDir } from "./shared/chain";
 import { keeperEnv, until } from "./shared/keeperApp";
 import { startKeeper } from "./shared/keeperProcess";
@@ -72,6 +73,71 @@ describe("keeper configuration", () => {
     expect(problems({}, file)).to.deep.equal([`CONFIRMATION (in ${file}): unknown setting`]);
     fs.writeFileSync(file, "{not json");
     expect(problems({}, file)[0]).to.match(/^config file .*keeper\.json: /);
+  });
+
+  describe("renamed settings (keeper/configRenames.ts)", () => {
+    const load = (env: Record<string, string>, file?: string) => {
+      const seen: Deprecation[] = [];
+      const cfg = loadConfig(env, file, (d) => seen.push(d));
+      return { cfg, seen };
+    };
+    const key = devWallet(3).privateKey;
+    const oldPayouts = {
+      BRIDGE_PRIVATE_KEY: key,
+      BRIDGE_DESTINATIONS: JSON.stringify({ ionet: { chain: "SOL", token: "t", address: "a" } }),
+      BRIDGE_MIN_USDC: "1234",
+      BRIDGE_MAX_SLIPPAGE: "0.01",
+      BRIDGE_MAX_ATTEMPTS: "5",
+      BRIDGE_POLL_S: "7",
+    };
+
+    it("an old key alone is read as the new one, with one deprecation naming the new key and never the value", () => {
+      expect(Object.keys(oldPayouts).sort()).to.deep.equal(Object.keys(RENAMED_KEYS).filter((k) => k.startsWith("BRIDGE_")).sort());
+      const { cfg, seen } = load(oldPayouts);
+      expect(cfg).to.include({ PAYOUT_PRIVATE_KEY: key, PAYOUT_DESTINATIONS: oldPayouts.BRIDGE_DESTINATIONS, PAYOUT_MIN_USDC: 1234, PAYOUT_MAX_SLIPPAGE: 0.01, PAYOUT_MAX_ATTEMPTS: 5, PAYOUT_POLL_S: 7 });
+      expect(Object.keys(cfg).filter((k) => k.startsWith("BRIDGE_"))).to.deep.equal([]);
+      expect(seen.map((d) => [d.old, d.replacement])).to.have.deep.members(Object.keys(oldPayouts).map((k) => [k, k.replace("BRIDGE_", "PAYOUT_")]));
+      for (const d of seen) expect(d.message).to.equal(`${d.old} (in the environment) is deprecated: use ${d.replacement}`);
+      expect(seen.map((d) => d.message).join("\n")).to.not.contain(key.slice(2));
+    });
+
+    it("the new key wins when both are set, and the old one is reported as ignored", () => {
+      const { cfg, seen } = load({ BRIDGE_MIN_USDC: "1", PAYOUT_MIN_USDC: "2" });
+      expect(cfg.PAYOUT_MIN_USDC).to.equal(2);
+      expect(seen.map((d) => d.message)).to.deep.equal(["BRIDGE_MIN_USDC (in the environment) is deprecated and ignored: PAYOUT_MIN_USDC is set"]);
+    });
+
+    it("old keys are accepted in the config file too; the environment still wins, and each old key is reported once", () => {
+      const file = path.join(tempDir(), "keeper.json");
+      fs.writeFileSync(file, JSON.stringify({ PAYOUT_MIN_USDC: 5, BRIDGE_POLL_S: 9, BRIDGE_MAX_ATTEMPTS: 4 }));
+      const { cfg, seen } = load({ BRIDGE_MIN_USDC: "6", BRIDGE_POLL_S: "11" }, file);
+      expect(cfg).to.include({ PAYOUT_MIN_USDC: 6, PAYOUT_POLL_S: 11, PAYOUT_MAX_ATTEMPTS: 4 });
+      expect(seen.map((d) => d.old)).to.have.members(["BRIDGE_MIN_USDC", "BRIDGE_POLL_S", "BRIDGE_MAX_ATTEMPTS"]);
+      expect(seen).to.have.length(3);
+      expect(seen.find((d) => d.old === "BRIDGE_MAX_ATTEMPTS")!.message).to.equal(`BRIDGE_MAX_ATTEMPTS (in ${file}) is deprecated: use PAYOUT_MAX_ATTEMPTS`);
+    });
+
+    it("old values: LOCAL_PROVIDER=process and EXECUTE_BACKEND=bwrap are read as bubblewrap, each with one deprecation", () => {
+      const { cfg, seen } = load({ LOCAL_PROVIDER: "process", EXECUTE_BACKEND: "bwrap" });
+      expect(cfg).to.include({ LOCAL_PROVIDER: "bubblewrap", EXECUTE_BACKEND: "bubblewrap" });
+      expect(seen.map((d) => [d.old, d.replacement])).to.have.deep.members([
+        ["LOCAL_PROVIDER=process", "LOCAL_PROVIDER=bubblewrap"],
+        ["EXECUTE_BACKEND=bwrap", "EXECUTE_BACKEND=bubblewrap"],
+      ]);
+      expect(load({ LOCAL_PROVIDER: "bubblewrap", EXECUTE_BACKEND: "docker" }).seen).to.deep.equal([]);
+      expect(problems({ LOCAL_PROVIDER: "bwrap" })[0], "an old value is only renamed for its own key").to.match(/^LOCAL_PROVIDER:/);
+    });
+
+    it("without a listener, the warning goes to Node's deprecation channel (the CLI's stderr)", () => {
+      const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "start"], {
+        cwd: path.resolve(__dirname, "..", ".."),
+        env: { PATH: process.env.PATH, BRIDGE_MIN_USDC: "1000", CONFIRMATIONS: "lots" },
+        encoding: "utf8",
+      });
+      expect(r.status).to.equal(2);
+      expect(r.stderr).to.contain("[AGENTCOMPUTE_RENAMED_SETTING] DeprecationWarning: BRIDGE_MIN_USDC (in the environment) is deprecated: use PAYOUT_MIN_USDC");
+      expect(r.stderr.match(/DeprecationWarning/g)).to.have.length(1);
+    });
   });
 
   it("the CLI exits 2 with the list of problems on bad configuration", () => {

@@ -39,11 +39,11 @@ describe("provider health checks", () => {
     expect(PROVIDER_HEALTH_TIMEOUT_MS).to.equal(2000);
     const h = await providerHealth([
       { name: "akash", health: () => new Promise<never>(() => undefined) },
-      { name: "process", health: async () => ({ ok: true, detail: "bwrap ready" }) },
+      { name: "bubblewrap", health: async () => ({ ok: true, detail: "bwrap ready" }) },
     ]);
     expect(h).to.deep.equal({
       akash: { ok: false, detail: "health check timed out after 2000 ms" },
-      process: { ok: true, detail: "bwrap ready" },
+      bubblewrap: { ok: true, detail: "bwrap ready" },
     });
   });
 });

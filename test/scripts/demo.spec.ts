@@ -1,6 +1,6 @@
 /**
  * `npm run demo` played against `npm start`, as a user runs them (two real processes, the embedded
- * chain and the Solana stand-in on free 127.0.0.1 ports, LOCAL_PROVIDER=process): it exits 0, the
+ * chain and the Solana stand-in on free 127.0.0.1 ports, LOCAL_PROVIDER=bubblewrap): it exits 0, the
  * keeper renews the auto-renewal session once, and `keeper audit` then finds the books balanced.
  */
 import { expect } from "chai";
@@ -34,8 +34,8 @@ describe("npm run demo against npm start", function () {
       LOCAL_CHAIN_PORT: String(await freePort()),
       HTTP_PORT: String(await freePort()),
       SOLANA_LOCAL_PORT: String(await freePort()),
-      LOCAL_PROVIDER: "process",
-      EXECUTE_BACKEND: "bwrap",
+      LOCAL_PROVIDER: "bubblewrap",
+      EXECUTE_BACKEND: "bubblewrap",
     };
     start = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/start.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     start.stdout!.on("data", (d) => (log = (log + d).slice(-200_000)));

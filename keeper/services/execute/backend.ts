@@ -1,5 +1,5 @@
 /**
- * One interface for the two execution backends (bwrap, docker). Both take the same SandboxSpec
+ * One interface for the two execution backends (bubblewrap, docker). Both take the same SandboxSpec
  * limits from keeper/sandbox and return the same shape; the service above adds queueing, pricing
  * and error codes.
  */
@@ -30,7 +30,7 @@ export interface ExecutionOutcome {
 }
 
 export interface ExecutionBackend {
-  readonly name: "bwrap" | "docker";
+  readonly name: "bubblewrap" | "docker";
   run(job: ExecutionJob): Promise<ExecutionOutcome>;
   health(): Promise<{ ok: boolean; detail?: string }>;
   close?(): Promise<void>;

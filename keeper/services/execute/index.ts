@@ -1,6 +1,6 @@
 /**
  * The code-execution service (POST /api/v1/execute, design.md section 5): parse, price by tier,
- * queue, run on a sandbox backend (bwrap or docker, keeper/sandbox underneath), map the outcome to
+ * queue, run on a sandbox backend (bubblewrap or docker, keeper/sandbox underneath), map the outcome to
  * the spec's fields and codes.
  *
  * Outcomes:
@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import type { KeeperConfig } from "../../config";
 import { JobContext, JobService, ServiceError } from "../jobService";
 import { BackendError, ExecutionBackend } from "./backend";
-import { createBwrapBackend } from "./bwrapBackend";
+import { createBubblewrapBackend } from "./bubblewrapBackend";
 import { createDockerBackend, dockerReachable } from "./dockerBackend";
 import { JobQueue, QueueFullError } from "./queue";
 import { ExecuteRequest, parseExecuteRequest, tierOf, Tier } from "./request";
@@ -38,18 +38,18 @@ export interface ExecuteServiceOptions {
 
 export type ExecuteService = JobService<ExecuteRequest, ExecuteResult> & { readonly backend: Promise<ExecutionBackend>; readonly queue: JobQueue };
 
-/** EXECUTE_BACKEND=auto: docker when an engine answers and the runtime image exists, else bwrap. */
+/** EXECUTE_BACKEND=auto: docker when an engine answers and the runtime image exists, else bubblewrap. */
 export async function chooseBackend(cfg: KeeperConfig, log: Logger): Promise<ExecutionBackend> {
   const kind = cfg.EXECUTE_BACKEND;
-  if (kind === "bwrap") return createBwrapBackend();
+  if (kind === "bubblewrap") return createBubblewrapBackend();
   const dockerHost = cfg.DOCKER_HOST ?? process.env.DOCKER_HOST;
   if (kind === "docker") return createDockerBackend({ dockerHost, image: cfg.EXECUTE_DOCKER_IMAGE });
   if (dockerHost && (await dockerReachable(dockerHost, cfg.EXECUTE_DOCKER_IMAGE))) {
     log.info({ backend: "docker" }, "execute: docker engine and runtime image found");
     return createDockerBackend({ dockerHost, image: cfg.EXECUTE_DOCKER_IMAGE });
   }
-  log.info({ backend: "bwrap" }, "execute: no usable docker engine, using bubblewrap");
-  return createBwrapBackend();
+  log.info({ backend: "bubblewrap" }, "execute: no usable docker engine, using bubblewrap");
+  return createBubblewrapBackend();
 }
 
 export function createExecuteService(cfg: KeeperConfig, log: Logger, opts: ExecuteServiceOptions = {}): ExecuteService {

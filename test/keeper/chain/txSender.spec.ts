@@ -171,7 +171,7 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
     await (await t.usdc().approve(await c.getAddress(), 10n ** 12n)).wait();
     const r = await (await c.startSession(3600, 0, toUtf8Bytes(CONFIG))).wait();
     const id = c.interface.parseLog(r!.logs.find((l) => l.topics[0] === c.interface.getEvent("SessionStarted").topicHash)!)!.args.instanceId;
-    await store.outbox.enqueue(`outcome:${id}:running`, "recordOutcome", id, computeInterface.encodeFunctionData("recordOutcome", [id, 1, "process:1"]));
+    await store.outbox.enqueue(`outcome:${id}:running`, "recordOutcome", id, computeInterface.encodeFunctionData("recordOutcome", [id, 1, "bubblewrap:pid:1"]));
     const s = sender();
     await s.tick();
     await s.tick();

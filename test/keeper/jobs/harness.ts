@@ -61,7 +61,7 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
       HTTP_PORT: "0",
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
       SCRAPE_ALLOWED_CIDRS: "127.0.0.1/32",
-      EXECUTE_BACKEND: "bwrap",
+      EXECUTE_BACKEND: "bubblewrap",
       ...env,
     },
     undefined,

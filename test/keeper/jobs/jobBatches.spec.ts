@@ -23,7 +23,7 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
   before(async () => {
     t = await startTestChain();
     await t.rpc.send("evm_setIntervalMining", [100]);
-    app = await startTestKeeper(t, { JOB_BATCH_SIZE: "3", JOB_BATCH_MAX_AGE_S: "3600", EXECUTE_BACKEND: "bwrap", SERVICES: "execute" });
+    app = await startTestKeeper(t, { JOB_BATCH_SIZE: "3", JOB_BATCH_MAX_AGE_S: "3600", EXECUTE_BACKEND: "bubblewrap", SERVICES: "execute" });
     base = `http://127.0.0.1:${(app.http.server.address() as { port: number }).port}`;
     await app.store.tx(() => credit(app.store, agent.publicKey.toBase58(), 10n ** 13n, "grant"));
   });

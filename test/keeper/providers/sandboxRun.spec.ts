@@ -1,6 +1,6 @@
 /**
  * The one-shot sandbox (runSandboxed) on the real host: what the code-execution API will use and
- * what the process provider's health check runs. Needs bubblewrap (apt-get install bubblewrap).
+ * what the bubblewrap provider's health check runs. Needs bubblewrap (apt-get install bubblewrap).
  */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";

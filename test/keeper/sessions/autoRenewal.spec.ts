@@ -10,7 +10,7 @@ import path from "node:path";
 import { execFile } from "node:child_process";
 import { startTestChain, TestChain } from "../shared/chain";
 import { keeperEnv, startSession, startTestKeeper, until } from "../shared/keeperApp";
-import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
+import { BubblewrapProvider } from "../../../keeper/providers/bubblewrap";
 import type { App } from "../../../keeper/app";
 import type { SessionRow } from "../../../keeper/sessions/lifecycle";
 import { computeInterface, OUTCOME, RENEWAL_FAILURE } from "../../../keeper/chain/contracts";
@@ -24,13 +24,13 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
   this.timeout(180_000);
   let t: TestChain;
   let app: App & { dataDir: string };
-  let provider: SandboxProcessProvider;
+  let provider: BubblewrapProvider;
 
   before(async () => {
     t = await startTestChain();
     await t.rpc.send("evm_setIntervalMining", [100]);
     app = await startTestKeeper(t, { RENEWAL_LEAD_S: String(LEAD) });
-    provider = new SandboxProcessProvider({ stateDir: path.join(app.dataDir, "process-provider") });
+    provider = new BubblewrapProvider({ stateDir: path.join(app.dataDir, "process-provider") });
   });
   after(async () => {
     await app?.stop();

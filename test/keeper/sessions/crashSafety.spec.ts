@@ -44,8 +44,8 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
     chaos = false;
     await keeper?.kill("SIGKILL");
     // Leave no workload behind.
-    const { SandboxProcessProvider } = await import("../../../keeper/providers/sandboxProcess");
-    const p = new SandboxProcessProvider({ stateDir: path.join(dataDir, "process-provider") });
+    const { BubblewrapProvider } = await import("../../../keeper/providers/bubblewrap");
+    const p = new BubblewrapProvider({ stateDir: path.join(dataDir, "process-provider") });
     for (const key of fs.existsSync(path.join(dataDir, "process-provider")) ? fs.readdirSync(path.join(dataDir, "process-provider")) : []) {
       await p.terminate(key).catch(() => undefined);
     }

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { startTestChain, TestChain } from "../shared/chain";
 import { startTestKeeper, startSession, until } from "../shared/keeperApp";
-import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
+import { BubblewrapProvider } from "../../../keeper/providers/bubblewrap";
 import type { App } from "../../../keeper/app";
 import type { SessionRow } from "../../../keeper/sessions/lifecycle";
 import { runAudit } from "../../../keeper/audit";
@@ -15,13 +15,13 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
   this.timeout(120_000);
   let t: TestChain;
   let app: App & { dataDir: string };
-  let provider: SandboxProcessProvider;
+  let provider: BubblewrapProvider;
 
   before(async () => {
     t = await startTestChain();
     await t.rpc.send("evm_setIntervalMining", [100]);
     app = await startTestKeeper(t);
-    provider = new SandboxProcessProvider({ stateDir: path.join(app.dataDir, "process-provider") });
+    provider = new BubblewrapProvider({ stateDir: path.join(app.dataDir, "process-provider") });
   });
   after(async () => {
     await app?.stop();
@@ -36,7 +36,7 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
   it("start -> provisioned and Running on chain -> extend keeps the same workload -> end stops it and refunds", async () => {
     const id = await startSession(t, WORKLOAD);
     const running = await stateIs(id, "running");
-    expect(running.provider).to.equal("process");
+    expect(running.provider).to.equal("bubblewrap");
     await until("SessionActivated on chain", async () => (await chainSession(id)).status === 2n);
     const before = await provider.status(running.workload_key);
     expect(before.state).to.equal("running");
@@ -71,7 +71,7 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
     expect(ended.args.refunded).to.equal((await chainSession(id)).deposited);
   });
 
-  it("a session the provider cannot run (no command for the process provider) is refunded", async () => {
+  it("a session the provider cannot run (no command for the bubblewrap provider) is refunded", async () => {
     const id = await startSession(t, JSON.stringify({ image: "python:3.12-slim" }));
     const row = await stateIs(id, "refunded");
     expect(row.last_error).to.match(/config.command is required/);
@@ -115,7 +115,7 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
     const base = `http://127.0.0.1:${(app.http.server.address() as { port: number }).port}`;
     const health = await (await fetch(`${base}/health`)).json();
     expect(health.ok).to.equal(true);
-    expect(health.providers.process.ok).to.equal(true);
+    expect(health.providers.bubblewrap.ok).to.equal(true);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).to.match(/keeper_events_ingested_total \d+/);
     expect(metrics).to.match(/keeper_session_transitions_total\{to="ended"\} [1-9]/);

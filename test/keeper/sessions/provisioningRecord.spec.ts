@@ -90,7 +90,7 @@ describe("keeper records Provisioning for cloud sessions (provisioning window)",
     }
   });
 
-  it("a local (process) workload records no Provisioning: only Running", async () => {
+  it("a local (bubblewrap) workload records no Provisioning: only Running", async () => {
     const id = await startSession(t, CONFIG, 3600, 2);
     await stateIs(id, "running");
     await until("Running mined", async () => (await outcomes(id)).length > 0);

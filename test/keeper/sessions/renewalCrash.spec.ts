@@ -35,9 +35,9 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
   });
   after(async () => {
     await keeper?.kill("SIGKILL");
-    const { SandboxProcessProvider } = await import("../../../keeper/providers/sandboxProcess");
+    const { BubblewrapProvider } = await import("../../../keeper/providers/bubblewrap");
     const dir = path.join(dataDir, "process-provider");
-    const p = new SandboxProcessProvider({ stateDir: dir });
+    const p = new BubblewrapProvider({ stateDir: dir });
     for (const key of fs.existsSync(dir) ? fs.readdirSync(dir) : []) await p.terminate(key).catch(() => undefined);
     await t?.stop();
   });

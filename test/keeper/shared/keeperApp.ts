@@ -17,7 +17,7 @@ export function keeperEnv(t: TestChain, dataDir: string, extra: Record<string, s
     DATA_DIR: dataDir,
     CONFIRMATIONS: "2",
     POLL_INTERVAL_MS: "50",
-    LOCAL_PROVIDER: "process",
+    LOCAL_PROVIDER: "bubblewrap",
     HTTP_PORT: "0",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     ...extra,

@@ -1,4 +1,4 @@
-/** EXECUTE_BACKEND: bwrap / docker as configured; auto picks docker only when the engine and image are there. */
+/** EXECUTE_BACKEND: bubblewrap / docker as configured; auto picks docker only when the engine and image are there. */
 import { expect } from "chai";
 import { chooseBackend, createExecuteService } from "../../../../keeper/services/execute";
 import { config, ctx, silentLog } from "./helpers";
@@ -7,21 +7,21 @@ import { requireDockerEngine } from "../../providers/helpers";
 describe("execute: backend choice", function () {
   this.timeout(60_000);
 
-  it("bwrap when configured, and it is healthy here", async () => {
-    const b = await chooseBackend(config({ EXECUTE_BACKEND: "bwrap" }), silentLog);
-    expect(b.name).to.equal("bwrap");
+  it("bubblewrap when configured, and it is healthy here", async () => {
+    const b = await chooseBackend(config({ EXECUTE_BACKEND: "bubblewrap" }), silentLog);
+    expect(b.name).to.equal("bubblewrap");
     expect(await b.health()).to.deep.equal({ ok: true });
   });
 
-  it("auto without a reachable engine falls back to bwrap", async () => {
+  it("auto without a reachable engine falls back to bubblewrap", async () => {
     const b = await chooseBackend(config({ EXECUTE_BACKEND: "auto", DOCKER_HOST: "unix:///nonexistent/docker.sock" }), silentLog);
-    expect(b.name).to.equal("bwrap");
+    expect(b.name).to.equal("bubblewrap");
   });
 
-  it("auto with an engine but without the runtime image falls back to bwrap", async function () {
+  it("auto with an engine but without the runtime image falls back to bubblewrap", async function () {
     const host = await requireDockerEngine(this);
     const b = await chooseBackend(config({ EXECUTE_BACKEND: "auto", DOCKER_HOST: host, EXECUTE_DOCKER_IMAGE: "agentcompute/no-such-image:local" }), silentLog);
-    expect(b.name).to.equal("bwrap");
+    expect(b.name).to.equal("bubblewrap");
   });
 
   it("auto with the engine and image picks docker; the service runs on it and reports health", async function () {

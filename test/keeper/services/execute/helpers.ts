@@ -3,7 +3,7 @@ import fs from "node:fs";
 import { randomInt } from "node:crypto";
 import pino from "pino";
 import { ConfigSchema, KeeperConfig } from "../../../../keeper/config";
-import { createBwrapBackend } from "../../../../keeper/services/execute/bwrapBackend";
+import { createBubblewrapBackend } from "../../../../keeper/services/execute/bubblewrapBackend";
 import { createDockerBackend } from "../../../../keeper/services/execute/dockerBackend";
 import { createExecuteService, ExecutionBackend } from "../../../../keeper/services/execute";
 import type { JobContext } from "../../../../keeper/services/jobService";
@@ -12,16 +12,16 @@ import { requireDockerEngine } from "../../providers/helpers";
 export const silentLog = pino({ level: "silent" });
 
 export function config(over: Partial<Record<keyof KeeperConfig, unknown>> = {}): KeeperConfig {
-  return ConfigSchema.parse({ EXECUTE_BACKEND: "bwrap", ...over });
+  return ConfigSchema.parse({ EXECUTE_BACKEND: "bubblewrap", ...over });
 }
 
 export function ctx(jobId = `job-${randomInt(0, 1e9)}`): JobContext {
   return { jobId, signal: new AbortController().signal };
 }
 
-/** Each backend as a mocha suite factory: bwrap always, docker when an engine answers (required in CI). */
-export const BACKENDS: { name: "bwrap" | "docker"; make: (ctx: Mocha.Context) => Promise<ExecutionBackend> }[] = [
-  { name: "bwrap", make: async () => createBwrapBackend() },
+/** Each backend as a mocha suite factory: bubblewrap always, docker when an engine answers (required in CI). */
+export const BACKENDS: { name: "bubblewrap" | "docker"; make: (ctx: Mocha.Context) => Promise<ExecutionBackend> }[] = [
+  { name: "bubblewrap", make: async () => createBubblewrapBackend() },
   {
     name: "docker",
     make: async (c) => {

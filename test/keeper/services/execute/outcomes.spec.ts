@@ -4,7 +4,7 @@
  * set the truncation flags, a broken sandbox is EXECUTION_ERROR (refund).
  */
 import { expect } from "chai";
-import { createBwrapBackend } from "../../../../keeper/services/execute/bwrapBackend";
+import { createBubblewrapBackend } from "../../../../keeper/services/execute/bubblewrapBackend";
 import { createDockerBackend } from "../../../../keeper/services/execute/dockerBackend";
 import { probeSandboxHost } from "../../../../keeper/sandbox";
 import { ServiceError } from "../../../../keeper/services/jobService";
@@ -77,7 +77,7 @@ for (const b of BACKENDS) {
 describe("execute: a broken sandbox is EXECUTION_ERROR (refund)", function () {
   this.timeout(30_000);
   it("bwrap missing on the host", async () => {
-    const s = serviceOn(createBwrapBackend(probeSandboxHost({ bwrap: "/nonexistent/bwrap" })));
+    const s = serviceOn(createBubblewrapBackend(probeSandboxHost({ bwrap: "/nonexistent/bwrap" })));
     const err = await s.run(s.parse({ job_id: "e1", language: "bash", code: "echo hi" }), ctx()).then(() => undefined, (e) => e as ServiceError);
     expect([err?.code, err?.details?.refund]).to.deep.equal(["EXECUTION_ERROR", true]);
     expect((await s.health!()).ok).to.equal(false);

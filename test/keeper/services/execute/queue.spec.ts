@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import { JobQueue, QueueFullError } from "../../../../keeper/services/execute/queue";
 import type { ExecutionBackend, ExecutionJob, ExecutionOutcome } from "../../../../keeper/services/execute/backend";
-import { createBwrapBackend } from "../../../../keeper/services/execute/bwrapBackend";
+import { createBubblewrapBackend } from "../../../../keeper/services/execute/bubblewrapBackend";
 import { ServiceError } from "../../../../keeper/services/jobService";
 import { ctx, serviceOn } from "./helpers";
 
@@ -75,10 +75,10 @@ describe("execute: concurrency limit and FIFO queue", () => {
   it("the service answers CAPACITY_EXCEEDED (503, refund) when running and queued jobs are at their limits", async () => {
     const g = gate();
     const slow: ExecutionBackend = {
-      name: "bwrap",
+      name: "bubblewrap",
       run: async (_j: ExecutionJob): Promise<ExecutionOutcome> => {
         await g.p;
-        return createBwrapBackend().run(_j);
+        return createBubblewrapBackend().run(_j);
       },
       health: async () => ({ ok: true }),
     };

@@ -2,7 +2,7 @@
 import { expect } from "chai";
 import { ServiceError } from "../../../../keeper/services/jobService";
 import { parseExecuteRequest, tierOf } from "../../../../keeper/services/execute";
-import { createBwrapBackend } from "../../../../keeper/services/execute/bwrapBackend";
+import { createBubblewrapBackend } from "../../../../keeper/services/execute/bubblewrapBackend";
 import { MAX_CODE_BYTES } from "../../../../keeper/services/execute/request";
 import { serviceOn } from "./helpers";
 
@@ -48,12 +48,12 @@ describe("execute: request validation and prices", () => {
   });
 
   it("prices 300 / 500 / 1000 WATT by default (in base units of 9 decimals) and follows the EXECUTE_PRICE_* keys", () => {
-    const s = serviceOn(createBwrapBackend());
+    const s = serviceOn(createBubblewrapBackend());
     const W = 10n ** 9n;
     expect(s.price(parseExecuteRequest(ok))).to.equal(300n * W);
     expect(s.price(parseExecuteRequest({ ...ok, timeout: 20 }))).to.equal(500n * W);
     expect(s.price(parseExecuteRequest({ ...ok, memory_mb: 400 }))).to.equal(1000n * W);
-    const t = serviceOn(createBwrapBackend(), { EXECUTE_PRICE_QUICK: "7", EXECUTE_PRICE_STANDARD: "8", EXECUTE_PRICE_EXTENDED: "9" });
+    const t = serviceOn(createBubblewrapBackend(), { EXECUTE_PRICE_QUICK: "7", EXECUTE_PRICE_STANDARD: "8", EXECUTE_PRICE_EXTENDED: "9" });
     expect([ok, { ...ok, timeout: 20 }, { ...ok, timeout: 50 }].map((b) => t.price(parseExecuteRequest(b)))).to.deep.equal([7n * W, 8n * W, 9n * W]);
   });
 });

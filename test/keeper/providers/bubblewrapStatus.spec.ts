@@ -2,21 +2,21 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
+import { BubblewrapProvider } from "../../../keeper/providers/bubblewrap";
 import { ProvisionError, WorkloadSpec } from "../../../keeper/providers/provider";
 import { Cleanup, inSeconds, marker, sleepers, sleep, tempDir, uniqueKey, waitUntil } from "./helpers";
 
 const spec = (command: string[]): WorkloadSpec => ({ command, cpu: 1, memoryMb: 64, env: {} });
 
-describe("process provider: status, deadline, extend, logs, quote", function () {
+describe("bubblewrap provider: status, deadline, extend, logs, quote", function () {
   this.timeout(60_000);
   const cleanup = new Cleanup();
   let dir: string;
-  let p: SandboxProcessProvider;
+  let p: BubblewrapProvider;
 
   beforeEach(() => {
     dir = cleanup.dir(tempDir());
-    p = new SandboxProcessProvider({ stateDir: dir, deadlinePollSeconds: 1, pricePerHour: 123n, maxMemoryMb: 1024 });
+    p = new BubblewrapProvider({ stateDir: dir, deadlinePollSeconds: 1, pricePerHour: 123n, maxMemoryMb: 1024 });
   });
   afterEach(() => cleanup.run());
 
@@ -84,7 +84,7 @@ describe("process provider: status, deadline, extend, logs, quote", function () 
   });
 
   it("keeps the first maxLogBytes of output and does not kill a chatty workload", async () => {
-    const small = new SandboxProcessProvider({ stateDir: dir, maxLogBytes: 1000 });
+    const small = new BubblewrapProvider({ stateDir: dir, maxLogBytes: 1000 });
     const key = cleanup.track(small, uniqueKey("logs"));
     await small.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: spec(["sh", "-c", "yes | head -c 200000; echo done >&2"]) });
     const s = await waitUntil(async () => {
@@ -116,7 +116,7 @@ describe("process provider: status, deadline, extend, logs, quote", function () 
     expect(await p.quote(spec(["true"]), 2)).to.deep.equal({ pricePerHour: 123n, available: true });
     expect((await p.quote({ image: "x", cpu: 1, memoryMb: 64, env: {} }, 1)).available).to.equal(false);
     expect((await p.quote({ ...spec(["true"]), memoryMb: 4096 }, 1)).available).to.equal(false);
-    const priced = new SandboxProcessProvider({ stateDir: dir, pricePerHour: (s) => BigInt(s.memoryMb) * 10n });
+    const priced = new BubblewrapProvider({ stateDir: dir, pricePerHour: (s) => BigInt(s.memoryMb) * 10n });
     expect((await priced.quote(spec(["true"]), 1)).pricePerHour).to.equal(640n);
   });
 });

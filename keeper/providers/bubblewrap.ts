@@ -1,5 +1,6 @@
 /**
- * ComputeProvider for hosts without Docker: each session's `spec.command` runs in a bubblewrap
+ * The bubblewrap provider (name "bubblewrap"; "process" before, still understood: see
+ * providers/renamed.ts), for hosts without Docker: each session's `spec.command` runs in a bubblewrap
  * sandbox (keeper/sandbox): uid 65534, no network, read-only root, small /tmp, clean environment,
  * seccomp, per-workload cgroup (memory, pids, cpu) when writable, else rlimits.
  *
@@ -40,8 +41,8 @@ import {
 } from "../sandbox/procfs";
 import { createSandboxSpec, InvalidSandboxSpec, MiB, SandboxSpec } from "../sandbox/sandboxSpec";
 
-export interface SandboxProcessProviderOptions {
-  /** Where workload records and logs live, e.g. DATA_DIR/process-provider. */
+export interface BubblewrapProviderOptions {
+  /** Where workload records and logs live (the keeper uses DATA_DIR/process-provider, see local.ts). */
   stateDir: string;
   /** USDC base units per hour quoted for a workload (a constant, or computed from the spec). Default 0. */
   pricePerHour?: bigint | ((spec: WorkloadSpec) => bigint);
@@ -103,13 +104,13 @@ function writeFileAtomic(file: string, data: string): void {
   }
 }
 
-export class SandboxProcessProvider implements ComputeProvider {
-  readonly name = "process";
+export class BubblewrapProvider implements ComputeProvider {
+  readonly name = "bubblewrap";
   private readonly locks = new Map<string, Promise<unknown>>();
   private healthCache?: { at: number; result: { ok: boolean; detail?: string } };
   private hostCache?: SandboxHost;
 
-  constructor(private readonly opts: SandboxProcessProviderOptions) {
+  constructor(private readonly opts: BubblewrapProviderOptions) {
     fs.mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   }
 
@@ -198,7 +199,7 @@ export class SandboxProcessProvider implements ComputeProvider {
     // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
     if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
     if (req.spec.ports?.length) throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
-    if (!req.spec.command?.length) throw new ProvisionError("the process provider runs a command: config.command is required", false);
+    if (!req.spec.command?.length) throw new ProvisionError("the bubblewrap provider runs a command: config.command is required", false);
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {
       const existing = this.read(key);
@@ -240,7 +241,7 @@ export class SandboxProcessProvider implements ComputeProvider {
         if (e instanceof ProvisionError) throw e;
         const err = e as NodeJS.ErrnoException;
         const retryable = !(e instanceof SandboxError) || ["EAGAIN", "ENOMEM", "EMFILE", "ENFILE"].includes(err.code ?? "");
-        throw new ProvisionError(`process sandbox: ${err.message}`, retryable);
+        throw new ProvisionError(`bubblewrap sandbox: ${err.message}`, retryable);
       }
     });
   }

@@ -11,21 +11,21 @@ import { runSandboxed, SandboxError, sandboxHost, SandboxHost } from "../../sand
 import { BackendError, ExecutionBackend, ExecutionJob, ExecutionOutcome, JOB_ENV, JOB_LIMITS } from "./backend";
 import type { Language } from "./request";
 
-export const BWRAP_INTERPRETERS: Record<Language, (code: string) => string[]> = {
+export const BUBBLEWRAP_INTERPRETERS: Record<Language, (code: string) => string[]> = {
   python: (code) => ["/usr/bin/python3", "-I", "-c", code],
   javascript: (code) => ["/usr/bin/node", "-e", code],
   bash: (code) => ["/bin/bash", "-c", code],
 };
 
-export function createBwrapBackend(host: SandboxHost = sandboxHost()): ExecutionBackend {
+export function createBubblewrapBackend(host: SandboxHost = sandboxHost()): ExecutionBackend {
   return {
-    name: "bwrap",
+    name: "bubblewrap",
     async run(job: ExecutionJob): Promise<ExecutionOutcome> {
       let r;
       try {
         r = await runSandboxed(
           {
-            command: BWRAP_INTERPRETERS[job.language](job.code),
+            command: BUBBLEWRAP_INTERPRETERS[job.language](job.code),
             env: { ...JOB_ENV },
             memoryMb: job.memoryMb,
             pids: JOB_LIMITS.pids,

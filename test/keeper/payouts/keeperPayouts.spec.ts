@@ -1,6 +1,6 @@
 /**
- * Bridging through the real keeper: a session runs on io.net (stand-in), the agent ends it, the cost of
- * that run is recorded and, being above BRIDGE_MIN_USDC, bridged by the keeper's bridger through the
+ * Payouts through the real keeper: a session runs on io.net (stand-in), the agent ends it, the cost of
+ * that run is recorded and, being above PAYOUT_MIN_USDC, paid out by the keeper's payouts through the
  * LI.FI stand-in from the treasury wallet; `keeper status --json` shows the transfer and the margin.
  */
 import { expect } from "chai";
@@ -40,10 +40,10 @@ describe("keeper pays io.net through LI.FI after a session (whole keeper, stand-
       PROVIDER_POLL_MS: "50",
       LIFI_API_URL: lifi.url,
       LIFI_INTEGRATOR: "agentcompute-e2e",
-      BRIDGE_PRIVATE_KEY: devWallet(2).privateKey,
-      BRIDGE_DESTINATIONS: JSON.stringify({ ionet: { chain: "SOL", token: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin" } }),
-      BRIDGE_MIN_USDC: "100000",
-      BRIDGE_POLL_S: "1",
+      PAYOUT_PRIVATE_KEY: devWallet(2).privateKey,
+      PAYOUT_DESTINATIONS: JSON.stringify({ ionet: { chain: "SOL", token: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin" } }),
+      PAYOUT_MIN_USDC: "100000",
+      PAYOUT_POLL_S: "1",
     };
     app = await startTestKeeper(t, extra);
   });
@@ -54,7 +54,7 @@ describe("keeper pays io.net through LI.FI after a session (whole keeper, stand-
     await t?.stop();
   });
 
-  it("the run's cost is bridged DONE and keeper status --json shows the transfer and the margin", async () => {
+  it("the run's cost is paid out DONE and keeper status --json shows the transfer and the margin", async () => {
     const diamondBefore = await t.usdc().balanceOf(diamond);
     const id = await startSession(t, JSON.stringify({ image: "agentcompute/worker:1", providers: ["ionet"] }), 3600, 2);
     await until("running on io.net", () => (app.db.prepare("SELECT state, provider FROM sessions WHERE instance_id = ?").get(id) as { state: string; provider: string } | undefined)?.state === "running");
@@ -69,8 +69,8 @@ describe("keeper pays io.net through LI.FI after a session (whole keeper, stand-
       execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "status", "--json"], { cwd: path.resolve(__dirname, "..", "..", ".."), env }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
     );
     const status = JSON.parse(out);
-    expect(status.bridge.byState.done).to.deep.equal({ count: 1, amount: "300000" });
-    expect(status.bridge.transfers[0].txHash).to.equal(tr.tx_hash);
+    expect(status.payouts.byState.done).to.deep.equal({ count: 1, amount: "300000" });
+    expect(status.payouts.transfers[0].txHash).to.equal(tr.tx_hash);
     const row = status.costs.sessions.find((s: { instanceId: string }) => s.instanceId === id);
     expect(row.providerCost).to.equal("300000");
     expect(BigInt(row.margin)).to.equal(BigInt(row.agentPaid) - 300_000n);

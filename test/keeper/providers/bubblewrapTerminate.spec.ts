@@ -2,20 +2,20 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
+import { BubblewrapProvider } from "../../../keeper/providers/bubblewrap";
 import type { WorkloadSpec } from "../../../keeper/providers/provider";
 import { sandboxHost } from "../../../keeper/sandbox/host";
 import { Cleanup, inSeconds, marker, pidAlive, sleepers, tempDir, uniqueKey, waitUntil } from "./helpers";
 
 const spec = (command: string[]): WorkloadSpec => ({ command, cpu: 1, memoryMb: 64, env: {} });
 
-describe("process provider: terminate", function () {
+describe("bubblewrap provider: terminate", function () {
   this.timeout(60_000);
   const cleanup = new Cleanup();
-  let p: SandboxProcessProvider;
+  let p: BubblewrapProvider;
 
   beforeEach(() => {
-    p = new SandboxProcessProvider({ stateDir: cleanup.dir(tempDir()), terminateGraceMs: 1000 });
+    p = new BubblewrapProvider({ stateDir: cleanup.dir(tempDir()), terminateGraceMs: 1000 });
   });
   afterEach(() => cleanup.run());
 

@@ -1,19 +1,19 @@
-/** The process provider's workload runs sandboxed: uid 65534, no network, a clean environment. */
+/** The bubblewrap provider's workload runs sandboxed: uid 65534, no network, a clean environment. */
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
-import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
+import { BubblewrapProvider } from "../../../keeper/providers/bubblewrap";
 import type { WorkloadSpec } from "../../../keeper/providers/provider";
 import { Cleanup, inSeconds, listener, sleep, tempDir, uniqueKey, waitUntil } from "./helpers";
 
 const spec = (command: string[], env: Record<string, string> = {}): WorkloadSpec => ({ command, cpu: 1, memoryMb: 64, env });
 
-describe("process provider: isolation of the workload", function () {
+describe("bubblewrap provider: isolation of the workload", function () {
   this.timeout(60_000);
   const cleanup = new Cleanup();
-  let p: SandboxProcessProvider;
+  let p: BubblewrapProvider;
 
   beforeEach(() => {
-    p = new SandboxProcessProvider({ stateDir: cleanup.dir(tempDir()) });
+    p = new BubblewrapProvider({ stateDir: cleanup.dir(tempDir()) });
   });
   afterEach(() => cleanup.run());
 

@@ -1,12 +1,12 @@
 /**
- * The process provider never runs a second copy of a session's workload: the same key returns the
+ * The bubblewrap provider never runs a second copy of a session's workload: the same key returns the
  * same workload, also from a new provider object and after the keeper process was killed.
  */
 import { expect } from "chai";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { SandboxProcessProvider } from "../../../keeper/providers/sandboxProcess";
+import { BubblewrapProvider } from "../../../keeper/providers/bubblewrap";
 import type { ProvisionRequest } from "../../../keeper/providers/provider";
 import { Cleanup, inSeconds, marker, pidAlive, sleepers, REPO, tempDir, uniqueKey, waitUntil } from "./helpers";
 
@@ -14,7 +14,7 @@ function request(key: string, m: string): ProvisionRequest {
   return { idempotencyKey: key, endsAt: inSeconds(300), spec: { command: ["sleep", m], cpu: 1, memoryMb: 64, env: {} } };
 }
 
-describe("process provider: idempotent provisioning", function () {
+describe("bubblewrap provider: idempotent provisioning", function () {
   this.timeout(60_000);
   const cleanup = new Cleanup();
   let dir: string;
@@ -25,7 +25,7 @@ describe("process provider: idempotent provisioning", function () {
   afterEach(() => cleanup.run());
 
   it("a second provision with the same key returns the running workload (created: false), still one process", async () => {
-    const p = new SandboxProcessProvider({ stateDir: dir });
+    const p = new BubblewrapProvider({ stateDir: dir });
     const key = cleanup.track(p, uniqueKey("again"));
     const m = marker();
     const first = await p.provision(request(key, m));
@@ -37,7 +37,7 @@ describe("process provider: idempotent provisioning", function () {
   });
 
   it("concurrent provisions of one key start exactly one workload", async () => {
-    const p = new SandboxProcessProvider({ stateDir: dir });
+    const p = new BubblewrapProvider({ stateDir: dir });
     const key = cleanup.track(p, uniqueKey("concurrent"));
     const m = marker();
     const results = await Promise.all([1, 2, 3].map(() => p.provision(request(key, m))));
@@ -47,11 +47,11 @@ describe("process provider: idempotent provisioning", function () {
   });
 
   it("a new provider object on the same state directory (a restarted keeper) finds the workload", async () => {
-    const before = new SandboxProcessProvider({ stateDir: dir });
+    const before = new BubblewrapProvider({ stateDir: dir });
     const key = uniqueKey("restart");
     const m = marker();
     const first = await before.provision(request(key, m));
-    const after = new SandboxProcessProvider({ stateDir: dir });
+    const after = new BubblewrapProvider({ stateDir: dir });
     cleanup.track(after, key);
     expect(await after.provision(request(key, m))).to.deep.equal({ ref: first.ref, created: false });
     expect((await after.status(key)).state).to.equal("running");
@@ -62,10 +62,10 @@ describe("process provider: idempotent provisioning", function () {
     const key = uniqueKey("crash");
     const m = marker();
     const req = request(key, m);
-    cleanup.track(new SandboxProcessProvider({ stateDir: dir }), key);
+    cleanup.track(new BubblewrapProvider({ stateDir: dir }), key);
     const script = `
-      const { SandboxProcessProvider } = require(${JSON.stringify(path.join(REPO, "keeper/providers/sandboxProcess.ts"))});
-      const p = new SandboxProcessProvider({ stateDir: ${JSON.stringify(dir)} });
+      const { BubblewrapProvider } = require(${JSON.stringify(path.join(REPO, "keeper/providers/bubblewrap.ts"))});
+      const p = new BubblewrapProvider({ stateDir: ${JSON.stringify(dir)} });
       p.provision(${JSON.stringify(req)}).then(
         (r) => { process.stdout.write(JSON.stringify(r) + "\\n"); setInterval(() => {}, 1000); },
         (e) => { console.error(e); process.exit(1); });`;
@@ -84,7 +84,7 @@ describe("process provider: idempotent provisioning", function () {
       await exited;
 
       expect(sleepers(m)).to.have.length(1); // still running without its keeper
-      const next = new SandboxProcessProvider({ stateDir: dir });
+      const next = new BubblewrapProvider({ stateDir: dir });
       expect(await next.provision(req)).to.deep.equal({ ref: first.ref, created: false });
       expect((await next.status(key)).state).to.equal("running");
       expect(sleepers(m)).to.have.length(1);
@@ -94,7 +94,7 @@ describe("process provider: idempotent provisioning", function () {
   });
 
   it("a workload whose setup was interrupted (record still 'starting') is replaced, not duplicated", async () => {
-    const p = new SandboxProcessProvider({ stateDir: dir });
+    const p = new BubblewrapProvider({ stateDir: dir });
     const key = cleanup.track(p, uniqueKey("starting"));
     const m = marker();
     const first = await p.provision(request(key, m));

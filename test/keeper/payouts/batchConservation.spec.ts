@@ -7,13 +7,13 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { Wallet } from "ethers";
-import { Bridger } from "../../../keeper/bridging/bridger";
+import { Payouts } from "../../../keeper/payouts/payouts";
 import { openStore } from "../../../keeper/store/store";
 import { silentLog } from "../shared/chain";
 
 const DEST = { ionet: { chain: "SOL", token: "t", address: "a" }, spheron: { chain: 8453, token: "t", address: "a" } };
 
-describe("bridge batching conserves every USDC unit (property)", () => {
+describe("payout batching conserves every USDC unit (property)", () => {
   it("costs = still owed + sum of transfers, for random sequences", async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -22,7 +22,7 @@ describe("bridge batching conserves every USDC unit (property)", () => {
         async (min, steps) => {
           const store = openStore(":memory:");
           const db = store.db;
-          const b = new Bridger(store, new Wallet(Wallet.createRandom().privateKey), { apiUrl: "http://127.0.0.1:9", integrator: "x" }, DEST, { chainId: 8453, usdc: "0x" + "11".repeat(20), minUsdc: min, maxSlippage: 0.005, maxAttempts: 3, pollSeconds: 1 }, silentLog);
+          const b = new Payouts(store, new Wallet(Wallet.createRandom().privateKey), { apiUrl: "http://127.0.0.1:9", integrator: "x" }, DEST, { chainId: 8453, usdc: "0x" + "11".repeat(20), minUsdc: min, maxSlippage: 0.005, maxAttempts: 3, pollSeconds: 1 }, silentLog);
           let n = 0;
           let total = 0n;
           for (const s of steps) {
@@ -46,7 +46,7 @@ describe("bridge batching conserves every USDC unit (property)", () => {
           }
           expect(owed + transfers.reduce((x, t) => x + BigInt(t.amount), 0n)).to.equal(total);
           const akash = db.prepare("SELECT count(*) n FROM provision_attempts WHERE provider = 'akash' AND bridge_transfer_id IS NOT NULL").get() as { n: number };
-          expect(akash.n, "no destination: never bridged").to.equal(0);
+          expect(akash.n, "no destination: never paid out").to.equal(0);
           db.close();
         },
       ),

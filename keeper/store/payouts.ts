@@ -1,7 +1,12 @@
 /**
- * Provider payouts bridged through LI.FI (table bridge_transfers) and the provider costs they pay
- * (provision_attempts.bridge_transfer_id). Every move of owed costs onto a transfer happens in the
- * same statement batch as the transfer's own write, so a cost is never paid twice nor forgotten.
+ * Payouts to providers through LI.FI (keeper/payouts) and the provider costs they pay. Every move of
+ * owed costs onto a transfer happens in the same statement batch as the transfer's own write, so a
+ * cost is never paid twice nor forgotten.
+ *
+ * The table and column keep their first names, bridge_transfers and
+ * provision_attempts.bridge_transfer_id (from before "bridge" was kept for the AgentComputeBridge
+ * contract alone): renaming them would need a schema migration of every existing database, for no
+ * change in behaviour.
  */
 import type { Unit } from "./unit";
 import { now } from "./db";
@@ -25,7 +30,7 @@ export interface TransferRow {
   updated_at: number;
 }
 
-export interface BridgeSummary {
+export interface PayoutSummary {
   byState: Record<string, { count: number; amount: string }>;
   /** Transfers that ended FAILED on their last attempt: operator action needed. */
   alerts: { id: number; provider: string; amount: string; error: string | null }[];
@@ -35,7 +40,7 @@ export interface BridgeSummary {
 /** Errors are kept short: they are shown in `keeper status`, not archived. */
 const short = (reason: string) => reason.slice(0, 300);
 
-export class BridgeTransfersRepo {
+export class PayoutsRepo {
   constructor(private readonly unit: Unit) {}
 
   /** Transfers a pass still has to move: quote, broadcast or poll. */
@@ -132,7 +137,7 @@ export class BridgeTransfersRepo {
   }
 
   /** Totals per state, the transfers needing the operator, and every transfer (for `keeper status`). */
-  summary(maxAttempts: number): Promise<BridgeSummary> {
+  summary(maxAttempts: number): Promise<PayoutSummary> {
     return this.unit.run((db) => {
       const rows = db.prepare("SELECT id, provider, amount, state, attempt, tx_hash, error FROM bridge_transfers ORDER BY id").all() as {
         id: number;

@@ -1,17 +1,18 @@
 /**
- * Pays providers where they are paid: USDC claimed from escrow on Base (it lands in the treasury
- * wallet, BRIDGE_PRIVATE_KEY) is moved through LI.FI to each provider's destination.
+ * Payouts: pays providers where they are paid. USDC claimed from escrow on Base (it lands in the
+ * treasury wallet, PAYOUT_PRIVATE_KEY) is moved through LI.FI to each provider's destination.
+ * ("Bridge" is the on-chain ETH -> USDC swap contract, AgentComputeBridge: a different thing.)
  *
  * - Batching: what the keeper owes a provider (provision_attempts.cost, see sessions/failover.ts)
- *   accumulates until it reaches BRIDGE_MIN_USDC; then one transfer takes all of it (the attempts
+ *   accumulates until it reaches PAYOUT_MIN_USDC; then one transfer takes all of it (the attempts
  *   point at the transfer in the same database transaction, so nothing is paid twice or forgotten).
- * - Per transfer: `getQuote` (slippage bounded by BRIDGE_MAX_SLIPPAGE, and the quote's minimum
+ * - Per transfer: `getQuote` (slippage bounded by PAYOUT_MAX_SLIPPAGE, and the quote's minimum
  *   received is checked against it), approve the quote's spender when the allowance is short, sign
  *   the quote's `transactionRequest` with ethers, store the signed transaction, then broadcast it; poll
  *   `getStatus` until DONE or FAILED.
  * - Crash-safe: a transfer found `signed` after a restart is re-broadcast from the stored bytes (the
  *   same nonce and hash, so it can be mined once at most); a `sent` one is found by its hash.
- * - FAILED: recorded; retried as a new transfer (attempt + 1) up to BRIDGE_MAX_ATTEMPTS, then alerted
+ * - FAILED: recorded; retried as a new transfer (attempt + 1) up to PAYOUT_MAX_ATTEMPTS, then alerted
  *   (error log; `keeper status` lists it) and left for the operator.
  */
 import { Contract, JsonRpcProvider, Transaction, Wallet, getAddress } from "ethers";
@@ -20,7 +21,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { KeeperConfig } from "../config";
 import type { Deployment } from "../keeper";
-import type { TransferRow } from "../store/bridgeTransfers";
+import type { TransferRow } from "../store/payouts";
 import type { Store } from "../store/store";
 import { PermanentError, ProviderError, RetryableError } from "../errors";
 
@@ -32,7 +33,7 @@ const Destination = z.object({
 export const DestinationsSchema = z.record(z.string().regex(/^[a-z0-9-]{1,32}$/), Destination);
 export type Destinations = z.infer<typeof DestinationsSchema>;
 
-export interface BridgeOptions {
+export interface PayoutOptions {
   chainId: number;
   usdc: string;
   minUsdc: bigint;
@@ -43,7 +44,7 @@ export interface BridgeOptions {
 
 const ERC20 = ["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)", "function balanceOf(address) view returns (uint256)"];
 
-export class Bridger {
+export class Payouts {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private readonly client: SDKClient;
@@ -53,7 +54,7 @@ export class Bridger {
     private readonly wallet: Wallet,
     lifi: { apiUrl: string; integrator: string },
     private readonly destinations: Destinations,
-    private readonly o: BridgeOptions,
+    private readonly o: PayoutOptions,
     private readonly log: Logger,
   ) {
     this.client = createClient({ integrator: lifi.integrator, apiUrl: lifi.apiUrl, preloadChains: false, disableVersionCheck: true });
@@ -62,7 +63,7 @@ export class Bridger {
   start(): void {
     const loop = () => {
       this.running = this.tick()
-        .catch((err) => this.log.warn({ err: (err as Error).message }, "bridge pass failed; will retry"))
+        .catch((err) => this.log.warn({ err: (err as Error).message }, "payout pass failed; will retry"))
         .finally(() => {
           if (this.timer !== undefined) this.timer = setTimeout(loop, this.o.pollSeconds * 1000);
         });
@@ -79,15 +80,15 @@ export class Bridger {
   /** One pass: batch what is owed, then move every open transfer one step. */
   async tick(): Promise<void> {
     await this.batch();
-    const open = await this.store.bridgeTransfers.open();
+    const open = await this.store.payouts.open();
     for (const t of open) {
       try {
         if (t.state === "pending") await this.send(t);
         else if (t.state === "signed") await this.broadcast(t);
         else await this.poll(t);
       } catch (err) {
-        this.log.warn({ transfer: t.id, state: t.state, err: (err as Error).message }, "bridge step failed; will retry");
-        await this.store.bridgeTransfers.noteError(t.id, (err as Error).message);
+        this.log.warn({ transfer: t.id, state: t.state, err: (err as Error).message }, "payout step failed; will retry");
+        await this.store.payouts.noteError(t.id, (err as Error).message);
       }
     }
   }
@@ -96,17 +97,17 @@ export class Bridger {
   async batch(): Promise<number[]> {
     const made: number[] = [];
     for (const provider of Object.keys(this.destinations)) {
-      const b = await this.store.bridgeTransfers.batchOwed(provider, String(this.destinations[provider].chain), this.o.minUsdc);
+      const b = await this.store.payouts.batchOwed(provider, String(this.destinations[provider].chain), this.o.minUsdc);
       if (!b) continue;
       made.push(b.id);
-      this.log.info({ transfer: b.id, provider, amount: b.amount.toString(), items: b.items }, "bridge batch created");
+      this.log.info({ transfer: b.id, provider, amount: b.amount.toString(), items: b.items }, "payout batch created");
     }
     return made;
   }
 
   private async send(t: TransferRow): Promise<void> {
     const dest = this.destinations[t.provider];
-    if (!dest) throw new PermanentError(`no destination configured for ${t.provider}`, "BRIDGE_NO_DESTINATION");
+    if (!dest) throw new PermanentError(`no destination configured for ${t.provider}`, "PAYOUT_NO_DESTINATION");
     const from = this.wallet.address;
     const quote = await getQuote(this.client, {
       fromChain: this.o.chainId,
@@ -132,13 +133,13 @@ export class Bridger {
     const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
     // Claimed escrow not yet in the treasury (or a failed transfer not yet refunded): wait, send nothing.
     const balance = (await usdc.balanceOf(from)) as bigint;
-    if (balance < BigInt(t.amount)) throw new RetryableError(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`, "BRIDGE_TREASURY_SHORT");
+    if (balance < BigInt(t.amount)) throw new RetryableError(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`, "PAYOUT_TREASURY_SHORT");
     const spender = quote.estimate.approvalAddress;
     if (spender) {
       const allowance = (await usdc.allowance(from, spender)) as bigint;
       if (allowance < BigInt(t.amount)) {
         const r = await (await usdc.approve(spender, BigInt(t.amount))).wait();
-        this.log.info({ transfer: t.id, spender, tx: r?.hash }, "USDC approved for the bridge");
+        this.log.info({ transfer: t.id, spender, tx: r?.hash }, "USDC approved for the LI.FI transfer");
       }
     }
     const provider = this.wallet.provider!;
@@ -156,7 +157,7 @@ export class Bridger {
     const raw = await this.wallet.signTransaction(populated);
     const hash = Transaction.from(raw).hash!;
     // Stored before it leaves: after a crash the same bytes are re-broadcast, never a second transfer.
-    await this.store.bridgeTransfers.markSigned(t.id, { rawTx: raw, txHash: hash, tool: quote.tool, toAmountMin: quote.estimate.toAmountMin });
+    await this.store.payouts.markSigned(t.id, { rawTx: raw, txHash: hash, tool: quote.tool, toAmountMin: quote.estimate.toAmountMin });
     await this.broadcast({ ...t, raw_tx: raw, tx_hash: hash, state: "signed" });
   }
 
@@ -171,14 +172,14 @@ export class Bridger {
         const msg = (err as Error).message;
         if (/nonce/i.test(msg) && !(await provider.getTransactionReceipt(t.tx_hash!))) {
           // The nonce went to another transaction of this wallet: quote and sign again.
-          await this.store.bridgeTransfers.unsign(t.id, msg);
+          await this.store.payouts.unsign(t.id, msg);
           return;
         }
         if (!/already known|known transaction/i.test(msg)) throw err;
       }
     }
-    await this.store.bridgeTransfers.markSent(t.id);
-    this.log.info({ transfer: t.id, tx: t.tx_hash, amount: t.amount, provider: t.provider }, "bridge transaction sent");
+    await this.store.payouts.markSent(t.id);
+    this.log.info({ transfer: t.id, tx: t.tx_hash, amount: t.amount, provider: t.provider }, "payout transaction sent");
   }
 
   private async poll(t: TransferRow): Promise<void> {
@@ -188,12 +189,12 @@ export class Bridger {
       if (!(await provider.getTransaction(t.tx_hash!))) await provider.broadcastTransaction(t.raw_tx!).catch(() => undefined);
       return;
     }
-    if (receipt.status === 0) return this.failed(t, "bridge transaction reverted on the source chain");
+    if (receipt.status === 0) return this.failed(t, "payout transaction reverted on the source chain");
     const st = await getStatus(this.client, { txHash: t.tx_hash!, bridge: t.tool ?? undefined, fromChain: this.o.chainId, toChain: t.to_chain });
     if (st.status === "DONE") {
       const recv = (st as { receiving?: { txHash?: string } }).receiving?.txHash ?? null;
-      await this.store.bridgeTransfers.markDone(t.id, recv);
-      this.log.info({ transfer: t.id, amount: t.amount, provider: t.provider, substatus: st.substatus }, "bridge transfer DONE");
+      await this.store.payouts.markDone(t.id, recv);
+      this.log.info({ transfer: t.id, amount: t.amount, provider: t.provider, substatus: st.substatus }, "payout transfer DONE");
     } else if (st.status === "FAILED") {
       return this.failed(t, `LI.FI status FAILED${st.substatus ? ` (${st.substatus})` : ""}${st.substatusMessage ? `: ${st.substatusMessage}` : ""}`);
     }
@@ -201,9 +202,9 @@ export class Bridger {
 
   /** Records the failure; the costs go to a retry transfer, or stay with this one and are alerted. */
   private async failed(t: TransferRow, reason: string): Promise<void> {
-    const retry = await this.store.bridgeTransfers.fail(t, reason, this.o.maxAttempts);
-    if (retry !== undefined) this.log.warn({ transfer: t.id, retry, attempt: t.attempt + 1, reason }, "bridge transfer FAILED; retrying");
-    else this.log.error({ transfer: t.id, provider: t.provider, amount: t.amount, reason }, "ALERT: bridge transfer FAILED after the last attempt; operator action needed");
+    const retry = await this.store.payouts.fail(t, reason, this.o.maxAttempts);
+    if (retry !== undefined) this.log.warn({ transfer: t.id, retry, attempt: t.attempt + 1, reason }, "payout transfer FAILED; retrying");
+    else this.log.error({ transfer: t.id, provider: t.provider, amount: t.amount, reason }, "ALERT: payout transfer FAILED after the last attempt; operator action needed");
   }
 }
 
@@ -211,17 +212,17 @@ export function parseDestinations(json: string): Destinations {
   return DestinationsSchema.parse(JSON.parse(json));
 }
 
-/** The bridger when BRIDGE_PRIVATE_KEY and at least one destination are configured. */
-export function bridgeFromConfig(cfg: KeeperConfig, store: Store, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Bridger | undefined {
-  const destinations = parseDestinations(cfg.BRIDGE_DESTINATIONS);
-  if (!cfg.BRIDGE_PRIVATE_KEY || Object.keys(destinations).length === 0) return undefined;
-  if (!usdc) throw new PermanentError("bridging needs the USDC address (from the AgentCompute contract)", "BRIDGE_NO_USDC");
-  return new Bridger(
+/** Payouts when PAYOUT_PRIVATE_KEY and at least one destination are configured. */
+export function payoutsFromConfig(cfg: KeeperConfig, store: Store, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Payouts | undefined {
+  const destinations = parseDestinations(cfg.PAYOUT_DESTINATIONS);
+  if (!cfg.PAYOUT_PRIVATE_KEY || Object.keys(destinations).length === 0) return undefined;
+  if (!usdc) throw new PermanentError("payouts need the USDC address (from the AgentCompute contract)", "PAYOUT_NO_USDC");
+  return new Payouts(
     store,
-    new Wallet(cfg.BRIDGE_PRIVATE_KEY, rpc),
+    new Wallet(cfg.PAYOUT_PRIVATE_KEY, rpc),
     { apiUrl: cfg.LIFI_API_URL, integrator: cfg.LIFI_INTEGRATOR },
     destinations,
-    { chainId: deployment.chainId, usdc, minUsdc: BigInt(cfg.BRIDGE_MIN_USDC), maxSlippage: cfg.BRIDGE_MAX_SLIPPAGE, maxAttempts: cfg.BRIDGE_MAX_ATTEMPTS, pollSeconds: cfg.BRIDGE_POLL_S },
+    { chainId: deployment.chainId, usdc, minUsdc: BigInt(cfg.PAYOUT_MIN_USDC), maxSlippage: cfg.PAYOUT_MAX_SLIPPAGE, maxAttempts: cfg.PAYOUT_MAX_ATTEMPTS, pollSeconds: cfg.PAYOUT_POLL_S },
     log,
   );
 }
