@@ -11,6 +11,7 @@
  *
  *   npm run bench:x402            (N=60)
  */
+import { cpus } from "node:os";
 import { Keypair, LAMPORTS_PER_SOL } from "@solana/web3.js";
 import { startPageServer } from "../test/keeper/jobs/harness";
 import { startWattWorld } from "../test/keeper/jobs/solanaFixture";
@@ -40,7 +41,11 @@ async function main() {
       if ("text" in r) await r.text();
       return ms;
     };
-    for (let i = 0; i < 5; i++) (await run("x402", -i - 1), await run("prepaid", -i - 1)); // warm-up
+    for (let i = 0; i < 5; i++) {
+      // warm-up
+      await run("x402", -i - 1);
+      await run("prepaid", -i - 1);
+    }
     const lat = { x402: [] as number[], prepaid: [] as number[] };
     for (let i = 0; i < N; i++) {
       // interleaved: both see the same machine load
@@ -48,7 +53,7 @@ async function main() {
       lat.prepaid.push(await run("prepaid", i));
     }
     const rpc = w.sol.requests.byMethod;
-    console.log(`static scrape end to end on loopback, ${N} each, one at a time (Node ${process.version}, ${require("node:os").cpus().length} cores)`);
+    console.log(`static scrape end to end on loopback, ${N} each, one at a time (Node ${process.version}, ${cpus().length} cores)`);
     for (const k of ["x402", "prepaid"] as const) console.log(`  ${k.padEnd(8)} p50 ${pct(lat[k], 50).toFixed(1)} ms   p99 ${pct(lat[k], 99).toFixed(1)} ms`);
     console.log(`  Solana RPC calls in the run: ${JSON.stringify(rpc)}`);
     const t = await w.h.totals();

@@ -77,7 +77,7 @@ async function retrying<T>(what: string, fn: () => Promise<T>, log: Logger, atte
     try {
       return await fn();
     } catch (err) {
-      if (i >= attempts) throw new Error(`${what} failed ${attempts} times: ${(err as Error).message}`);
+      if (i >= attempts) throw new Error(`${what} failed ${attempts} times: ${(err as Error).message}`, { cause: err });
       log.warn({ what, attempt: i, err: (err as Error).message }, "RPC call failed at start-up; retrying");
       await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** i)));
     }

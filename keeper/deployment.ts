@@ -23,7 +23,7 @@ export function loadDeployment(cfg: KeeperConfig): Deployment {
     try {
       raw = JSON.parse(fs.readFileSync(cfg.DEPLOYMENT_FILE, "utf8"));
     } catch (err) {
-      throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: ${(err as Error).message}`);
+      throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: ${(err as Error).message}`, { cause: err });
     }
     const parsed = DeploymentFile.safeParse(raw);
     if (!parsed.success) throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);

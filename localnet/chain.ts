@@ -63,7 +63,7 @@ export async function startLocalChain(port = 8545, blockTimeMs = 1000): Promise<
     } catch (err) {
       if (Date.now() > deadline || child.exitCode !== null) {
         child.kill("SIGKILL");
-        throw new Error(`local chain did not start on ${rpcUrl}: ${(err as Error).message}\n${output}`);
+        throw new Error(`local chain did not start on ${rpcUrl}: ${(err as Error).message}\n${output}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -187,7 +187,8 @@ export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, ex
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, what: string, f: () => unknown) => {
     let busy = false;
-    const t = setInterval(async () => {
+    // Never rejects: a failed run is logged here, so the interval can drop the promise.
+    const tick = async () => {
       if (busy) return;
       busy = true;
       try {
@@ -197,7 +198,8 @@ export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, ex
       } finally {
         busy = false;
       }
-    }, ms);
+    };
+    const t = setInterval(() => void tick(), ms);
     t.unref();
     timers.push(t);
   };

@@ -19,8 +19,11 @@ import { ACCOUNT_SIZE, AccountLayout, MINT_SIZE, MintLayout, getAssociatedTokenA
 import { decodeBase58, encodeBase58 } from "ethers";
 import { Ledger, RpcFailure, TOKEN_PROGRAM, rentExempt, ui } from "./ledger";
 
-/** u64::MAX, the rentEpoch of rent-exempt accounts (a JSON number, as the RPC sends it). */
-const U64_MAX = 18446744073709551615;
+/**
+ * u64::MAX, the rentEpoch of rent-exempt accounts (a JSON number, as the RPC sends it). A JS number
+ * cannot hold 2^64 - 1: clients parse the RPC's 18446744073709551615 to 2^64, the value sent here.
+ */
+const U64_MAX = 2 ** 64;
 
 export interface SolanaFaults {
   /** Signatures that getSignatureStatuses, getTransaction and getSignaturesForAddress pretend not to know yet. */

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { systemFixture, quoteEthFor, System, HOUR, SPHERON, CONFIG } from "../shared/fixtures";
+import { systemFixture, quoteEthFor, System, HOUR, SPHERON } from "../shared/fixtures";
 import { ReentrantAgent__factory } from "../../typechain-types";
 
 const REENTRANT = ethers.id("ReentrancyGuardReentrantCall()").slice(0, 10);

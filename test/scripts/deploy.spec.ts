@@ -413,7 +413,9 @@ describe("scripts/deploy on the in-process chain", () => {
     expect(await compute.treasury()).to.equal(TREASURY);
 
     const argsFile = path.join(outDir, "base.AgentCompute.args.js");
-    expect(require(argsFile)).to.deep.equal(record.constructorArgs.AgentCompute);
+    // Loaded as hardhat-verify loads --constructor-args: a module whose default export is the list.
+    const { default: argsFromFile } = (await import(argsFile)) as { default: unknown[] };
+    expect(argsFromFile).to.deep.equal(record.constructorArgs.AgentCompute);
     const c = record.contracts;
     expect(lines.slice(-3)).to.deep.equal([
       "verify on the explorer:",
@@ -428,7 +430,7 @@ describe("scripts/deploy on the in-process chain", () => {
       const artifact = await artifacts.readArtifact(name);
       return "0x" + (await encodeArguments(artifact.abi, artifact.sourceName, name, args)).replace(/^0x/, "");
     };
-    const computeArgs = await encoded("AgentCompute", require(argsFile));
+    const computeArgs = await encoded("AgentCompute", argsFromFile);
     expect((await creation(record, c.AgentCompute)).data.endsWith(computeArgs.slice(2))).to.equal(true);
     const bridgeWords = lines[lines.length - 1].trim().split(" ").slice(6);
     const bridgeArgs = await encoded("AgentComputeBridge", bridgeWords);

@@ -297,7 +297,7 @@ export class AkashProvider implements ComputeProvider {
   private async collectBids(c: ChainClient, rec: DeploymentRecord, deadline: number): Promise<BidView> {
     const windowEnd = Math.min(Date.now() + this.opts.bidWindowMs, deadline);
     const providers = new Map<string, ProviderView>();
-    let seen: BidView[] = [];
+    let seen: BidView[];
     // Collect for the whole window: the first bid is rarely the cheapest.
     for (;;) {
       const res = await c.sdk.akash.market.v1beta5.getBids({ filters: { owner: c.address, dseq: long(rec.dseq), state: "open" } });

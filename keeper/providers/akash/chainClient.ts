@@ -61,7 +61,7 @@ export class RestTxClient implements TxClient {
     readonly address: string,
   ) {}
 
-  async fetchJson(path: string, init?: RequestInit): Promise<{ status: number; body: any }> {
+  async fetchJson(path: string, init?: RequestInit): Promise<{ status: number; body: RestAnswer }> {
     let res: Response;
     try {
       res = await fetch(this.opts.restUrl.replace(/\/$/, "") + path, { ...init, signal: AbortSignal.timeout(this.opts.timeoutMs) });
@@ -77,7 +77,8 @@ export class RestTxClient implements TxClient {
     } catch {
       throw new ChainError(`AKASH_API_BAD_RESPONSE: ${path} answered non-JSON (HTTP ${res.status})`, "AKASH_API_BAD_RESPONSE", true);
     }
-    return { status: res.status, body };
+    // Not validated: every field read is optional and checked where it is used.
+    return { status: res.status, body: body as RestAnswer };
   }
 
   async account(): Promise<AccountInfo> {
@@ -147,6 +148,27 @@ export class RestTxClient implements TxClient {
       await sleep(this.opts.txPollMs ?? 1_000);
     }
   }
+}
+
+/** The fields of the Cosmos REST gateway's answers this client reads (error answers carry only `message`). */
+interface RestAnswer {
+  message?: string;
+  account?: RestAccount & { base_account?: RestAccount };
+  tx_response?: RestTxResponse;
+}
+
+interface RestAccount {
+  account_number?: string;
+  sequence?: string;
+}
+
+interface RestTxResponse {
+  code: number;
+  raw_log?: string;
+  height?: string;
+  events?: unknown[];
+  gas_used?: string;
+  gas_wanted?: string;
 }
 
 export type AkashSdk = ReturnType<typeof chainSdkWeb.createChainNodeWebSDK>;

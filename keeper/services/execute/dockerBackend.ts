@@ -164,7 +164,7 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
       }
       let timedOut = false;
       let timer: NodeJS.Timeout | undefined;
-      const kill = () => container.kill().catch(() => undefined);
+      const kill = (): void => void container.kill().catch(() => undefined);
       const out = new CappedSink(job.maxOutputBytes, kill);
       const err = new CappedSink(job.maxOutputBytes, kill);
       try {
@@ -186,9 +186,9 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
         startedAt = Date.now();
         timer = setTimeout(() => {
           timedOut = true;
-          void kill();
+          kill();
         }, job.timeoutMs);
-        const onAbort = () => void kill();
+        const onAbort = () => kill();
         job.signal?.addEventListener("abort", onAbort, { once: true });
         const w = (await waited) as { StatusCode: number };
         const executionMs = Date.now() - startedAt;

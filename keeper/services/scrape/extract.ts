@@ -62,9 +62,9 @@ export function readableText(nodes: AnyNode[], xml = false): string {
     .map((l) => l.replace(/[ \u00a0]+/g, " ").replace(/^[ \t]+|[ \t]+$/g, ""))
     .filter((l) => l !== "")
     .join("\n")
-    .replace(/\u0001/g, " ")
-    .replace(/\u0002/g, "\n")
-    .replace(/\u0003/g, "\t");
+    .replaceAll(PRE_SPACE, " ")
+    .replaceAll(PRE_NL, "\n")
+    .replaceAll(PRE_TAB, "\t");
 }
 
 function titleOf($: cheerio.CheerioAPI): string | null {

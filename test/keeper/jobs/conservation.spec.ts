@@ -132,10 +132,11 @@ describe("WATT conservation under random sequences of jobs and payments", functi
         expect((await r.json()).code).to.equal("X402_PAYMENT_INVALID");
         return;
       }
-      case "failedPayment":
+      case "failedPayment": {
         const sig = await w.pay(agents[a.agent], 10n ** 12n, job, { skipPreflight: true });
         expect((await w.h.post("/api/v1/scrape", { url: urlFor("ok", job), job_id: job }, { agent: agents[a.agent], headers: { "x-payment-signature": sig } })).body.code).to.equal("PAYMENT_FAILED");
         return;
+      }
     }
   }
 

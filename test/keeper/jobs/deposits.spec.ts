@@ -4,7 +4,7 @@
  * without a restart, and an agent can claim a deposit by naming its signature.
  */
 import { expect } from "chai";
-import { Keypair, Transaction } from "@solana/web3.js";
+import { Transaction } from "@solana/web3.js";
 import { createTransferCheckedInstruction, createTransferInstruction, getAssociatedTokenAddressSync } from "@solana/spl-token";
 import { createMemoInstruction } from "@solana/spl-memo";
 import { startWattWorld, WattWorld, WATT } from "./solanaFixture";

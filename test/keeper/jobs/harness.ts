@@ -79,7 +79,7 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
   async function call(method: string, route: string, text: string | undefined, headers: Record<string, string>): Promise<Answer> {
     const res = await fetch(url + route, { method, headers, body: text });
     const body = await res.text();
-    let parsed: Record<string, unknown> = {};
+    let parsed: Record<string, unknown>;
     try {
       parsed = JSON.parse(body);
     } catch {

@@ -3,11 +3,10 @@
  * the Solana stand-in; self-facilitated keeper (the service wallet co-signs as fee payer).
  */
 import { expect } from "chai";
-import { Keypair } from "@solana/web3.js";
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { startPageServer } from "./harness";
 import { WATT, WattWorld } from "./solanaFixture";
-import { decodePaymentResponseHeader, LOCAL_SOLANA_NETWORK, payingFetch, paymentRequired, post, signedPayment, startX402World } from "./x402Fixture";
+import { decodePaymentResponseHeader, LOCAL_SOLANA_NETWORK, payingFetch, post, startX402World } from "./x402Fixture";
 
 describe("x402: WATT on Solana with @x402/fetch", function () {
   this.timeout(60_000);
@@ -61,7 +60,7 @@ describe("x402: WATT on Solana with @x402/fetch", function () {
       expect(s).to.deep.equal({ state: "settled", tx_signature: receipt.transaction, payer: agent.publicKey.toBase58() });
       // the fee payer is the service wallet: the agent paid no SOL
       const tx = w.sol.ledger.txs.get(receipt.transaction)!;
-      expect((tx.parsed as any).transaction.message.accountKeys[0].pubkey).to.equal(w.service.publicKey.toBase58());
+      expect((tx.parsed as { transaction: { message: { accountKeys: { pubkey: string }[] } } }).transaction.message.accountKeys[0].pubkey).to.equal(w.service.publicKey.toBase58());
       expect((await w.h.totals()).discrepancy).to.equal(0n);
     });
   }

@@ -49,7 +49,7 @@ describe("x402 through an external facilitator", function () {
     expect(fac.calls.verify - before.verify).to.equal(1);
     expect(fac.calls.settle - before.settle).to.equal(1);
     const tx = w.sol.ledger.txs.get(receipt.transaction)!;
-    expect((tx.parsed as any).transaction.message.accountKeys[0].pubkey).to.equal(fac.feePayer.publicKey.toBase58());
+    expect((tx.parsed as { transaction: { message: { accountKeys: { pubkey: string }[] } } }).transaction.message.accountKeys[0].pubkey).to.equal(fac.feePayer.publicKey.toBase58());
     expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal(900n * WATT);
   });
 

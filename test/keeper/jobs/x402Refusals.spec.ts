@@ -5,7 +5,7 @@
  * (RPC calls counted against the per-IP limit). Payments are built by the real @x402/svm client.
  */
 import { expect } from "chai";
-import { Keypair, LAMPORTS_PER_SOL } from "@solana/web3.js";
+import { Keypair } from "@solana/web3.js";
 import type { PaymentRequirements } from "@x402/core/types";
 import { startPageServer } from "./harness";
 import { WATT, WattWorld } from "./solanaFixture";

@@ -2,6 +2,7 @@
  * Docker provider: status transitions, terminate removes the container (idempotent), errors are
  * classified for the lifecycle. Engine-backed parts are skipped with a message when no engine answers.
  */
+import { rmSync } from "node:fs";
 import { expect } from "chai";
 import { DockerProvider, LABEL_SESSION } from "../../../keeper/providers/docker";
 import { ProvisionError } from "../../../keeper/providers/provider";
@@ -84,7 +85,7 @@ describe("docker provider: no engine", () => {
       expect(err).to.be.instanceOf(ProvisionError);
       expect((err as ProvisionError).retryable).to.equal(true);
     } finally {
-      require("node:fs").rmSync(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

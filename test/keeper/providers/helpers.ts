@@ -145,7 +145,7 @@ export async function requireDockerEngine(ctx: Mocha.Context): Promise<string> {
     await docker.ping();
   } catch (e) {
     // CI starts an engine (.ci/run sets REQUIRE_DOCKER=1): there a missing engine is a failure, not a skip.
-    if (process.env.REQUIRE_DOCKER === "1") throw new Error(`REQUIRE_DOCKER=1 but no Docker engine answers at ${host}: ${(e as Error).message}`);
+    if (process.env.REQUIRE_DOCKER === "1") throw new Error(`REQUIRE_DOCKER=1 but no Docker engine answers at ${host}: ${(e as Error).message}`, { cause: e });
     console.warn(
       `      [docker tests skipped] no Docker engine answers at ${host} (${(e as Error).message}).\n` +
         `      Start one with: scripts/docker-engine.sh start && scripts/build-images.sh (CI does), or set DOCKER_HOST.`,

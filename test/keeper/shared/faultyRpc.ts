@@ -41,7 +41,9 @@ export async function startFaultyRpc(upstream: string, rates: Partial<FaultRates
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c) => chunks.push(c));
-    req.on("end", async () => {
+    // A throw here (a non-JSON body on the rpcError path) is a bug in the caller: left to surface as
+    // an unhandled rejection, which mocha reports as a failure of the running test.
+    const answer = async () => {
       state.stats.requests++;
       const r = state.rates;
       const roll = random();
@@ -73,7 +75,8 @@ export async function startFaultyRpc(upstream: string, rates: Partial<FaultRates
       } catch {
         res.writeHead(502).end();
       }
-    });
+    };
+    req.on("end", () => void answer());
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   state.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;

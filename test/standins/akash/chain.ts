@@ -37,6 +37,16 @@ const TYPES: [string, GeneratedType][] = [
   akashV1.MsgCreateCertificate,
 ].map((t) => [`/${(t as unknown as { $type: string }).$type}`, t as unknown as GeneratedType]);
 
+/** The SDK's message type of one of its codecs: what the registry decodes for that type URL. */
+type Decoded<Codec extends { decode(...args: never[]): unknown }> = ReturnType<Codec["decode"]>;
+
+/** What a deployment keeps of each group of its MsgCreateDeployment: the bid price is read from it. */
+interface GroupRec {
+  name: string;
+  resources: { count: number; price: { denom?: string; amount?: string } }[];
+  attributes: { key: string; value: string }[];
+}
+
 export interface SimProvider {
   owner: string;
   hostUri: string;
@@ -74,7 +84,7 @@ interface DeploymentRec {
   dseq: string;
   state: "active" | "closed";
   hash: Uint8Array;
-  groups: any[];
+  groups: GroupRec[];
   createdAt: number;
   escrow: number; // uakt remaining (may be fractional: Dec)
   transferred: number;
@@ -152,7 +162,7 @@ export class AkashChainStandin {
   readonly txs = new Map<string, TxRec>();
   /** Every tx accepted or rejected, in order, for tests. */
   readonly log: { hash: string; code: number; rawLog: string }[] = [];
-  private mempool: { hash: string; bytes: Uint8Array; signer: string; msgs: { typeUrl: string; value: any }[]; memo: string; fee: bigint }[] = [];
+  private mempool: { hash: string; bytes: Uint8Array; signer: string; msgs: { typeUrl: string; value: unknown }[]; memo: string; fee: bigint }[] = [];
   private server?: http.Server;
   private timer?: NodeJS.Timeout;
   private nextAccountNumber = 0;
@@ -237,7 +247,7 @@ export class AkashChainStandin {
   }
 
   private restore(s: string): void {
-    const reviver = (_k: string, v: any) => (v && typeof v === "object" && "__big" in v ? BigInt(v.__big) : v && typeof v === "object" && "__u8" in v ? fromBase64(v.__u8) : v);
+    const reviver = (_k: string, v: unknown) => (v && typeof v === "object" && "__big" in v ? BigInt(v.__big as string) : v && typeof v === "object" && "__u8" in v ? fromBase64(v.__u8 as string) : v);
     const o = JSON.parse(s, reviver);
     this.accounts.clear();
     for (const [k, v] of o.a) this.accounts.set(k, v);
@@ -294,9 +304,10 @@ export class AkashChainStandin {
     throw Object.assign(new Error(message), { code });
   }
 
-  private execute(signer: string, typeUrl: string, m: any): void {
+  private execute(signer: string, typeUrl: string, value: unknown): void {
     switch (typeUrl) {
       case "/akash.deployment.v1beta4.MsgCreateDeployment": {
+        const m = value as Decoded<typeof akashV1beta4.MsgCreateDeployment>;
         const owner = m.id?.owner;
         const dseq = m.id?.dseq?.toString();
         if (owner !== signer) this.fail(4, "unauthorized: owner is not the signer");
@@ -312,7 +323,7 @@ export class AkashChainStandin {
           dseq,
           state: "active",
           hash: m.hash,
-          groups: m.groups.map((g: any) => ({ name: g.name, resources: g.resources.map((r: any) => ({ count: r.count, price: { denom: r.price?.denom, amount: r.price?.amount } })), attributes: g.requirements?.attributes ?? [] })),
+          groups: m.groups.map((g) => ({ name: g.name, resources: g.resources.map((r) => ({ count: r.count, price: { denom: r.price?.denom, amount: r.price?.amount } })), attributes: g.requirements?.attributes ?? [] })),
           createdAt: this.height,
           escrow: amount,
           transferred: 0,
@@ -323,6 +334,7 @@ export class AkashChainStandin {
         return;
       }
       case "/akash.escrow.v1.MsgAccountDeposit": {
+        const m = value as Decoded<typeof akashV1.MsgAccountDeposit>;
         if (m.signer !== signer) this.fail(4, "unauthorized: signer mismatch");
         const xid: string = m.id?.xid ?? "";
         const d = this.deployments.get(xid);
@@ -336,7 +348,7 @@ export class AkashChainStandin {
         return;
       }
       case "/akash.market.v1beta5.MsgCreateLease": {
-        const b = m.bidId;
+        const b = (value as Decoded<typeof akashV1beta5.MsgCreateLease>).bidId;
         if (b?.owner !== signer) this.fail(4, "unauthorized: bid owner is not the signer");
         const bid = this.bids.find((x) => x.owner === b.owner && x.dseq === b.dseq.toString() && x.gseq === b.gseq && x.oseq === b.oseq && x.provider === b.provider && x.bseq === b.bseq);
         if (!bid) this.fail(5, "bid not found");
@@ -349,6 +361,7 @@ export class AkashChainStandin {
         return;
       }
       case "/akash.deployment.v1beta4.MsgCloseDeployment": {
+        const m = value as Decoded<typeof akashV1beta4.MsgCloseDeployment>;
         if (m.id?.owner !== signer) this.fail(4, "unauthorized");
         const d = this.deployments.get(deploymentKey(m.id.owner, m.id.dseq.toString()));
         if (!d) this.fail(5, "deployment not found");
@@ -363,6 +376,7 @@ export class AkashChainStandin {
         return;
       }
       case "/akash.cert.v1.MsgCreateCertificate": {
+        const m = value as Decoded<typeof akashV1.MsgCreateCertificate>;
         if (m.owner !== signer) this.fail(4, "unauthorized");
         const pem = Buffer.from(m.cert).toString();
         if (!/^-----BEGIN CERTIFICATE-----/.test(pem)) this.fail(2, "invalid certificate");
@@ -406,7 +420,7 @@ export class AkashChainStandin {
     const raw = TxRaw.decode(txBytes);
     const doc = makeSignBytes({ bodyBytes: raw.bodyBytes, authInfoBytes: raw.authInfoBytes, chainId: this.chainId, accountNumber: BigInt(acc.accountNumber) });
     const sig = decoded.signatures[0];
-    let ok = false;
+    let ok: boolean;
     try {
       ok = sig.length === 64 && (await Secp256k1.verifySignature(Secp256k1Signature.fromFixedLength(sig), sha256(doc), pubkey));
     } catch {
@@ -419,7 +433,7 @@ export class AkashChainStandin {
     const fee = decoded.authInfo.fee?.amount.find((c) => c.denom === "uakt");
     const feeAmount = BigInt(fee?.amount ?? "0");
     if (acc.balance < feeAmount) return { code: 5, rawLog: "insufficient funds to pay fee", hash };
-    const msgs: { typeUrl: string; value: any }[] = [];
+    const msgs: { typeUrl: string; value: unknown }[] = [];
     for (const any of decoded.body.messages) {
       try {
         msgs.push({ typeUrl: any.typeUrl, value: this.registry.decode(any) });

@@ -34,7 +34,8 @@ export async function startFacilitatorStandin(opts: { solanaRpcUrl: string; netw
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", async () => {
+    // Never rejects: every failure is answered as a 500 below.
+    const answer = async () => {
       try {
         const path = (req.url ?? "/").split("?")[0];
         if (req.method === "GET" && path === "/supported") {
@@ -59,7 +60,8 @@ export async function startFacilitatorStandin(opts: { solanaRpcUrl: string; netw
       } catch (e) {
         return json(res, 500, { error: (e as Error).message });
       }
-    });
+    };
+    req.on("end", () => void answer());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   return {
