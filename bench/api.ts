@@ -54,7 +54,9 @@ async function load(n: number, concurrency: number, task: (i: number) => Promise
 
 function report(label: string, r: { lat: number[]; wallMs: number }) {
   const rps = (r.lat.length / r.wallMs) * 1000;
-  console.log(`${label.padEnd(40)} n=${String(r.lat.length).padStart(4)}  ${rps.toFixed(1).padStart(7)} req/s  p50 ${pct(r.lat, 50).toFixed(1).padStart(6)} ms  p99 ${pct(r.lat, 99).toFixed(1).padStart(6)} ms`);
+  console.log(
+    `${label.padEnd(40)} n=${String(r.lat.length).padStart(4)}  ${rps.toFixed(1).padStart(7)} req/s  p50 ${pct(r.lat, 50).toFixed(1).padStart(6)} ms  p99 ${pct(r.lat, 99).toFixed(1).padStart(6)} ms`,
+  );
   return rps;
 }
 
@@ -68,21 +70,25 @@ async function main() {
   const seed = openStore(path.join(dataDir, "keeper.sqlite"));
   await seed.tx(() => credit(seed, agent.publicKey.toBase58(), 10n ** 18n, "grant"));
   seed.close();
-  const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "../test/keeper/jobs/apiServer.ts")], {
-    cwd: path.resolve(__dirname, ".."),
-    env: {
-      ...process.env,
-      HARNESS_DATA_DIR: dataDir,
-      HARNESS_ENV: JSON.stringify({
-        RATE_LIMIT_URL_PER_HOUR: "10000000",
-        RATE_LIMIT_AGENT_PER_HOUR: "10000000",
-        RATE_LIMIT_GLOBAL_PER_HOUR: "100000000",
-        SERVICES: "scrape",
-        SCRAPE_BROWSER_PAGES: "2",
-      }),
+  const child = spawn(
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", path.join(__dirname, "../test/keeper/jobs/apiServer.ts")],
+    {
+      cwd: path.resolve(__dirname, ".."),
+      env: {
+        ...process.env,
+        HARNESS_DATA_DIR: dataDir,
+        HARNESS_ENV: JSON.stringify({
+          RATE_LIMIT_URL_PER_HOUR: "10000000",
+          RATE_LIMIT_AGENT_PER_HOUR: "10000000",
+          RATE_LIMIT_GLOBAL_PER_HOUR: "100000000",
+          SERVICES: "scrape",
+          SCRAPE_BROWSER_PAGES: "2",
+        }),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
     },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  );
   const apiUrl = await new Promise<string>((resolve, reject) => {
     child.stdout.once("data", (b: Buffer) => resolve(JSON.parse(b.toString().split("\n")[0]).url));
     child.once("exit", (c) => reject(new Error(`API process exited ${c}`)));
@@ -91,10 +97,16 @@ async function main() {
   const serviceId = ((await (await fetch(`${apiUrl}/api/v1/service`)).json()) as { service_id: string }).service_id;
   const post = async (body: object) => {
     const text = JSON.stringify(body);
-    const res = await fetch(`${apiUrl}/api/v1/scrape`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/scrape", text) }, body: text });
+    const res = await fetch(`${apiUrl}/api/v1/scrape`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/scrape", text) },
+      body: text,
+    });
     return { status: res.status, body: (await res.json()) as { data?: { text?: string } }, text };
   };
-  console.log(`page ${Buffer.byteLength(html)} bytes; concurrency ${CONCURRENCY}; node ${process.version}; ${(await import("node:os")).cpus().length} CPUs`);
+  console.log(
+    `page ${Buffer.byteLength(html)} bytes; concurrency ${CONCURRENCY}; node ${process.version}; ${(await import("node:os")).cpus().length} CPUs`,
+  );
 
   const bare = async (i: number) => {
     const res = await fetch(`${site}/bare/${i}`);
@@ -124,7 +136,8 @@ async function main() {
   // JavaScript rendering, pool warm.
   const js = async (i: number) => {
     const r = await post({ url: `${site}/js/${run}/${i}`, job_id: `js-${run}-${i}`, output_format: "text", options: { javascript: true } });
-    if (r.status !== 200 || !String(r.body.data?.text ?? "").includes("rendered")) throw new Error(`JS job: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+    if (r.status !== 200 || !String(r.body.data?.text ?? "").includes("rendered"))
+      throw new Error(`JS job: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
   };
   await load(4, 2, js);
   run++;

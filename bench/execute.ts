@@ -96,7 +96,9 @@ async function throughput(b: ExecutionBackend): Promise<void> {
   })();
   const t0 = Date.now();
   const results = await Promise.all(
-    Array.from({ length: JOBS }, (_, i) => s.run(s.parse({ job_id: `b${i}`, language: "python", code: snippet }), { jobId: `b${i}`, signal: new AbortController().signal })),
+    Array.from({ length: JOBS }, (_, i) =>
+      s.run(s.parse({ job_id: `b${i}`, language: "python", code: snippet }), { jobId: `b${i}`, signal: new AbortController().signal }),
+    ),
   );
   const secs = (Date.now() - t0) / 1000;
   polling = false;
@@ -115,9 +117,13 @@ async function main() {
     if (await dockerReachable(DOCKER_HOST)) backends.push(createDockerBackend({ dockerHost: DOCKER_HOST }));
     else console.log(`(docker skipped: no engine with agentcompute/runtime:local at ${DOCKER_HOST})`);
   }
-  console.log(`\nOverhead per job, ${SAMPLES} samples, ms (p50 / p99)\n| backend | language | bare | sandboxed | added p50 |\n|---|---|---|---|---|`);
+  console.log(
+    `\nOverhead per job, ${SAMPLES} samples, ms (p50 / p99)\n| backend | language | bare | sandboxed | added p50 |\n|---|---|---|---|---|`,
+  );
   for (const b of backends) await overhead(b);
-  console.log(`\nThroughput, ~50 ms CPU python job, ${JOBS} jobs\n| backend | concurrency | jobs | jobs/s | /health ms p50 / p99 / max |\n|---|---|---|---|---|`);
+  console.log(
+    `\nThroughput, ~50 ms CPU python job, ${JOBS} jobs\n| backend | concurrency | jobs | jobs/s | /health ms p50 / p99 / max |\n|---|---|---|---|---|`,
+  );
   for (const b of backends) await throughput(b);
 }
 

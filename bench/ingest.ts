@@ -34,15 +34,33 @@ async function main() {
     const t0 = Date.now();
     const config = toUtf8Bytes('{"command":["true"]}');
     for (let made = 0; made < EVENTS; made += PER_TX) {
-      await (await bulk.startMany(d.contracts.AgentCompute, d.contracts.USDC, Math.min(PER_TX, EVENTS - made), 3600, 0, config, { gasLimit: 29_000_000 })).wait();
+      await (
+        await bulk.startMany(d.contracts.AgentCompute, d.contracts.USDC, Math.min(PER_TX, EVENTS - made), 3600, 0, config, {
+          gasLimit: 29_000_000,
+        })
+      ).wait();
     }
     const head = await rpc.getBlockNumber();
-    console.log(`backlog: ${EVENTS} SessionStarted events in ${head - d.startBlock} blocks, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `backlog: ${EVENTS} SessionStarted events in ${head - d.startBlock} blocks, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ingest-"));
     const store = openStore(path.join(dir, "keeper.sqlite"));
     const log = pino({ level: "silent" });
-    const reader = new EventReader(store, rpc, { compute: d.contracts.AgentCompute, bridge: d.contracts.AgentComputeBridge, startBlock: d.startBlock, confirmations: 0, range: RANGE, reorgWindow: 256 }, log);
+    const reader = new EventReader(
+      store,
+      rpc,
+      {
+        compute: d.contracts.AgentCompute,
+        bridge: d.contracts.AgentComputeBridge,
+        startBlock: d.startBlock,
+        confirmations: 0,
+        range: RANGE,
+        reorgWindow: 256,
+      },
+      log,
+    );
     const t1 = performance.now();
     let stored = 0;
     for (;;) {
@@ -55,14 +73,22 @@ async function main() {
     if (started !== EVENTS) throw new Error(`expected ${EVENTS} SessionStarted events, stored ${started}`);
 
     const unused = {} as ComputeProvider; // applying events never calls a provider
-    const lifecycle = new SessionLifecycle(store, { providerFor: () => unused, claimIntervalSeconds: 600, provisionTimeoutSeconds: 300 }, log);
+    const lifecycle = new SessionLifecycle(
+      store,
+      { providerFor: () => unused, claimIntervalSeconds: 600, provisionTimeoutSeconds: 300 },
+      log,
+    );
     const t2 = performance.now();
     let applied = 0;
-    for (let n; (n = await lifecycle.applyEvents()) > 0; ) applied += n;
+    for (let n; (n = await lifecycle.applyEvents()) > 0;) applied += n;
     const applyS = (performance.now() - t2) / 1000;
 
-    console.log(`ingest:  ${stored} events in ${ingestS.toFixed(2)} s = ${Math.round(stored / ingestS)} events/s (eth_getLogs range ${RANGE}, SQLite file, WAL, synchronous=FULL)`);
-    console.log(`apply:   ${applied} events to the session state machine in ${applyS.toFixed(2)} s = ${Math.round(applied / applyS)} events/s`);
+    console.log(
+      `ingest:  ${stored} events in ${ingestS.toFixed(2)} s = ${Math.round(stored / ingestS)} events/s (eth_getLogs range ${RANGE}, SQLite file, WAL, synchronous=FULL)`,
+    );
+    console.log(
+      `apply:   ${applied} events to the session state machine in ${applyS.toFixed(2)} s = ${Math.round(applied / applyS)} events/s`,
+    );
     console.log(`total:   ${Math.round(stored / (ingestS + applyS))} events/s ingested and applied (target >= 2000/s ingested)`);
     rpc.destroy();
     store.close();

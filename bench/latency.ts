@@ -67,7 +67,15 @@ async function main() {
       { chainId: d.chainId, compute: d.contracts.AgentCompute, bridge: d.contracts.AgentComputeBridge, startBlock: d.startBlock },
       new Map(),
       provider,
-      { confirmations: CONFIRMATIONS, logRange: 2000, reorgWindow: 256, pollIntervalMs: POLL_MS, claimIntervalSeconds: 3600, provisionTimeoutSeconds: 300, bumpAfterSeconds: 30 },
+      {
+        confirmations: CONFIRMATIONS,
+        logRange: 2000,
+        reorgWindow: 256,
+        pollIntervalMs: POLL_MS,
+        claimIntervalSeconds: 3600,
+        provisionTimeoutSeconds: 300,
+        bumpAfterSeconds: 30,
+      },
       pino({ level: "silent" }),
       metrics,
     );
@@ -76,7 +84,9 @@ async function main() {
     const endToEnd: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       const receipt = (await (await compute.startSession(3600, 0, config)).wait())!;
-      const id = compute.interface.parseLog(receipt.logs.find((l) => l.topics[0] === compute.interface.getEvent("SessionStarted").topicHash)!)!.args.instanceId as string;
+      const id = compute.interface.parseLog(
+        receipt.logs.find((l) => l.topics[0] === compute.interface.getEvent("SessionStarted").topicHash)!,
+      )!.args.instanceId as string;
       await new Promise((r) => setTimeout(r, Math.random() * POLL_MS)); // desynchronise from the poll
       await rpc.send("hardhat_mine", [`0x${CONFIRMATIONS.toString(16)}`]);
       const confirmedAt = performance.now();
@@ -93,8 +103,12 @@ async function main() {
     const sum = own.values.find((v) => v.metricName === "keeper_start_to_provision_seconds_sum")!.value;
     const count = own.values.find((v) => v.metricName === "keeper_start_to_provision_seconds_count")!.value;
     console.log(`samples ${SAMPLES}, confirmations ${CONFIRMATIONS}, keeper poll interval ${POLL_MS} ms`);
-    console.log(`confirmed SessionStarted -> provision call: p50 ${pct(endToEnd, 50).toFixed(1)} ms, p99 ${pct(endToEnd, 99).toFixed(1)} ms, max ${Math.max(...endToEnd).toFixed(1)} ms (target p50 < 100 ms)`);
-    console.log(`of which the keeper's own work (event applied -> provision call): mean ${((sum / count) * 1000).toFixed(2)} ms over ${count} sessions`);
+    console.log(
+      `confirmed SessionStarted -> provision call: p50 ${pct(endToEnd, 50).toFixed(1)} ms, p99 ${pct(endToEnd, 99).toFixed(1)} ms, max ${Math.max(...endToEnd).toFixed(1)} ms (target p50 < 100 ms)`,
+    );
+    console.log(
+      `of which the keeper's own work (event applied -> provision call): mean ${((sum / count) * 1000).toFixed(2)} ms over ${count} sessions`,
+    );
     rpc.destroy();
   } finally {
     await chain.stop();

@@ -26,8 +26,14 @@ const pct = (xs: number[], p: number) => {
 };
 
 function page(): string {
-  const rows = Array.from({ length: 300 }, (_, i) => `<li class="item"><a href="/p/${i}">Item ${i}</a> <span class="price">${(i * 1.37).toFixed(2)}</span></li>`).join("\n");
-  const paras = Array.from({ length: 40 }, (_, i) => `<p>Paragraph ${i}: lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>`).join("\n");
+  const rows = Array.from(
+    { length: 300 },
+    (_, i) => `<li class="item"><a href="/p/${i}">Item ${i}</a> <span class="price">${(i * 1.37).toFixed(2)}</span></li>`,
+  ).join("\n");
+  const paras = Array.from(
+    { length: 40 },
+    (_, i) => `<p>Paragraph ${i}: lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>`,
+  ).join("\n");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bench page</title><style>body{font-family:sans-serif}</style></head>
 <body><h1>Catalogue</h1>${paras}<ul id="list">${rows}</ul><div id="js"></div>
 <script>document.getElementById("js").textContent = "rendered at " + Date.now();</script></body></html>`;
@@ -44,7 +50,9 @@ async function timed(s: ScrapeService, body: object, n: number, warm: number): P
 }
 
 function row(label: string, xs: number[]) {
-  console.log(`${label.padEnd(46)} n=${String(xs.length).padStart(4)}  p50 ${pct(xs, 50).toFixed(1).padStart(7)} ms  p99 ${pct(xs, 99).toFixed(1).padStart(7)} ms`);
+  console.log(
+    `${label.padEnd(46)} n=${String(xs.length).padStart(4)}  p50 ${pct(xs, 50).toFixed(1).padStart(7)} ms  p99 ${pct(xs, 99).toFixed(1).padStart(7)} ms`,
+  );
   return { label, n: xs.length, p50: +pct(xs, 50).toFixed(1), p99: +pct(xs, 99).toFixed(1) };
 }
 
@@ -61,7 +69,12 @@ async function main() {
   const results = [];
   try {
     results.push(row("static, text", await timed(pooled, { url }, STATIC, 20)));
-    results.push(row("static, json + 3 selectors", await timed(pooled, { url, output_format: "json", selectors: { h1: "h1", items: [".item a"], prices: [".price"] } }, STATIC, 20)));
+    results.push(
+      row(
+        "static, json + 3 selectors",
+        await timed(pooled, { url, output_format: "json", selectors: { h1: "h1", items: [".item a"], prices: [".price"] } }, STATIC, 20),
+      ),
+    );
     results.push(row("JavaScript, page pool", await timed(pooled, { url, options: { javascript: true } }, JS, 5)));
     results.push(row("JavaScript, new context per job", await timed(perJob, { url, options: { javascript: true } }, JS, 5)));
     results.push(row("screenshot (JavaScript off), page pool", await timed(pooled, { url, options: { screenshots: true } }, JS, 5)));

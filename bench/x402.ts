@@ -25,7 +25,16 @@ const pct = (xs: number[], p: number) => {
 
 async function main() {
   const pages = await startPageServer();
-  const w = await startWattWorld({ X402_SOLANA_NETWORK: LOCAL_SOLANA_NETWORK, RATE_LIMIT_URL_PER_HOUR: "1000000", RATE_LIMIT_AGENT_PER_HOUR: "1000000", X402_VERIFY_PER_IP_PER_MIN: "1000000", SCRAPE_PARSE_WORKERS: "0" }, { withSecret: true });
+  const w = await startWattWorld(
+    {
+      X402_SOLANA_NETWORK: LOCAL_SOLANA_NETWORK,
+      RATE_LIMIT_URL_PER_HOUR: "1000000",
+      RATE_LIMIT_AGENT_PER_HOUR: "1000000",
+      X402_VERIFY_PER_IP_PER_MIN: "1000000",
+      SCRAPE_PARSE_WORKERS: "0",
+    },
+    { withSecret: true },
+  );
   try {
     const x402Agent = w.agent(1_000_000n);
     const prepaid = Keypair.generate();
@@ -35,7 +44,10 @@ async function main() {
     const run = async (kind: "x402" | "prepaid", i: number) => {
       const body = { url: `${pages.url}/static`, job_id: `bench-${kind}-${i}-${Date.now()}`, output_format: "text" };
       const t = performance.now();
-      const r = kind === "x402" ? await post(pay, w.h.url + "/api/v1/scrape", body) : await w.h.post("/api/v1/scrape", body, { agent: prepaid }).then((a) => ({ status: a.status }));
+      const r =
+        kind === "x402"
+          ? await post(pay, w.h.url + "/api/v1/scrape", body)
+          : await w.h.post("/api/v1/scrape", body, { agent: prepaid }).then((a) => ({ status: a.status }));
       const ms = performance.now() - t;
       if (r.status !== 200) throw new Error(`${kind} scrape ${i}: ${r.status}`);
       if ("text" in r) await r.text();
@@ -54,7 +66,8 @@ async function main() {
     }
     const rpc = w.sol.requests.byMethod;
     console.log(`static scrape end to end on loopback, ${N} each, one at a time (Node ${process.version}, ${cpus().length} cores)`);
-    for (const k of ["x402", "prepaid"] as const) console.log(`  ${k.padEnd(8)} p50 ${pct(lat[k], 50).toFixed(1)} ms   p99 ${pct(lat[k], 99).toFixed(1)} ms`);
+    for (const k of ["x402", "prepaid"] as const)
+      console.log(`  ${k.padEnd(8)} p50 ${pct(lat[k], 50).toFixed(1)} ms   p99 ${pct(lat[k], 99).toFixed(1)} ms`);
     console.log(`  Solana RPC calls in the run: ${JSON.stringify(rpc)}`);
     const t = await w.h.totals();
     if (t.discrepancy !== 0n) throw new Error("books do not balance");

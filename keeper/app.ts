@@ -94,7 +94,8 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   // No batching stall: ethers would hold every call 10 ms to batch it, on the path from event to provision.
   const rpc = new JsonRpcProvider(cfg.RPC_URL, deployment.chainId, { staticNetwork: true, cacheTimeout: -1, batchStallTime: 0 });
   const reported = Number(await retrying("eth_chainId", () => rpc.send("eth_chainId", []), log));
-  if (reported !== deployment.chainId) throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
+  if (reported !== deployment.chainId)
+    throw new Error(`RPC_URL serves chain ${reported}, the deployment is on chain ${deployment.chainId}`);
 
   const store = openStore(dbPath(cfg));
   const db = store.db;
@@ -116,7 +117,12 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   const failover = new Failover(
     store,
     registry,
-    { deadlineSeconds: cfg.FAILOVER_DEADLINE_S, breakerThreshold: cfg.FAILOVER_BREAKER_THRESHOLD, cooldownSeconds: cfg.FAILOVER_COOLDOWN_S, quoteTimeoutMs: cfg.PROVIDER_REQUEST_TIMEOUT_MS },
+    {
+      deadlineSeconds: cfg.FAILOVER_DEADLINE_S,
+      breakerThreshold: cfg.FAILOVER_BREAKER_THRESHOLD,
+      cooldownSeconds: cfg.FAILOVER_COOLDOWN_S,
+      quoteTimeoutMs: cfg.PROVIDER_REQUEST_TIMEOUT_MS,
+    },
     log,
   );
   const keeper = new Keeper(
@@ -156,10 +162,15 @@ export async function startApp(initial: KeeperConfig, opts: { listen?: boolean }
   }
   keeper.start();
   // Paying providers: claimed USDC paid out through LI.FI (disabled unless configured).
-  const usdc = cfg.PAYOUT_PRIVATE_KEY ? String(await new Contract(deployment.compute, ["function usdc() view returns (address)"], rpc).usdc()) : undefined;
+  const usdc = cfg.PAYOUT_PRIVATE_KEY
+    ? String(await new Contract(deployment.compute, ["function usdc() view returns (address)"], rpc).usdc())
+    : undefined;
   const payouts: Payouts | undefined = payoutsFromConfig(cfg, store, rpc, deployment, log, usdc);
   payouts?.start();
-  log.info({ compute: deployment.compute, chainId: deployment.chainId, provider: local.name, confirmations: cfg.CONFIRMATIONS }, "keeper started");
+  log.info(
+    { compute: deployment.compute, chainId: deployment.chainId, provider: local.name, confirmations: cfg.CONFIRMATIONS },
+    "keeper started",
+  );
   return {
     keeper,
     http,

@@ -70,7 +70,8 @@ export function reconcileLogs(logs: readonly AuditLog[]): Ledger {
   // USDC deposits per transaction and session, to match the bridge's purchases against.
   const deposits = new Map<string, bigint>();
   const bought: { txHash: string; instanceId: string; usdc: bigint }[] = [];
-  const deposit = (txHash: string, id: string, cost: bigint) => deposits.set(`${txHash}:${id}`, (deposits.get(`${txHash}:${id}`) ?? 0n) + cost);
+  const deposit = (txHash: string, id: string, cost: bigint) =>
+    deposits.set(`${txHash}:${id}`, (deposits.get(`${txHash}:${id}`) ?? 0n) + cost);
   for (const ev of logs) {
     const a = ev.args;
     const id = a.instanceId as string | undefined;
@@ -85,14 +86,23 @@ export function reconcileLogs(logs: readonly AuditLog[]): Ledger {
       l.eth.ethSpent += spent;
       l.eth.ethRefunded += back;
       if (spent > ethIn) l.problems.push({ instanceId: id, txHash: ev.txHash, problem: `ETH spent ${spent} exceeds ETH in ${ethIn}` });
-      else if (spent + back < ethIn) l.problems.push({ instanceId: id, txHash: ev.txHash, problem: `ETH unaccounted: in ${ethIn}, spent ${spent}, refunded ${back}` });
+      else if (spent + back < ethIn)
+        l.problems.push({ instanceId: id, txHash: ev.txHash, problem: `ETH unaccounted: in ${ethIn}, spent ${spent}, refunded ${back}` });
       else l.eth.strandedReturned += spent + back - ethIn;
       bought.push({ txHash: ev.txHash, instanceId: id!, usdc: big(a.usdcAmount) });
       continue;
     }
     switch (ev.name) {
       case "SessionStarted":
-        l.sessions.set(id!, { agent: String(a.agent), deposited: big(a.cost), claimed: 0n, refunded: 0n, deferred: 0n, ended: false, outcomes: [] });
+        l.sessions.set(id!, {
+          agent: String(a.agent),
+          deposited: big(a.cost),
+          claimed: 0n,
+          refunded: 0n,
+          deferred: 0n,
+          ended: false,
+          outcomes: [],
+        });
         deposit(ev.txHash, id!, big(a.cost));
         break;
       case "SessionExtended":
@@ -144,16 +154,31 @@ export function reconcileLogs(logs: readonly AuditLog[]): Ledger {
   }
   for (const [id, s] of l.sessions) {
     const out = s.claimed + s.refunded;
-    if (out > s.deposited) l.problems.push({ instanceId: id, problem: `paid out ${out} (claimed ${s.claimed} + refunded ${s.refunded}) exceeds deposited ${s.deposited}` });
-    else if (s.ended && out !== s.deposited) l.problems.push({ instanceId: id, problem: `ended with ${s.deposited - out} of its deposit ${s.deposited} neither claimed nor refunded` });
-    if (s.deferred > s.refunded) l.problems.push({ instanceId: id, problem: `deferred refunds ${s.deferred} exceed the refund ${s.refunded}` });
+    if (out > s.deposited)
+      l.problems.push({
+        instanceId: id,
+        problem: `paid out ${out} (claimed ${s.claimed} + refunded ${s.refunded}) exceeds deposited ${s.deposited}`,
+      });
+    else if (s.ended && out !== s.deposited)
+      l.problems.push({
+        instanceId: id,
+        problem: `ended with ${s.deposited - out} of its deposit ${s.deposited} neither claimed nor refunded`,
+      });
+    if (s.deferred > s.refunded)
+      l.problems.push({ instanceId: id, problem: `deferred refunds ${s.deferred} exceed the refund ${s.refunded}` });
   }
   for (const b of bought) {
     const dep = deposits.get(`${b.txHash}:${b.instanceId}`) ?? 0n;
-    if (dep !== b.usdc) l.problems.push({ instanceId: b.instanceId, txHash: b.txHash, problem: `ETH payment bought ${b.usdc} USDC but the session's deposit in that transaction is ${dep}` });
+    if (dep !== b.usdc)
+      l.problems.push({
+        instanceId: b.instanceId,
+        txHash: b.txHash,
+        problem: `ETH payment bought ${b.usdc} USDC but the session's deposit in that transaction is ${dep}`,
+      });
   }
   for (const [account, b] of l.pull) {
-    if (b.withdrawn > b.credited) l.problems.push({ problem: `${account} withdrew ${b.withdrawn}, more than the ${b.credited} credited to it` });
+    if (b.withdrawn > b.credited)
+      l.problems.push({ problem: `${account} withdrew ${b.withdrawn}, more than the ${b.credited} credited to it` });
   }
   return l;
 }
@@ -275,7 +300,14 @@ export async function runAudit(store: Store, rpc: JsonRpcProvider, deployment: D
     const balance = b.credited - b.withdrawn;
     const onChain: bigint = await compute.withdrawable(account, { blockTag: upTo });
     pull += balance;
-    report.pullBalances.push({ account, credited: b.credited.toString(), withdrawn: b.withdrawn.toString(), balance: balance.toString(), onChain: onChain.toString(), matches: onChain === balance });
+    report.pullBalances.push({
+      account,
+      credited: b.credited.toString(),
+      withdrawn: b.withdrawn.toString(),
+      balance: balance.toString(),
+      onChain: onChain.toString(),
+      matches: onChain === balance,
+    });
   }
   const usdc = new Contract(await compute.usdc(), ["function balanceOf(address) view returns (uint256)"], rpc);
   const balance: bigint = await usdc.balanceOf(deployment.compute, { blockTag: upTo });
@@ -308,7 +340,10 @@ export function formatAudit(r: AuditReport): string {
     `USDC held by the contract ${r.escrow.usdcBalance} = held ${r.escrow.held} + withdrawable balances ${r.escrow.pull} ${r.escrow.balanced ? "(balanced)" : "(MISMATCH)"}`,
     `ETH payments: ${r.eth.payments}, in ${r.eth.ethIn} wei = spent ${r.eth.ethSpent} + refunded ${r.eth.ethRefunded} - router ETH returned ${r.eth.strandedReturned}`,
   ];
-  for (const b of r.pullBalances) lines.push(`withdrawable ${b.account}: credited ${b.credited} - withdrawn ${b.withdrawn} = ${b.balance}; contract says ${b.onChain}${b.matches ? "" : " (MISMATCH)"}`);
+  for (const b of r.pullBalances)
+    lines.push(
+      `withdrawable ${b.account}: credited ${b.credited} - withdrawn ${b.withdrawn} = ${b.balance}; contract says ${b.onChain}${b.matches ? "" : " (MISMATCH)"}`,
+    );
   const list = (label: string, ids: string[]) => ids.length && lines.push(`${label} (${ids.length}):`, ...ids.map((i) => `  ${i}`));
   list("paid sessions without an outcome", r.paidWithoutOutcome);
   list("outcomes without a payment", r.outcomeWithoutPayment);

@@ -106,7 +106,12 @@ program
     } catch (err) {
       rpcError = (err as Error).message;
     }
-    const renewals = (await store.autoRenewals.list()).map((r) => ({ instanceId: r.instance_id, state: r.state, endsAt: r.ends_at, ...renewalView(r, cfg.RENEWAL_LEAD_S) }));
+    const renewals = (await store.autoRenewals.list()).map((r) => ({
+      instanceId: r.instance_id,
+      state: r.state,
+      endsAt: r.ends_at,
+      ...renewalView(r, cfg.RENEWAL_LEAD_S),
+    }));
     let health: unknown;
     try {
       const res = await fetch(`http://${cfg.HTTP_HOST}:${cfg.HTTP_PORT}/health`);
@@ -133,25 +138,50 @@ program
     store.close();
     if (opts.json) return console.log(JSON.stringify(status, null, 2));
     console.log(`deployment        ${status.deployment}`);
-    console.log(`last block        ${lastBlock}   head ${head ?? "?"}   lag ${status.lagBlocks ?? "?"} blocks${rpcError ? `   (RPC: ${rpcError})` : ""}`);
+    console.log(
+      `last block        ${lastBlock}   head ${head ?? "?"}   lag ${status.lagBlocks ?? "?"} blocks${rpcError ? `   (RPC: ${rpcError})` : ""}`,
+    );
     console.log(`sessions          ${byState.map((r) => `${r.state} ${r.n}`).join(", ") || "none"}`);
     console.log(`transactions      ${actions.map((r) => `${r.state} ${r.n}`).join(", ") || "none"}`);
     const c = status.costs.totals;
     console.log(`margin            agent paid ${c.agentPaid}  providers cost ${c.providerCost}  margin ${c.margin}  (USDC base units)`);
     const b = status.payouts.byState;
-    console.log(`payouts           ${Object.entries(b).map(([k, v]) => `${k} ${v.count} (${v.amount})`).join(", ") || "no transfers"}`);
-    for (const a of status.payouts.alerts) console.log(`ALERT payout       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
+    console.log(
+      `payouts           ${
+        Object.entries(b)
+          .map(([k, v]) => `${k} ${v.count} (${v.amount})`)
+          .join(", ") || "no transfers"
+      }`,
+    );
+    for (const a of status.payouts.alerts)
+      console.log(`ALERT payout       transfer ${a.id} to ${a.provider} of ${a.amount} FAILED: ${a.error ?? ""}`);
     const w = status.watt;
-    console.log(`WATT              received ${w.received}  granted ${w.granted}  charged ${w.charged} (${w.chargedGranted} of it granted)  refunded ${w.refunded}  balances ${w.balances} (${w.balancesGranted} granted)${w.discrepancy !== "0" ? `  DISCREPANCY ${w.discrepancy}` : ""}`);
-    console.log(`WATT burn         ${w.burned} = ${w.burnFromService} from the service account (executed ${w.burnExecuted}) + ${w.burnOwedByOperator} owed by the operator (burn share of granted WATT)`);
-    if (w.burnFailures > 0) console.log(`ALERT burn        failing (${w.burnFailures} attempts in a row): ${w.burnError ?? ""}; next try ${w.burnRetryAt ? new Date(w.burnRetryAt * 1000).toISOString() : "?"}`);
-    console.log(`jobs              ${Object.entries(w.jobs).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
-    console.log(`treasury          ${treasury ? `${treasury.address} withdrawable ${treasury.withdrawable} (USDC base units, swept every ${cfg.TREASURY_SWEEP_BLOCKS || "-"} blocks)` : "?"}`);
+    console.log(
+      `WATT              received ${w.received}  granted ${w.granted}  charged ${w.charged} (${w.chargedGranted} of it granted)  refunded ${w.refunded}  balances ${w.balances} (${w.balancesGranted} granted)${w.discrepancy !== "0" ? `  DISCREPANCY ${w.discrepancy}` : ""}`,
+    );
+    console.log(
+      `WATT burn         ${w.burned} = ${w.burnFromService} from the service account (executed ${w.burnExecuted}) + ${w.burnOwedByOperator} owed by the operator (burn share of granted WATT)`,
+    );
+    if (w.burnFailures > 0)
+      console.log(
+        `ALERT burn        failing (${w.burnFailures} attempts in a row): ${w.burnError ?? ""}; next try ${w.burnRetryAt ? new Date(w.burnRetryAt * 1000).toISOString() : "?"}`,
+      );
+    console.log(
+      `jobs              ${
+        Object.entries(w.jobs)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || "none"
+      }`,
+    );
+    console.log(
+      `treasury          ${treasury ? `${treasury.address} withdrawable ${treasury.withdrawable} (USDC base units, swept every ${cfg.TREASURY_SWEEP_BLOCKS || "-"} blocks)` : "?"}`,
+    );
     console.log(`auto-renewal      ${status.autoRenewal.on} on, ${renewals.length - status.autoRenewal.on} off`);
     for (const r of renewals) console.log(`  ${r.instanceId}  ${r.state.padEnd(10)} ends ${iso(r.endsAt)}  ${formatRenewal(r)}`);
     const h = health as { ok?: boolean; providers?: Record<string, { ok: boolean; detail?: string }> };
     console.log(`keeper            ${h.ok ? "healthy" : "not healthy"}`);
-    for (const [name, p] of Object.entries(h.providers ?? {})) console.log(`provider ${name.padEnd(11)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
+    for (const [name, p] of Object.entries(h.providers ?? {}))
+      console.log(`provider ${name.padEnd(11)}${p.ok ? "ok" : `down: ${p.detail ?? ""}`}`);
   });
 
 program
@@ -164,7 +194,10 @@ program
     const cfg = config(program.opts());
     const store = openExistingStore(cfg);
     const renewals = new Map((await store.autoRenewals.list()).map((r) => [r.instance_id, renewalView(r, cfg.RENEWAL_LEAD_S)]));
-    const rows = (await store.status.sessions({ agent: opts.agent, state: opts.state })).map((r) => ({ ...r, autoRenewal: renewals.get(r.instance_id) ?? null }));
+    const rows = (await store.status.sessions({ agent: opts.agent, state: opts.state })).map((r) => ({
+      ...r,
+      autoRenewal: renewals.get(r.instance_id) ?? null,
+    }));
     store.close();
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     if (rows.length === 0) return console.log("no sessions");
@@ -255,7 +288,10 @@ program
     store.close();
     if (opts.json) return console.log(JSON.stringify({ agent, balance: f(bal), ledger }, null, 2));
     console.log(`${agent}  ${f(bal)} WATT`);
-    for (const l of ledger) console.log(`  ${new Date(Number(l.created_at) * 1000).toISOString()}  ${l.kind.padEnd(7)} ${l.amount.padStart(14)}  ${l.job_id ?? ""} ${l.note ?? ""}`);
+    for (const l of ledger)
+      console.log(
+        `  ${new Date(Number(l.created_at) * 1000).toISOString()}  ${l.kind.padEnd(7)} ${l.amount.padStart(14)}  ${l.job_id ?? ""} ${l.note ?? ""}`,
+      );
   });
 
 program
@@ -272,7 +308,10 @@ program
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     if (rows.length === 0) return console.log("no jobs");
     const f = (x: string) => formatWatt(BigInt(x), cfg.WATT_DECIMALS);
-    for (const r of rows) console.log(`${r.job_id}  ${r.service.padEnd(8)} ${r.state.padEnd(10)} ${r.payment.padEnd(8)} charged ${f(r.charged)}  refunded ${f(r.refunded)}  burned ${f(r.burned)}  batch ${r.batch_root ? r.batch_root.slice(0, 10) : "-"}`);
+    for (const r of rows)
+      console.log(
+        `${r.job_id}  ${r.service.padEnd(8)} ${r.state.padEnd(10)} ${r.payment.padEnd(8)} charged ${f(r.charged)}  refunded ${f(r.refunded)}  burned ${f(r.burned)}  batch ${r.batch_root ? r.batch_root.slice(0, 10) : "-"}`,
+      );
   });
 
 program.parseAsync(process.argv).catch((err) => {

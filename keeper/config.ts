@@ -17,7 +17,10 @@ export const ConfigSchema = z
     /** Chain JSON-RPC URL. Unset: the embedded local chain (npm start). */
     RPC_URL: z.string().url().optional(),
     /** Hex private key of the keeper account (KEEPER_ROLE). Secret: never logged. */
-    KEEPER_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+    KEEPER_PRIVATE_KEY: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+      .optional(),
     /** deployments/<network>.json written by scripts/deploy.ts. */
     DEPLOYMENT_FILE: z.string().optional(),
     AGENT_COMPUTE_ADDRESS: address.optional(),
@@ -74,19 +77,31 @@ export const ConfigSchema = z
     SCRAPE_BROWSER_PAGES: int(1, 32).default(2),
     // --- Paid jobs and WATT (keeper/jobs, keeper/payments; docs/payments.md)
     /** Services mounted under POST /api/v1/<name> (comma-separated; empty: none). */
-    SERVICES: z.string().regex(/^((scrape|execute)(,(scrape|execute))*)?$/, "comma-separated: scrape, execute").default("scrape,execute"),
+    SERVICES: z
+      .string()
+      .regex(/^((scrape|execute)(,(scrape|execute))*)?$/, "comma-separated: scrape, execute")
+      .default("scrape,execute"),
     /** Solana JSON-RPC URL for WATT payments. Unset: only prepaid balances (operator credits) pay. */
     SOLANA_RPC_URL: z.string().url().optional(),
     SOLANA_COMMITMENT: z.enum(["confirmed", "finalized"]).default("confirmed"),
     /** getSignaturesForAddress pages (1000 each) searched for a job's payment memo. */
     SOLANA_SCAN_PAGES: int(1, 100).default(2),
     /** The WATT SPL mint (base58). */
-    WATT_MINT: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "a base58 Solana address").optional(),
+    WATT_MINT: z
+      .string()
+      .regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "a base58 Solana address")
+      .optional(),
     WATT_DECIMALS: int(0, 18).default(9),
     /** The service wallet (owner of the token account payments go to; its associated token account is used). */
-    WATT_SERVICE_WALLET: z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "a base58 Solana address").optional(),
+    WATT_SERVICE_WALLET: z
+      .string()
+      .regex(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/, "a base58 Solana address")
+      .optional(),
     /** The service wallet's secret key (JSON array of 64 bytes, as solana-keygen writes it): enables the batched burn. Secret: never logged. */
-    WATT_SERVICE_SECRET: z.string().regex(/^\[\s*\d+(\s*,\s*\d+){63}\s*\]$/, "a JSON array of 64 numbers (solana-keygen format)").optional(),
+    WATT_SERVICE_SECRET: z
+      .string()
+      .regex(/^\[\s*\d+(\s*,\s*\d+){63}\s*\]$/, "a JSON array of 64 numbers (solana-keygen format)")
+      .optional(),
     /** Whole WATT: the burn share is burned once this much is owed. */
     WATT_BURN_MIN: z.coerce.number().nonnegative().default(1),
     WATT_BURN_INTERVAL_S: int(1, 86_400).default(60),
@@ -114,7 +129,10 @@ export const ConfigSchema = z
     // either WATT_SERVICE_SECRET (self-facilitated: the service wallet co-signs as fee payer) or X402_FACILITATOR_URL.
     X402_ENABLED: bool.default(true),
     /** CAIP-2 id of the Solana cluster SOLANA_RPC_URL serves (x402 clients pick their RPC by it). Default mainnet-beta; devnet solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1. */
-    X402_SOLANA_NETWORK: z.string().regex(/^solana:[1-9A-HJ-NP-Za-km-z]{32}$/, "solana:<first 32 characters of the genesis hash>").default("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"),
+    X402_SOLANA_NETWORK: z
+      .string()
+      .regex(/^solana:[1-9A-HJ-NP-Za-km-z]{32}$/, "solana:<first 32 characters of the genesis hash>")
+      .default("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"),
     /** External x402 facilitator (its POST /verify, POST /settle, GET /supported). Unset: self-facilitated. */
     X402_FACILITATOR_URL: z.string().url().optional(),
     /** maxTimeoutSeconds offered in PAYMENT-REQUIRED. */
@@ -126,15 +144,24 @@ export const ConfigSchema = z
     /** EVM JSON-RPC URL for USDC (Base). Unset: RPC_URL. */
     X402_EVM_RPC_URL: z.string().url().optional(),
     /** eip155:<chain id> (Base eip155:8453, Base Sepolia eip155:84532); checked against the RPC. Unset: the RPC's chain id. */
-    X402_EVM_NETWORK: z.string().regex(/^eip155:\d{1,12}$/, "eip155:<chain id>").optional(),
+    X402_EVM_NETWORK: z
+      .string()
+      .regex(/^eip155:\d{1,12}$/, "eip155:<chain id>")
+      .optional(),
     /** The USDC contract (EIP-3009; its EIP-712 name and version are read from eip712Domain()). */
     X402_USDC_ADDRESS: address.optional(),
     /** Who receives the USDC. */
     X402_EVM_PAY_TO: address.optional(),
     /** Hex key of the wallet that submits transferWithAuthorization and pays its gas (holds no USDC). Secret: never logged. */
-    X402_EVM_SETTLER_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+    X402_EVM_SETTLER_KEY: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+      .optional(),
     /** The USDC price of a job: its WATT price x this rate, rounded up to a USDC base unit ("0.0001": a 100 WATT scrape is 0.01 USDC). */
-    X402_USDC_PER_WATT: z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, "a decimal number").optional(),
+    X402_USDC_PER_WATT: z
+      .string()
+      .regex(/^\d{1,12}(\.\d{1,18})?$/, "a decimal number")
+      .optional(),
     /** maxTimeoutSeconds offered for EVM (the authorization's validity), and the least validity left that is accepted (the job runs before settlement). */
     X402_EVM_MAX_TIMEOUT_S: int(60, 86_400).default(300),
     X402_EVM_MIN_VALIDITY_S: int(10, 86_400).default(90),
@@ -200,7 +227,10 @@ export const ConfigSchema = z
     IONET_API_KEY: z.string().min(1).optional(),
     /** Hardware and location ids from io.net's inventory API. */
     IONET_HARDWARE_ID: int(0, Number.MAX_SAFE_INTEGER).default(0),
-    IONET_LOCATION_IDS: z.string().regex(/^\d+(,\d+)*$/, "comma-separated integers").default("1"),
+    IONET_LOCATION_IDS: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, "comma-separated integers")
+      .default("1"),
     IONET_GPUS_PER_CONTAINER: int(1, 64).default(1),
     /** One request to a cloud provider's API may take this long. */
     PROVIDER_REQUEST_TIMEOUT_MS: int(100, 600_000).default(15_000),
@@ -217,7 +247,10 @@ export const ConfigSchema = z
     LIFI_API_URL: z.string().url().default("https://li.quest/v1"),
     LIFI_INTEGRATOR: z.string().min(1).max(64).default("agentcompute"),
     /** Key of the wallet that receives claimed escrow (the treasury) and pays providers. Secret: never logged. */
-    PAYOUT_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+    PAYOUT_PRIVATE_KEY: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+      .optional(),
     /** JSON: {"<provider>": {"chain": <LI.FI chain id or key>, "token": "<address>", "address": "<recipient>"}}. */
     PAYOUT_DESTINATIONS: z.string().default("{}"),
     /** USDC base units: what is owed to one provider is paid out once it reaches this. */
@@ -248,7 +281,11 @@ const ACCEPTED: readonly string[] = [...KEYS, ...Object.keys(RENAMED_KEYS)];
  * Reads the file (if any) and the environment, keeping only the keeper's own variables. Renamed
  * settings are read under their old names too; each old name in use is reported once to `onDeprecated`.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.KEEPER_CONFIG_FILE, onDeprecated: (d: Deprecation) => void = emitDeprecationWarning): KeeperConfig {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  file = env.KEEPER_CONFIG_FILE,
+  onDeprecated: (d: Deprecation) => void = emitDeprecationWarning,
+): KeeperConfig {
   let rawFile: Record<string, unknown> = {};
   if (file) {
     try {
@@ -279,7 +316,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, file = env.KEEP
   if (c.SOLANA_RPC_URL && !c.WATT_SERVICE_WALLET) problems.push("WATT_SERVICE_WALLET: required when SOLANA_RPC_URL is set");
   if (c.WATT_SERVICE_SECRET && !c.SOLANA_RPC_URL) problems.push("WATT_SERVICE_SECRET: set SOLANA_RPC_URL too (the burn is sent there)");
   if (c.RENEWAL_LEAD_S * 1000 <= c.POLL_INTERVAL_MS * 2) {
-    problems.push(`RENEWAL_LEAD_S: must be longer than two keeper polls (POLL_INTERVAL_MS ${c.POLL_INTERVAL_MS} ms), else a renewal may be sent after the session ended`);
+    problems.push(
+      `RENEWAL_LEAD_S: must be longer than two keeper polls (POLL_INTERVAL_MS ${c.POLL_INTERVAL_MS} ms), else a renewal may be sent after the session ended`,
+    );
   }
   if (problems.length) throw new ConfigError(problems);
   return c;

@@ -38,7 +38,10 @@ const isSet = (v: unknown) => v !== undefined && v !== "";
  * the current ones. Each source is renamed on its own, so that the environment still wins over the
  * file whichever of the two names each of them uses.
  */
-export function applyRenames(settings: Readonly<Record<string, unknown>>, source: string): { settings: Record<string, unknown>; deprecations: Deprecation[] } {
+export function applyRenames(
+  settings: Readonly<Record<string, unknown>>,
+  source: string,
+): { settings: Record<string, unknown>; deprecations: Deprecation[] } {
   const out: Record<string, unknown> = { ...settings };
   const deprecations: Deprecation[] = [];
   for (const [old, replacement] of Object.entries(RENAMED_KEYS)) {
@@ -58,7 +61,11 @@ export function applyRenames(settings: Readonly<Record<string, unknown>>, source
     const v = out[key];
     if (typeof v === "string" && Object.prototype.hasOwnProperty.call(values, v)) {
       out[key] = values[v];
-      deprecations.push({ old: `${key}=${v}`, replacement: `${key}=${values[v]}`, message: `${key}=${v} (${source}) is deprecated: use ${key}=${values[v]}` });
+      deprecations.push({
+        old: `${key}=${v}`,
+        replacement: `${key}=${values[v]}`,
+        message: `${key}=${v} (${source}) is deprecated: use ${key}=${values[v]}`,
+      });
     }
   }
   return { settings: out, deprecations };

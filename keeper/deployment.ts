@@ -26,14 +26,24 @@ export function loadDeployment(cfg: KeeperConfig): Deployment {
       throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: ${(err as Error).message}`, { cause: err });
     }
     const parsed = DeploymentFile.safeParse(raw);
-    if (!parsed.success) throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    if (!parsed.success)
+      throw new Error(
+        `DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
     const d = parsed.data;
     const contracts = d.contracts ?? d.addresses;
     const startBlock = d.startBlock ?? d.deployBlock ?? d.block;
-    if (!contracts || startBlock === undefined) throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: needs contract addresses and a deploy block`);
-    return { chainId: d.chainId, compute: contracts.AgentCompute, bridge: contracts.AgentComputeBridge, startBlock: cfg.START_BLOCK ?? startBlock };
+    if (!contracts || startBlock === undefined)
+      throw new Error(`DEPLOYMENT_FILE ${cfg.DEPLOYMENT_FILE}: needs contract addresses and a deploy block`);
+    return {
+      chainId: d.chainId,
+      compute: contracts.AgentCompute,
+      bridge: contracts.AgentComputeBridge,
+      startBlock: cfg.START_BLOCK ?? startBlock,
+    };
   }
   const missing = (["AGENT_COMPUTE_ADDRESS", "START_BLOCK", "CHAIN_ID"] as const).filter((k) => cfg[k] === undefined);
-  if (missing.length) throw new Error(`set DEPLOYMENT_FILE, or all of AGENT_COMPUTE_ADDRESS, START_BLOCK and CHAIN_ID (missing: ${missing.join(", ")})`);
+  if (missing.length)
+    throw new Error(`set DEPLOYMENT_FILE, or all of AGENT_COMPUTE_ADDRESS, START_BLOCK and CHAIN_ID (missing: ${missing.join(", ")})`);
   return { chainId: cfg.CHAIN_ID!, compute: cfg.AGENT_COMPUTE_ADDRESS!, startBlock: cfg.START_BLOCK! };
 }

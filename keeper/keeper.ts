@@ -28,7 +28,12 @@ export async function providerHealth(
       const timeout = new Promise<{ ok: boolean; detail: string }>((resolve) => {
         timer = setTimeout(() => resolve({ ok: false, detail: `health check timed out after ${timeoutMs} ms` }), timeoutMs);
       });
-      const h = await Promise.race([Promise.resolve().then(() => p.health()).catch((e: Error) => ({ ok: false, detail: e.message })), timeout]);
+      const h = await Promise.race([
+        Promise.resolve()
+          .then(() => p.health())
+          .catch((e: Error) => ({ ok: false, detail: e.message })),
+        timeout,
+      ]);
       clearTimeout(timer);
       return [p.name, h] as const;
     }),

@@ -26,7 +26,10 @@ export function createLogger(level: string, pretty = false, destination?: Destin
     {
       level,
       base: { svc: "keeper" },
-      redact: { paths: REDACTED_KEYS.flatMap((k) => (k.startsWith("[") ? [k, `*${k}`, `*.*${k}`] : [k, `*.${k}`, `*.*.${k}`])), censor: "[redacted]" },
+      redact: {
+        paths: REDACTED_KEYS.flatMap((k) => (k.startsWith("[") ? [k, `*${k}`, `*.*${k}`] : [k, `*.${k}`, `*.*.${k}`])),
+        censor: "[redacted]",
+      },
       transport: pretty && !destination ? { target: "pino/file", options: { destination: 1 } } : undefined,
     },
     destination,

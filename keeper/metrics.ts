@@ -11,9 +11,24 @@ export function createMetrics() {
     lagBlocks: new Gauge({ name: "keeper_lag_blocks", help: "Chain head minus last processed block", registers: [registry] }),
     reorgs: new Counter({ name: "keeper_reorgs_total", help: "Reorgs deeper than the confirmations", registers: [registry] }),
     rpcErrors: new Counter({ name: "keeper_rpc_errors_total", help: "Loop iterations that failed on RPC", registers: [registry] }),
-    transitions: new Counter({ name: "keeper_session_transitions_total", help: "Session state transitions", labelNames: ["to"], registers: [registry] }),
-    provisions: new Counter({ name: "keeper_provision_calls_total", help: "Provider provision calls", labelNames: ["provider"], registers: [registry] }),
-    actions: new Counter({ name: "keeper_actions_settled_total", help: "Outbox actions settled", labelNames: ["kind", "state"], registers: [registry] }),
+    transitions: new Counter({
+      name: "keeper_session_transitions_total",
+      help: "Session state transitions",
+      labelNames: ["to"],
+      registers: [registry],
+    }),
+    provisions: new Counter({
+      name: "keeper_provision_calls_total",
+      help: "Provider provision calls",
+      labelNames: ["provider"],
+      registers: [registry],
+    }),
+    actions: new Counter({
+      name: "keeper_actions_settled_total",
+      help: "Outbox actions settled",
+      labelNames: ["kind", "state"],
+      registers: [registry],
+    }),
     sessions: new Gauge({ name: "keeper_sessions", help: "Sessions by state", labelNames: ["state"], registers: [registry] }),
     startToProvision: new Histogram({
       name: "keeper_start_to_provision_seconds",

@@ -37,7 +37,11 @@ export interface LocalChain {
 const ROOT = path.resolve(__dirname, "..");
 
 async function rpcCall(url: string, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
   const body = (await res.json()) as { result?: unknown; error?: { message: string } };
   if (body.error) throw new Error(body.error.message);
   return body.result;
@@ -46,15 +50,21 @@ async function rpcCall(url: string, method: string, params: unknown[] = []): Pro
 /** Starts `hardhat node` and resolves once it answers JSON-RPC. */
 export async function startLocalChain(port = 8545, blockTimeMs = 1000): Promise<LocalChain> {
   const rpcUrl = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [require.resolve("hardhat/internal/cli/cli"), "node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true" },
-  });
+  const child = spawn(
+    process.execPath,
+    [require.resolve("hardhat/internal/cli/cli"), "node", "--hostname", "127.0.0.1", "--port", String(port)],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: "true" },
+    },
+  );
   let output = "";
   child.stdout!.on("data", (d) => (output = (output + d).slice(-4000)));
   child.stderr!.on("data", (d) => (output = (output + d).slice(-4000)));
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`hardhat node exited (${code}):\n${output}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code) => reject(new Error(`hardhat node exited (${code}):\n${output}`))),
+  );
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {

@@ -28,7 +28,11 @@ export async function deployLocalStack(deployer: Signer, rpc: DevRpc, spec: Loca
   const usdc = await new LocalUSDC__factory(deployer).deploy();
   await usdc.waitForDeployment();
   await (await usdc.mint(await deployer.getAddress(), (wethLiquidity * usdcPerEth) / 10n ** 18n)).wait();
-  const pool = await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, { usdcPerEth, wethLiquidity, fee: spec.fee ?? FEE_LOW });
+  const pool = await createWethUsdcPool(deployer, uni, usdc as unknown as Contract, {
+    usdcPerEth,
+    wethLiquidity,
+    fee: spec.fee ?? FEE_LOW,
+  });
   return {
     uni,
     usdc,

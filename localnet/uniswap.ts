@@ -100,12 +100,7 @@ export interface PoolSpec {
  * Creates and initialises the WETH/USDC pool at the given price and adds full-range liquidity from
  * `signer` (which must hold the USDC; its ETH is wrapped here).
  */
-export async function createWethUsdcPool(
-  signer: Signer,
-  uni: UniswapStack,
-  usdc: Contract,
-  spec: PoolSpec,
-): Promise<Contract> {
+export async function createWethUsdcPool(signer: Signer, uni: UniswapStack, usdc: Contract, spec: PoolSpec): Promise<Contract> {
   const fee = spec.fee ?? FEE_LOW;
   const usdcAddress = await usdc.getAddress();
   const wethFirst = BASE_WETH.toLowerCase() < usdcAddress.toLowerCase();

@@ -28,7 +28,9 @@ if (lines[1] === 0) {
 const pct = ([hit, all]) => (all === 0 ? 100 : (100 * hit) / all);
 const l = pct(lines);
 const b = pct(branches);
-console.log(`coverage of contracts/: lines ${l.toFixed(2)}% (${lines[0]}/${lines[1]}), branches ${b.toFixed(2)}% (${branches[0]}/${branches[1]})`);
+console.log(
+  `coverage of contracts/: lines ${l.toFixed(2)}% (${lines[0]}/${lines[1]}), branches ${b.toFixed(2)}% (${branches[0]}/${branches[1]})`,
+);
 if (l < LINES || b < BRANCHES) {
   console.error(`coverage below target: lines must be ${LINES}%, branches at least ${BRANCHES}%`);
   process.exit(1);

@@ -133,7 +133,13 @@ export function describeError(err: unknown): string {
 }
 
 /** Checks the plan's existing stack against the chain; refuses on any problem, logs warnings. */
-async function checkExistingStack(o: DeployOptions, plan: DeployPlan, stack: StackAddresses, deployer: string, log: (l: string) => void): Promise<void> {
+async function checkExistingStack(
+  o: DeployOptions,
+  plan: DeployPlan,
+  stack: StackAddresses,
+  deployer: string,
+  log: (l: string) => void,
+): Promise<void> {
   let facts: ChainFacts;
   try {
     facts = await readChainFacts(o.reader ?? o.rpc, plan, stack, deployer);
@@ -153,7 +159,9 @@ function displayPath(file: string): string {
 
 function git(args: string[]): string | null {
   try {
-    return execFileSync("git", args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
+    return execFileSync("git", args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
   } catch {
     return null;
   }
@@ -211,7 +219,9 @@ export async function deploy(o: DeployOptions): Promise<DeploymentRecord> {
 
   log(`AgentCompute        ${record.contracts.AgentCompute}`);
   log(`AgentComputeBridge  ${record.contracts.AgentComputeBridge}`);
-  log(`  on chain ${record.chainId} from block ${record.startBlock}; USDC ${stack.usdc}, SwapRouter02 ${stack.router}, pool fee ${plan.poolFee}`);
+  log(
+    `  on chain ${record.chainId} from block ${record.startBlock}; USDC ${stack.usdc}, SwapRouter02 ${stack.router}, pool fee ${plan.poolFee}`,
+  );
   log(`  deployer ${deployer}; ${describeRoles(plan.roles, deployer)}`);
   log(`written to ${displayPath(file)}`);
   if (plan.live) logVerification(o.network, record, outDir, env, log);
@@ -258,7 +268,10 @@ async function probeLocalNode(rpc: JsonRpc): Promise<void> {
     await rpc.send("eth_chainId", []);
   } catch (err) {
     throw new DeployRefused([
-      { code: "RPC_UNREACHABLE", message: `localhost does not answer as configured (${describeError(err)}): start \`npx hardhat node\`, or set LOCAL_RPC_URL` },
+      {
+        code: "RPC_UNREACHABLE",
+        message: `localhost does not answer as configured (${describeError(err)}): start \`npx hardhat node\`, or set LOCAL_RPC_URL`,
+      },
     ]);
   }
 }

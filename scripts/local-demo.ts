@@ -8,7 +8,16 @@
  *   npx hardhat run scripts/local-demo.ts        (npm run demo:contracts)
  */
 import hre from "hardhat";
-import { ContractTransactionResponse, formatEther, formatUnits, Log, LogDescription, toUtf8Bytes, TransactionReceipt, Wallet } from "ethers";
+import {
+  ContractTransactionResponse,
+  formatEther,
+  formatUnits,
+  Log,
+  LogDescription,
+  toUtf8Bytes,
+  TransactionReceipt,
+  Wallet,
+} from "ethers";
 import { deployLocalStack } from "../localnet/stack";
 import { deploySystem } from "../localnet/system";
 import type { AgentCompute, AgentComputeBridge } from "../typechain-types";
@@ -83,11 +92,18 @@ async function main() {
   const [deployer, keeper, treasury] = await ethers.getSigners();
   const stack = await deployLocalStack(deployer, { send: (m, p) => network.provider.send(m, p) });
   const { uni, usdc } = stack;
-  const { compute, bridge } = await deploySystem(deployer, { ...stack.addresses, admin: deployer.address, treasury: treasury.address, keeper: keeper.address });
+  const { compute, bridge } = await deploySystem(deployer, {
+    ...stack.addresses,
+    admin: deployer.address,
+    treasury: treasury.address,
+    keeper: keeper.address,
+  });
   const [computeAddress, bridgeAddress] = [await compute.getAddress(), await bridge.getAddress()];
   const parse = parser(compute, bridge);
   const a = stack.addresses;
-  console.log(`chain ${(await ethers.provider.getNetwork()).chainId} (in-process Hardhat, Base's chain id), Uniswap V3 from npm artifacts:`);
+  console.log(
+    `chain ${(await ethers.provider.getNetwork()).chainId} (in-process Hardhat, Base's chain id), Uniswap V3 from npm artifacts:`,
+  );
   console.log(`  SwapRouter02 ${a.router}  QuoterV2 ${a.quoter}  WETH9 ${a.weth}`);
   console.log(`  LocalUSDC ${a.usdc}; WETH/USDC 0.05% pool ${a.pool} at $3,000 (100 ETH + 300,000 USDC)`);
   console.log(`  AgentCompute ${computeAddress}  AgentComputeBridge ${bridgeAddress}`);
@@ -102,7 +118,13 @@ async function main() {
 
   // 1. quote
   const cost = await compute.getSessionCost(HOUR, SPHERON);
-  const [quote] = await uni.quoter.quoteExactOutputSingle.staticCall({ tokenIn: a.weth, tokenOut: a.usdc, amount: cost, fee: 500, sqrtPriceLimitX96: 0 });
+  const [quote] = await uni.quoter.quoteExactOutputSingle.staticCall({
+    tokenIn: a.weth,
+    tokenOut: a.usdc,
+    amount: cost,
+    fee: 500,
+    sqrtPriceLimitX96: 0,
+  });
   const maxIn = (quote * (100n + SLIPPAGE_PERCENT)) / 100n;
   console.log(`1. quote: 1 h on SPHERON = ${usd(cost)} (getSessionCost) = ${eth(quote)} (QuoterV2); the agent sends it +1%: ${eth(maxIn)}`);
 
@@ -122,13 +144,17 @@ async function main() {
   // 3. the keeper provisions it: the paid hour starts now, not at payment
   const running = await mined(asKeeper.recordOutcome(id, RUNNING, "spheron:lease-demo-1"));
   const activated = eventIn(running, parse, "SessionActivated");
-  console.log(`3. keeper recordOutcome(Running, "spheron:lease-demo-1"): paid time runs ${clock(activated.args.startTime)} to ${clock(activated.args.endTime)} UTC; ${gas(running)}`);
+  console.log(
+    `3. keeper recordOutcome(Running, "spheron:lease-demo-1"): paid time runs ${clock(activated.args.startTime)} to ${clock(activated.args.endTime)} UTC; ${gas(running)}`,
+  );
 
   // 4. time passes; the keeper claims what has streamed
   const startTime: bigint = activated.args.startTime;
   await nextBlockAt(startTime + 20n * 60n);
   const claimed = await mined(asKeeper.claim(id));
-  console.log(`4. 20 min later the keeper claims ${usd(eventIn(claimed, parse, "EscrowClaimed").args.amount)} for the treasury; ${gas(claimed)}`);
+  console.log(
+    `4. 20 min later the keeper claims ${usd(eventIn(claimed, parse, "EscrowClaimed").args.amount)} for the treasury; ${gas(claimed)}`,
+  );
 
   // 5. extend, paying USDC this time
   const faucet = 1_000_000n;
@@ -136,7 +162,9 @@ async function main() {
   const extra = await compute.getSessionCost(1800, SPHERON);
   await mined(usdc.connect(agent).approve(computeAddress, extra));
   const extended = await mined(asAgent.extendSession(id, 1800));
-  console.log(`5. agent gets ${usd(faucet)} from the test faucet, approves ${usdc6(extra)} and extendSession(+30 min): now ends ${clock(eventIn(extended, parse, "SessionExtended").args.newEndTime)}; ${gas(extended)}`);
+  console.log(
+    `5. agent gets ${usd(faucet)} from the test faucet, approves ${usdc6(extra)} and extendSession(+30 min): now ends ${clock(eventIn(extended, parse, "SessionExtended").args.newEndTime)}; ${gas(extended)}`,
+  );
 
   // 6. the agent caps its own spending (it has no guardian)
   await mined(asAgent.setSpendingCaps(agent.address, 1_000_000, 5_000_000));
@@ -146,7 +174,9 @@ async function main() {
     () => "went through (it should not)",
     (err) => `reverts ${compute.interface.parseError(err.data)?.name ?? err.shortMessage}`,
   );
-  console.log(`6. agent setSpendingCaps(itself, 1 USDC/day, 5 USDC/week): ${usdc6(daily)} / ${usdc6(weekly)} left; a 3 h extension (${usd(tooMuch)}) ${refusal}`);
+  console.log(
+    `6. agent setSpendingCaps(itself, 1 USDC/day, 5 USDC/week): ${usdc6(daily)} / ${usdc6(weekly)} left; a 3 h extension (${usd(tooMuch)}) ${refusal}`,
+  );
   verdict(refusal === "reverts DailyCapExceeded", "spending cap");
 
   // 7. the agent ends the session; the unused escrow comes back
@@ -156,12 +186,15 @@ async function main() {
   const ended = eventIn(endedReceipt, parse, "SessionEnded");
   const usdcAfter = await usdc.balanceOf(agent.address);
   console.log(`7. at 30 min the agent ends it: ${usd(ended.args.paidToTreasury)} to the treasury, ${usd(ended.args.refunded)} refunded;`);
-  console.log(`   agent's USDC ${usdc6(usdcBefore)} -> ${usdc6(usdcAfter)}: ${verdict(usdcAfter - usdcBefore === ended.args.refunded, "USDC refund")}; ${gas(endedReceipt)}`);
+  console.log(
+    `   agent's USDC ${usdc6(usdcBefore)} -> ${usdc6(usdcAfter)}: ${verdict(usdcAfter - usdcBefore === ended.args.refunded, "USDC refund")}; ${gas(endedReceipt)}`,
+  );
 
   // --- the money, from the events alone, then against balances and storage
   const logs = await ethers.provider.getLogs({ address: [computeAddress, bridgeAddress], fromBlock: started.blockNumber });
   const events = logs.map((log) => ({ log, ev: parse(log)! })).filter((x) => x.ev);
-  const sum = (name: string, field: string) => events.filter((x) => x.ev.name === name).reduce((t, x) => t + (x.ev.args[field] as bigint), 0n);
+  const sum = (name: string, field: string) =>
+    events.filter((x) => x.ev.name === name).reduce((t, x) => t + (x.ev.args[field] as bigint), 0n);
   const escrowed = sum("SessionStarted", "cost") + sum("SessionExtended", "cost");
   const toTreasury = sum("EscrowClaimed", "amount") + sum("SessionEnded", "paidToTreasury");
   const refunded = sum("SessionEnded", "refunded");
@@ -169,7 +202,9 @@ async function main() {
   const owed = await compute.withdrawable(treasury.address);
   const held = (await usdc.balanceOf(computeAddress)) - owed;
   const session = await compute.getSession(id);
-  console.log(`\nmoney, from the events: escrowed ${usdc6(escrowed)} = claimed ${usdc6(toTreasury)} + refunded ${usdc6(refunded)} + held ${usdc6(held)} USDC: ${verdict(escrowed === toTreasury + refunded + held, "escrow sum")}`);
+  console.log(
+    `\nmoney, from the events: escrowed ${usdc6(escrowed)} = claimed ${usdc6(toTreasury)} + refunded ${usdc6(refunded)} + held ${usdc6(held)} USDC: ${verdict(escrowed === toTreasury + refunded + held, "escrow sum")}`,
+  );
   console.log(
     `  against balances and storage: treasury paid + withdrawable = claimed ${verdict((await usdc.balanceOf(treasury.address)) + owed === toTreasury, "treasury")}; ` +
       `agent = faucet - extension + refund ${verdict(usdcAfter === faucet - extra + refunded, "agent USDC")}; ` +
@@ -201,7 +236,10 @@ async function autoRenewal(
   compute: AgentCompute,
   asAgent: AgentCompute,
   asKeeper: AgentCompute,
-  usdc: { balanceOf(a: string): Promise<bigint>; connect(s: Wallet): { approve(a: string, v: bigint): Promise<ContractTransactionResponse> } },
+  usdc: {
+    balanceOf(a: string): Promise<bigint>;
+    connect(s: Wallet): { approve(a: string, v: bigint): Promise<ContractTransactionResponse> };
+  },
   parse: (l: Log) => LogDescription | null,
   treasury: string,
 ) {
@@ -215,14 +253,18 @@ async function autoRenewal(
   const id: string = eventIn(started, parse, "SessionStarted").args.instanceId;
   const activated = eventIn(await mined(asKeeper.recordOutcome(id, RUNNING, "spheron:lease-demo-2")), parse, "SessionActivated");
   const set = await mined(asAgent.setAutoRenewal(id, PERIOD, cost, cost));
-  console.log(`\n8. agent starts a 10 min session (startSessionWithMaxCost, ${usd(cost)}), running ${clock(activated.args.startTime)}-${clock(activated.args.endTime)};`);
+  console.log(
+    `\n8. agent starts a 10 min session (startSessionWithMaxCost, ${usd(cost)}), running ${clock(activated.args.startTime)}-${clock(activated.args.endTime)};`,
+  );
   console.log(`   setAutoRenewal(period 10 min, max ${usdc6(cost)} per renewal, budget ${usdc6(cost)}): ${gas(set)}`);
 
   const end: bigint = activated.args.endTime;
   await nextBlockAt(end - LEAD);
   const renewed = await mined(asKeeper.renew(id));
   const r = eventIn(renewed, parse, "SessionRenewed").args;
-  console.log(`9. ${clock(end - LEAD)}, 5 min before the end, the keeper renew(): +${r.period} s for ${usd(r.cost)}, now ends ${clock(r.newEndTime)}, budget left ${usdc6(r.budgetLeft)}; ${gas(renewed)}`);
+  console.log(
+    `9. ${clock(end - LEAD)}, 5 min before the end, the keeper renew(): +${r.period} s for ${usd(r.cost)}, now ends ${clock(r.newEndTime)}, budget left ${usdc6(r.budgetLeft)}; ${gas(renewed)}`,
+  );
   verdict(r.cost === cost && r.newEndTime === end + PERIOD && r.budgetLeft === 0n, "renewal");
 
   await nextBlockAt(end + PERIOD - LEAD);
@@ -232,7 +274,9 @@ async function autoRenewal(
   const completed = await mined(asKeeper.recordOutcome(id, 3, "spheron:lease-demo-2"));
   const ended = eventIn(completed, parse, "SessionEnded").args;
   const s = await compute.getSession(id);
-  console.log(`10. next renew(): RenewalFailed(${["None", "BudgetExhausted", "AboveMaxPerRenewal", "CapExceeded", "ProviderInactive", "PaymentFailed"][reason]}), renewal off, no revert;`);
+  console.log(
+    `10. next renew(): RenewalFailed(${["None", "BudgetExhausted", "AboveMaxPerRenewal", "CapExceeded", "ProviderInactive", "PaymentFailed"][reason]}), renewal off, no revert;`,
+  );
   console.log(
     `    at ${clock(end + PERIOD)} the keeper records Completed: ${usd(ended.paidToTreasury)} credited to the treasury, ${usd(ended.refunded)} refunded; ` +
       `deposited ${usdc6(s.deposited)} = 2 x ${usdc6(cost)} ${verdict(s.deposited === 2n * cost && s.claimed === s.deposited && reason === 1, "renewed session")}`,

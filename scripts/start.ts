@@ -15,7 +15,10 @@ async function main() {
   const env = { ...process.env };
   let stopSolana: (() => Promise<void>) | undefined;
   if (!env.RPC_URL && !env.SOLANA_RPC_URL) {
-    const { standin, info, file } = await startLocalSolana({ port: Number(env.SOLANA_LOCAL_PORT ?? 8899), dataDir: env.DATA_DIR ?? "./data" });
+    const { standin, info, file } = await startLocalSolana({
+      port: Number(env.SOLANA_LOCAL_PORT ?? 8899),
+      dataDir: env.DATA_DIR ?? "./data",
+    });
     stopSolana = () => standin.close();
     Object.assign(env, {
       SOLANA_RPC_URL: info.rpcUrl,
@@ -31,7 +34,9 @@ async function main() {
       // (clients are pointed at its URL); the service wallet co-signs x402 payments as fee payer.
       X402_SOLANA_NETWORK: env.X402_SOLANA_NETWORK ?? "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
     });
-    console.log(`local Solana stand-in at ${info.rpcUrl}: WATT mint ${info.wattMint}, service wallet ${info.serviceWallet}, demo agent ${info.agent} (${file})`);
+    console.log(
+      `local Solana stand-in at ${info.rpcUrl}: WATT mint ${info.wattMint}, service wallet ${info.serviceWallet}, demo agent ${info.agent} (${file})`,
+    );
   }
   const app = await startApp(loadConfig(env));
   const shutdown = async (signal: string) => {

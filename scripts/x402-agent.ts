@@ -34,23 +34,36 @@ async function main() {
   const network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"; // the stand-in, served as devnet (npm start)
 
   // 1. A fetch that pays. WATT is not one of x402's default assets: allow it, with a cap per payment.
-  const client = new x402Client().register(network, new ExactSvmScheme(await createKeyPairSignerFromBytes(wattPayer.secretKey), { rpcUrl: sol.rpcUrl }));
+  const client = new x402Client().register(
+    network,
+    new ExactSvmScheme(await createKeyPairSignerFromBytes(wattPayer.secretKey), { rpcUrl: sol.rpcUrl }),
+  );
   client.setSpendControls({ allowedAssets: [{ network, asset: sol.wattMint, maxAmountPerPayment: (1000n * 10n ** 9n).toString() }] });
   const pay = wrapFetchWithPayment(fetch, client);
 
   // 2. An ordinary request: @x402/fetch handles the 402 and the retry. (A page of our own: no internet here.)
-  const page = http.createServer((_q, r) => r.writeHead(200, { "content-type": "text/html" }).end("<html><head><title>Hello</title></head><body><h1>Paid by x402</h1></body></html>"));
+  const page = http.createServer((_q, r) =>
+    r
+      .writeHead(200, { "content-type": "text/html" })
+      .end("<html><head><title>Hello</title></head><body><h1>Paid by x402</h1></body></html>"),
+  );
   await new Promise<void>((r) => page.listen(0, "127.0.0.1", () => r()));
   const t0 = Date.now();
   const res = await pay(`${API}/api/v1/scrape`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ url: `http://127.0.0.1:${(page.address() as AddressInfo).port}/`, job_id: `x402-agent-${Date.now()}`, output_format: "text" }),
+    body: JSON.stringify({
+      url: `http://127.0.0.1:${(page.address() as AddressInfo).port}/`,
+      job_id: `x402-agent-${Date.now()}`,
+      output_format: "text",
+    }),
   });
   const receipt = receiptOf(res);
   const body = await res.json();
   page.close();
-  console.log(`scrape paid in WATT by x402 -> ${res.status} in ${Date.now() - t0} ms: ${body.success ? `${body.metadata?.size_bytes} bytes` : body.code}, watt_charged ${body.watt_charged}; payer ${receipt?.payer}, tx ${receipt?.transaction}`);
+  console.log(
+    `scrape paid in WATT by x402 -> ${res.status} in ${Date.now() - t0} ms: ${body.success ? `${body.metadata?.size_bytes} bytes` : body.code}, watt_charged ${body.watt_charged}; payer ${receipt?.payer}, tx ${receipt?.transaction}`,
+  );
 
   // 3. USDC on the local chain, when offered (the embedded default offers it).
   const dep = read("local-deployment.json") as { rpcUrl: string; chainId: number; contracts: { USDC: string } };
@@ -60,7 +73,10 @@ async function main() {
   const minter = devWallet(0).connect(rpc);
   await (await new Contract(dep.contracts.USDC, ["function mint(address,uint256)"], minter).mint(agent.address, 1_000_000n)).wait();
   const evmNetwork = `eip155:${dep.chainId}` as const;
-  const usdcClient = new x402Client().register(evmNetwork, new ExactEvmScheme(toClientEvmSigner(privateKeyToAccount(agent.privateKey as `0x${string}`))));
+  const usdcClient = new x402Client().register(
+    evmNetwork,
+    new ExactEvmScheme(toClientEvmSigner(privateKeyToAccount(agent.privateKey as `0x${string}`))),
+  );
   usdcClient.setSpendControls({ allowedAssets: [{ network: evmNetwork, asset: dep.contracts.USDC, maxAmountPerPayment: "1000000" }] });
   const r2 = await wrapFetchWithPayment(fetch, usdcClient)(`${API}/api/v1/execute`, {
     method: "POST",
@@ -68,7 +84,9 @@ async function main() {
     body: JSON.stringify({ job_id: `x402-agent-py-${Date.now()}`, language: "python", code: "print(sum(range(100)))" }),
   });
   const b2 = await r2.json();
-  console.log(`python paid in USDC by x402 (EIP-3009) -> ${r2.status}: stdout ${JSON.stringify(b2.output?.stdout)}, usdc_charged ${b2.usdc_charged}; tx ${receiptOf(r2)?.transaction}`);
+  console.log(
+    `python paid in USDC by x402 (EIP-3009) -> ${r2.status}: stdout ${JSON.stringify(b2.output?.stdout)}, usdc_charged ${b2.usdc_charged}; tx ${receiptOf(r2)?.transaction}`,
+  );
   rpc.destroy();
 }
 

@@ -26,7 +26,8 @@ describe("layering", () => {
 
     it("is read: the keeper, the local network and the tests are all there", () => {
       const paths = files.map((f) => f.path);
-      for (const expected of ["keeper/app.ts", "keeper/cli.ts", "localnet/chain.ts", "localnet/solana/server.ts", "test/layering.spec.ts"]) expect(paths).to.include(expected);
+      for (const expected of ["keeper/app.ts", "keeper/cli.ts", "localnet/chain.ts", "localnet/solana/server.ts", "test/layering.spec.ts"])
+        expect(paths).to.include(expected);
     });
 
     it("keeps every rule", () => {
@@ -75,7 +76,10 @@ describe("layering", () => {
     });
 
     it("reports each offending file and specifier under the rule it breaks", () => {
-      const localnetFile: SourceFile = { path: "localnet/solana/cli.ts", text: 'import { x } from "../../test/standins/faults";\nimport { y } from "./server";\n' };
+      const localnetFile: SourceFile = {
+        path: "localnet/solana/cli.ts",
+        text: 'import { x } from "../../test/standins/faults";\nimport { y } from "./server";\n',
+      };
       const testFile: SourceFile = { path: "test/keeper/x.spec.ts", text: 'import { z } from "../../scripts/lib/wattPayer";\n' };
       const violations = checkLayering([keeperFile, localnetFile, testFile], LAYERING_RULES);
       expect(violations.map((v) => [v.rule, v.file, v.line, v.specifier])).to.deep.equal([
@@ -84,12 +88,21 @@ describe("layering", () => {
         ["the keeper does not import tests or scripts", "keeper/jobs/worker.ts", 3, "../../test/shared/fixtures"],
         ["the keeper does not import tests or scripts", "keeper/jobs/worker.ts", 4, "../../scripts/deploy"],
         ["the keeper does not import tests or scripts", "keeper/jobs/worker.ts", 5, "../../test/keeper/shared/chain"],
-        ["the keeper reaches the local network only from its embedded default (keeper/app.ts)", "keeper/jobs/worker.ts", 6, "../../localnet/chain"],
+        [
+          "the keeper reaches the local network only from its embedded default (keeper/app.ts)",
+          "keeper/jobs/worker.ts",
+          6,
+          "../../localnet/chain",
+        ],
         ["the local network does not import tests or scripts", "localnet/solana/cli.ts", 1, "../../test/standins/faults"],
       ]);
       const report = formatViolations(violations);
-      expect(report).to.include('the keeper does not import tests or scripts:\n  keeper/jobs/worker.ts:1 imports "../../test/standins/akash/server" (resolves to test/standins/akash/server, under test/)');
-      expect(report).to.include('the local network does not import tests or scripts:\n  localnet/solana/cli.ts:1 imports "../../test/standins/faults"');
+      expect(report).to.include(
+        'the keeper does not import tests or scripts:\n  keeper/jobs/worker.ts:1 imports "../../test/standins/akash/server" (resolves to test/standins/akash/server, under test/)',
+      );
+      expect(report).to.include(
+        'the local network does not import tests or scripts:\n  localnet/solana/cli.ts:1 imports "../../test/standins/faults"',
+      );
     });
 
     it("lets the embedded default (keeper/app.ts) start the local network, and nothing else in the keeper", () => {
@@ -110,7 +123,7 @@ describe("layering", () => {
           "db.transaction(() => credit())();", // line 5
           "const q = `UPDATE jobs SET state = 'done' WHERE id = ${id}`;",
           'log.info("select a provider from the list"); // prose, not SQL',
-          '/^SELECT/.exec(text); // a RegExp is no query',
+          "/^SELECT/.exec(text); // a RegExp is no query",
           "await store.tx(async () => store.ledger.credit(a, 1n));",
           'const s = "INSERT OR IGNORE INTO seen (sig) VALUES (?)";', // line 10
         ].join("\n"),

@@ -8,7 +8,14 @@ export const bridgeInterface = new Interface(AgentComputeBridge__factory.abi);
 export const OUTCOME = { Running: 1, Failed: 2, Completed: 3, Provisioning: 4 } as const;
 
 /** IAgentCompute.RenewalFailure, by its uint8 value in RenewalFailed. */
-export const RENEWAL_FAILURE = ["None", "BudgetExhausted", "AboveMaxPerRenewal", "CapExceeded", "ProviderInactive", "PaymentFailed"] as const;
+export const RENEWAL_FAILURE = [
+  "None",
+  "BudgetExhausted",
+  "AboveMaxPerRenewal",
+  "CapExceeded",
+  "ProviderInactive",
+  "PaymentFailed",
+] as const;
 
 export function renewalFailureName(reason: number | string): string {
   return RENEWAL_FAILURE[Number(reason)] ?? `Unknown(${reason})`;

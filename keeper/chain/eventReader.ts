@@ -136,7 +136,11 @@ export class EventReader {
     }
     const names = fragment.inputs.map((i) => i.name);
     const instanceAt = names.indexOf("instanceId");
-    return { name: fragment.name, json: serialiseArgs(names, [...values]), instanceId: instanceAt >= 0 ? (values[instanceAt] as string) : null };
+    return {
+      name: fragment.name,
+      json: serialiseArgs(names, [...values]),
+      instanceId: instanceAt >= 0 ? (values[instanceAt] as string) : null,
+    };
   }
 
   /**
@@ -156,7 +160,10 @@ export class EventReader {
       }
     }
     if (!found) {
-      this.log.error({ cursorNumber, window: this.opts.reorgWindow }, "no stored block is still on the chain: re-reading from the start block");
+      this.log.error(
+        { cursorNumber, window: this.opts.reorgWindow },
+        "no stored block is still on the chain: re-reading from the start block",
+      );
     }
     const ancestorHash = ancestor >= 0 ? ((await this.rpc.getBlock(ancestor))?.hash ?? undefined) : undefined;
     const orphaned = await this.store.events.rewindTo(ancestor, ancestorHash);

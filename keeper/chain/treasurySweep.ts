@@ -35,7 +35,13 @@ export class TreasurySweep {
     const amount: bigint = await this.compute.withdrawable(treasury);
     await this.store.tx(async () => {
       await this.store.meta.set(SWEEP_BLOCK, String(blockNumber));
-      if (amount > 0n) await this.store.outbox.enqueue(`withdraw:${treasury.toLowerCase()}:${blockNumber}`, "withdraw", null, computeInterface.encodeFunctionData("withdraw", [treasury]));
+      if (amount > 0n)
+        await this.store.outbox.enqueue(
+          `withdraw:${treasury.toLowerCase()}:${blockNumber}`,
+          "withdraw",
+          null,
+          computeInterface.encodeFunctionData("withdraw", [treasury]),
+        );
     });
     if (amount > 0n) this.log.info({ treasury, amount: amount.toString(), block: blockNumber }, "treasury sweep enqueued");
     return amount;

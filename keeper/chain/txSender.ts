@@ -77,7 +77,10 @@ export class TxSender {
         const block = receipt.blockNumber;
         await this.store.tx(async () => {
           await this.store.outbox.settle(action.id, ok, block);
-          await this.onSettled({ ...action, state: ok ? "mined" : "reverted", mined_block: block, error: ok ? null : "reverted on chain" }, ok);
+          await this.onSettled(
+            { ...action, state: ok ? "mined" : "reverted", mined_block: block, error: ok ? null : "reverted on chain" },
+            ok,
+          );
         });
         if (!ok) this.log.warn({ action: action.idempotency_key, tx: receipt.hash }, "action reverted on chain");
         settled++;
@@ -181,7 +184,10 @@ export class TxSender {
     const raw = await this.wallet.signTransaction(tx);
     const hash = Transaction.from(raw).hash!;
     await this.store.outbox.addReplacement(action.id, { hash, raw, maxFee, priority });
-    this.log.info({ action: action.idempotency_key, nonce: prev.nonce, maxFee: maxFee.toString() }, "fee bump: replacing stuck transaction");
+    this.log.info(
+      { action: action.idempotency_key, nonce: prev.nonce, maxFee: maxFee.toString() },
+      "fee bump: replacing stuck transaction",
+    );
     await this.broadcast(raw, action);
   }
 
@@ -191,7 +197,12 @@ export class TxSender {
     } catch (err) {
       const msg = String((err as Error).message ?? err).toLowerCase();
       // Already known or already mined: the next tick's receipt check settles it.
-      if (msg.includes("already known") || msg.includes("known transaction") || msg.includes("nonce too low") || msg.includes("already imported")) {
+      if (
+        msg.includes("already known") ||
+        msg.includes("known transaction") ||
+        msg.includes("nonce too low") ||
+        msg.includes("already imported")
+      ) {
         this.log.debug({ action: action.idempotency_key, msg }, "broadcast: node already has it");
         return;
       }
@@ -206,7 +217,13 @@ function max(a: bigint, b: bigint): bigint {
 
 /** The revert reason if `err` is a contract revert (as opposed to a transport failure), else undefined. */
 export function revertReason(err: unknown): string | undefined {
-  const e = err as { code?: string; data?: string; shortMessage?: string; message?: string; info?: { error?: { message?: string; data?: unknown } } };
+  const e = err as {
+    code?: string;
+    data?: string;
+    shortMessage?: string;
+    message?: string;
+    info?: { error?: { message?: string; data?: unknown } };
+  };
   if (e?.code === "CALL_EXCEPTION") return e.data ?? e.shortMessage ?? "execution reverted";
   const inner = e?.info?.error?.message ?? e?.message ?? "";
   if (/revert/i.test(inner)) return inner;

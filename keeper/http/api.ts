@@ -41,13 +41,25 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof ServiceError) return send(reply, errorAnswer(err));
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    return reply.code(status).send({ success: false, error: status === 500 ? "internal error" : err.message, code: status === 500 ? "INTERNAL_ERROR" : "INVALID_REQUEST" });
+    return reply.code(status).send({
+      success: false,
+      error: status === 500 ? "internal error" : err.message,
+      code: status === 500 ? "INTERNAL_ERROR" : "INVALID_REQUEST",
+    });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: `no route ${req.method} ${req.url.split("?")[0]}`, code: "NOT_FOUND" }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ success: false, error: `no route ${req.method} ${req.url.split("?")[0]}`, code: "NOT_FOUND" }),
+  );
 
   for (const name of rt.services.keys()) {
     app.post(`/api/v1/${name}`, async (req: FastifyRequest, reply) => {
-      const a = await rt.pipeline.handle(name, req.body, { method: req.method, path: req.url, rawBody: req.rawBody ?? "", headers: req.headers, clientIp: req.ip });
+      const a = await rt.pipeline.handle(name, req.body, {
+        method: req.method,
+        path: req.url,
+        rawBody: req.rawBody ?? "",
+        headers: req.headers,
+        clientIp: req.ip,
+      });
       return send(reply, a);
     });
   }
@@ -110,9 +122,17 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
     let signature: string;
     try {
       agent = verifyAgentRequest(req.headers, rt.auth, "POST", req.url, req.rawBody ?? "");
-      if (!agent) throw new ServiceError("SIGNATURE_REQUIRED", "claiming a deposit needs a signed request (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)", 401);
+      if (!agent)
+        throw new ServiceError(
+          "SIGNATURE_REQUIRED",
+          "claiming a deposit needs a signed request (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)",
+          401,
+        );
       const body = req.body as { signature?: unknown } | null;
-      if (typeof body !== "object" || body === null || typeof body.signature !== "string") throw new ServiceError("INVALID_REQUEST", "body: {\"signature\": \"<base58 transaction signature>\"}", 400, { problems: ["signature: required string"] });
+      if (typeof body !== "object" || body === null || typeof body.signature !== "string")
+        throw new ServiceError("INVALID_REQUEST", 'body: {"signature": "<base58 transaction signature>"}', 400, {
+          problems: ["signature: required string"],
+        });
       signature = body.signature;
       if (!rt.deposits) throw new ServiceError("PAYMENT_NOT_FOUND", "WATT payments on Solana are not configured on this service", 402);
       rt.pipeline.takeLookup(req.ip);
@@ -136,14 +156,20 @@ export function mountApi(app: FastifyInstance, rt: JobsRuntime): void {
     let agent: string | undefined;
     try {
       agent = verifyAgentRequest(req.headers, rt.auth, "GET", req.url, "");
-      if (!agent) throw new ServiceError("UNAUTHORIZED", "sign the request with the agent's key (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)", 401);
+      if (!agent)
+        throw new ServiceError(
+          "UNAUTHORIZED",
+          "sign the request with the agent's key (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature)",
+          401,
+        );
       // Each call scans the service account's history (RPC): limited per client address.
       if (rt.deposits) rt.balanceScans.take(`scan:${req.ip}`, rt.balanceScansPerMin, "balance scans");
     } catch (e) {
       return send(reply, errorAnswer(e as ServiceError));
     }
     let scan: string = rt.deposits ? "ok" : "no Solana RPC configured";
-    if (rt.deposits) await rt.deposits.scan().catch((e: Error) => (scan = `failed: ${e.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}`));
+    if (rt.deposits)
+      await rt.deposits.scan().catch((e: Error) => (scan = `failed: ${e.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}`));
     const ledger = await rt.store.ledger.entries(agent, 50);
     const bal = await balanceOf(rt.store, agent);
     return reply.send({

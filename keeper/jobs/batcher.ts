@@ -80,7 +80,11 @@ export class JobBatcher {
       proof: tree.getProof(leafIndex),
       job_count: batch.job_count,
       watt_total: batch.watt_total,
-      onchain: { state: action?.state ?? "unknown", block: action?.mined_block ?? null, tx_hash: action?.state === "mined" ? (action.tx_hash ?? null) : null },
+      onchain: {
+        state: action?.state ?? "unknown",
+        block: action?.mined_block ?? null,
+        tx_hash: action?.state === "mined" ? (action.tx_hash ?? null) : null,
+      },
     };
   }
 }

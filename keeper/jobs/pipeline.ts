@@ -47,7 +47,14 @@ import { pendingError, VerifiedTransfer, WattVerifier } from "../payments/verifi
 import { burnOf, toWatt } from "../payments/watt";
 import { Limit, RateLimiter, WindowLimiter } from "./rateLimiter";
 import type { PaymentPayload } from "@x402/core/types";
-import { decodePaymentHeader, payloadHashOf, paymentIdOf, paymentRequiredHeader, paymentResponseHeader, X402Solana } from "../payments/x402";
+import {
+  decodePaymentHeader,
+  payloadHashOf,
+  paymentIdOf,
+  paymentRequiredHeader,
+  paymentResponseHeader,
+  X402Solana,
+} from "../payments/x402";
 import type { X402Evm } from "../payments/x402Evm";
 import type { SettlementRow } from "../store/x402";
 
@@ -111,7 +118,11 @@ export function errorAnswer(e: ServiceError, jobId?: string, extra: Record<strin
   const headers: Record<string, string> = {};
   const retry = details.retry_after_s;
   if (typeof retry === "number") headers["retry-after"] = String(retry);
-  return { status: e.httpStatus, headers, body: { success: false, error: e.message, code: e.code, ...(jobId ? { job_id: jobId } : {}), ...details, ...extra } };
+  return {
+    status: e.httpStatus,
+    headers,
+    body: { success: false, error: e.message, code: e.code, ...(jobId ? { job_id: jobId } : {}), ...details, ...extra },
+  };
 }
 
 export class JobPipeline {
@@ -145,7 +156,16 @@ export class JobPipeline {
   async recoverInterrupted(): Promise<number> {
     const rows = await this.store.jobs.running();
     for (const j of rows) {
-      await this.settle(j, undefined, new ServiceError("JOB_INTERRUPTED", "the service restarted while this job ran; the price was refunded to your prepaid balance, retry with a new job_id", 503, { refund: true }));
+      await this.settle(
+        j,
+        undefined,
+        new ServiceError(
+          "JOB_INTERRUPTED",
+          "the service restarted while this job ran; the price was refunded to your prepaid balance, retry with a new job_id",
+          503,
+          { refund: true },
+        ),
+      );
     }
     if (rows.length) this.log.warn({ jobs: rows.length }, "jobs interrupted by a restart settled and refunded");
     return rows.length;
@@ -169,12 +189,21 @@ export class JobPipeline {
     let x402: PaymentPayload | undefined;
     try {
       req = service.parse(body);
-      if (req.job_id.startsWith("deposit:")) throw new ServiceError("INVALID_REQUEST", 'job_id: must not start with "deposit:" (that memo credits a prepaid balance)', 400, { problems: ["job_id: reserved prefix"] });
+      if (req.job_id.startsWith("deposit:"))
+        throw new ServiceError("INVALID_REQUEST", 'job_id: must not start with "deposit:" (that memo credits a prepaid balance)', 400, {
+          problems: ["job_id: reserved prefix"],
+        });
       agent = verifyAgentRequest(ctx.headers, this.opts.auth, ctx.method, ctx.path, ctx.rawBody);
       const paymentHeader = header(ctx.headers, "payment-signature");
       if (paymentHeader !== undefined) {
-        if (agent) throw new ServiceError("INVALID_REQUEST", "a request is paid either by its signature (prepaid balance, memo payment) or by PAYMENT-SIGNATURE (x402), not both", 400);
-        if (!this.opts.x402 && !this.opts.x402Evm) throw new ServiceError("X402_NOT_OFFERED", "x402 payments are not configured on this service", 402);
+        if (agent)
+          throw new ServiceError(
+            "INVALID_REQUEST",
+            "a request is paid either by its signature (prepaid balance, memo payment) or by PAYMENT-SIGNATURE (x402), not both",
+            400,
+          );
+        if (!this.opts.x402 && !this.opts.x402Evm)
+          throw new ServiceError("X402_NOT_OFFERED", "x402 payments are not configured on this service", 402);
         x402 = decodePaymentHeader(paymentHeader);
       }
     } catch (e) {
@@ -183,11 +212,18 @@ export class JobPipeline {
     const jobId = req.job_id;
     if (!agent && header(ctx.headers, "x-payment-signature") !== undefined) {
       return errorAnswer(
-        new ServiceError("SIGNATURE_REQUIRED", "an on-chain payment pays only for a request signed by its payer (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature); nothing was done with the payment", 401),
+        new ServiceError(
+          "SIGNATURE_REQUIRED",
+          "an on-chain payment pays only for a request signed by its payer (X-Agent-Pubkey, X-Agent-Timestamp, X-Agent-Signature); nothing was done with the payment",
+          401,
+        ),
         jobId,
       );
     }
-    const requestHash = crypto.createHash("sha256").update(`${name}\n${JSON.stringify(req)}`).digest("hex");
+    const requestHash = crypto
+      .createHash("sha256")
+      .update(`${name}\n${JSON.stringify(req)}`)
+      .digest("hex");
     // The reads below await: another request for this job_id may get as far meanwhile. The inflight
     // mark (checked and taken without an await between) lets only one of them on to the charge, and
     // the charge's transaction checks again that no job row exists.
@@ -201,7 +237,13 @@ export class JobPipeline {
       return this.jobIdTaken(jobId, agent, ctx);
     }
     if (!agent) return this.payUnsigned(service, req, requestHash, ctx, x402);
-    if (this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, { retry_after_s: 1 }), jobId);
+    if (this.inflight.has(jobId))
+      return errorAnswer(
+        new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, {
+          retry_after_s: 1,
+        }),
+        jobId,
+      );
     this.inflight.add(jobId);
     const work = this.payAndRun(service, req, requestHash, agent, ctx).finally(() => this.inflight.delete(jobId));
     this.running.add(work);
@@ -236,16 +278,39 @@ export class JobPipeline {
     const j = await this.job(jobId);
     if (byId) {
       if (byId.payload_hash !== payloadHashOf(p) || byId.job_id !== jobId) {
-        return errorAnswer(new ServiceError("X402_IDEMPOTENCY_CONFLICT", "this payment-identifier was already used with a different payment or job; use a new identifier", 409), jobId);
+        return errorAnswer(
+          new ServiceError(
+            "X402_IDEMPOTENCY_CONFLICT",
+            "this payment-identifier was already used with a different payment or job; use a new identifier",
+            409,
+          ),
+          jobId,
+        );
       }
-      if (j && j.response !== null) return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true", "payment-response": paymentResponseHeader(byId) }, body: JSON.parse(j.response) };
-      if (j || this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }), jobId);
+      if (j && j.response !== null)
+        return {
+          status: j.http_status ?? 200,
+          headers: { "x-job-replayed": "true", "payment-response": paymentResponseHeader(byId) },
+          body: JSON.parse(j.response),
+        };
+      if (j || this.inflight.has(jobId))
+        return errorAnswer(
+          new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }),
+          jobId,
+        );
       return undefined; // settled or pending without a job yet: carry on (resumed from its settlement row)
     }
     if (j) {
       const s = await this.store.x402.byJob(jobId);
       if (s && s.payload_hash === payloadHashOf(p)) {
-        return errorAnswer(new ServiceError("X402_PAYMENT_ALREADY_USED", "this x402 payment was already used; a payment pays for one request (send a payment-identifier to retry idempotently)", 409), jobId);
+        return errorAnswer(
+          new ServiceError(
+            "X402_PAYMENT_ALREADY_USED",
+            "this x402 payment was already used; a payment pays for one request (send a payment-identifier to retry idempotently)",
+            409,
+          ),
+          jobId,
+        );
       }
     }
     return undefined;
@@ -256,7 +321,13 @@ export class JobPipeline {
    * header: verify, settle, run, answer with PAYMENT-RESPONSE; the job's agent is the payment's
    * signer). Without a payment: 402 PAYMENT_REQUIRED with `paymentRequired`'s headers, no RPC call.
    */
-  protected async payUnsigned(service: AnyService, req: { job_id: string }, requestHash: string, ctx: RequestContext, x402?: PaymentPayload): Promise<JobAnswer> {
+  protected async payUnsigned(
+    service: AnyService,
+    req: { job_id: string },
+    requestHash: string,
+    ctx: RequestContext,
+    x402?: PaymentPayload,
+  ): Promise<JobAnswer> {
     let price: bigint;
     try {
       price = service.price(req);
@@ -265,16 +336,31 @@ export class JobPipeline {
     }
     if (x402) {
       const jobId = req.job_id;
-      if (this.inflight.has(jobId)) return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, { retry_after_s: 1 }), jobId);
+      if (this.inflight.has(jobId))
+        return errorAnswer(
+          new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed; retry to get its result", 409, {
+            retry_after_s: 1,
+          }),
+          jobId,
+        );
       this.inflight.add(jobId);
       const evm = x402.accepted.network.startsWith("eip155:");
-      const work = (evm ? this.payX402EvmAndRun(service, req, requestHash, price, ctx, x402) : this.payX402AndRun(service, req, requestHash, price, ctx, x402)).finally(() => this.inflight.delete(jobId));
+      const work = (
+        evm
+          ? this.payX402EvmAndRun(service, req, requestHash, price, ctx, x402)
+          : this.payX402AndRun(service, req, requestHash, price, ctx, x402)
+      ).finally(() => this.inflight.delete(jobId));
       this.running.add(work);
       work.finally(() => this.running.delete(work)).catch(() => undefined);
       return work;
     }
     const a = errorAnswer(
-      new ServiceError("PAYMENT_REQUIRED", `this job costs ${this.watt(price)} WATT: sign the request with your agent key to pay from your prepaid balance or by a WATT transfer with memo "${req.job_id}" (docs/payments.md "Paying")`, 402, { price: this.watt(price) }),
+      new ServiceError(
+        "PAYMENT_REQUIRED",
+        `this job costs ${this.watt(price)} WATT: sign the request with your agent key to pay from your prepaid balance or by a WATT transfer with memo "${req.job_id}" (docs/payments.md "Paying")`,
+        402,
+        { price: this.watt(price) },
+      ),
       req.job_id,
     );
     return { ...a, headers: { ...a.headers, ...this.paymentRequired(ctx, service.name, price, req.job_id) } };
@@ -294,7 +380,10 @@ export class JobPipeline {
           await this.store.tx(async () => {
             if (await this.store.ledger.isSignatureUsed(v.signature)) return;
             await recordPayment(this.store, { ...v, payer: agent }, "deposit", agent);
-            await credit(this.store, agent, v.amount, "deposit", { signature: v.signature, note: `payment for job_id ${jobId}, which another agent used first: credited` });
+            await credit(this.store, agent, v.amount, "deposit", {
+              signature: v.signature,
+              note: `payment for job_id ${jobId}, which another agent used first: credited`,
+            });
             credited += v.amount;
           });
         }
@@ -304,17 +393,28 @@ export class JobPipeline {
       }
     }
     return errorAnswer(
-      new ServiceError("JOB_ID_TAKEN", `job_id ${jobId} is already taken; use a new job_id${credited > 0n ? ": your payment with this memo was credited to your prepaid balance" : ""}`, 409, credited > 0n ? { watt_credited: this.watt(credited) } : {}),
+      new ServiceError(
+        "JOB_ID_TAKEN",
+        `job_id ${jobId} is already taken; use a new job_id${credited > 0n ? ": your payment with this memo was credited to your prepaid balance" : ""}`,
+        409,
+        credited > 0n ? { watt_credited: this.watt(credited) } : {},
+      ),
       jobId,
     );
   }
 
   private replay(j: JobRow, name: string, requestHash: string): JobAnswer {
     if (j.service !== name || j.request_hash !== requestHash) {
-      return errorAnswer(new ServiceError("JOB_ID_CONFLICT", `job_id ${j.job_id} was already used for a different request; use a new job_id`, 409), j.job_id);
+      return errorAnswer(
+        new ServiceError("JOB_ID_CONFLICT", `job_id ${j.job_id} was already used for a different request; use a new job_id`, 409),
+        j.job_id,
+      );
     }
     if (j.state === "running" || j.response === null) {
-      return errorAnswer(new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }), j.job_id);
+      return errorAnswer(
+        new ServiceError("JOB_IN_PROGRESS", "this job is running; retry to get its result", 409, { retry_after_s: 1 }),
+        j.job_id,
+      );
     }
     return { status: j.http_status ?? 200, headers: { "x-job-replayed": "true" }, body: JSON.parse(j.response) };
   }
@@ -324,12 +424,28 @@ export class JobPipeline {
    * the payment is verified and settled on chain (payments/x402.ts) and the job runs as the payer's,
    * paid by that transfer; every answer after settlement carries PAYMENT-RESPONSE.
    */
-  private async payX402AndRun(service: AnyService, req: { job_id: string }, requestHash: string, price: bigint, ctx: RequestContext, p: PaymentPayload): Promise<JobAnswer> {
+  private async payX402AndRun(
+    service: AnyService,
+    req: { job_id: string },
+    requestHash: string,
+    price: bigint,
+    ctx: RequestContext,
+    p: PaymentPayload,
+  ): Promise<JobAnswer> {
     const l = this.opts.limits;
     let paid: Awaited<ReturnType<X402Solana["pay"]>>;
     try {
-      if (!this.opts.x402) throw new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`, 402, { reason: "wrong_network" });
-      await this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
+      if (!this.opts.x402)
+        throw new ServiceError(
+          "X402_PAYMENT_INVALID",
+          `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`,
+          402,
+          { reason: "wrong_network" },
+        );
+      await this.limiter.check([
+        { key: `global:${service.name}`, max: l.globalPerHour },
+        ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })),
+      ]);
       paid = await this.opts.x402.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
     } catch (e) {
       return this.with402(errorAnswer(asServiceError(e, this.log), req.job_id), ctx, service.name, price, req.job_id);
@@ -348,16 +464,45 @@ export class JobPipeline {
    * after the job only when the job is charged, else released. The result is delivered only once
    * the USDC moved (X402_SETTLEMENT_FAILED / _PENDING withhold it).
    */
-  private async payX402EvmAndRun(service: AnyService, req: { job_id: string }, requestHash: string, price: bigint, ctx: RequestContext, p: PaymentPayload): Promise<JobAnswer> {
+  private async payX402EvmAndRun(
+    service: AnyService,
+    req: { job_id: string },
+    requestHash: string,
+    price: bigint,
+    ctx: RequestContext,
+    p: PaymentPayload,
+  ): Promise<JobAnswer> {
     const l = this.opts.limits;
     const jobId = req.job_id;
     let row: SettlementRow;
     try {
-      if (!this.opts.x402Evm) throw new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`, 402, { reason: "wrong_network" });
-      await this.limiter.check([{ key: `global:${service.name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour }))]);
-      row = await this.opts.x402Evm.authorize(p, { jobId, service: service.name, requestHash, payloadHash: payloadHashOf(p), paymentId: paymentIdOf(p), priceWatt: price, ip: ctx.clientIp });
+      if (!this.opts.x402Evm)
+        throw new ServiceError(
+          "X402_PAYMENT_INVALID",
+          `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`,
+          402,
+          { reason: "wrong_network" },
+        );
+      await this.limiter.check([
+        { key: `global:${service.name}`, max: l.globalPerHour },
+        ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })),
+      ]);
+      row = await this.opts.x402Evm.authorize(p, {
+        jobId,
+        service: service.name,
+        requestHash,
+        payloadHash: payloadHashOf(p),
+        paymentId: paymentIdOf(p),
+        priceWatt: price,
+        ip: ctx.clientIp,
+      });
       if (row.job_id !== jobId) throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this authorization already paid for another job", 409);
-      if (row.state === "failed") throw new ServiceError("X402_SETTLEMENT_FAILED", `this authorization was not settled (${row.error ?? "refused"}); nothing was charged: sign a new one`, 402);
+      if (row.state === "failed")
+        throw new ServiceError(
+          "X402_SETTLEMENT_FAILED",
+          `this authorization was not settled (${row.error ?? "refused"}); nothing was charged: sign a new one`,
+          402,
+        );
       if (row.state !== "pending") throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this authorization was already used", 409);
     } catch (e) {
       return this.with402(errorAnswer(asServiceError(e, this.log), jobId), ctx, service.name, price, jobId);
@@ -371,17 +516,46 @@ export class JobPipeline {
       return a;
     }
     const s = await evm.settle(row, p);
-    if (s.state === "settled") return { ...a, body: { ...a.body, usdc_charged: Number(s.amount) / 1e6 }, headers: { ...a.headers, "payment-response": paymentResponseHeader(s) } };
-    if (s.state === "pending") return errorAnswer(new ServiceError("X402_SETTLEMENT_PENDING", "the job ran and its USDC settlement was sent; its outcome is not known yet", 503, { retry_after_s: 5 }), jobId);
-    return errorAnswer(new ServiceError("X402_SETTLEMENT_FAILED", `the job ran but the USDC authorization could not be settled (${s.error ?? "refused"}); its result is withheld`, 402), jobId);
+    if (s.state === "settled")
+      return {
+        ...a,
+        body: { ...a.body, usdc_charged: Number(s.amount) / 1e6 },
+        headers: { ...a.headers, "payment-response": paymentResponseHeader(s) },
+      };
+    if (s.state === "pending")
+      return errorAnswer(
+        new ServiceError("X402_SETTLEMENT_PENDING", "the job ran and its USDC settlement was sent; its outcome is not known yet", 503, {
+          retry_after_s: 5,
+        }),
+        jobId,
+      );
+    return errorAnswer(
+      new ServiceError(
+        "X402_SETTLEMENT_FAILED",
+        `the job ran but the USDC authorization could not be settled (${s.error ?? "refused"}); its result is withheld`,
+        402,
+      ),
+      jobId,
+    );
   }
 
-  private async payAndRun(service: AnyService, req: { job_id: string }, requestHash: string, agent: string, ctx: RequestContext, x402?: X402Paid): Promise<JobAnswer> {
+  private async payAndRun(
+    service: AnyService,
+    req: { job_id: string },
+    requestHash: string,
+    agent: string,
+    ctx: RequestContext,
+    x402?: X402Paid,
+  ): Promise<JobAnswer> {
     const jobId = req.job_id;
     const name = service.name;
     const l = this.opts.limits;
     const agentLimit: Limit = { key: `agent:${name}:${agent}`, max: l.agentPerHour };
-    const limits: Limit[] = [{ key: `global:${name}`, max: l.globalPerHour }, ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })), agentLimit];
+    const limits: Limit[] = [
+      { key: `global:${name}`, max: l.globalPerHour },
+      ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })),
+      agentLimit,
+    ];
     let price: bigint;
     let payment: VerifiedTransfer | undefined = x402?.kind === "svm" ? x402.transfer : undefined;
     try {
@@ -395,10 +569,16 @@ export class JobPipeline {
           // An EVM key never signs a Solana transfer: no memo lookup (no RPC) can find its payment.
           const balance = await balanceOf(this.store, agent);
           if (balance < price)
-            throw new ServiceError("PAYMENT_INSUFFICIENT", `an EVM-signed request pays from its prepaid balance (${this.watt(balance)} WATT, below the price ${this.watt(price)} WATT); pay this job by x402 instead (unsigned, PAYMENT-SIGNATURE)`, 402, { balance: this.watt(balance), price: this.watt(price) });
+            throw new ServiceError(
+              "PAYMENT_INSUFFICIENT",
+              `an EVM-signed request pays from its prepaid balance (${this.watt(balance)} WATT, below the price ${this.watt(price)} WATT); pay this job by x402 instead (unsigned, PAYMENT-SIGNATURE)`,
+              402,
+              { balance: this.watt(balance), price: this.watt(price) },
+            );
         } else if (this.verifier) {
           const balance = await balanceOf(this.store, agent);
-          if (balance < price) payment = await this.memoPayment(jobId, agent, ctx, { balance: this.watt(balance), price: this.watt(price) });
+          if (balance < price)
+            payment = await this.memoPayment(jobId, agent, ctx, { balance: this.watt(balance), price: this.watt(price) });
         }
       }
     } catch (e) {
@@ -409,17 +589,27 @@ export class JobPipeline {
     let fromGranted = 0n;
     try {
       await this.store.tx(async () => {
-        if (await this.job(jobId)) throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
+        if (await this.job(jobId))
+          throw new ServiceError("JOB_IN_PROGRESS", "a request for this job_id is being processed", 409, { retry_after_s: 1 });
         await this.limiter.check(limits);
         if (payment) {
-          if (await this.store.ledger.isSignatureUsed(payment.signature)) throw new ServiceError("PAYMENT_ALREADY_USED", "this payment was already counted; a transfer pays for one job only", 409);
+          if (await this.store.ledger.isSignatureUsed(payment.signature))
+            throw new ServiceError("PAYMENT_ALREADY_USED", "this payment was already counted; a transfer pays for one job only", 409);
           await recordPayment(this.store, { ...payment, payer: agent }, "job", agent);
           if (payment.amount < price) {
-            await credit(this.store, agent, payment.amount, "excess", { jobId, signature: payment.signature, note: "underpayment credited" });
+            await credit(this.store, agent, payment.amount, "excess", {
+              jobId,
+              signature: payment.signature,
+              note: "underpayment credited",
+            });
             underpaid = true;
             return;
           }
-          await credit(this.store, agent, payment.amount - price, "excess", { jobId, signature: payment.signature, note: "overpayment credited" });
+          await credit(this.store, agent, payment.amount - price, "excess", {
+            jobId,
+            signature: payment.signature,
+            note: "overpayment credited",
+          });
         } else if (x402?.kind !== "evm") {
           fromGranted = await charge(this.store, agent, price, jobId, this.watt);
         }
@@ -442,10 +632,15 @@ export class JobPipeline {
     }
     if (underpaid) {
       return errorAnswer(
-        new ServiceError("PAYMENT_INSUFFICIENT", `payment of ${this.watt(payment!.amount)} WATT is below the price ${this.watt(price)} WATT; it was credited to your prepaid balance: sign a request to use it, or pay the full price with a new job_id`, 402, {
-          paid: this.watt(payment!.amount),
-          price: this.watt(price),
-        }),
+        new ServiceError(
+          "PAYMENT_INSUFFICIENT",
+          `payment of ${this.watt(payment!.amount)} WATT is below the price ${this.watt(price)} WATT; it was credited to your prepaid balance: sign a request to use it, or pay the full price with a new job_id`,
+          402,
+          {
+            paid: this.watt(payment!.amount),
+            price: this.watt(price),
+          },
+        ),
         jobId,
         { watt_charged: 0 },
       );
@@ -466,25 +661,34 @@ export class JobPipeline {
    * An x402 payment that settled but cannot pay for its job (e.g. the payer's hourly limit was
    * reached meanwhile): the money moved, so it goes to the payer's prepaid balance, once.
    */
-  private async creditSettled(x402: { transfer: VerifiedTransfer; settlement: SettlementRow }, why: ServiceError, jobId: string): Promise<JobAnswer> {
+  private async creditSettled(
+    x402: { transfer: VerifiedTransfer; settlement: SettlementRow },
+    why: ServiceError,
+    jobId: string,
+  ): Promise<JobAnswer> {
     const t = x402.transfer;
     let credited = false;
     await this.store.tx(async () => {
       if (await this.store.ledger.isSignatureUsed(t.signature)) return;
       await recordPayment(this.store, t, "deposit", t.payer);
-      await credit(this.store, t.payer, t.amount, "deposit", { signature: t.signature, note: `x402 payment for job_id ${jobId}, not run (${why.code}): credited` });
+      await credit(this.store, t.payer, t.amount, "deposit", {
+        signature: t.signature,
+        note: `x402 payment for job_id ${jobId}, not run (${why.code}): credited`,
+      });
       await this.store.x402.markCredited(x402.settlement.payment_key);
       credited = true;
     });
     return errorAnswer(why, jobId, credited ? { watt_charged: 0, watt_credited: this.watt(t.amount) } : { watt_charged: 0 });
   }
 
-  private notConfigured = () => new ServiceError("PAYMENT_NOT_FOUND", "WATT payments on Solana are not configured on this service; pay from a prepaid balance", 402);
+  private notConfigured = () =>
+    new ServiceError("PAYMENT_NOT_FOUND", "WATT payments on Solana are not configured on this service; pay from a prepaid balance", 402);
 
   /** X-Payment-Signature on a signed request: one getTransaction; the transfer must be the agent's. */
   private async namedPayment(signature: string, jobId: string, agent: string, ctx: RequestContext): Promise<VerifiedTransfer> {
     if (!this.verifier) throw this.notConfigured();
-    if (await this.store.ledger.isSignatureUsed(signature)) throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
+    if (await this.store.ledger.isSignatureUsed(signature))
+      throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted; a transfer pays for one job only`, 409);
     this.takeLookup(ctx.clientIp);
     const v = await this.verifier.check(signature, jobId);
     if (!v.authorities.includes(agent)) throw notYours(signature);
@@ -492,12 +696,18 @@ export class JobPipeline {
   }
 
   /** The memo lookup for a signed request whose balance does not cover the price. */
-  private async memoPayment(jobId: string, agent: string, ctx: RequestContext, figures: { balance: number; price: number }): Promise<VerifiedTransfer> {
+  private async memoPayment(
+    jobId: string,
+    agent: string,
+    ctx: RequestContext,
+    figures: { balance: number; price: number },
+  ): Promise<VerifiedTransfer> {
     let found: Awaited<ReturnType<JobPipeline["lookupMemo"]>>;
     try {
       found = await this.lookupMemo(jobId, ctx);
     } catch (e) {
-      if (e instanceof ServiceError && e.code === "PAYMENT_NOT_FOUND") throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, ...figures });
+      if (e instanceof ServiceError && e.code === "PAYMENT_NOT_FOUND")
+        throw new ServiceError(e.code, e.message, e.httpStatus, { ...e.details, ...figures });
       throw e;
     }
     const mine = found.verified.find((v) => v.authorities.includes(agent));
@@ -506,7 +716,12 @@ export class JobPipeline {
     if (found.rejected.length) throw found.rejected[0];
     if (found.used) throw new ServiceError("PAYMENT_ALREADY_USED", `the payment with memo "${jobId}" was already counted`, 409);
     const e = pendingError(jobId);
-    throw new ServiceError(e.code, `${e.message} (your prepaid balance, ${figures.balance} WATT, is below the price ${figures.price} WATT)`, e.httpStatus, { ...e.details, ...figures });
+    throw new ServiceError(
+      e.code,
+      `${e.message} (your prepaid balance, ${figures.balance} WATT, is below the price ${figures.price} WATT)`,
+      e.httpStatus,
+      { ...e.details, ...figures },
+    );
   }
 
   /**
@@ -542,8 +757,16 @@ export class JobPipeline {
     const burned = burnOf(charged);
     const burnOwed = burned - burnOf(charged - chargedGranted);
     const answer: JobAnswer = failure
-      ? errorAnswer(failure, j.job_id, { watt_charged: this.watt(charged), watt_burned: this.watt(burned), ...(refund ? { watt_refunded: this.watt(price) } : {}) })
-      : { status: 200, headers: {}, body: { success: true, job_id: j.job_id, ...result, watt_charged: this.watt(charged), watt_burned: this.watt(burned) } };
+      ? errorAnswer(failure, j.job_id, {
+          watt_charged: this.watt(charged),
+          watt_burned: this.watt(burned),
+          ...(refund ? { watt_refunded: this.watt(price) } : {}),
+        })
+      : {
+          status: 200,
+          headers: {},
+          body: { success: true, job_id: j.job_id, ...result, watt_charged: this.watt(charged), watt_burned: this.watt(burned) },
+        };
     const text = JSON.stringify(answer.body);
     const settled = await this.store.tx(async () => {
       const finished = await this.store.jobs.finish(j.job_id, {
@@ -558,7 +781,13 @@ export class JobPipeline {
         outcomeHash: outcomeHash(text),
       });
       if (!finished) return false;
-      if (refund) await credit(this.store, j.agent, price, "refund", { jobId: j.job_id, signature: j.signature ?? undefined, note: failure!.code, granted });
+      if (refund)
+        await credit(this.store, j.agent, price, "refund", {
+          jobId: j.job_id,
+          signature: j.signature ?? undefined,
+          note: failure!.code,
+          granted,
+        });
       return true;
     });
     if (!settled) {
@@ -576,7 +805,11 @@ export class JobPipeline {
 }
 
 const notYours = (signature?: string) =>
-  new ServiceError("PAYMENT_NOT_YOURS", `${signature ? `transaction ${signature}` : "the payment with this memo"} was not signed by the key that signed this request; a payment pays only for its payer's requests. Nothing was charged or recorded`, 403);
+  new ServiceError(
+    "PAYMENT_NOT_YOURS",
+    `${signature ? `transaction ${signature}` : "the payment with this memo"} was not signed by the key that signed this request; a payment pays only for its payer's requests. Nothing was charged or recorded`,
+    403,
+  );
 
 function asServiceError(e: unknown, log: Logger, fallbackCode = "INTERNAL_ERROR"): ServiceError {
   if (e instanceof ServiceError) return e;

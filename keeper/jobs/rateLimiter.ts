@@ -31,10 +31,15 @@ export class RateLimiter {
       const at = await this.store.rateLimits.hitAt(l.key, since, n - l.max);
       const retryAfter = Math.max(1, Math.ceil(((at ?? nowMs) + this.windowMs - nowMs) / 1000));
       const scope = l.key.split(":")[0];
-      throw new ServiceError("RATE_LIMITED", `rate limit reached: ${l.max} jobs per hour ${scope === "global" ? "for the whole service" : `per ${scope}`}; retry in ${retryAfter} s`, 429, {
-        limit: scope,
-        retry_after_s: retryAfter,
-      });
+      throw new ServiceError(
+        "RATE_LIMITED",
+        `rate limit reached: ${l.max} jobs per hour ${scope === "global" ? "for the whole service" : `per ${scope}`}; retry in ${retryAfter} s`,
+        429,
+        {
+          limit: scope,
+          retry_after_s: retryAfter,
+        },
+      );
     }
   }
 
@@ -65,7 +70,10 @@ export class WindowLimiter {
     if (list.length >= max) {
       this.hits.set(key, list);
       const retryAfter = Math.max(1, Math.ceil((list[list.length - max] + this.windowMs - nowMs) / 1000));
-      throw new ServiceError("RATE_LIMITED", `rate limit reached: ${max} ${what} per minute per client; retry in ${retryAfter} s`, 429, { limit: "client", retry_after_s: retryAfter });
+      throw new ServiceError("RATE_LIMITED", `rate limit reached: ${max} ${what} per minute per client; retry in ${retryAfter} s`, 429, {
+        limit: "client",
+        retry_after_s: retryAfter,
+      });
     }
     list.push(nowMs);
     this.hits.set(key, list);

@@ -80,10 +80,17 @@ export async function serviceIdentity(cfg: KeeperConfig, store: Store): Promise<
   });
 }
 
-const serviceKey = (cfg: KeeperConfig): Keypair | undefined => (cfg.WATT_SERVICE_SECRET ? Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[])) : undefined);
+const serviceKey = (cfg: KeeperConfig): Keypair | undefined =>
+  cfg.WATT_SERVICE_SECRET ? Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[])) : undefined;
 
 /** x402 on Solana: offered when WATT is verified on Solana and a fee payer exists (ours, or the facilitator's). */
-function x402Solana(cfg: KeeperConfig, store: Store, verifier: WattVerifier | undefined, feePayer: Keypair | undefined, log: Logger): X402Solana | undefined {
+function x402Solana(
+  cfg: KeeperConfig,
+  store: Store,
+  verifier: WattVerifier | undefined,
+  feePayer: Keypair | undefined,
+  log: Logger,
+): X402Solana | undefined {
   if (!cfg.X402_ENABLED || !verifier || (!feePayer && !cfg.X402_FACILITATOR_URL)) return undefined;
   return new X402Solana(
     store,
@@ -102,26 +109,42 @@ function x402Solana(cfg: KeeperConfig, store: Store, verifier: WattVerifier | un
   );
 }
 
-export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, extra: { services?: AnyService[] } = {}): Promise<JobsRuntime> {
+export async function startJobs(
+  cfg: KeeperConfig,
+  store: Store,
+  log: Logger,
+  extra: { services?: AnyService[] } = {},
+): Promise<JobsRuntime> {
   const decimals = cfg.WATT_DECIMALS;
   const services = new Map<string, AnyService>();
   for (const s of extra.services ?? []) services.set(s.name, s);
   const names = cfg.SERVICES.split(",").filter(Boolean);
-  if (names.includes("scrape") && !services.has("scrape")) services.set("scrape", createScrapeService(cfg, log.child({ svc: "scrape" }), { wattDecimals: decimals }));
-  if (names.includes("execute") && !services.has("execute")) services.set("execute", createExecuteService(cfg, log.child({ svc: "execute" }), { wattDecimals: decimals }));
+  if (names.includes("scrape") && !services.has("scrape"))
+    services.set("scrape", createScrapeService(cfg, log.child({ svc: "scrape" }), { wattDecimals: decimals }));
+  if (names.includes("execute") && !services.has("execute"))
+    services.set("execute", createExecuteService(cfg, log.child({ svc: "execute" }), { wattDecimals: decimals }));
 
   const settings = wattSettings(cfg);
-  const connection = settings ? new Connection(cfg.SOLANA_RPC_URL!, { commitment: settings.commitment, disableRetryOnRateLimit: true }) : undefined;
+  const connection = settings
+    ? new Connection(cfg.SOLANA_RPC_URL!, { commitment: settings.commitment, disableRetryOnRateLimit: true })
+    : undefined;
   const verifier = settings && connection ? new WattVerifier(connection, settings) : undefined;
   const deposits = verifier ? new DepositScanner(store, verifier, log.child({ svc: "deposits" }), cfg.WATT_UNMATCHED_GRACE_S) : undefined;
   let burner: WattBurner | undefined;
   if (settings && connection && cfg.WATT_SERVICE_SECRET) {
     const owner = Keypair.fromSecretKey(Uint8Array.from(JSON.parse(cfg.WATT_SERVICE_SECRET) as number[]));
-    if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET) throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
-    burner = new WattBurner(store, connection, { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals), backoffMaxS: cfg.WATT_BURN_BACKOFF_MAX_S }, log.child({ svc: "burn" }));
+    if (owner.publicKey.toBase58() !== cfg.WATT_SERVICE_WALLET)
+      throw new Error("WATT_SERVICE_SECRET is not the key of WATT_SERVICE_WALLET");
+    burner = new WattBurner(
+      store,
+      connection,
+      { ...settings, owner, minBatch: parseWatt(String(cfg.WATT_BURN_MIN), decimals), backoffMaxS: cfg.WATT_BURN_BACKOFF_MAX_S },
+      log.child({ svc: "burn" }),
+    );
   }
   // A database from before granted WATT was tracked apart: its grants are found from the ledger, once.
-  if (await backfillGranted(store)) log.info("granted WATT backfilled from the ledger (balances' granted part, jobs' charged_granted and burn_owed)");
+  if (await backfillGranted(store))
+    log.info("granted WATT backfilled from the ledger (balances' granted part, jobs' charged_granted and burn_owed)");
   const auth: AuthPolicy = { serviceId: await serviceIdentity(cfg, store), acceptV1: cfg.AUTH_ACCEPT_V1 };
   const x402 = x402Solana(cfg, store, verifier, serviceKey(cfg), log);
   const evmRpc = cfg.X402_EVM_RPC_URL ?? cfg.RPC_URL;
@@ -151,7 +174,11 @@ export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, ex
     new RateLimiter(store),
     {
       decimals,
-      limits: { agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR, urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR, globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR },
+      limits: {
+        agentPerHour: cfg.RATE_LIMIT_AGENT_PER_HOUR,
+        urlPerHour: cfg.RATE_LIMIT_URL_PER_HOUR,
+        globalPerHour: cfg.RATE_LIMIT_GLOBAL_PER_HOUR,
+      },
       auth,
       negativeTtlS: cfg.WATT_MEMO_NEGATIVE_TTL_S,
       lookupsPerMin: cfg.PAYMENT_LOOKUPS_PER_MIN,
@@ -169,10 +196,19 @@ export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, ex
     token_account: settings?.serviceTokenAccount.toBase58() ?? null,
     services: [...services.keys()],
     prices: {
-      scrape: { simple: cfg.SCRAPE_PRICE_SIMPLE, standard: cfg.SCRAPE_PRICE_STANDARD, javascript: cfg.SCRAPE_PRICE_JS, screenshot: cfg.SCRAPE_PRICE_SCREENSHOT },
+      scrape: {
+        simple: cfg.SCRAPE_PRICE_SIMPLE,
+        standard: cfg.SCRAPE_PRICE_STANDARD,
+        javascript: cfg.SCRAPE_PRICE_JS,
+        screenshot: cfg.SCRAPE_PRICE_SCREENSHOT,
+      },
       execute: { quick: cfg.EXECUTE_PRICE_QUICK, standard: cfg.EXECUTE_PRICE_STANDARD, extended: cfg.EXECUTE_PRICE_EXTENDED },
     },
-    payments: { memo: verifier !== undefined, prepaid: true, x402: x402 || x402Evm ? [x402?.settings.network, x402Evm?.network ?? x402Evm?.settings.network].filter(Boolean) : false },
+    payments: {
+      memo: verifier !== undefined,
+      prepaid: true,
+      x402: x402 || x402Evm ? [x402?.settings.network, x402Evm?.network ?? x402Evm?.settings.network].filter(Boolean) : false,
+    },
     auth: {
       versions: authVersions,
       message: "AgentCompute v2\n<service_id>\n<METHOD>\n<path>\n<timestamp ms>\n<sha256 hex of the body>",
@@ -181,7 +217,11 @@ export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, ex
     },
   });
   await pipeline.recoverInterrupted();
-  const batcher = new JobBatcher(store, { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S }, log.child({ svc: "batches" }));
+  const batcher = new JobBatcher(
+    store,
+    { maxJobs: cfg.JOB_BATCH_SIZE, maxAgeSeconds: cfg.JOB_BATCH_MAX_AGE_S },
+    log.child({ svc: "batches" }),
+  );
 
   // Timers: each tick is idempotent, errors are logged and the next tick retries.
   const timers: NodeJS.Timeout[] = [];
@@ -225,12 +265,26 @@ export async function startJobs(cfg: KeeperConfig, store: Store, log: Logger, ex
       let ok = true;
       await Promise.all(
         [...services.values()].map(async (s) => {
-          const h = s.health ? await Promise.race([s.health(), new Promise<{ ok: boolean; detail: string }>((r) => setTimeout(() => r({ ok: false, detail: "health check timed out" }), 2000).unref())]).catch((e: Error) => ({ ok: false, detail: e.message })) : { ok: true };
+          const h = s.health
+            ? await Promise.race([
+                s.health(),
+                new Promise<{ ok: boolean; detail: string }>((r) =>
+                  setTimeout(() => r({ ok: false, detail: "health check timed out" }), 2000).unref(),
+                ),
+              ]).catch((e: Error) => ({ ok: false, detail: e.message }))
+            : { ok: true };
           out[s.name] = h;
           ok &&= h.ok;
         }),
       );
-      return { ok, ...out, payments: verifier ? "solana" : "prepaid only", service_id: auth.serviceId, auth_versions: authVersions, x402: [x402?.settings.network, x402Evm?.network ?? x402Evm?.settings.network].filter(Boolean) };
+      return {
+        ok,
+        ...out,
+        payments: verifier ? "solana" : "prepaid only",
+        service_id: auth.serviceId,
+        auth_versions: authVersions,
+        x402: [x402?.settings.network, x402Evm?.network ?? x402Evm?.settings.network].filter(Boolean),
+      };
     },
     async ready() {
       // Bounded: an unreachable RPC or facilitator must not hold the keeper's start (they are retried on use).

@@ -44,16 +44,30 @@ export const authMessageV1 = (method: string, path: string, timestampMs: number,
 function signMessage(secretKey: Uint8Array, message: Buffer, timestampMs: number): Record<string, string> {
   const seed = Buffer.from(secretKey.subarray(0, 32));
   const pub = Buffer.from(secretKey.subarray(32, 64));
-  const key = crypto.createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", d: seed.toString("base64url"), x: pub.toString("base64url") }, format: "jwk" });
+  const key = crypto.createPrivateKey({
+    key: { kty: "OKP", crv: "Ed25519", d: seed.toString("base64url"), x: pub.toString("base64url") },
+    format: "jwk",
+  });
   const sig = crypto.sign(null, message, key);
-  return { "x-agent-pubkey": new PublicKey(pub).toBase58(), "x-agent-timestamp": String(timestampMs), "x-agent-signature": sig.toString("base64") };
+  return {
+    "x-agent-pubkey": new PublicKey(pub).toBase58(),
+    "x-agent-timestamp": String(timestampMs),
+    "x-agent-signature": sig.toString("base64"),
+  };
 }
 
 /**
  * Client side: the headers of a v2 signed request (secretKey: a Solana Keypair's 64-byte secret key;
  * serviceId: the `service_id` of the keeper's GET /api/v1/service).
  */
-export function signAgentRequest(secretKey: Uint8Array, serviceId: string, method: string, path: string, body: string, timestampMs = Date.now()): Record<string, string> {
+export function signAgentRequest(
+  secretKey: Uint8Array,
+  serviceId: string,
+  method: string,
+  path: string,
+  body: string,
+  timestampMs = Date.now(),
+): Record<string, string> {
   return signMessage(secretKey, authMessage(serviceId, method, path, timestampMs, body), timestampMs);
 }
 
@@ -64,7 +78,14 @@ export interface EvmMessageSigner {
 }
 
 /** Client side for an EVM agent: the v2 message signed with EIP-191 (personal_sign). */
-export async function signAgentRequestEvm(signer: EvmMessageSigner, serviceId: string, method: string, path: string, body: string, timestampMs = Date.now()): Promise<Record<string, string>> {
+export async function signAgentRequestEvm(
+  signer: EvmMessageSigner,
+  serviceId: string,
+  method: string,
+  path: string,
+  body: string,
+  timestampMs = Date.now(),
+): Promise<Record<string, string>> {
   const sig = await signer.signMessage(authMessage(serviceId, method, path, timestampMs, body));
   return { "x-agent-address": getAddress(signer.address), "x-agent-timestamp": String(timestampMs), "x-agent-signature": sig };
 }
@@ -73,7 +94,13 @@ export async function signAgentRequestEvm(signer: EvmMessageSigner, serviceId: s
 export const isEvmAgent = (agent: string) => agent.startsWith("0x");
 
 /** Client side, the old v1 message (no service id): only for keepers that still accept it. */
-export function signAgentRequestV1(secretKey: Uint8Array, method: string, path: string, body: string, timestampMs = Date.now()): Record<string, string> {
+export function signAgentRequestV1(
+  secretKey: Uint8Array,
+  method: string,
+  path: string,
+  body: string,
+  timestampMs = Date.now(),
+): Record<string, string> {
   return signMessage(secretKey, authMessageV1(method, path, timestampMs, body), timestampMs);
 }
 
@@ -93,7 +120,14 @@ function verifies(pub: Buffer, message: Buffer, signature: Buffer): boolean {
  * UNAUTHORIZED when it is signed wrongly (or for another service), AUTH_V1_REFUSED when it is a
  * valid v1 signature and v1 is not accepted.
  */
-export function verifyAgentRequest(headers: Record<string, string | string[] | undefined>, policy: AuthPolicy, method: string, path: string, body: string | Buffer, nowMs = Date.now()): string | undefined {
+export function verifyAgentRequest(
+  headers: Record<string, string | string[] | undefined>,
+  policy: AuthPolicy,
+  method: string,
+  path: string,
+  body: string | Buffer,
+  nowMs = Date.now(),
+): string | undefined {
   const h = (n: string) => {
     const v = headers[n];
     return Array.isArray(v) ? v[0] : v;
@@ -118,7 +152,11 @@ export function verifyAgentRequest(headers: Record<string, string | string[] | u
   if (verifies(pub, authMessage(policy.serviceId, method, path, t, body), signature)) return new PublicKey(pub).toBase58();
   if (verifies(pub, authMessageV1(method, path, t, body), signature)) {
     if (policy.acceptV1) return new PublicKey(pub).toBase58();
-    throw new ServiceError("AUTH_V1_REFUSED", `this service accepts only signed-request version 2: sign "AgentCompute v2\\n${policy.serviceId}\\n<METHOD>\\n<path>\\n<timestamp>\\n<sha256 of the body>" (GET /api/v1/service)`, 401);
+    throw new ServiceError(
+      "AUTH_V1_REFUSED",
+      `this service accepts only signed-request version 2: sign "AgentCompute v2\\n${policy.serviceId}\\n<METHOD>\\n<path>\\n<timestamp>\\n<sha256 of the body>" (GET /api/v1/service)`,
+      401,
+    );
   }
   throw unauthorized(`X-Agent-Signature does not verify for this service (${policy.serviceId}), method, path, timestamp and body`);
 }
@@ -126,22 +164,36 @@ export function verifyAgentRequest(headers: Record<string, string | string[] | u
 function timestamp(ts: string, nowMs: number): number {
   if (!/^\d{1,16}$/.test(ts)) throw unauthorized("X-Agent-Timestamp: milliseconds since the epoch");
   const t = Number(ts);
-  if (Math.abs(nowMs - t) > AUTH_MAX_SKEW_MS) throw unauthorized(`X-Agent-Timestamp is more than ${AUTH_MAX_SKEW_MS / 1000} s from the server's clock`);
+  if (Math.abs(nowMs - t) > AUTH_MAX_SKEW_MS)
+    throw unauthorized(`X-Agent-Timestamp is more than ${AUTH_MAX_SKEW_MS / 1000} s from the server's clock`);
   return t;
 }
 
 /** An EVM agent's request: the v2 message, EIP-191, recovered to X-Agent-Address. */
-function verifyEvm(address: string, ts: string | undefined, sig: string | undefined, policy: AuthPolicy, method: string, path: string, body: string | Buffer, nowMs: number): string {
+function verifyEvm(
+  address: string,
+  ts: string | undefined,
+  sig: string | undefined,
+  policy: AuthPolicy,
+  method: string,
+  path: string,
+  body: string | Buffer,
+  nowMs: number,
+): string {
   if (!ts || !sig) throw unauthorized("a signed request needs X-Agent-Address, X-Agent-Timestamp and X-Agent-Signature");
   if (!isAddress(address)) throw unauthorized("X-Agent-Address: not a 0x EVM address");
   const t = timestamp(ts, nowMs);
-  if (!/^0x[0-9a-fA-F]{130}$/.test(sig)) throw unauthorized("X-Agent-Signature: a 0x EIP-191 signature (65 bytes) for an X-Agent-Address request");
+  if (!/^0x[0-9a-fA-F]{130}$/.test(sig))
+    throw unauthorized("X-Agent-Signature: a 0x EIP-191 signature (65 bytes) for an X-Agent-Address request");
   let signer: string;
   try {
     signer = verifyMessage(authMessage(policy.serviceId, method, path, t, body), sig);
   } catch {
     throw unauthorized("X-Agent-Signature: not a valid EIP-191 signature");
   }
-  if (signer !== getAddress(address)) throw unauthorized(`X-Agent-Signature does not verify for X-Agent-Address and this service (${policy.serviceId}), method, path, timestamp and body`);
+  if (signer !== getAddress(address))
+    throw unauthorized(
+      `X-Agent-Signature does not verify for X-Agent-Address and this service (${policy.serviceId}), method, path, timestamp and body`,
+    );
   return signer;
 }

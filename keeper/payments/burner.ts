@@ -44,7 +44,11 @@ export interface BurnHealth {
 
 export async function burnHealth(store: Store): Promise<BurnHealth> {
   const failures = Number((await store.meta.get("burn_failures")) ?? "0");
-  return { failures, error: failures ? ((await store.meta.get("burn_error")) ?? null) : null, retryAt: failures ? Number((await store.meta.get("burn_retry_at")) ?? "0") : null };
+  return {
+    failures,
+    error: failures ? ((await store.meta.get("burn_error")) ?? null) : null,
+    retryAt: failures ? Number((await store.meta.get("burn_retry_at")) ?? "0") : null,
+  };
 }
 
 export class WattBurner {
@@ -91,7 +95,8 @@ export class WattBurner {
       await this.store.meta.set("burn_retry_at", String(Math.floor(this.retryAtMs / 1000)));
     });
     // Once per streak: a burn failing every tick must not flood the log.
-    if (this.failures === 1) this.log.warn({ err: error, retry_in_s: delayS }, "burn failed; retrying with exponential backoff (logged again only when it works)");
+    if (this.failures === 1)
+      this.log.warn({ err: error, retry_in_s: delayS }, "burn failed; retrying with exponential backoff (logged again only when it works)");
   }
 
   /** Returns an error text when the step failed without throwing (a batch expired, or not covered). */
@@ -124,7 +129,8 @@ export class WattBurner {
     }
     const [status] = (await this.connection.getSignatureStatuses([b.signature!], { searchTransactionHistory: true })).value;
     if (status) {
-      const done = status.confirmationStatus === "finalized" || (this.s.commitment === "confirmed" && status.confirmationStatus === "confirmed");
+      const done =
+        status.confirmationStatus === "finalized" || (this.s.commitment === "confirmed" && status.confirmationStatus === "confirmed");
       if (status.err) return this.expire(b, `burn transaction failed: ${JSON.stringify(status.err)}`);
       if (done) {
         await this.store.burns.markConfirmed(b.id);

@@ -85,7 +85,11 @@ export class DepositScanner {
     const out: ConfirmedSignatureInfo[] = [];
     let before: string | undefined;
     for (;;) {
-      const page = await this.verifier.connection.getSignaturesForAddress(s.serviceTokenAccount, { limit: 1000, before, until }, s.commitment);
+      const page = await this.verifier.connection.getSignaturesForAddress(
+        s.serviceTokenAccount,
+        { limit: 1000, before, until },
+        s.commitment,
+      );
       out.push(...page);
       if (page.length < 1000) break;
       before = page[page.length - 1].signature;
@@ -100,7 +104,8 @@ export class DepositScanner {
       const chunk = history.slice(i, i + FETCH_CHUNK);
       const deposits: ConfirmedSignatureInfo[] = [];
       for (const x of chunk) {
-        if (x.err === null && parseMemoField(x.memo).some((m) => m.startsWith(DEPOSIT_PREFIX)) && !(await this.used(x.signature))) deposits.push(x);
+        if (x.err === null && parseMemoField(x.memo).some((m) => m.startsWith(DEPOSIT_PREFIX)) && !(await this.used(x.signature)))
+          deposits.push(x);
       }
       const txs = deposits.length ? await this.fetch(deposits.map((d) => d.signature)) : [];
       const bySig = new Map(deposits.map((d, k) => [d.signature, txs[k]]));
@@ -115,12 +120,25 @@ export class DepositScanner {
               continue;
             } catch (e) {
               if (!(e instanceof ServiceError)) throw e;
-              this.log.warn({ signature: x.signature, code: e.code, err: e.message }, "deposit rejected; kept, re-examined after the grace period");
-              await this.store.wattScan.keepUnsettled({ signature: x.signature, memo, blockTime: x.blockTime ?? null, reason: `deposit rejected: ${e.code}` });
+              this.log.warn(
+                { signature: x.signature, code: e.code, err: e.message },
+                "deposit rejected; kept, re-examined after the grace period",
+              );
+              await this.store.wattScan.keepUnsettled({
+                signature: x.signature,
+                memo,
+                blockTime: x.blockTime ?? null,
+                reason: `deposit rejected: ${e.code}`,
+              });
               continue;
             }
           }
-          await this.store.wattScan.keepUnsettled({ signature: x.signature, memo: memo ?? null, blockTime: x.blockTime ?? null, reason: memo !== undefined ? "deposit not visible yet" : "not counted yet" });
+          await this.store.wattScan.keepUnsettled({
+            signature: x.signature,
+            memo: memo ?? null,
+            blockTime: x.blockTime ?? null,
+            reason: memo !== undefined ? "deposit not visible yet" : "not counted yet",
+          });
         }
         await this.store.wattScan.setCursor(this.account, chunk[chunk.length - 1].signature);
       });
@@ -171,7 +189,10 @@ export class DepositScanner {
           const v = netTransferIn(tx, r.signature, this.verifier.settings);
           if (v) {
             await recordPayment(this.store, v, "deposit", v.payer);
-            await credit(this.store, v.payer, v.amount, "deposit", { signature: v.signature, note: "unmatched transfer (neither a paid job nor a deposit): credited to the payer" });
+            await credit(this.store, v.payer, v.amount, "deposit", {
+              signature: v.signature,
+              note: "unmatched transfer (neither a paid job nor a deposit): credited to the payer",
+            });
             credited++;
             this.log.info({ agent: v.payer, amount: v.amount.toString(), signature: v.signature }, "unmatched WATT credited to its payer");
           }
@@ -205,35 +226,57 @@ export class DepositScanner {
    * pay for no job. Idempotent: a deposit already credited answers the same, `already` set.
    */
   async claim(signature: string, agent: string): Promise<ClaimResult> {
-    if (!/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(signature)) throw new ServiceError("INVALID_REQUEST", "signature: not a base58 transaction signature", 400, { problems: ["signature: base58"] });
+    if (!/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(signature))
+      throw new ServiceError("INVALID_REQUEST", "signature: not a base58 transaction signature", 400, { problems: ["signature: base58"] });
     const counted = () => this.store.ledger.payment(signature);
     const before = await counted();
     if (before) return this.claimedAlready(signature, agent, before);
     const tx = await this.verifier.connection
       .getParsedTransaction(signature, { commitment: this.verifier.settings.commitment, maxSupportedTransactionVersion: 0 })
       .catch((err: Error) => {
-        throw new ServiceError("PAYMENT_UNAVAILABLE", `Solana RPC getTransaction failed (${err.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}); retry later`, 503, { retry_after_s: 5 });
+        throw new ServiceError(
+          "PAYMENT_UNAVAILABLE",
+          `Solana RPC getTransaction failed (${err.message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}); retry later`,
+          503,
+          { retry_after_s: 5 },
+        );
       });
-    if (!tx) throw new ServiceError("PAYMENT_NOT_FOUND", `transaction ${signature} is not visible (yet) at our commitment; retry once it is confirmed`, 402, { pending: true, retry_after_s: 2 });
-    const memos = (tx.transaction.message.instructions as { programId: PublicKey; parsed?: unknown }[]).filter((i) => MEMO_PROGRAMS.has(i.programId.toBase58())).map((i) => (typeof i.parsed === "string" ? i.parsed : ""));
+    if (!tx)
+      throw new ServiceError(
+        "PAYMENT_NOT_FOUND",
+        `transaction ${signature} is not visible (yet) at our commitment; retry once it is confirmed`,
+        402,
+        { pending: true, retry_after_s: 2 },
+      );
+    const memos = (tx.transaction.message.instructions as { programId: PublicKey; parsed?: unknown }[])
+      .filter((i) => MEMO_PROGRAMS.has(i.programId.toBase58()))
+      .map((i) => (typeof i.parsed === "string" ? i.parsed : ""));
     const memo = memos.length === 1 && memos[0].startsWith(DEPOSIT_PREFIX) ? memos[0] : undefined;
     let result: ClaimResult | undefined;
     if (memo !== undefined) {
       const v = inspectPayment(tx, signature, memo, this.verifier.settings);
       await this.store.tx(async () => {
-        if (await this.creditDeposit(v, memo)) result = { signature, credited_to: depositTarget(memo, v.payer), amount: v.amount, already: false };
+        if (await this.creditDeposit(v, memo))
+          result = { signature, credited_to: depositTarget(memo, v.payer), amount: v.amount, already: false };
       });
     } else {
       const v = netTransferIn(tx, signature, this.verifier.settings);
       if (!v) throw new ServiceError("PAYMENT_NOT_FOUND", `transaction ${signature} moved no WATT into the service account`, 402);
       const authorities = authoritiesIn(tx, this.verifier.settings);
-      if (!authorities.includes(agent)) throw new ServiceError("PAYMENT_NOT_YOURS", `transaction ${signature} was not signed by the key that signed this request`, 403);
+      if (!authorities.includes(agent))
+        throw new ServiceError("PAYMENT_NOT_YOURS", `transaction ${signature} was not signed by the key that signed this request`, 403);
       await this.store.tx(async () => {
         if (await this.used(signature)) return;
         await recordPayment(this.store, { ...v, payer: agent }, "deposit", agent);
         await credit(this.store, agent, v.amount, "deposit", { signature, note: "claimed by its payer (POST /api/v1/deposits)" });
         await this.store.wattScan.dropUnsettled(signature);
-        result = { signature, credited_to: agent, amount: v.amount, already: false, note: "not a deposit memo: credited to its payer, it pays for no job" };
+        result = {
+          signature,
+          credited_to: agent,
+          amount: v.amount,
+          already: false,
+          note: "not a deposit memo: credited to its payer, it pays for no job",
+        };
       });
     }
     if (result) return result;
@@ -241,7 +284,8 @@ export class DepositScanner {
   }
 
   private claimedAlready(signature: string, agent: string, row: { kind: string; credited_to: string; amount: string }): ClaimResult {
-    if (row.kind === "deposit" && row.credited_to === agent) return { signature, credited_to: agent, amount: BigInt(row.amount), already: true };
+    if (row.kind === "deposit" && row.credited_to === agent)
+      return { signature, credited_to: agent, amount: BigInt(row.amount), already: true };
     throw new ServiceError("PAYMENT_ALREADY_USED", `transaction ${signature} was already counted`, 409);
   }
 }
@@ -254,7 +298,13 @@ function authoritiesIn(tx: ParsedTransactionWithMeta, s: Pick<WattSettings, "min
   for (const ix of [...tx.transaction.message.instructions, ...inner]) {
     const p = "parsed" in ix ? (ix.parsed as { type?: string; info?: Record<string, unknown> }) : undefined;
     if (!p?.info || p.info.destination !== service) continue;
-    sets.push(p.info.multisigAuthority ? [String(p.info.multisigAuthority), ...((p.info.signers as string[] | undefined) ?? [])] : p.info.authority ? [String(p.info.authority)] : []);
+    sets.push(
+      p.info.multisigAuthority
+        ? [String(p.info.multisigAuthority), ...((p.info.signers as string[] | undefined) ?? [])]
+        : p.info.authority
+          ? [String(p.info.authority)]
+          : [],
+    );
   }
   if (sets.length === 0) return [];
   return sets.slice(1).reduce((acc, x) => acc.filter((k) => x.includes(k)), sets[0]);
@@ -265,13 +315,18 @@ function authoritiesIn(tx: ParsedTransactionWithMeta, s: Pick<WattSettings, "min
  * increase of its WATT balance, credited to the authority of the first WATT transfer into it (else
  * the fee payer). Undefined when nothing arrived (failed, outgoing, or another mint).
  */
-export function netTransferIn(tx: ParsedTransactionWithMeta, signature: string, s: Pick<WattSettings, "mint" | "serviceTokenAccount">): VerifiedTransfer | undefined {
+export function netTransferIn(
+  tx: ParsedTransactionWithMeta,
+  signature: string,
+  s: Pick<WattSettings, "mint" | "serviceTokenAccount">,
+): VerifiedTransfer | undefined {
   if (!tx.meta || tx.meta.err) return undefined;
   const service = s.serviceTokenAccount.toBase58();
   const mint = s.mint.toBase58();
   const index = tx.transaction.message.accountKeys.findIndex((k) => k.pubkey.toBase58() === service);
   if (index < 0) return undefined;
-  const bal = (list: typeof tx.meta.preTokenBalances) => BigInt(list?.find((b) => b.accountIndex === index && b.mint === mint)?.uiTokenAmount.amount ?? "0");
+  const bal = (list: typeof tx.meta.preTokenBalances) =>
+    BigInt(list?.find((b) => b.accountIndex === index && b.mint === mint)?.uiTokenAmount.amount ?? "0");
   const delta = bal(tx.meta.postTokenBalances) - bal(tx.meta.preTokenBalances);
   if (delta <= 0n) return undefined;
   const inner = (tx.meta.innerInstructions ?? []).flatMap((g) => g.instructions);

@@ -31,7 +31,13 @@ export async function balanceOf(store: Store, agent: string): Promise<bigint> {
  * Credits a balance. A grant is granted WATT; a refund gives back `ref.granted` of it as granted (the
  * granted part of the refunded charge); everything else was received.
  */
-export async function credit(store: Store, agent: string, amount: bigint, kind: Exclude<LedgerKind, "charge">, ref: LedgerRef & { granted?: bigint } = {}): Promise<bigint> {
+export async function credit(
+  store: Store,
+  agent: string,
+  amount: bigint,
+  kind: Exclude<LedgerKind, "charge">,
+  ref: LedgerRef & { granted?: bigint } = {},
+): Promise<bigint> {
   if (amount < 0n) throw new Error("ledger: negative credit");
   if (amount === 0n) return balanceOf(store, agent);
   const granted = kind === "grant" ? amount : kind === "refund" ? (ref.granted ?? 0n) : 0n;
@@ -46,10 +52,15 @@ export async function credit(store: Store, agent: string, amount: bigint, kind: 
 export async function charge(store: Store, agent: string, amount: bigint, jobId: string, fmt: (x: bigint) => number): Promise<bigint> {
   const have = await store.ledger.balance(agent);
   if (have.amount < amount) {
-    throw new ServiceError("PAYMENT_INSUFFICIENT", `prepaid balance ${fmt(have.amount)} WATT is below the price ${fmt(amount)} WATT; deposit WATT with memo "deposit:${agent}"`, 402, {
-      balance: fmt(have.amount),
-      price: fmt(amount),
-    });
+    throw new ServiceError(
+      "PAYMENT_INSUFFICIENT",
+      `prepaid balance ${fmt(have.amount)} WATT is below the price ${fmt(amount)} WATT; deposit WATT with memo "deposit:${agent}"`,
+      402,
+      {
+        balance: fmt(have.amount),
+        price: fmt(amount),
+      },
+    );
   }
   const fromGranted = have.granted < amount ? have.granted : amount;
   await store.ledger.post(agent, -amount, -fromGranted, "charge", { jobId });
@@ -62,8 +73,22 @@ export async function charge(store: Store, agent: string, amount: bigint, jobId:
  * requests cannot both count it.
  */
 export async function recordPayment(store: Store, v: VerifiedTransfer, kind: "job" | "deposit", creditedTo: string): Promise<void> {
-  const dup = await store.ledger.recordPayment({ signature: v.signature, kind, memo: v.memo, payer: v.payer, creditedTo, amount: v.amount, slot: v.slot, blockTime: v.blockTime });
-  if (dup) throw new ServiceError("PAYMENT_ALREADY_USED", `this payment was already counted (${dup.kind} "${dup.memo}"); a transfer pays for one job only`, 409);
+  const dup = await store.ledger.recordPayment({
+    signature: v.signature,
+    kind,
+    memo: v.memo,
+    payer: v.payer,
+    creditedTo,
+    amount: v.amount,
+    slot: v.slot,
+    blockTime: v.blockTime,
+  });
+  if (dup)
+    throw new ServiceError(
+      "PAYMENT_ALREADY_USED",
+      `this payment was already counted (${dup.kind} "${dup.memo}"); a transfer pays for one job only`,
+      409,
+    );
 }
 
 export interface Totals {

@@ -14,7 +14,15 @@
  * Whether the amount covers the price, and whether the signature was used before, is decided by the
  * caller inside the database transaction that records it (unique signature, unique job memo).
  */
-import { Connection, ParsedInstruction, ParsedTransactionWithMeta, PartiallyDecodedInstruction, PublicKey, type Commitment, type TokenBalance } from "@solana/web3.js";
+import {
+  Connection,
+  ParsedInstruction,
+  ParsedTransactionWithMeta,
+  PartiallyDecodedInstruction,
+  PublicKey,
+  type Commitment,
+  type TokenBalance,
+} from "@solana/web3.js";
 import { ServiceError } from "../services/jobService";
 import { parseMemoField } from "./memo";
 
@@ -48,7 +56,8 @@ export interface VerifiedTransfer {
   blockTime: number | null;
 }
 
-const paymentError = (code: string, message: string, status = 402, details: Record<string, unknown> = {}) => new ServiceError(code, message, status, details);
+const paymentError = (code: string, message: string, status = 402, details: Record<string, unknown> = {}) =>
+  new ServiceError(code, message, status, details);
 
 export const pendingError = (memo: string) =>
   paymentError(
@@ -90,9 +99,24 @@ function tokenTransfers(tx: ParsedTransactionWithMeta): TransferInfo[] {
     const { type, info } = i.parsed as { type: string; info: Record<string, unknown> };
     if (type === "transferChecked") {
       const amt = (info.tokenAmount as { amount?: string } | undefined)?.amount;
-      out.push({ source: String(info.source), destination: String(info.destination), mint: String(info.mint), authority: info.authority as string | undefined, multisigAuthority: info.multisigAuthority as string | undefined, signers: Array.isArray(info.signers) ? info.signers.map(String) : undefined, amount: BigInt(amt ?? "0"), checked: true });
+      out.push({
+        source: String(info.source),
+        destination: String(info.destination),
+        mint: String(info.mint),
+        authority: info.authority as string | undefined,
+        multisigAuthority: info.multisigAuthority as string | undefined,
+        signers: Array.isArray(info.signers) ? info.signers.map(String) : undefined,
+        amount: BigInt(amt ?? "0"),
+        checked: true,
+      });
     } else if (type === "transfer") {
-      out.push({ source: String(info.source), destination: String(info.destination), authority: info.authority as string | undefined, amount: BigInt(String(info.amount ?? "0")), checked: false });
+      out.push({
+        source: String(info.source),
+        destination: String(info.destination),
+        authority: info.authority as string | undefined,
+        amount: BigInt(String(info.amount ?? "0")),
+        checked: false,
+      });
     }
   }
   return out;
@@ -104,7 +128,12 @@ function tokenBalance(list: TokenBalance[] | null | undefined, index: number, mi
 }
 
 /** The checks 2-5 on a transaction already fetched (pure: no RPC). */
-export function inspectPayment(tx: ParsedTransactionWithMeta, signature: string, expectedMemo: string, s: Pick<WattSettings, "mint" | "serviceTokenAccount">): VerifiedTransfer {
+export function inspectPayment(
+  tx: ParsedTransactionWithMeta,
+  signature: string,
+  expectedMemo: string,
+  s: Pick<WattSettings, "mint" | "serviceTokenAccount">,
+): VerifiedTransfer {
   const meta = tx.meta;
   if (!meta) throw paymentError("PAYMENT_INVALID", `transaction ${signature} has no status metadata`);
   if (meta.err !== null && meta.err !== undefined) {
@@ -113,25 +142,38 @@ export function inspectPayment(tx: ParsedTransactionWithMeta, signature: string,
   const memos = memosOf(tx);
   if (memos.length !== 1 || memos[0] !== expectedMemo) {
     const seen = memos.length === 0 ? "no memo" : `memo(s) ${memos.map((m) => JSON.stringify(m.slice(0, 140))).join(", ")}`;
-    throw paymentError("PAYMENT_MEMO_MISMATCH", `transaction ${signature} carries ${seen}; exactly one memo equal to "${expectedMemo}" is required`);
+    throw paymentError(
+      "PAYMENT_MEMO_MISMATCH",
+      `transaction ${signature} carries ${seen}; exactly one memo equal to "${expectedMemo}" is required`,
+    );
   }
   const mint = s.mint.toBase58();
   const service = s.serviceTokenAccount.toBase58();
   const transfers = tokenTransfers(tx);
   const valid = transfers.filter((t) => t.checked && t.mint === mint && t.destination === service);
   if (valid.length === 0) {
-    if (transfers.some((t) => t.checked && t.mint !== mint)) throw paymentError("PAYMENT_WRONG_MINT", `transaction ${signature} transfers another token than WATT (${mint})`);
-    if (transfers.some((t) => t.checked && t.destination !== service)) throw paymentError("PAYMENT_WRONG_RECIPIENT", `transaction ${signature} sends WATT to another account than the service's ${service}`);
-    if (transfers.some((t) => !t.checked)) throw paymentError("PAYMENT_INVALID", `transaction ${signature} uses an unchecked SPL transfer; pay with transferChecked of mint ${mint}`);
+    if (transfers.some((t) => t.checked && t.mint !== mint))
+      throw paymentError("PAYMENT_WRONG_MINT", `transaction ${signature} transfers another token than WATT (${mint})`);
+    if (transfers.some((t) => t.checked && t.destination !== service))
+      throw paymentError("PAYMENT_WRONG_RECIPIENT", `transaction ${signature} sends WATT to another account than the service's ${service}`);
+    if (transfers.some((t) => !t.checked))
+      throw paymentError(
+        "PAYMENT_INVALID",
+        `transaction ${signature} uses an unchecked SPL transfer; pay with transferChecked of mint ${mint}`,
+      );
     throw paymentError("PAYMENT_NOT_FOUND", `transaction ${signature} carries the memo but no WATT transferChecked into ${service}`);
   }
   const claimed = valid.reduce((sum, t) => sum + t.amount, 0n);
   const index = tx.transaction.message.accountKeys.findIndex((k) => k.pubkey.toBase58() === service);
   const delta = index < 0 ? 0n : tokenBalance(meta.postTokenBalances, index, mint) - tokenBalance(meta.preTokenBalances, index, mint);
   if (delta !== claimed) {
-    throw paymentError("PAYMENT_INVALID", `transaction ${signature}: the service account's WATT balance changed by ${delta}, its transfers claim ${claimed}`);
+    throw paymentError(
+      "PAYMENT_INVALID",
+      `transaction ${signature}: the service account's WATT balance changed by ${delta}, its transfers claim ${claimed}`,
+    );
   }
-  const authorityKeys = (t: TransferInfo): string[] => (t.multisigAuthority ? [t.multisigAuthority, ...(t.signers ?? [])] : t.authority ? [t.authority] : []);
+  const authorityKeys = (t: TransferInfo): string[] =>
+    t.multisigAuthority ? [t.multisigAuthority, ...(t.signers ?? [])] : t.authority ? [t.authority] : [];
   const authorities = valid.slice(1).reduce((acc, t) => acc.filter((k) => authorityKeys(t).includes(k)), authorityKeys(valid[0]));
   return {
     signature,
@@ -155,14 +197,22 @@ export class WattVerifier {
       return await f();
     } catch (err) {
       // The RPC URL may carry an API key: the message names the call, not the endpoint.
-      throw new ServiceError("PAYMENT_UNAVAILABLE", `Solana RPC ${what} failed (${(err as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200)}); nothing was charged, retry later`, 503, { retry_after_s: 5 });
+      throw new ServiceError(
+        "PAYMENT_UNAVAILABLE",
+        `Solana RPC ${what} failed (${(err as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200)}); nothing was charged, retry later`,
+        503,
+        { retry_after_s: 5 },
+      );
     }
   }
 
   /** One named transaction (the request's X-Payment-Signature). */
   async check(signature: string, expectedMemo: string): Promise<VerifiedTransfer> {
-    if (!/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(signature)) throw new ServiceError("INVALID_REQUEST", "X-Payment-Signature: not a base58 transaction signature", 400);
-    const tx = await this.rpc("getTransaction", () => this.connection.getParsedTransaction(signature, { commitment: this.settings.commitment, maxSupportedTransactionVersion: 0 }));
+    if (!/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(signature))
+      throw new ServiceError("INVALID_REQUEST", "X-Payment-Signature: not a base58 transaction signature", 400);
+    const tx = await this.rpc("getTransaction", () =>
+      this.connection.getParsedTransaction(signature, { commitment: this.settings.commitment, maxSupportedTransactionVersion: 0 }),
+    );
     if (!tx) throw pendingError(expectedMemo);
     return inspectPayment(tx, signature, expectedMemo, this.settings);
   }
@@ -172,7 +222,10 @@ export class WattVerifier {
    * signatures `isUsed` says were counted already. Returns the verified ones and the errors of the
    * others (a failed attempt before a good one is normal).
    */
-  async findByMemo(memo: string, isUsed: (sig: string) => boolean | Promise<boolean>): Promise<{ verified: VerifiedTransfer[]; rejected: ServiceError[]; used: number }> {
+  async findByMemo(
+    memo: string,
+    isUsed: (sig: string) => boolean | Promise<boolean>,
+  ): Promise<{ verified: VerifiedTransfer[]; rejected: ServiceError[]; used: number }> {
     const candidates: string[] = [];
     let before: string | undefined;
     let used = 0;
@@ -192,7 +245,9 @@ export class WattVerifier {
     const verified: VerifiedTransfer[] = [];
     const rejected: ServiceError[] = [];
     if (candidates.length === 0) return { verified, rejected, used };
-    const txs = await this.rpc("getTransaction", () => this.connection.getParsedTransactions(candidates, { commitment: this.settings.commitment, maxSupportedTransactionVersion: 0 }));
+    const txs = await this.rpc("getTransaction", () =>
+      this.connection.getParsedTransactions(candidates, { commitment: this.settings.commitment, maxSupportedTransactionVersion: 0 }),
+    );
     txs.forEach((tx, i) => {
       if (!tx) return; // listed but not yet visible at this commitment: pending
       try {

@@ -56,8 +56,10 @@ const PAYMENT_IDENTIFIER = "payment-identifier";
 
 // A facilitator's refusal (HTTPFacilitatorClient's VerifyError / SettleError: each bundle of
 // @x402/core has its own copy of these classes, so they are recognised by shape, not instanceof).
-const isVerifyError = (e: unknown): e is { invalidReason?: string; invalidMessage?: string } => e instanceof Error && typeof (e as { statusCode?: unknown }).statusCode === "number" && "invalidReason" in e;
-const isSettleError = (e: unknown): e is { errorReason?: string; transaction?: string; network?: string } => e instanceof Error && typeof (e as { statusCode?: unknown }).statusCode === "number" && "errorReason" in e;
+const isVerifyError = (e: unknown): e is { invalidReason?: string; invalidMessage?: string } =>
+  e instanceof Error && typeof (e as { statusCode?: unknown }).statusCode === "number" && "invalidReason" in e;
+const isSettleError = (e: unknown): e is { errorReason?: string; transaction?: string; network?: string } =>
+  e instanceof Error && typeof (e as { statusCode?: unknown }).statusCode === "number" && "errorReason" in e;
 
 export const X402_VERSION = 2;
 /** Solana mainnet-beta, devnet (CAIP-2: the first 32 characters of the genesis hash). */
@@ -85,14 +87,19 @@ export interface X402Payment {
 }
 
 const malformed = (why: string) => new ServiceError("X402_PAYMENT_MALFORMED", `PAYMENT-SIGNATURE: ${why}`, 400);
-const invalid = (why: string, details: Record<string, unknown> = {}) => new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: ${why}; nothing was charged`, 402, details);
+const invalid = (why: string, details: Record<string, unknown> = {}) =>
+  new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: ${why}; nothing was charged`, 402, details);
 
 const sha256 = (x: string | Uint8Array) => crypto.createHash("sha256").update(x).digest("hex");
 
 /** Canonical JSON (sorted keys) for the payload hash: the same payment in another key order is the same payload. */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  if (v && typeof v === "object")
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
   return JSON.stringify(v);
 }
 
@@ -110,11 +117,20 @@ export function decodePaymentHeader(value: string): PaymentPayload {
   if (!o || typeof o !== "object" || Array.isArray(o)) throw malformed("not a JSON object");
   if (o.x402Version !== X402_VERSION) throw malformed(`x402Version must be ${X402_VERSION}`);
   const a = o.accepted as Partial<PaymentRequirements> | undefined;
-  if (!a || typeof a !== "object" || typeof a.scheme !== "string" || typeof a.network !== "string" || typeof a.asset !== "string" || typeof a.amount !== "string" || typeof a.payTo !== "string") {
+  if (
+    !a ||
+    typeof a !== "object" ||
+    typeof a.scheme !== "string" ||
+    typeof a.network !== "string" ||
+    typeof a.asset !== "string" ||
+    typeof a.amount !== "string" ||
+    typeof a.payTo !== "string"
+  ) {
     throw malformed("accepted: the payment requirements chosen from PAYMENT-REQUIRED are missing or incomplete");
   }
   if (!o.payload || typeof o.payload !== "object") throw malformed("payload: missing");
-  if (o.extensions !== undefined && (typeof o.extensions !== "object" || o.extensions === null)) throw malformed("extensions: not an object");
+  if (o.extensions !== undefined && (typeof o.extensions !== "object" || o.extensions === null))
+    throw malformed("extensions: not an object");
   return o as PaymentPayload;
 }
 
@@ -124,7 +140,8 @@ export function paymentIdOf(p: PaymentPayload): string | null {
   if (ext === undefined) return null;
   const id = ext?.info?.id;
   if (id === undefined) return null;
-  if (typeof id !== "string" || !lib.paymentId().isValidPaymentId(id)) throw malformed("extensions.payment-identifier.info.id: 16-128 characters of [A-Za-z0-9_-]");
+  if (typeof id !== "string" || !lib.paymentId().isValidPaymentId(id))
+    throw malformed("extensions.payment-identifier.info.id: 16-128 characters of [A-Za-z0-9_-]");
   return id;
 }
 
@@ -141,7 +158,8 @@ export class X402Solana {
     readonly settings: X402Settings,
     private readonly log: Logger,
   ) {
-    if (!settings.feePayer && !settings.facilitatorUrl) throw new Error("x402 on Solana needs WATT_SERVICE_SECRET (self-facilitated) or X402_FACILITATOR_URL");
+    if (!settings.feePayer && !settings.facilitatorUrl)
+      throw new Error("x402 on Solana needs WATT_SERVICE_SECRET (self-facilitated) or X402_FACILITATOR_URL");
     if (settings.facilitatorUrl) this.remote = new (lib.http().HTTPFacilitatorClient)({ url: settings.facilitatorUrl, timeoutMs: 60_000 });
     if (this.remote) this.feePayer().catch(() => undefined); // asked once at start; the 402s need it without a call
   }
@@ -162,7 +180,12 @@ export class X402Solana {
     });
     return this.remoteFeePayer.catch((e) => {
       this.remoteFeePayer = undefined;
-      throw new ServiceError("PAYMENT_UNAVAILABLE", `x402 facilitator unavailable (${(e as Error).message.slice(0, 160)}); retry later`, 503, { retry_after_s: 5 });
+      throw new ServiceError(
+        "PAYMENT_UNAVAILABLE",
+        `x402 facilitator unavailable (${(e as Error).message.slice(0, 160)}); retry later`,
+        503,
+        { retry_after_s: 5 },
+      );
     });
   }
 
@@ -193,7 +216,9 @@ export class X402Solana {
   private async localFacilitator(): Promise<ExactSvmFacilitator> {
     if (!this.facilitator) {
       const signer = await lib.kit().createKeyPairSignerFromBytes(this.settings.feePayer!.secretKey);
-      this.facilitator = new (lib.svmFacilitator().ExactSvmScheme)(lib.svm().toFacilitatorSvmSigner(signer, { defaultRpcUrl: this.settings.rpcUrl }));
+      this.facilitator = new (lib.svmFacilitator().ExactSvmScheme)(
+        lib.svm().toFacilitatorSvmSigner(signer, { defaultRpcUrl: this.settings.rpcUrl }),
+      );
     }
     return this.facilitator;
   }
@@ -212,7 +237,10 @@ export class X402Solana {
    * Pays for job `jobId` (priced `price`) with the PAYMENT-SIGNATURE payload `p`: checked, verified,
    * settled on chain (or an earlier settlement of the same payment resumed) and read back.
    */
-  async pay(p: PaymentPayload, job: { jobId: string; service: string; requestHash: string; price: bigint; ip: string }): Promise<X402Payment> {
+  async pay(
+    p: PaymentPayload,
+    job: { jobId: string; service: string; requestHash: string; price: bigint; ip: string },
+  ): Promise<X402Payment> {
     const req = await this.requirement(job.jobId, job.price);
     const a = p.accepted;
     // Local checks: a payment that is not for this job at this service costs no RPC call.
@@ -220,9 +248,12 @@ export class X402Solana {
     if (a.network !== req.network) throw invalid(`network ${a.network} is not ${req.network}`, { reason: "wrong_network" });
     if (a.asset !== req.asset) throw invalid(`asset ${a.asset} is not the WATT mint ${req.asset}`, { reason: "wrong_asset" });
     if (a.payTo !== req.payTo) throw invalid(`payTo ${a.payTo} is not the service wallet ${req.payTo}`, { reason: "wrong_recipient" });
-    if (a.amount !== req.amount) throw invalid(`amount ${a.amount} is not this job's price ${req.amount} (base units)`, { reason: "wrong_amount" });
-    if ((a.extra as { memo?: unknown } | undefined)?.memo !== job.jobId) throw invalid(`extra.memo must be this request's job_id ${JSON.stringify(job.jobId)}`, { reason: "wrong_memo" });
-    if ((a.extra as { feePayer?: unknown } | undefined)?.feePayer !== (req.extra as { feePayer: string }).feePayer) throw invalid("extra.feePayer is not this service's fee payer", { reason: "wrong_fee_payer" });
+    if (a.amount !== req.amount)
+      throw invalid(`amount ${a.amount} is not this job's price ${req.amount} (base units)`, { reason: "wrong_amount" });
+    if ((a.extra as { memo?: unknown } | undefined)?.memo !== job.jobId)
+      throw invalid(`extra.memo must be this request's job_id ${JSON.stringify(job.jobId)}`, { reason: "wrong_memo" });
+    if ((a.extra as { feePayer?: unknown } | undefined)?.feePayer !== (req.extra as { feePayer: string }).feePayer)
+      throw invalid("extra.feePayer is not this service's fee payer", { reason: "wrong_fee_payer" });
     const txText = (p.payload as { transaction?: unknown }).transaction;
     if (typeof txText !== "string" || txText.length > MAX_HEADER_BYTES) throw malformed("payload.transaction: a base64 Solana transaction");
     let tx: VersionedTransaction;
@@ -247,9 +278,16 @@ export class X402Solana {
         if (!isVerifyError(e)) throw unavailable("verify", e);
         v = { isValid: false, invalidReason: e.invalidReason ?? "invalid", invalidMessage: e.invalidMessage } as VerifyResponse;
       }
-      if (!v.isValid) throw invalid(`the transaction does not verify (${String(v.invalidReason ?? "invalid")}${v.invalidMessage ? `: ${String(v.invalidMessage).slice(0, 160)}` : ""})`, { reason: v.invalidReason });
+      if (!v.isValid)
+        throw invalid(
+          `the transaction does not verify (${String(v.invalidReason ?? "invalid")}${v.invalidMessage ? `: ${String(v.invalidMessage).slice(0, 160)}` : ""})`,
+          { reason: v.invalidReason },
+        );
       const feePayerKey = tx.message.staticAccountKeys[0];
-      const txSignature = this.settings.feePayer && feePayerKey.equals(this.settings.feePayer.publicKey) ? encodeBase58(ed25519Sign(this.settings.feePayer, message)) : null;
+      const txSignature =
+        this.settings.feePayer && feePayerKey.equals(this.settings.feePayer.publicKey)
+          ? encodeBase58(ed25519Sign(this.settings.feePayer, message))
+          : null;
       const clash = await this.store.x402.insertPending({
         payment_key: key,
         rail: "svm",
@@ -281,10 +319,18 @@ export class X402Solana {
     } catch (e) {
       if (isSettleError(e)) {
         // A clear refusal from the facilitator (not a lost answer).
-        s = { success: false, errorReason: e.errorReason ?? "settlement refused", transaction: e.transaction ?? "", network: e.network } as SettleResponse;
+        s = {
+          success: false,
+          errorReason: e.errorReason ?? "settlement refused",
+          transaction: e.transaction ?? "",
+          network: e.network,
+        } as SettleResponse;
         return retry ? undefined : this.decideRefused(row, s);
       }
-      this.log.warn({ job: row.job_id, err: (e as Error).message.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200) }, "x402 settlement outcome unknown; left pending");
+      this.log.warn(
+        { job: row.job_id, err: (e as Error).message.replace(/https?:\/\/\S+/g, "<url>").slice(0, 200) },
+        "x402 settlement outcome unknown; left pending",
+      );
       return;
     }
     if (s.success && s.transaction) {
@@ -313,7 +359,12 @@ export class X402Solana {
   /** Carries a settlement row to its outcome for this request. */
   private async resume(row: SettlementRow, key: string, p: PaymentPayload, req: PaymentRequirements, jobId: string): Promise<X402Payment> {
     if (row.payment_key !== key) {
-      if (row.job_id === jobId) throw new ServiceError("X402_PAYMENT_ALREADY_USED", `job ${jobId} is already paid by another x402 payment; nothing was charged for this one`, 409);
+      if (row.job_id === jobId)
+        throw new ServiceError(
+          "X402_PAYMENT_ALREADY_USED",
+          `job ${jobId} is already paid by another x402 payment; nothing was charged for this one`,
+          409,
+        );
       throw new ServiceError("X402_IDEMPOTENCY_CONFLICT", "this payment-identifier was already used for a different payment", 409);
     }
     if (row.job_id !== jobId) throw new ServiceError("X402_PAYMENT_ALREADY_USED", "this payment already paid for another job", 409);
@@ -322,11 +373,26 @@ export class X402Solana {
       row = (await this.store.x402.byKey(key))!;
     }
     if (row.state === "pending") {
-      throw new ServiceError("X402_SETTLEMENT_PENDING", "the payment was sent to Solana and its outcome is not known yet; retry the same request (it will not be charged twice)", 503, { retry_after_s: 2 });
+      throw new ServiceError(
+        "X402_SETTLEMENT_PENDING",
+        "the payment was sent to Solana and its outcome is not known yet; retry the same request (it will not be charged twice)",
+        503,
+        { retry_after_s: 2 },
+      );
     }
-    if (row.state === "failed") throw new ServiceError("X402_SETTLEMENT_FAILED", `the payment could not be settled (${row.error ?? "refused"}); nothing was charged: pay again with a fresh transaction`, 402, { reason: row.error });
+    if (row.state === "failed")
+      throw new ServiceError(
+        "X402_SETTLEMENT_FAILED",
+        `the payment could not be settled (${row.error ?? "refused"}); nothing was charged: pay again with a fresh transaction`,
+        402,
+        { reason: row.error },
+      );
     if (row.state === "credited") {
-      throw new ServiceError("X402_PAYMENT_CREDITED", `this payment landed but its job did not run; it was credited to the prepaid balance of ${row.payer}: sign a request with that wallet to use it`, 409);
+      throw new ServiceError(
+        "X402_PAYMENT_CREDITED",
+        `this payment landed but its job did not run; it was credited to the prepaid balance of ${row.payer}: sign a request with that wallet to use it`,
+        409,
+      );
     }
     const transfer = await this.verifier.check(row.tx_signature!, jobId);
     return { transfer, settlement: row };
@@ -348,7 +414,10 @@ export class X402Solana {
       }
     }
     const tx = VersionedTransaction.deserialize(Buffer.from(String((p.payload as { transaction: string }).transaction), "base64"));
-    const valid = await this.connection.isBlockhashValid(tx.message.recentBlockhash, { commitment: "confirmed" }).then((r) => r.value).catch(() => undefined);
+    const valid = await this.connection
+      .isBlockhashValid(tx.message.recentBlockhash, { commitment: "confirmed" })
+      .then((r) => r.value)
+      .catch(() => undefined);
     if (valid === false) {
       // Checked once more: it could have landed just before the blockhash expired.
       if (row.tx_signature && (await this.landed(row.tx_signature))) await this.store.x402.decide(row.payment_key, "settled");
@@ -363,7 +432,6 @@ export class X402Solana {
     const feePayer = this.feePayerNow();
     return feePayer ? this.requirementWith(feePayer, jobId, price) : undefined;
   }
-
 }
 
 /** PAYMENT-REQUIRED (base64 JSON, x402 v2) offering `accepts` for one resource; declares payment-identifier. */
@@ -380,12 +448,22 @@ export function paymentRequiredHeader(accepts: PaymentRequirements[], resourceUr
 
 /** PAYMENT-RESPONSE (base64 JSON SettleResponse) for a settled payment. */
 export function paymentResponseHeader(s: SettlementRow): string {
-  return lib.http().encodePaymentResponseHeader({ success: true, transaction: s.tx_signature ?? "", network: s.network as SettleResponse["network"], payer: s.payer });
+  return lib.http().encodePaymentResponseHeader({
+    success: true,
+    transaction: s.tx_signature ?? "",
+    network: s.network as SettleResponse["network"],
+    payer: s.payer,
+  });
 }
 
 function ed25519Sign(k: Keypair, message: Uint8Array): Uint8Array {
   const key = crypto.createPrivateKey({
-    key: { kty: "OKP", crv: "Ed25519", d: Buffer.from(k.secretKey.subarray(0, 32)).toString("base64url"), x: Buffer.from(k.secretKey.subarray(32, 64)).toString("base64url") },
+    key: {
+      kty: "OKP",
+      crv: "Ed25519",
+      d: Buffer.from(k.secretKey.subarray(0, 32)).toString("base64url"),
+      x: Buffer.from(k.secretKey.subarray(32, 64)).toString("base64url"),
+    },
     format: "jwk",
   });
   return crypto.sign(null, message, key);
@@ -393,7 +471,12 @@ function ed25519Sign(k: Keypair, message: Uint8Array): Uint8Array {
 
 function unavailable(what: string, e: unknown): ServiceError {
   if (e instanceof ServiceError) return e;
-  return new ServiceError("PAYMENT_UNAVAILABLE", `x402 ${what} failed (${(e as Error).message.replace(/https?:\/\/\S+/g, "<url>").slice(0, 160)}); nothing was charged, retry later`, 503, { retry_after_s: 5 });
+  return new ServiceError(
+    "PAYMENT_UNAVAILABLE",
+    `x402 ${what} failed (${(e as Error).message.replace(/https?:\/\/\S+/g, "<url>").slice(0, 160)}); nothing was charged, retry later`,
+    503,
+    { retry_after_s: 5 },
+  );
 }
 
 /** The payload's hash as stored (for the idempotency check of a repeated payment-identifier). */

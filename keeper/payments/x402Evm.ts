@@ -71,7 +71,8 @@ interface Authorization {
 }
 
 const malformed = (why: string) => new ServiceError("X402_PAYMENT_MALFORMED", `PAYMENT-SIGNATURE: ${why}`, 400);
-const invalid = (why: string, reason: string) => new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: ${why}; nothing was charged`, 402, { reason });
+const invalid = (why: string, reason: string) =>
+  new ServiceError("X402_PAYMENT_INVALID", `x402 payment refused: ${why}; nothing was charged`, 402, { reason });
 
 /** USDC base units (6 decimals) for a WATT price, rounded up. */
 export function usdcFor(priceWatt: bigint, usdcPerWatt: string, wattDecimals: number): bigint {
@@ -113,12 +114,16 @@ export class X402Evm {
     this.ready ??= (async () => {
       const [d, net] = await Promise.all([this.token.eip712Domain(), this.provider.getNetwork()]);
       const network = `eip155:${net.chainId}`;
-      if (this.settings.network && this.settings.network !== network) throw new Error(`X402_EVM_NETWORK is ${this.settings.network} but X402_EVM_RPC_URL serves ${network}`);
+      if (this.settings.network && this.settings.network !== network)
+        throw new Error(`X402_EVM_NETWORK is ${this.settings.network} but X402_EVM_RPC_URL serves ${network}`);
       this.domain = { name: d.name, version: d.version, chainId: net.chainId, verifyingContract: getAddress(this.settings.usdc) };
       this.network = network;
     })().catch((e) => {
       this.ready = undefined;
-      this.log.warn({ err: (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200) }, "x402 EVM: token domain not readable yet");
+      this.log.warn(
+        { err: (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200) },
+        "x402 EVM: token domain not readable yet",
+      );
       throw e;
     });
     return this.ready;
@@ -154,10 +159,20 @@ export class X402Evm {
     const a = pl.authorization;
     const isAddr = (x: unknown) => typeof x === "string" && /^0x[0-9a-fA-F]{40}$/.test(x);
     const isUint = (x: unknown) => typeof x === "string" && /^\d{1,78}$/.test(x);
-    if (!a || !isAddr(a.from) || !isAddr(a.to) || !isUint(a.value) || !isUint(a.validAfter) || !isUint(a.validBefore) || typeof a.nonce !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(a.nonce)) {
+    if (
+      !a ||
+      !isAddr(a.from) ||
+      !isAddr(a.to) ||
+      !isUint(a.value) ||
+      !isUint(a.validAfter) ||
+      !isUint(a.validBefore) ||
+      typeof a.nonce !== "string" ||
+      !/^0x[0-9a-fA-F]{64}$/.test(a.nonce)
+    ) {
       throw malformed("payload.authorization: from, to, value, validAfter, validBefore, nonce (EIP-3009)");
     }
-    if (typeof pl.signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(pl.signature)) throw malformed("payload.signature: a 65-byte hex ECDSA signature");
+    if (typeof pl.signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(pl.signature))
+      throw malformed("payload.signature: a 65-byte hex ECDSA signature");
     return { a: a as Authorization, signature: pl.signature };
   }
 
@@ -165,9 +180,25 @@ export class X402Evm {
    * Before the job: checks the authorization and records it pending. Returns the settlement row
    * (an existing one for the same authorization is returned as it is, for the caller to resume).
    */
-  async authorize(p: PaymentPayload, job: { jobId: string; service: string; requestHash: string; payloadHash: string; paymentId: string | null; priceWatt: bigint; ip: string }): Promise<SettlementRow> {
+  async authorize(
+    p: PaymentPayload,
+    job: {
+      jobId: string;
+      service: string;
+      requestHash: string;
+      payloadHash: string;
+      paymentId: string | null;
+      priceWatt: bigint;
+      ip: string;
+    },
+  ): Promise<SettlementRow> {
     await this.init().catch((e) => {
-      throw new ServiceError("PAYMENT_UNAVAILABLE", `x402 on ${this.settings.network ?? "EVM"} is not available right now (${(e as Error).message.slice(0, 120)}); retry later`, 503, { retry_after_s: 5 });
+      throw new ServiceError(
+        "PAYMENT_UNAVAILABLE",
+        `x402 on ${this.settings.network ?? "EVM"} is not available right now (${(e as Error).message.slice(0, 120)}); retry later`,
+        503,
+        { retry_after_s: 5 },
+      );
     });
     const req = this.requirement(job.priceWatt)!;
     const acc = p.accepted;
@@ -175,20 +206,31 @@ export class X402Evm {
     if (acc.network !== req.network) throw invalid(`network ${acc.network} is not ${req.network}`, "wrong_network");
     if (getAddress(acc.asset) !== req.asset) throw invalid(`asset ${acc.asset} is not USDC ${req.asset}`, "wrong_asset");
     if (getAddress(acc.payTo) !== req.payTo) throw invalid(`payTo ${acc.payTo} is not ${req.payTo}`, "wrong_recipient");
-    if (acc.amount !== req.amount) throw invalid(`amount ${acc.amount} is not this job's price ${req.amount} (USDC base units)`, "wrong_amount");
+    if (acc.amount !== req.amount)
+      throw invalid(`amount ${acc.amount} is not this job's price ${req.amount} (USDC base units)`, "wrong_amount");
     const { a, signature } = this.parse(p);
     if (getAddress(a.to) !== req.payTo) throw invalid("the authorization pays another address", "wrong_recipient");
     if (a.value !== req.amount) throw invalid(`the authorization is for ${a.value}, the price is ${req.amount}`, "wrong_amount");
     const nowS = Math.floor(Date.now() / 1000);
     if (BigInt(a.validAfter) >= BigInt(nowS)) throw invalid("the authorization is not valid yet (validAfter)", "not_yet_valid");
-    if (BigInt(a.validBefore) < BigInt(nowS + this.settings.minValidityS)) throw invalid(`the authorization expires before the job can be settled (validBefore must be at least ${this.settings.minValidityS} s away)`, "expired");
+    if (BigInt(a.validBefore) < BigInt(nowS + this.settings.minValidityS))
+      throw invalid(
+        `the authorization expires before the job can be settled (validBefore must be at least ${this.settings.minValidityS} s away)`,
+        "expired",
+      );
     let signer: string;
     try {
-      signer = verifyTypedData(this.domain!, TYPES, { ...a, value: BigInt(a.value), validAfter: BigInt(a.validAfter), validBefore: BigInt(a.validBefore) }, signature);
+      signer = verifyTypedData(
+        this.domain!,
+        TYPES,
+        { ...a, value: BigInt(a.value), validAfter: BigInt(a.validAfter), validBefore: BigInt(a.validBefore) },
+        signature,
+      );
     } catch {
       throw invalid("the signature does not recover", "invalid_signature");
     }
-    if (getAddress(signer) !== getAddress(a.from)) throw invalid("the authorization is not signed by its from address", "invalid_signature");
+    if (getAddress(signer) !== getAddress(a.from))
+      throw invalid("the authorization is not signed by its from address", "invalid_signature");
     const key = this.keyOf(a);
     const existing = await this.store.x402.byKey(key);
     if (existing) return existing;
@@ -197,9 +239,17 @@ export class X402Evm {
     let used: boolean;
     let balance: bigint;
     try {
-      [used, balance] = await Promise.all([this.token.authorizationState(a.from, a.nonce) as Promise<boolean>, this.token.balanceOf(a.from) as Promise<bigint>]);
+      [used, balance] = await Promise.all([
+        this.token.authorizationState(a.from, a.nonce) as Promise<boolean>,
+        this.token.balanceOf(a.from) as Promise<bigint>,
+      ]);
     } catch (e) {
-      throw new ServiceError("PAYMENT_UNAVAILABLE", `EVM RPC failed (${(e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}); nothing was charged, retry later`, 503, { retry_after_s: 5 });
+      throw new ServiceError(
+        "PAYMENT_UNAVAILABLE",
+        `EVM RPC failed (${(e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 160)}); nothing was charged, retry later`,
+        503,
+        { retry_after_s: 5 },
+      );
     }
     if (used) throw invalid("this authorization's nonce was already used or canceled", "nonce_used");
     if (balance < BigInt(a.value)) throw invalid(`the payer holds ${balance} USDC base units, below ${a.value}`, "insufficient_balance");
@@ -250,7 +300,17 @@ export class X402Evm {
         return (await this.store.x402.byKey(row.payment_key))!;
       }
       const sig = Signature.from(signature);
-      const data = this.token.interface.encodeFunctionData("transferWithAuthorization", [a.from, a.to, a.value, a.validAfter, a.validBefore, a.nonce, sig.v, sig.r, sig.s]);
+      const data = this.token.interface.encodeFunctionData("transferWithAuthorization", [
+        a.from,
+        a.to,
+        a.value,
+        a.validAfter,
+        a.validBefore,
+        a.nonce,
+        sig.v,
+        sig.r,
+        sig.s,
+      ]);
       const req = await this.settler.populateTransaction({ to: this.domain!.verifyingContract, data });
       const raw = await this.settler.signTransaction(req);
       const hash = keccak256(raw);
@@ -258,7 +318,8 @@ export class X402Evm {
       const sent = await this.provider.broadcastTransaction(raw);
       const receipt = await sent.wait(1, 60_000);
       if (receipt && receipt.status === 1) await this.store.x402.decide(row.payment_key, "settled", { txSignature: hash });
-      else if (!(await this.token.authorizationState(a.from, a.nonce))) await this.store.x402.decide(row.payment_key, "failed", { error: "transferWithAuthorization reverted" });
+      else if (!(await this.token.authorizationState(a.from, a.nonce)))
+        await this.store.x402.decide(row.payment_key, "failed", { error: "transferWithAuthorization reverted" });
       else await this.store.x402.decide(row.payment_key, "settled");
     } catch (e) {
       const err = (e as Error).message.replace(/https?:\/\/\S+/g, "<rpc>").slice(0, 200);

@@ -42,7 +42,11 @@ export interface PayoutOptions {
   pollSeconds: number;
 }
 
-const ERC20 = ["function allowance(address,address) view returns (uint256)", "function approve(address,uint256) returns (bool)", "function balanceOf(address) view returns (uint256)"];
+const ERC20 = [
+  "function allowance(address,address) view returns (uint256)",
+  "function approve(address,uint256) returns (bool)",
+  "function balanceOf(address) view returns (uint256)",
+];
 
 export class Payouts {
   private timer?: NodeJS.Timeout;
@@ -133,7 +137,8 @@ export class Payouts {
     const usdc = new Contract(this.o.usdc, ERC20, this.wallet);
     // Claimed escrow not yet in the treasury (or a failed transfer not yet refunded): wait, send nothing.
     const balance = (await usdc.balanceOf(from)) as bigint;
-    if (balance < BigInt(t.amount)) throw new RetryableError(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`, "PAYOUT_TREASURY_SHORT");
+    if (balance < BigInt(t.amount))
+      throw new RetryableError(`treasury holds ${balance} USDC units, the transfer needs ${t.amount}`, "PAYOUT_TREASURY_SHORT");
     const spender = quote.estimate.approvalAddress;
     if (spender) {
       const allowance = (await usdc.allowance(from, spender)) as bigint;
@@ -190,13 +195,21 @@ export class Payouts {
       return;
     }
     if (receipt.status === 0) return this.failed(t, "payout transaction reverted on the source chain");
-    const st = await getStatus(this.client, { txHash: t.tx_hash!, bridge: t.tool ?? undefined, fromChain: this.o.chainId, toChain: t.to_chain });
+    const st = await getStatus(this.client, {
+      txHash: t.tx_hash!,
+      bridge: t.tool ?? undefined,
+      fromChain: this.o.chainId,
+      toChain: t.to_chain,
+    });
     if (st.status === "DONE") {
       const recv = (st as { receiving?: { txHash?: string } }).receiving?.txHash ?? null;
       await this.store.payouts.markDone(t.id, recv);
       this.log.info({ transfer: t.id, amount: t.amount, provider: t.provider, substatus: st.substatus }, "payout transfer DONE");
     } else if (st.status === "FAILED") {
-      return this.failed(t, `LI.FI status FAILED${st.substatus ? ` (${st.substatus})` : ""}${st.substatusMessage ? `: ${st.substatusMessage}` : ""}`);
+      return this.failed(
+        t,
+        `LI.FI status FAILED${st.substatus ? ` (${st.substatus})` : ""}${st.substatusMessage ? `: ${st.substatusMessage}` : ""}`,
+      );
     }
   }
 
@@ -204,7 +217,11 @@ export class Payouts {
   private async failed(t: TransferRow, reason: string): Promise<void> {
     const retry = await this.store.payouts.fail(t, reason, this.o.maxAttempts);
     if (retry !== undefined) this.log.warn({ transfer: t.id, retry, attempt: t.attempt + 1, reason }, "payout transfer FAILED; retrying");
-    else this.log.error({ transfer: t.id, provider: t.provider, amount: t.amount, reason }, "ALERT: payout transfer FAILED after the last attempt; operator action needed");
+    else
+      this.log.error(
+        { transfer: t.id, provider: t.provider, amount: t.amount, reason },
+        "ALERT: payout transfer FAILED after the last attempt; operator action needed",
+      );
   }
 }
 
@@ -213,7 +230,14 @@ export function parseDestinations(json: string): Destinations {
 }
 
 /** Payouts when PAYOUT_PRIVATE_KEY and at least one destination are configured. */
-export function payoutsFromConfig(cfg: KeeperConfig, store: Store, rpc: JsonRpcProvider, deployment: Deployment & { usdc?: string }, log: Logger, usdc?: string): Payouts | undefined {
+export function payoutsFromConfig(
+  cfg: KeeperConfig,
+  store: Store,
+  rpc: JsonRpcProvider,
+  deployment: Deployment & { usdc?: string },
+  log: Logger,
+  usdc?: string,
+): Payouts | undefined {
   const destinations = parseDestinations(cfg.PAYOUT_DESTINATIONS);
   if (!cfg.PAYOUT_PRIVATE_KEY || Object.keys(destinations).length === 0) return undefined;
   if (!usdc) throw new PermanentError("payouts need the USDC address (from the AgentCompute contract)", "PAYOUT_NO_USDC");
@@ -222,7 +246,14 @@ export function payoutsFromConfig(cfg: KeeperConfig, store: Store, rpc: JsonRpcP
     new Wallet(cfg.PAYOUT_PRIVATE_KEY, rpc),
     { apiUrl: cfg.LIFI_API_URL, integrator: cfg.LIFI_INTEGRATOR },
     destinations,
-    { chainId: deployment.chainId, usdc, minUsdc: BigInt(cfg.PAYOUT_MIN_USDC), maxSlippage: cfg.PAYOUT_MAX_SLIPPAGE, maxAttempts: cfg.PAYOUT_MAX_ATTEMPTS, pollSeconds: cfg.PAYOUT_POLL_S },
+    {
+      chainId: deployment.chainId,
+      usdc,
+      minUsdc: BigInt(cfg.PAYOUT_MIN_USDC),
+      maxSlippage: cfg.PAYOUT_MAX_SLIPPAGE,
+      maxAttempts: cfg.PAYOUT_MAX_ATTEMPTS,
+      pollSeconds: cfg.PAYOUT_POLL_S,
+    },
     log,
   );
 }

@@ -198,7 +198,8 @@ export class BubblewrapProvider implements ComputeProvider {
     const p = this.paths(key);
     // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
     if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
-    if (req.spec.ports?.length) throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
+    if (req.spec.ports?.length)
+      throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
     if (!req.spec.command?.length) throw new ProvisionError("the bubblewrap provider runs a command: config.command is required", false);
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {
@@ -256,7 +257,9 @@ export class BubblewrapProvider implements ComputeProvider {
     }
     if (alive) {
       const l = rec.limits;
-      const detail = l ? `memory: ${l.memory}, pids: ${l.pids}, cpu: ${l.cpu}, seccomp: ${l.seccomp ? "on" : "off"}, endsAt ${rec.endsAt}` : undefined;
+      const detail = l
+        ? `memory: ${l.memory}, pids: ${l.pids}, cpu: ${l.cpu}, seccomp: ${l.seccomp ? "on" : "off"}, endsAt ${rec.endsAt}`
+        : undefined;
       return { state: "running", ref, detail };
     }
     this.cleanupCgroup(rec);
@@ -266,7 +269,8 @@ export class BubblewrapProvider implements ComputeProvider {
     } catch {
       // no status file
     }
-    if (st.deadlineReached !== undefined) return { state: "exited", ref, detail: `stopped by the deadline watchdog at endsAt ${st.deadlineReached}` };
+    if (st.deadlineReached !== undefined)
+      return { state: "exited", ref, detail: `stopped by the deadline watchdog at endsAt ${st.deadlineReached}` };
     if (st.exitCode !== undefined) return { state: "exited", ref, exitCode: st.exitCode };
     return { state: "failed", ref, detail: "the sandbox ended without an exit code (killed from outside?)" };
   }
@@ -297,7 +301,10 @@ export class BubblewrapProvider implements ComputeProvider {
       const host = this.host;
       if (host.problems.length) throw new Error(host.problems.join("; "));
       fs.accessSync(this.opts.stateDir, fs.constants.W_OK);
-      const r = await runSandboxed({ command: ["/bin/sh", "-c", "exit 0"], memoryMb: 32, pids: 8 }, { timeoutMs: 10_000, maxOutputBytes: 4096, host });
+      const r = await runSandboxed(
+        { command: ["/bin/sh", "-c", "exit 0"], memoryMb: 32, pids: 8 },
+        { timeoutMs: 10_000, maxOutputBytes: 4096, host },
+      );
       if (r.exitCode !== 0) throw new Error(`trivial sandbox run exited ${r.exitCode}: ${r.stderr.trim().slice(0, 200)}`);
       const l = r.limits;
       result = {

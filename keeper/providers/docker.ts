@@ -88,7 +88,11 @@ export function mapContainerState(s: Docker.ContainerInspectInfo["State"]): { st
       return { state: "running", detail: "paused" };
     case "removing":
     case "exited":
-      return { state: "exited", exitCode: s.ExitCode, ...(s.OOMKilled ? { detail: "out of memory (OOM killed)" } : s.Error ? { detail: s.Error } : {}) };
+      return {
+        state: "exited",
+        exitCode: s.ExitCode,
+        ...(s.OOMKilled ? { detail: "out of memory (OOM killed)" } : s.Error ? { detail: s.Error } : {}),
+      };
     case "dead":
       return { state: "failed", exitCode: s.ExitCode, detail: s.Error || "dead" };
     default:
@@ -191,7 +195,8 @@ export class DockerProvider implements ComputeProvider {
     const name = this.containerName(key);
     // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
     if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
-    if (req.spec.ports?.length) throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
+    if (req.spec.ports?.length)
+      throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {
       let existing: Docker.ContainerInfo | undefined;
@@ -229,12 +234,16 @@ export class DockerProvider implements ComputeProvider {
               await new Promise((r) => setTimeout(r, 50));
             }
           }
-          if (info.Config.Labels?.[LABEL_SESSION] !== key) throw new ProvisionError(`container name ${name} is taken by another workload`, false);
+          if (info.Config.Labels?.[LABEL_SESSION] !== key)
+            throw new ProvisionError(`container name ${name} is taken by another workload`, false);
           await this.startIfCreated(info.Id, info.State.Status);
           return { ref: info.Id, created: false };
         }
         if (status(e) === 404) {
-          throw new ProvisionError(`image ${image} is not available on this engine (nothing is pulled; build it with scripts/build-images.sh)`, false);
+          throw new ProvisionError(
+            `image ${image} is not available on this engine (nothing is pulled; build it with scripts/build-images.sh)`,
+            false,
+          );
         }
         throw this.engineError("create", e);
       }

@@ -58,7 +58,10 @@ export class IonetProvider implements ComputeProvider {
       gpus_per_container: String(this.o.gpusPerContainer),
       replica_count: "1",
     });
-    const res = await this.api.call<{ data?: { total_cost_usdc?: number; available_replica_count?: number[] } }>("GET", `${BASE}/price?${q}`);
+    const res = await this.api.call<{ data?: { total_cost_usdc?: number; available_replica_count?: number[] } }>(
+      "GET",
+      `${BASE}/price?${q}`,
+    );
     const total = res?.data?.total_cost_usdc;
     if (typeof total !== "number") return { pricePerHour: 0n, available: false };
     const avail = res.data?.available_replica_count;
@@ -66,7 +69,10 @@ export class IonetProvider implements ComputeProvider {
   }
 
   private async find(key: string, live: boolean): Promise<IoDeployment | undefined> {
-    const res = await this.api.call<{ data?: { deployments?: IoDeployment[] } }>("GET", `${BASE}/deployments?page=1&page_size=100&name=${encodeURIComponent(key)}`);
+    const res = await this.api.call<{ data?: { deployments?: IoDeployment[] } }>(
+      "GET",
+      `${BASE}/deployments?page=1&page_size=100&name=${encodeURIComponent(key)}`,
+    );
     const all = (res?.data?.deployments ?? []).filter((d) => nameOf(d) === key);
     return live ? all.find((d) => !DEAD.includes(d.status)) : (all.find((d) => !DEAD.includes(d.status)) ?? all[all.length - 1]);
   }
@@ -104,7 +110,8 @@ export class IonetProvider implements ComputeProvider {
     for (;;) {
       if (d.status === "running") return { ref: d.id, created };
       if (DEAD.includes(d.status)) throw new ProvisionError(`ionet: deployment ${d.id} ${d.status} before it ran`, false);
-      if (Date.now() > end) throw new ProvisionError(`ionet: deployment ${d.id} not running after ${this.o.startDeadlineMs} ms (${d.status})`, false);
+      if (Date.now() > end)
+        throw new ProvisionError(`ionet: deployment ${d.id} not running after ${this.o.startDeadlineMs} ms (${d.status})`, false);
       await sleep(this.o.pollMs);
       d = await this.get(d.id);
     }

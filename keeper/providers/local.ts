@@ -32,7 +32,10 @@ export async function chooseLocalProvider(cfg: KeeperConfig, log: Logger): Promi
         return docker;
       }
       if (cfg.LOCAL_PROVIDER === "docker") {
-        log.warn({ dockerHost, detail: health.detail }, "LOCAL_PROVIDER=docker but the engine is not healthy: sessions fail to provision and are refunded until it is");
+        log.warn(
+          { dockerHost, detail: health.detail },
+          "LOCAL_PROVIDER=docker but the engine is not healthy: sessions fail to provision and are refunded until it is",
+        );
         return docker;
       }
       log.info({ dockerHost, detail: health.detail }, "no usable Docker engine: using the bubblewrap sandbox");
@@ -44,7 +47,8 @@ export async function chooseLocalProvider(cfg: KeeperConfig, log: Logger): Promi
   // found there (their records), and a renamed directory would lose them.
   const p = new BubblewrapProvider({ stateDir: path.join(cfg.DATA_DIR, "process-provider") });
   const health = await p.health();
-  if (!health.ok) log.warn({ detail: health.detail }, "the bubblewrap provider's sandbox check failed: sessions will fail to provision and be refunded");
+  if (!health.ok)
+    log.warn({ detail: health.detail }, "the bubblewrap provider's sandbox check failed: sessions will fail to provision and be refunded");
   else log.info("local provider: bubblewrap");
   return p;
 }

@@ -84,7 +84,11 @@ export function cloudProviders(cfg: KeeperConfig, log: Logger, store?: Store): C
     out.push(akash);
     log.info({ url: cfg.AKASH_REST_URL }, "provider akash configured");
   }
-  const common = { requestTimeoutMs: cfg.PROVIDER_REQUEST_TIMEOUT_MS, startDeadlineMs: cfg.PROVIDER_START_DEADLINE_MS, pollMs: cfg.PROVIDER_POLL_MS };
+  const common = {
+    requestTimeoutMs: cfg.PROVIDER_REQUEST_TIMEOUT_MS,
+    startDeadlineMs: cfg.PROVIDER_START_DEADLINE_MS,
+    pollMs: cfg.PROVIDER_POLL_MS,
+  };
   if (cfg.SPHERON_API_KEY) {
     out.push(
       new SpheronProvider({

@@ -45,12 +45,15 @@ interface Deployment {
   hourlyPrice?: number;
 }
 
-const list = <T>(v: unknown, key: string): T[] => (Array.isArray(v) ? v : Array.isArray((v as Record<string, unknown>)?.[key]) ? ((v as Record<string, unknown>)[key] as T[]) : []);
+const list = <T>(v: unknown, key: string): T[] =>
+  Array.isArray(v) ? v : Array.isArray((v as Record<string, unknown>)?.[key]) ? ((v as Record<string, unknown>)[key] as T[]) : [];
 
 /** The startup script: pull and run the agent's image with the agent's own env, nothing of the keeper's. */
 export function startupScript(spec: WorkloadSpec, name: string): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const env = Object.entries(spec.env).map(([k, v]) => `-e ${q(`${k}=${v}`)}`).join(" ");
+  const env = Object.entries(spec.env)
+    .map(([k, v]) => `-e ${q(`${k}=${v}`)}`)
+    .join(" ");
   const cmd = (spec.command ?? []).map(q).join(" ");
   return `#!/bin/sh\nset -e\ndocker run -d --restart=no --name ${q(name)} --cpus=${spec.cpu} --memory=${spec.memoryMb}m ${env} ${q(spec.image!)} ${cmd}\n`;
 }
@@ -60,11 +63,19 @@ export class SpheronProvider implements ComputeProvider {
   private readonly api: RestClient;
 
   constructor(private readonly o: SpheronOptions) {
-    this.api = new RestClient({ baseUrl: o.apiUrl, headers: { authorization: `Bearer ${o.apiKey}` }, timeoutMs: o.requestTimeoutMs, name: "spheron" });
+    this.api = new RestClient({
+      baseUrl: o.apiUrl,
+      headers: { authorization: `Bearer ${o.apiKey}` },
+      timeoutMs: o.requestTimeoutMs,
+      name: "spheron",
+    });
   }
 
   private async cheapestOffer(): Promise<Offer | undefined> {
-    const res = await this.api.call<unknown>("GET", `/api/gpu-offers?limit=50&sortBy=price&sortOrder=asc&instanceType=${encodeURIComponent(this.o.instanceType)}`);
+    const res = await this.api.call<unknown>(
+      "GET",
+      `/api/gpu-offers?limit=50&sortBy=price&sortOrder=asc&instanceType=${encodeURIComponent(this.o.instanceType)}`,
+    );
     const offers = list<Offer>(res, "data").filter((o) => o.available !== false && typeof o.price === "number");
     offers.sort((a, b) => a.price - b.price);
     return offers[0];
@@ -104,8 +115,10 @@ export class SpheronProvider implements ComputeProvider {
     const end = Date.now() + this.o.startDeadlineMs;
     for (;;) {
       if (d.status === "running") return { ref: d.id, created };
-      if (["failed", "terminated", "terminating"].includes(d.status)) throw new ProvisionError(`spheron: deployment ${d.id} ${d.status} before it ran`, false);
-      if (Date.now() > end) throw new ProvisionError(`spheron: deployment ${d.id} not running after ${this.o.startDeadlineMs} ms (${d.status})`, false);
+      if (["failed", "terminated", "terminating"].includes(d.status))
+        throw new ProvisionError(`spheron: deployment ${d.id} ${d.status} before it ran`, false);
+      if (Date.now() > end)
+        throw new ProvisionError(`spheron: deployment ${d.id} not running after ${this.o.startDeadlineMs} ms (${d.status})`, false);
       await sleep(this.o.pollMs);
       d = await this.api.call<Deployment>("GET", `/api/deployments/${encodeURIComponent(d.id)}`);
     }
@@ -114,7 +127,8 @@ export class SpheronProvider implements ComputeProvider {
   async status(key: string): Promise<WorkloadStatus> {
     const d = await this.findAny(key);
     if (!d) return { state: "unknown", ref: "", detail: "no spheron deployment for this session" };
-    const state = d.status === "running" ? "running" : ["deploying", "pending", "creating", "provisioning"].includes(d.status) ? "starting" : "failed";
+    const state =
+      d.status === "running" ? "running" : ["deploying", "pending", "creating", "provisioning"].includes(d.status) ? "starting" : "failed";
     return { state, ref: d.id, detail: d.status === "running" ? undefined : `spheron deployment ${d.status}` };
   }
 

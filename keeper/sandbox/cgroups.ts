@@ -50,7 +50,8 @@ export function parseMountinfo(text: string): Mount[] {
 
 function within(mount: Mount, cgroupPath: string): string | undefined {
   if (mount.root === "/") return path.join(mount.mountPoint, cgroupPath);
-  if (cgroupPath === mount.root || cgroupPath.startsWith(`${mount.root}/`)) return path.join(mount.mountPoint, cgroupPath.slice(mount.root.length));
+  if (cgroupPath === mount.root || cgroupPath.startsWith(`${mount.root}/`))
+    return path.join(mount.mountPoint, cgroupPath.slice(mount.root.length));
   return undefined;
 }
 
@@ -143,7 +144,11 @@ function probeAttach(parent: string): boolean {
   const probe = path.join(parent, `probe-${process.pid}`);
   try {
     fs.mkdirSync(probe, { recursive: true });
-    execFileSync("/bin/sh", ["-c", 'echo $$ > "$1"', "probe", path.join(probe, "cgroup.procs")], { stdio: "ignore", env: {}, timeout: 5000 });
+    execFileSync("/bin/sh", ["-c", 'echo $$ > "$1"', "probe", path.join(probe, "cgroup.procs")], {
+      stdio: "ignore",
+      env: {},
+      timeout: 5000,
+    });
     return true;
   } catch {
     return false;
@@ -218,7 +223,8 @@ export function createCgroup(support: CgroupSupport, name: string, limits: Cgrou
     const quota = Math.max(1000, Math.round(limits.cpu * CPU_PERIOD_US));
     enforces.cpu =
       support.version === 1
-        ? tryWrite(path.join(dirs.cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_US)) && tryWrite(path.join(dirs.cpu, "cpu.cfs_quota_us"), String(quota))
+        ? tryWrite(path.join(dirs.cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_US)) &&
+          tryWrite(path.join(dirs.cpu, "cpu.cfs_quota_us"), String(quota))
         : tryWrite(path.join(dirs.cpu, "cpu.max"), `${quota} ${CPU_PERIOD_US}`);
   }
   return handle(support, name, dirs, enforces);
@@ -230,7 +236,12 @@ export function openCgroup(support: CgroupSupport, name: string): WorkloadCgroup
   return handle(support, name, dirs, { memory: !!dirs.memory, pids: !!dirs.pids, cpu: !!dirs.cpu });
 }
 
-function handle(support: CgroupSupport, name: string, dirs: Partial<Record<Controller, string>>, enforces: Record<Controller, boolean>): WorkloadCgroup {
+function handle(
+  support: CgroupSupport,
+  name: string,
+  dirs: Partial<Record<Controller, string>>,
+  enforces: Record<Controller, boolean>,
+): WorkloadCgroup {
   const unique = [...new Set(Object.values(dirs))];
   return {
     name,

@@ -39,10 +39,7 @@ export function buildDockerHostConfig(spec: SandboxSpec, opts: DockerHardeningOp
     RestartPolicy: { Name: "no" },
     AutoRemove: false,
     LogConfig: { Type: "json-file", Config: { "max-size": String(opts.logMaxBytes ?? DEFAULT_DOCKER_LOG_MAX_BYTES), "max-file": "1" } },
-    Binds: [
-      ...spec.roBinds.map((b) => `${b.source}:${b.target}:ro`),
-      ...spec.rwBinds.map((b) => `${b.source}:${b.target}:rw`),
-    ],
+    Binds: [...spec.roBinds.map((b) => `${b.source}:${b.target}:ro`), ...spec.rwBinds.map((b) => `${b.source}:${b.target}:rw`)],
   };
   if (spec.cpu !== undefined) hc.NanoCpus = Math.round(spec.cpu * 1e9);
   return hc;
@@ -55,7 +52,11 @@ export interface DockerContainerIdentity {
 }
 
 /** Full create options: the spec's command (empty: the image's own), env, uid 65534, no network. */
-export function buildDockerCreateOptions(spec: SandboxSpec, id: DockerContainerIdentity, opts: DockerHardeningOptions = {}): ContainerCreateOptions {
+export function buildDockerCreateOptions(
+  spec: SandboxSpec,
+  id: DockerContainerIdentity,
+  opts: DockerHardeningOptions = {},
+): ContainerCreateOptions {
   return {
     name: id.name,
     Image: id.image,

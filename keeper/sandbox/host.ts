@@ -79,7 +79,12 @@ export function probeSandboxHost(opts: ProbeOptions = {}): SandboxHost {
   const bash = ["/bin/bash", "/usr/bin/bash"].find((p) => fs.existsSync(p));
   if (!bash) problems.push("bash not found");
   const root = rootLayout();
-  const layout: BwrapHostLayout = { ...DEFAULT_LAYOUT, bwrap: bwrap ?? DEFAULT_LAYOUT.bwrap, prlimit: prlimit ?? DEFAULT_LAYOUT.prlimit, root };
+  const layout: BwrapHostLayout = {
+    ...DEFAULT_LAYOUT,
+    bwrap: bwrap ?? DEFAULT_LAYOUT.bwrap,
+    prlimit: prlimit ?? DEFAULT_LAYOUT.prlimit,
+    root,
+  };
   return {
     problems,
     bwrapVersion,

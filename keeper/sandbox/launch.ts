@@ -177,7 +177,13 @@ export async function runSandboxed(input: SandboxSpecInput, opts: RunOptions): P
   }
 }
 
-function supervise(child: ChildProcess, host: SandboxHost, cg: WorkloadCgroup | undefined, limits: AppliedLimits, opts: RunOptions): Promise<RunResult> {
+function supervise(
+  child: ChildProcess,
+  host: SandboxHost,
+  cg: WorkloadCgroup | undefined,
+  limits: AppliedLimits,
+  opts: RunOptions,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const gate = child.stdio[3] as Writable;
     const status = child.stdio[4] as Readable;
@@ -270,9 +276,12 @@ function supervise(child: ChildProcess, host: SandboxHost, cg: WorkloadCgroup | 
     });
 
     // Setup itself must not hang: bwrap has to report its child quickly.
-    const setupTimer = setTimeout(() => {
-      if (childPid === undefined) killAll();
-    }, Math.max(10_000, opts.timeoutMs));
+    const setupTimer = setTimeout(
+      () => {
+        if (childPid === undefined) killAll();
+      },
+      Math.max(10_000, opts.timeoutMs),
+    );
 
     // After the sandbox died, stragglers holding a pipe cannot exist (pid namespace), but be safe.
     child.on("exit", () => {
@@ -289,7 +298,8 @@ function supervise(child: ChildProcess, host: SandboxHost, cg: WorkloadCgroup | 
       const st = parseBwrapStatus(statusText);
       const stderr = Buffer.concat(err).toString("utf8");
       if (childPid === undefined && !exited) return reject(new SandboxError("sandbox ended before it started"));
-      if (childPid === undefined) return reject(new SandboxError(`bwrap failed to set up the sandbox (exit ${code}): ${stderr.trim().slice(0, 500)}`));
+      if (childPid === undefined)
+        return reject(new SandboxError(`bwrap failed to set up the sandbox (exit ${code}): ${stderr.trim().slice(0, 500)}`));
       resolve({
         stdout: Buffer.concat(out).toString("utf8"),
         stderr,
@@ -421,7 +431,10 @@ export async function launchDetached(req: DetachedLaunchRequest): Promise<Detach
   };
 
   const pid = child.pid;
-  if (pid === undefined) return fail(`could not spawn the sandbox supervisor: ${(await Promise.race([spawnError, sleep(1000).then(() => new Error("unknown"))])).message}`);
+  if (pid === undefined)
+    return fail(
+      `could not spawn the sandbox supervisor: ${(await Promise.race([spawnError, sleep(1000).then(() => new Error("unknown"))])).message}`,
+    );
   let startTime: string | undefined;
   await waitFor(() => (startTime = processStartTime(pid)) !== undefined, 1000, 5);
   if (startTime === undefined) return fail("the sandbox supervisor exited at once");

@@ -21,7 +21,10 @@ export function parseProcStat(text: string): ProcStat {
   const open = text.indexOf("(");
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) throw new Error("malformed /proc stat line");
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state); field N is rest[N - 3].
   if (rest.length < 20) throw new Error("malformed /proc stat line");
   return {

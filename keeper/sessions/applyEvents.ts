@@ -74,20 +74,33 @@ export class EventApplier {
       case "SessionExtended": {
         const s = await this.moves.get(id);
         if (!s) return;
-        await sessions.extend(id, { additional: Number(a.additionalTime), deposited: (BigInt(s.deposited) + BigInt(a.cost)).toString(), newEndTime: Number(a.newEndTime) });
+        await sessions.extend(id, {
+          additional: Number(a.additionalTime),
+          deposited: (BigInt(s.deposited) + BigInt(a.cost)).toString(),
+          newEndTime: Number(a.newEndTime),
+        });
         if (s.state === "running") await this.moves.transition(s, "renewing", "SessionExtended");
         return;
       }
       case "SessionRenewed": {
         const s = await this.moves.get(id);
         if (!s) return;
-        await sessions.renew(id, { period: Number(a.period), deposited: (BigInt(s.deposited) + BigInt(a.cost)).toString(), newEndTime: Number(a.newEndTime) });
+        await sessions.renew(id, {
+          period: Number(a.period),
+          deposited: (BigInt(s.deposited) + BigInt(a.cost)).toString(),
+          newEndTime: Number(a.newEndTime),
+        });
         await this.store.autoRenewals.recordRenewal(id, { cost: a.cost, newEndTime: Number(a.newEndTime), budgetLeft: a.budgetLeft });
         if (s.state === "running") await this.moves.transition(s, "renewing", `SessionRenewed for ${a.period} s`);
         return;
       }
       case "AutoRenewalSet":
-        await this.store.autoRenewals.set(id, { period: Number(a.period), maxPerRenewal: a.maxPerRenewal, budget: a.budget, setBy: a.setBy });
+        await this.store.autoRenewals.set(id, {
+          period: Number(a.period),
+          maxPerRenewal: a.maxPerRenewal,
+          budget: a.budget,
+          setBy: a.setBy,
+        });
         return;
       case "AutoRenewalStopped":
         await this.store.autoRenewals.stop(id);
@@ -107,7 +120,8 @@ export class EventApplier {
         if (!s) return;
         await sessions.endOnChain(id, (BigInt(s.claimed) + BigInt(a.paidToTreasury)).toString(), a.refunded);
         if (s.state === "failed") await this.moves.transition(s, "refunded", "SessionEnded");
-        else if (["requested", "provisioning", "running", "renewing"].includes(s.state)) await this.moves.transition(s, "ending", `SessionEnded by ${a.endedBy}`);
+        else if (["requested", "provisioning", "running", "renewing"].includes(s.state))
+          await this.moves.transition(s, "ending", `SessionEnded by ${a.endedBy}`);
         return;
       }
       default:

@@ -33,13 +33,21 @@ export async function costReport(store: Store, at = now()): Promise<CostReport> 
     const list = byId.get(s.instance_id) ?? [];
     const c = list.reduce((sum, a) => {
       if (a.cost !== null) return sum + BigInt(a.cost);
-      if (a.state === "running" && a.running_at !== null) return sum + BigInt(a.price_per_hour) * BigInt(Math.max(1, Math.ceil((at - a.running_at) / 3600)));
+      if (a.state === "running" && a.running_at !== null)
+        return sum + BigInt(a.price_per_hour) * BigInt(Math.max(1, Math.ceil((at - a.running_at) / 3600)));
       return sum;
     }, 0n);
     const p = BigInt(s.claimed);
     paid += p;
     cost += c;
-    out.push({ instanceId: s.instance_id, state: s.state, providers: list.map((a) => a.provider), agentPaid: p.toString(), providerCost: c.toString(), margin: (p - c).toString() });
+    out.push({
+      instanceId: s.instance_id,
+      state: s.state,
+      providers: list.map((a) => a.provider),
+      agentPaid: p.toString(),
+      providerCost: c.toString(),
+      margin: (p - c).toString(),
+    });
   }
   return { sessions: out, totals: { agentPaid: paid.toString(), providerCost: cost.toString(), margin: (paid - cost).toString() } };
 }

@@ -50,7 +50,10 @@ export class Failover {
   /** The agent's allowed providers, configured ones only, paid-for first. */
   candidates(providerId: number, allowed: string[] | undefined): string[] {
     const first = this.registry.nameForId(providerId);
-    const rest = allowed === undefined ? [this.registry.local.name] : allowed.map((n) => this.registry.resolve(n)).filter((n): n is string => n !== undefined);
+    const rest =
+      allowed === undefined
+        ? [this.registry.local.name]
+        : allowed.map((n) => this.registry.resolve(n)).filter((n): n is string => n !== undefined);
     // With an explicit list, the paid-for provider is a candidate only when it is configured (it may be
     // the local fallback for an unconfigured id, which the agent did not allow).
     const head = allowed === undefined || first !== this.registry.local.name ? [first] : [];
@@ -62,7 +65,12 @@ export class Failover {
   }
 
   /** The next provider to try, or undefined when every allowed one was tried or is unhealthy. */
-  async choose(providerId: number, spec: WorkloadSpec & { providers?: string[] }, durationSeconds: number, tried: Set<string>): Promise<Choice | undefined> {
+  async choose(
+    providerId: number,
+    spec: WorkloadSpec & { providers?: string[] },
+    durationSeconds: number,
+    tried: Set<string>,
+  ): Promise<Choice | undefined> {
     const all = this.candidates(providerId, spec.providers).filter((n) => !tried.has(n));
     const open = await Promise.all(all.map((n) => this.isOpen(n)));
     const healthy = all.filter((_, i) => !open[i]);
@@ -99,7 +107,12 @@ export class Failover {
 
   /** Starts the next attempt (call inside the caller's transaction). */
   begin(instanceId: string, choice: Choice, deadlineSeconds: number): Promise<AttemptRow> {
-    return this.store.provisionAttempts.begin(instanceId, choice.name, choice.pricePerHour, Math.min(deadlineSeconds, this.opts.deadlineSeconds));
+    return this.store.provisionAttempts.begin(
+      instanceId,
+      choice.name,
+      choice.pricePerHour,
+      Math.min(deadlineSeconds, this.opts.deadlineSeconds),
+    );
   }
 
   countTry(a: AttemptRow): Promise<void> {

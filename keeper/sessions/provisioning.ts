@@ -81,7 +81,13 @@ export class Provisioning {
     if (!attempt || attempt.state === "failed" || attempt.state === "stopped") {
       // Quotes are network calls: the choice is made before the transaction that records it.
       const choice = await f.choose(s.provider_id, spec, s.duration, await f.tried(s.instance_id));
-      if (!choice) return this.moves.fail(s, attempt ? `provisioning failed on every allowed provider: ${attempt.error ?? ""}` : "no allowed provider is configured and healthy");
+      if (!choice)
+        return this.moves.fail(
+          s,
+          attempt
+            ? `provisioning failed on every allowed provider: ${attempt.error ?? ""}`
+            : "no allowed provider is configured and healthy",
+        );
       const begun = await this.store.tx(async () => {
         const fresh = (await this.moves.get(s.instance_id))!;
         if (fresh.state !== "requested" && fresh.state !== "provisioning") return undefined; // ended meanwhile
@@ -89,7 +95,8 @@ export class Provisioning {
         await this.store.sessions.assignProvider(s.instance_id, choice.name);
         // A cloud provider is paid from now on: record Provisioning (once per session) so an agent
         // ending the pending session within the provisioning window pays for the time since.
-        if (f.registry.isCloud(choice.name)) await this.moves.enqueueOutcome(s.instance_id, OUTCOME.Provisioning, `${choice.name}:provisioning`);
+        if (f.registry.isCloud(choice.name))
+          await this.moves.enqueueOutcome(s.instance_id, OUTCOME.Provisioning, `${choice.name}:provisioning`);
         if (fresh.state === "requested") await this.moves.transition(fresh, "provisioning", `provider ${choice.name}`);
         else await this.moves.recordTransition(s.instance_id, fresh.state, fresh.state, `attempt ${a.seq}: provider ${choice.name}`);
         return a;
@@ -118,7 +125,11 @@ export class Provisioning {
         if (fresh.state !== "provisioning") return; // the agent ended it meanwhile: 'ending' terminates
         await f.markRunning(current);
         await this.store.sessions.markProvisioned(s.instance_id, result.ref);
-        await this.moves.transition(fresh, "running", result.created ? `provisioned on ${provider.name}` : `found existing workload on ${provider.name}`);
+        await this.moves.transition(
+          fresh,
+          "running",
+          result.created ? `provisioned on ${provider.name}` : `found existing workload on ${provider.name}`,
+        );
         await this.moves.enqueueOutcome(s.instance_id, OUTCOME.Running, `${provider.name}:${result.ref}`);
       });
       await f.recordSuccess(provider.name);
@@ -127,7 +138,10 @@ export class Provisioning {
       const retryable = err instanceof ProvisionError ? err.retryable : !/no answer within|deadline passed/.test(message);
       const tries = current.tries + 1;
       if (retryable && tries < (this.moves.opts.maxAttempts ?? 5) && now() < current.deadline_at) {
-        this.log.warn({ instanceId: s.instance_id, provider: provider.name, tries, err: message }, "provisioning failed; retrying on the same provider");
+        this.log.warn(
+          { instanceId: s.instance_id, provider: provider.name, tries, err: message },
+          "provisioning failed; retrying on the same provider",
+        );
         const wait = Math.min(2 ** tries, Math.max(1, current.deadline_at - now()));
         await this.store.sessions.retryAt(s.instance_id, now() + wait, message);
         return;
@@ -159,7 +173,10 @@ export class Provisioning {
     }
     const choice = await f.choose(s.provider_id, spec, Math.max(0, (s.ends_at ?? now()) - now()), await f.tried(s.instance_id));
     if (!choice) return false;
-    await this.moves.provider(s).terminate(s.workload_key).catch(() => undefined);
+    await this.moves
+      .provider(s)
+      .terminate(s.workload_key)
+      .catch(() => undefined);
     await f.recordFailure(s.provider, `workload lost: ${detail}`);
     const lost = s.provider;
     await this.store.tx(async () => {

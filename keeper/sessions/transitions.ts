@@ -66,8 +66,20 @@ export class SessionMoves {
 
   /** Enqueues the session's outcome for the chain (once per kind of outcome; call inside the move's transaction). */
   async enqueueOutcome(instanceId: string, outcome: number, ref: string): Promise<void> {
-    const label = outcome === OUTCOME.Running ? "running" : outcome === OUTCOME.Failed ? "failed" : outcome === OUTCOME.Provisioning ? "provisioning" : "completed";
-    await this.store.outbox.enqueue(`outcome:${instanceId}:${label}`, "recordOutcome", instanceId, computeInterface.encodeFunctionData("recordOutcome", [instanceId, outcome, ref]));
+    const label =
+      outcome === OUTCOME.Running
+        ? "running"
+        : outcome === OUTCOME.Failed
+          ? "failed"
+          : outcome === OUTCOME.Provisioning
+            ? "provisioning"
+            : "completed";
+    await this.store.outbox.enqueue(
+      `outcome:${instanceId}:${label}`,
+      "recordOutcome",
+      instanceId,
+      computeInterface.encodeFunctionData("recordOutcome", [instanceId, outcome, ref]),
+    );
   }
 
   /** The session cannot be served: failed, with a Failed outcome so the chain refunds the agent. */

@@ -44,7 +44,11 @@ export class SessionWatch {
       return;
     }
     const status = await this.moves.provider(s).status(s.workload_key);
-    if ((status.state === "failed" || status.state === "unknown") && (await this.provisioning.failoverLostWorkload(s, status.detail ?? status.state))) return;
+    if (
+      (status.state === "failed" || status.state === "unknown") &&
+      (await this.provisioning.failoverLostWorkload(s, status.detail ?? status.state))
+    )
+      return;
     if (status.state === "exited" || status.state === "failed" || status.state === "unknown") {
       // The workload is gone before its time: settle now so the agent gets the unused part back.
       await this.moves.provider(s).terminate(s.workload_key);
@@ -59,7 +63,12 @@ export class SessionWatch {
     if (s.ends_at !== null && (s.last_claim_at === null || now() - s.last_claim_at >= this.moves.opts.claimIntervalSeconds)) {
       const bucket = Math.floor(now() / this.moves.opts.claimIntervalSeconds);
       await this.store.tx(async () => {
-        await this.store.outbox.enqueue(`claim:${s.instance_id}:${bucket}`, "claim", s.instance_id, computeInterface.encodeFunctionData("claim", [s.instance_id]));
+        await this.store.outbox.enqueue(
+          `claim:${s.instance_id}:${bucket}`,
+          "claim",
+          s.instance_id,
+          computeInterface.encodeFunctionData("claim", [s.instance_id]),
+        );
         await this.store.sessions.markClaimRequested(s.instance_id);
       });
     }
@@ -84,6 +93,8 @@ export class SessionWatch {
     if (!a) return false;
     if (a.state === "queued" || a.state === "sent") return true;
     if (a.state !== "mined") return false;
-    return (await this.store.events.ingestedUpTo()) < a.mined_block! || (await this.store.events.unappliedOf(s.instance_id, a.mined_block!)) > 0;
+    return (
+      (await this.store.events.ingestedUpTo()) < a.mined_block! || (await this.store.events.unappliedOf(s.instance_id, a.mined_block!)) > 0
+    );
   }
 }

@@ -11,7 +11,12 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 export const WorkloadConfigSchema = z
   .object({
-    image: z.string().min(1).max(256).regex(/^[a-z0-9][a-z0-9._/:@-]*$/i, "not an image reference").optional(),
+    image: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[a-z0-9][a-z0-9._/:@-]*$/i, "not an image reference")
+      .optional(),
     command: z.array(z.string().max(4096)).min(1).max(64).optional(),
     cpu: z.number().positive().max(64).default(1),
     memoryMb: z.number().int().min(16).max(262_144).default(256),
@@ -22,7 +27,10 @@ export const WorkloadConfigSchema = z
     gpu: z
       .object({
         count: z.number().int().min(1).max(16),
-        model: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "a lower-case model name such as a100 or h100").optional(),
+        model: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "a lower-case model name such as a100 or h100")
+          .optional(),
         vendor: z.enum(["nvidia", "amd"]).optional(),
       })
       .strict()

@@ -6,7 +6,8 @@
 import type { DB } from "./db";
 import type { Unit } from "./unit";
 
-export type DeploymentState = "creating" | "bidding" | "leasing" | "sending_manifest" | "starting" | "running" | "closing" | "closed" | "failed";
+export type DeploymentState =
+  "creating" | "bidding" | "leasing" | "sending_manifest" | "starting" | "running" | "closing" | "closed" | "failed";
 
 export interface DeploymentRecord {
   workload_key: string;
@@ -45,17 +46,13 @@ export class AkashRepo {
   }
 
   /** The session's first deployment, recorded (state 'creating') before anything is broadcast. */
-  insertDeployment(r: Pick<DeploymentRecord, "workload_key" | "owner" | "dseq" | "attempt" | "ends_at" | "manifest_hash">): Promise<DeploymentRecord> {
+  insertDeployment(
+    r: Pick<DeploymentRecord, "workload_key" | "owner" | "dseq" | "attempt" | "ends_at" | "manifest_hash">,
+  ): Promise<DeploymentRecord> {
     return this.unit.run((db) => {
-      db.prepare("INSERT INTO akash_deployments (workload_key, owner, dseq, attempt, state, ends_at, manifest_hash, updated_at) VALUES (?, ?, ?, ?, 'creating', ?, ?, ?)").run(
-        r.workload_key,
-        r.owner,
-        r.dseq,
-        r.attempt,
-        r.ends_at,
-        r.manifest_hash,
-        nowS(),
-      );
+      db.prepare(
+        "INSERT INTO akash_deployments (workload_key, owner, dseq, attempt, state, ends_at, manifest_hash, updated_at) VALUES (?, ?, ?, ?, 'creating', ?, ?, ?)",
+      ).run(r.workload_key, r.owner, r.dseq, r.attempt, r.ends_at, r.manifest_hash, nowS());
       return deploymentOf(db, r.workload_key)!;
     });
   }
@@ -77,7 +74,9 @@ export class AkashRepo {
       const cols = Object.keys(patch);
       // The column names come from the record's own keys (typed), never from outside input.
       if (cols.length) {
-        db.prepare(`UPDATE akash_deployments SET ${cols.map((c) => `${c} = @${c}`).join(", ")}, updated_at = @updated_at WHERE workload_key = @workload_key`).run({
+        db.prepare(
+          `UPDATE akash_deployments SET ${cols.map((c) => `${c} = @${c}`).join(", ")}, updated_at = @updated_at WHERE workload_key = @workload_key`,
+        ).run({
           ...patch,
           updated_at: nowS(),
           workload_key: key,
@@ -92,14 +91,20 @@ export class AkashRepo {
     return this.unit.run((db) =>
       db.transaction(() => {
         const cur = deploymentOf(db, key)!;
-        db.prepare("UPDATE akash_deployments SET deposited = ?, updated_at = ? WHERE workload_key = ?").run((BigInt(cur.deposited) + BigInt(uakt)).toString(), nowS(), key);
+        db.prepare("UPDATE akash_deployments SET deposited = ?, updated_at = ? WHERE workload_key = ?").run(
+          (BigInt(cur.deposited) + BigInt(uakt)).toString(),
+          nowS(),
+          key,
+        );
         return deploymentOf(db, key)!;
       })(),
     );
   }
 
   activeDeployments(): Promise<DeploymentRecord[]> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM akash_deployments WHERE state NOT IN ('closed', 'failed')").all() as DeploymentRecord[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM akash_deployments WHERE state NOT IN ('closed', 'failed')").all() as DeploymentRecord[],
+    );
   }
 
   certificate(owner: string): Promise<CertificateRecord | undefined> {
@@ -109,13 +114,9 @@ export class AkashRepo {
   /** Keeps the first certificate saved for `owner` (a second one is ignored) and returns the kept one. */
   saveCertificate(c: Omit<CertificateRecord, "published">): Promise<CertificateRecord> {
     return this.unit.run((db) => {
-      db.prepare("INSERT INTO akash_certificates (owner, cert_pem, pubkey_pem, key_pem, published, created_at) VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (owner) DO NOTHING").run(
-        c.owner,
-        c.cert_pem,
-        c.pubkey_pem,
-        c.key_pem,
-        nowS(),
-      );
+      db.prepare(
+        "INSERT INTO akash_certificates (owner, cert_pem, pubkey_pem, key_pem, published, created_at) VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (owner) DO NOTHING",
+      ).run(c.owner, c.cert_pem, c.pubkey_pem, c.key_pem, nowS());
       return certificateOf(db, c.owner)!;
     });
   }
@@ -127,5 +128,7 @@ export class AkashRepo {
   }
 }
 
-const deploymentOf = (db: DB, key: string) => db.prepare("SELECT * FROM akash_deployments WHERE workload_key = ?").get(key) as DeploymentRecord | undefined;
-const certificateOf = (db: DB, owner: string) => db.prepare("SELECT * FROM akash_certificates WHERE owner = ?").get(owner) as CertificateRecord | undefined;
+const deploymentOf = (db: DB, key: string) =>
+  db.prepare("SELECT * FROM akash_deployments WHERE workload_key = ?").get(key) as DeploymentRecord | undefined;
+const certificateOf = (db: DB, owner: string) =>
+  db.prepare("SELECT * FROM akash_certificates WHERE owner = ?").get(owner) as CertificateRecord | undefined;

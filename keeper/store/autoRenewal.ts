@@ -29,7 +29,9 @@ export class AutoRenewalRepo {
   constructor(private readonly unit: Unit) {}
 
   get(instanceId: string): Promise<AutoRenewalRow | undefined> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM auto_renewals WHERE instance_id = ?").get(instanceId) as AutoRenewalRow | undefined);
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM auto_renewals WHERE instance_id = ?").get(instanceId) as AutoRenewalRow | undefined,
+    );
   }
 
   /** AutoRenewalSet: new terms replace the old ones; the last failure is history, kept until a new one. */
@@ -77,7 +79,10 @@ export class AutoRenewalRepo {
   /** Every session with auto-renewal terms, with its state and end (for `keeper status` / `sessions`). */
   list(): Promise<RenewalListRow[]> {
     return this.unit.run(
-      (db) => db.prepare("SELECT r.*, s.state, s.ends_at FROM auto_renewals r JOIN sessions s USING (instance_id) ORDER BY s.ends_at").all() as RenewalListRow[],
+      (db) =>
+        db
+          .prepare("SELECT r.*, s.state, s.ends_at FROM auto_renewals r JOIN sessions s USING (instance_id) ORDER BY s.ends_at")
+          .all() as RenewalListRow[],
     );
   }
 }

@@ -16,7 +16,12 @@ export interface BurnRow {
 
 /** The burn share of received WATT of settled jobs no batch has claimed. */
 const owed = (db: DB): bigint =>
-  (db.prepare("SELECT burned, burn_owed FROM jobs WHERE burn_id IS NULL AND state != 'running'").all() as { burned: string; burn_owed: string }[]).reduce((a, r) => a + BigInt(r.burned) - BigInt(r.burn_owed), 0n);
+  (
+    db.prepare("SELECT burned, burn_owed FROM jobs WHERE burn_id IS NULL AND state != 'running'").all() as {
+      burned: string;
+      burn_owed: string;
+    }[]
+  ).reduce((a, r) => a + BigInt(r.burned) - BigInt(r.burn_owed), 0n);
 
 const byId = (db: DB, id: number | bigint): BurnRow => db.prepare("SELECT * FROM watt_burns WHERE id = ?").get(id) as BurnRow;
 
@@ -38,7 +43,9 @@ export class BurnsRepo {
     return this.unit.run((db) =>
       db.transaction(() => {
         const t = now();
-        const r = db.prepare("INSERT INTO watt_burns (amount, state, created_at, updated_at) VALUES (?, 'pending', ?, ?)").run(owed(db).toString(), t, t);
+        const r = db
+          .prepare("INSERT INTO watt_burns (amount, state, created_at, updated_at) VALUES (?, 'pending', ?, ?)")
+          .run(owed(db).toString(), t, t);
         db.prepare("UPDATE jobs SET burn_id = ? WHERE burn_id IS NULL AND state != 'running' AND burned != '0'").run(r.lastInsertRowid);
         return byId(db, r.lastInsertRowid);
       })(),
@@ -48,7 +55,9 @@ export class BurnsRepo {
   /** Stores the signed transaction before it is sent (once: a batch keeps its first bytes); returns the row. */
   setSigned(id: number, rawTx: string, signature: string, lastValidHeight: number): Promise<BurnRow> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE watt_burns SET raw_tx = ?, signature = ?, last_valid_height = ?, updated_at = ? WHERE id = ? AND raw_tx IS NULL").run(rawTx, signature, lastValidHeight, now(), id);
+      db.prepare(
+        "UPDATE watt_burns SET raw_tx = ?, signature = ?, last_valid_height = ?, updated_at = ? WHERE id = ? AND raw_tx IS NULL",
+      ).run(rawTx, signature, lastValidHeight, now(), id);
       return byId(db, id);
     });
   }

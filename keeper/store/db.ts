@@ -150,7 +150,8 @@ const MIGRATIONS: string[] = [
     updated_at   INTEGER NOT NULL
   );
   CREATE UNIQUE INDEX akash_deployments_dseq ON akash_deployments (owner, dseq);
-  `,  `
+  `,
+  `
   -- Failover: every provider a session tried, in order; the last row is the current attempt. A row is
   -- written before its provider is called, so a restart continues the same attempt.
   CREATE TABLE provision_attempts (
@@ -200,7 +201,8 @@ const MIGRATIONS: string[] = [
   CREATE INDEX bridge_transfers_state ON bridge_transfers (state);
 
   ALTER TABLE orphaned_workloads ADD COLUMN provider TEXT;
-  `,  `
+  `,
+  `
   -- WATT (keeper/payments). Amounts are base units of the mint, as decimal strings.
   -- Every verified WATT transfer into the service's token account, once: the signature is the key.
   CREATE TABLE watt_payments (

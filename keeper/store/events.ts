@@ -61,7 +61,9 @@ export class EventsRepo {
            status = CASE WHEN events.applied_at IS NULL THEN 'new' ELSE 'applied' END
          WHERE events.status IN ('orphaned', 'dropped')`,
       );
-      const insertBlock = db.prepare("INSERT INTO blocks (number, hash) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash");
+      const insertBlock = db.prepare(
+        "INSERT INTO blocks (number, hash) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
+      );
       const t = now();
       return db.transaction(() => {
         let count = 0;
@@ -82,7 +84,13 @@ export class EventsRepo {
 
   /** Stored block hashes below `number`, newest first (where to look for the common ancestor). */
   blocksBelow(number: number): Promise<{ number: number; hash: string }[]> {
-    return this.unit.run((db) => db.prepare("SELECT number, hash FROM blocks WHERE number < ? ORDER BY number DESC").all(number) as { number: number; hash: string }[]);
+    return this.unit.run(
+      (db) =>
+        db.prepare("SELECT number, hash FROM blocks WHERE number < ? ORDER BY number DESC").all(number) as {
+          number: number;
+          hash: string;
+        }[],
+    );
   }
 
   /**
@@ -92,7 +100,9 @@ export class EventsRepo {
   rewindTo(ancestor: number, ancestorHash: string | undefined): Promise<number> {
     return this.unit.run((db) =>
       db.transaction(() => {
-        const orphaned = db.prepare("UPDATE events SET status = 'orphaned' WHERE block_number > ? AND status != 'orphaned'").run(ancestor).changes;
+        const orphaned = db
+          .prepare("UPDATE events SET status = 'orphaned' WHERE block_number > ? AND status != 'orphaned'")
+          .run(ancestor).changes;
         db.prepare("DELETE FROM blocks WHERE number > ?").run(ancestor);
         setMeta(db, CURSOR_NUMBER, String(ancestor));
         if (ancestorHash) setMeta(db, CURSOR_HASH, ancestorHash);
@@ -104,20 +114,30 @@ export class EventsRepo {
 
   /** Events ingested and not applied yet, in chain order. */
   unapplied(limit: number): Promise<EventRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM events WHERE status = 'new' ORDER BY block_number, log_index LIMIT ?").all(limit) as EventRow[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM events WHERE status = 'new' ORDER BY block_number, log_index LIMIT ?").all(limit) as EventRow[],
+    );
   }
 
   /** Marks an event applied; false when it was not new any more (applied already, or orphaned). */
   markApplied(txHash: string, logIndex: number): Promise<boolean> {
     return this.unit.run(
-      (db) => db.prepare("UPDATE events SET status = 'applied', applied_at = ? WHERE tx_hash = ? AND log_index = ? AND status = 'new'").run(now(), txHash, logIndex).changes > 0,
+      (db) =>
+        db
+          .prepare("UPDATE events SET status = 'applied', applied_at = ? WHERE tx_hash = ? AND log_index = ? AND status = 'new'")
+          .run(now(), txHash, logIndex).changes > 0,
     );
   }
 
   /** Events of a session ingested but not applied yet, up to `block`. */
   unappliedOf(instanceId: string, block: number): Promise<number> {
     return this.unit.run(
-      (db) => (db.prepare("SELECT count(*) n FROM events WHERE instance_id = ? AND status = 'new' AND block_number <= ?").get(instanceId, block) as { n: number }).n,
+      (db) =>
+        (
+          db
+            .prepare("SELECT count(*) n FROM events WHERE instance_id = ? AND status = 'new' AND block_number <= ?")
+            .get(instanceId, block) as { n: number }
+        ).n,
     );
   }
 
@@ -126,7 +146,9 @@ export class EventsRepo {
     return this.unit.run(
       (db) =>
         db
-          .prepare("SELECT tx_hash, log_index, instance_id FROM events WHERE name = 'SessionStarted' AND status = 'orphaned' AND applied_at IS NOT NULL AND block_number <= ?")
+          .prepare(
+            "SELECT tx_hash, log_index, instance_id FROM events WHERE name = 'SessionStarted' AND status = 'orphaned' AND applied_at IS NOT NULL AND block_number <= ?",
+          )
           .all(upTo) as { tx_hash: string; log_index: number; instance_id: string }[],
     );
   }

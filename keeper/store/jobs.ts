@@ -54,7 +54,10 @@ export interface JobOutcome {
 }
 
 /** A job as `keeper jobs` lists it. */
-export type JobListRow = Pick<JobRow, "job_id" | "service" | "state" | "agent" | "payment" | "price" | "charged" | "refunded" | "burned" | "batch_root" | "created_at">;
+export type JobListRow = Pick<
+  JobRow,
+  "job_id" | "service" | "state" | "agent" | "payment" | "price" | "charged" | "refunded" | "burned" | "batch_root" | "created_at"
+>;
 
 export type BackfillJob = Pick<JobRow, "job_id" | "state" | "charged" | "burned"> & { burn_id: number | null };
 
@@ -73,17 +76,9 @@ export class JobsRepo {
   /** The job row of a charged job, 'running' (the job_id is the primary key: a second insert throws). */
   start(j: NewJob): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, charged_granted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)").run(
-        j.jobId,
-        j.service,
-        j.requestHash,
-        j.agent,
-        j.payment,
-        j.signature,
-        j.price.toString(),
-        j.chargedGranted.toString(),
-        now(),
-      );
+      db.prepare(
+        "INSERT INTO jobs (job_id, service, request_hash, agent, payment, signature, price, state, charged_granted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+      ).run(j.jobId, j.service, j.requestHash, j.agent, j.payment, j.signature, j.price.toString(), j.chargedGranted.toString(), now());
     });
   }
 
@@ -92,8 +87,22 @@ export class JobsRepo {
     return this.unit.run(
       (db) =>
         db
-          .prepare("UPDATE jobs SET state = ?, charged = ?, charged_granted = ?, refunded = ?, burned = ?, burn_owed = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'")
-          .run(o.state, o.charged.toString(), o.chargedGranted.toString(), o.refunded.toString(), o.burned.toString(), o.burnOwed.toString(), o.httpStatus, o.response, o.outcomeHash, now(), jobId).changes === 1,
+          .prepare(
+            "UPDATE jobs SET state = ?, charged = ?, charged_granted = ?, refunded = ?, burned = ?, burn_owed = ?, http_status = ?, response = ?, outcome_hash = ?, finished_at = ? WHERE job_id = ? AND state = 'running'",
+          )
+          .run(
+            o.state,
+            o.charged.toString(),
+            o.chargedGranted.toString(),
+            o.refunded.toString(),
+            o.burned.toString(),
+            o.burnOwed.toString(),
+            o.httpStatus,
+            o.response,
+            o.outcomeHash,
+            now(),
+            jobId,
+          ).changes === 1,
     );
   }
 
@@ -102,24 +111,38 @@ export class JobsRepo {
     return this.unit.run(
       (db) =>
         db
-          .prepare("SELECT job_id, service, state, agent, payment, price, charged, refunded, burned, batch_root, created_at FROM jobs WHERE (? IS NULL OR agent = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?")
+          .prepare(
+            "SELECT job_id, service, state, agent, payment, price, charged, refunded, burned, batch_root, created_at FROM jobs WHERE (? IS NULL OR agent = ?) ORDER BY created_at DESC, rowid DESC LIMIT ?",
+          )
           .all(agent ?? null, agent ?? null, limit) as JobListRow[],
     );
   }
 
   /** How many jobs per "service state" (`keeper status`). */
   countsByServiceAndState(): Promise<{ k: string; n: number }[]> {
-    return this.unit.run((db) => db.prepare("SELECT service || ' ' || state k, count(*) n FROM jobs GROUP BY service, state ORDER BY 1").all() as { k: string; n: number }[]);
+    return this.unit.run(
+      (db) =>
+        db.prepare("SELECT service || ' ' || state k, count(*) n FROM jobs GROUP BY service, state ORDER BY 1").all() as {
+          k: string;
+          n: number;
+        }[],
+    );
   }
 
   /** Prepaid jobs with what the granted-WATT backfill needs (payments/ledger.ts backfillGranted). */
   prepaidForBackfill(): Promise<BackfillJob[]> {
-    return this.unit.run((db) => db.prepare("SELECT job_id, state, charged, burned, burn_id FROM jobs WHERE payment = 'prepaid'").all() as BackfillJob[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT job_id, state, charged, burned, burn_id FROM jobs WHERE payment = 'prepaid'").all() as BackfillJob[],
+    );
   }
 
   setGrantedShare(jobId: string, chargedGranted: bigint, burnOwed: bigint): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE jobs SET charged_granted = ?, burn_owed = ? WHERE job_id = ?").run(chargedGranted.toString(), burnOwed.toString(), jobId);
+      db.prepare("UPDATE jobs SET charged_granted = ?, burn_owed = ? WHERE job_id = ?").run(
+        chargedGranted.toString(),
+        burnOwed.toString(),
+        jobId,
+      );
     });
   }
 }

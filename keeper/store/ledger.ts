@@ -51,7 +51,8 @@ export interface LedgerSums {
 }
 
 const balanceRow = (db: DB, agent: string) => {
-  const row = db.prepare("SELECT amount, granted FROM watt_balances WHERE agent = ?").get(agent) as { amount: string; granted: string } | undefined;
+  const row = db.prepare("SELECT amount, granted FROM watt_balances WHERE agent = ?").get(agent) as
+    { amount: string; granted: string } | undefined;
   return { amount: BigInt(row?.amount ?? "0"), granted: BigInt(row?.granted ?? "0") };
 };
 
@@ -77,8 +78,18 @@ export class LedgerRepo {
       if (next < 0n) throw new Error(`ledger: balance of ${agent} would go negative`);
       if (granted < 0n || granted > next) throw new Error(`ledger: granted part of ${agent}'s balance out of range`);
       db.transaction(() => {
-        db.prepare("INSERT INTO watt_balances (agent, amount, granted) VALUES (?, ?, ?) ON CONFLICT (agent) DO UPDATE SET amount = excluded.amount, granted = excluded.granted").run(agent, next.toString(), granted.toString());
-        db.prepare("INSERT INTO watt_ledger (agent, kind, amount, job_id, signature, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(agent, kind, delta.toString(), ref.jobId ?? null, ref.signature ?? null, ref.note ?? null, now());
+        db.prepare(
+          "INSERT INTO watt_balances (agent, amount, granted) VALUES (?, ?, ?) ON CONFLICT (agent) DO UPDATE SET amount = excluded.amount, granted = excluded.granted",
+        ).run(agent, next.toString(), granted.toString());
+        db.prepare("INSERT INTO watt_ledger (agent, kind, amount, job_id, signature, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
+          agent,
+          kind,
+          delta.toString(),
+          ref.jobId ?? null,
+          ref.signature ?? null,
+          ref.note ?? null,
+          now(),
+        );
       })();
       return next;
     });
@@ -86,12 +97,25 @@ export class LedgerRepo {
 
   /** The agent's latest ledger rows, newest first. */
   entries(agent: string, limit: number): Promise<LedgerEntry[]> {
-    return this.unit.run((db) => db.prepare("SELECT kind, amount, job_id, signature, note, created_at FROM watt_ledger WHERE agent = ? ORDER BY id DESC LIMIT ?").all(agent, limit) as LedgerEntry[]);
+    return this.unit.run(
+      (db) =>
+        db
+          .prepare("SELECT kind, amount, job_id, signature, note, created_at FROM watt_ledger WHERE agent = ? ORDER BY id DESC LIMIT ?")
+          .all(agent, limit) as LedgerEntry[],
+    );
   }
 
   /** Every ledger row in the order written (the granted-WATT backfill replays them). */
   allInOrder(): Promise<{ agent: string; kind: LedgerKind; amount: string; job_id: string | null }[]> {
-    return this.unit.run((db) => db.prepare("SELECT agent, kind, amount, job_id FROM watt_ledger ORDER BY id").all() as { agent: string; kind: LedgerKind; amount: string; job_id: string | null }[]);
+    return this.unit.run(
+      (db) =>
+        db.prepare("SELECT agent, kind, amount, job_id FROM watt_ledger ORDER BY id").all() as {
+          agent: string;
+          kind: LedgerKind;
+          amount: string;
+          job_id: string | null;
+        }[],
+    );
   }
 
   setGrantedPart(agent: string, granted: bigint): Promise<void> {
@@ -106,7 +130,11 @@ export class LedgerRepo {
 
   /** How a counted transfer was counted, or undefined when it was not. */
   payment(signature: string): Promise<{ kind: string; credited_to: string; amount: string } | undefined> {
-    return this.unit.run((db) => db.prepare("SELECT kind, credited_to, amount FROM watt_payments WHERE signature = ?").get(signature) as { kind: string; credited_to: string; amount: string } | undefined);
+    return this.unit.run(
+      (db) =>
+        db.prepare("SELECT kind, credited_to, amount FROM watt_payments WHERE signature = ?").get(signature) as
+          { kind: string; credited_to: string; amount: string } | undefined,
+    );
   }
 
   /**
@@ -115,19 +143,13 @@ export class LedgerRepo {
    */
   recordPayment(p: PaymentRecord): Promise<{ kind: string; memo: string } | undefined> {
     return this.unit.run((db) => {
-      const dup = db.prepare("SELECT kind, memo FROM watt_payments WHERE signature = ? OR (kind = 'job' AND ? = 'job' AND memo = ?)").get(p.signature, p.kind, p.memo) as { kind: string; memo: string } | undefined;
+      const dup = db
+        .prepare("SELECT kind, memo FROM watt_payments WHERE signature = ? OR (kind = 'job' AND ? = 'job' AND memo = ?)")
+        .get(p.signature, p.kind, p.memo) as { kind: string; memo: string } | undefined;
       if (dup) return dup;
-      db.prepare("INSERT INTO watt_payments (signature, kind, memo, payer, credited_to, amount, slot, block_time, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
-        p.signature,
-        p.kind,
-        p.memo,
-        p.payer,
-        p.creditedTo,
-        p.amount.toString(),
-        p.slot,
-        p.blockTime,
-        now(),
-      );
+      db.prepare(
+        "INSERT INTO watt_payments (signature, kind, memo, payer, credited_to, amount, slot, block_time, verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(p.signature, p.kind, p.memo, p.payer, p.creditedTo, p.amount.toString(), p.slot, p.blockTime, now());
       return undefined;
     });
   }

@@ -83,7 +83,9 @@ export class OutboxRepo {
   }
 
   byKey(key: string): Promise<ActionStateRow | undefined> {
-    return this.unit.run((db) => db.prepare("SELECT state, mined_block, error FROM actions WHERE idempotency_key = ?").get(key) as ActionStateRow | undefined);
+    return this.unit.run(
+      (db) => db.prepare("SELECT state, mined_block, error FROM actions WHERE idempotency_key = ?").get(key) as ActionStateRow | undefined,
+    );
   }
 
   /** Actions not settled yet (queued or sent), of one kind or of all. */
@@ -111,7 +113,9 @@ export class OutboxRepo {
 
   /** Every transaction signed for an action, oldest first. */
   signedTxs(actionId: number): Promise<SignedTxRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM action_txs WHERE action_id = ? ORDER BY sent_at, rowid").all(actionId) as SignedTxRow[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM action_txs WHERE action_id = ? ORDER BY sent_at, rowid").all(actionId) as SignedTxRow[],
+    );
   }
 
   /** A receipt arrived: mined (ok) or reverted, in `block`. */
@@ -164,7 +168,9 @@ export class OutboxRepo {
   nextNonce(): Promise<number> {
     return this.unit.run((db) => {
       const stored = Number(getMeta(db, NEXT_NONCE) ?? 0);
-      const usedByUs = db.prepare("SELECT max(nonce) m FROM actions WHERE state IN ('sent', 'mined', 'reverted')").get() as { m: number | null };
+      const usedByUs = db.prepare("SELECT max(nonce) m FROM actions WHERE state IN ('sent', 'mined', 'reverted')").get() as {
+        m: number | null;
+      };
       return Math.max(stored, usedByUs.m === null ? 0 : usedByUs.m + 1);
     });
   }

@@ -34,7 +34,15 @@ export interface PayoutSummary {
   byState: Record<string, { count: number; amount: string }>;
   /** Transfers that ended FAILED on their last attempt: operator action needed. */
   alerts: { id: number; provider: string; amount: string; error: string | null }[];
-  transfers: { id: number; provider: string; amount: string; state: string; attempt: number; txHash: string | null; error: string | null }[];
+  transfers: {
+    id: number;
+    provider: string;
+    amount: string;
+    state: string;
+    attempt: number;
+    txHash: string | null;
+    error: string | null;
+  }[];
 }
 
 /** Errors are kept short: they are shown in `keeper status`, not archived. */
@@ -45,7 +53,9 @@ export class PayoutsRepo {
 
   /** Transfers a pass still has to move: quote, broadcast or poll. */
   open(): Promise<TransferRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM bridge_transfers WHERE state IN ('pending', 'signed', 'sent') ORDER BY id").all() as TransferRow[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM bridge_transfers WHERE state IN ('pending', 'signed', 'sent') ORDER BY id").all() as TransferRow[],
+    );
   }
 
   /**
@@ -57,14 +67,18 @@ export class PayoutsRepo {
     return this.unit.run((db) =>
       db.transaction(() => {
         const rows = db
-          .prepare("SELECT instance_id, seq, cost FROM provision_attempts WHERE provider = ? AND cost IS NOT NULL AND bridge_transfer_id IS NULL")
+          .prepare(
+            "SELECT instance_id, seq, cost FROM provision_attempts WHERE provider = ? AND cost IS NOT NULL AND bridge_transfer_id IS NULL",
+          )
           .all(provider) as { instance_id: string; seq: number; cost: string }[];
         const owed = rows.reduce((s, r) => s + BigInt(r.cost), 0n);
         if (owed === 0n || owed < minUsdc) return undefined;
         const t = now();
         const id = Number(
           db
-            .prepare("INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', 1, ?, ?, ?)")
+            .prepare(
+              "INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', 1, ?, ?, ?)",
+            )
             .run(provider, owed.toString(), toChain, t, t).lastInsertRowid,
         );
         const mark = db.prepare("UPDATE provision_attempts SET bridge_transfer_id = ? WHERE instance_id = ? AND seq = ?");
@@ -84,21 +98,18 @@ export class PayoutsRepo {
   /** The signed transaction, stored before it is broadcast (only from 'pending'). */
   markSigned(id: number, s: { rawTx: string; txHash: string; tool: string; toAmountMin: string }): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE bridge_transfers SET state = 'signed', raw_tx = ?, tx_hash = ?, tool = ?, to_amount_min = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'pending'").run(
-        s.rawTx,
-        s.txHash,
-        s.tool,
-        s.toAmountMin,
-        now(),
-        id,
-      );
+      db.prepare(
+        "UPDATE bridge_transfers SET state = 'signed', raw_tx = ?, tx_hash = ?, tool = ?, to_amount_min = ?, error = NULL, updated_at = ? WHERE id = ? AND state = 'pending'",
+      ).run(s.rawTx, s.txHash, s.tool, s.toAmountMin, now(), id);
     });
   }
 
   /** The signed transaction can never be mined (its nonce was used): back to quoting and signing. */
   unsign(id: number, reason: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE bridge_transfers SET state = 'pending', raw_tx = NULL, tx_hash = NULL, error = ?, updated_at = ? WHERE id = ?").run(short(reason), now(), id);
+      db.prepare(
+        "UPDATE bridge_transfers SET state = 'pending', raw_tx = NULL, tx_hash = NULL, error = ?, updated_at = ? WHERE id = ?",
+      ).run(short(reason), now(), id);
     });
   }
 
@@ -110,7 +121,11 @@ export class PayoutsRepo {
 
   markDone(id: number, receivingTx: string | null): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE bridge_transfers SET state = 'done', receiving_tx = ?, error = NULL, updated_at = ? WHERE id = ?").run(receivingTx, now(), id);
+      db.prepare("UPDATE bridge_transfers SET state = 'done', receiving_tx = ?, error = NULL, updated_at = ? WHERE id = ?").run(
+        receivingTx,
+        now(),
+        id,
+      );
     });
   }
 
@@ -119,7 +134,11 @@ export class PayoutsRepo {
    * takes over its costs in the same transaction, and its id is returned; at the last attempt the
    * costs stay with the failed transfer (the operator's to settle) and undefined is returned.
    */
-  fail(t: Pick<TransferRow, "id" | "provider" | "amount" | "attempt" | "to_chain">, reason: string, maxAttempts: number): Promise<number | undefined> {
+  fail(
+    t: Pick<TransferRow, "id" | "provider" | "amount" | "attempt" | "to_chain">,
+    reason: string,
+    maxAttempts: number,
+  ): Promise<number | undefined> {
     return this.unit.run((db) =>
       db.transaction(() => {
         db.prepare("UPDATE bridge_transfers SET state = 'failed', error = ?, updated_at = ? WHERE id = ?").run(short(reason), now(), t.id);
@@ -127,7 +146,9 @@ export class PayoutsRepo {
         const ts = now();
         const id = Number(
           db
-            .prepare("INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)")
+            .prepare(
+              "INSERT INTO bridge_transfers (provider, amount, state, attempt, to_chain, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)",
+            )
             .run(t.provider, t.amount, t.attempt + 1, t.to_chain, ts, ts).lastInsertRowid,
         );
         db.prepare("UPDATE provision_attempts SET bridge_transfer_id = ? WHERE bridge_transfer_id = ?").run(id, t.id);
@@ -155,8 +176,18 @@ export class PayoutsRepo {
       }
       return {
         byState,
-        alerts: rows.filter((r) => r.state === "failed" && r.attempt >= maxAttempts).map((r) => ({ id: r.id, provider: r.provider, amount: r.amount, error: r.error })),
-        transfers: rows.map((r) => ({ id: r.id, provider: r.provider, amount: r.amount, state: r.state, attempt: r.attempt, txHash: r.tx_hash, error: r.error })),
+        alerts: rows
+          .filter((r) => r.state === "failed" && r.attempt >= maxAttempts)
+          .map((r) => ({ id: r.id, provider: r.provider, amount: r.amount, error: r.error })),
+        transfers: rows.map((r) => ({
+          id: r.id,
+          provider: r.provider,
+          amount: r.amount,
+          state: r.state,
+          attempt: r.attempt,
+          txHash: r.tx_hash,
+          error: r.error,
+        })),
       };
     });
   }

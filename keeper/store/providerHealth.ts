@@ -15,7 +15,8 @@ export class ProviderHealthRepo {
   /** Until when (unix seconds) the provider is skipped; 0 when it is not. */
   unhealthyUntil(provider: string): Promise<number> {
     return this.unit.run((db) => {
-      const row = db.prepare("SELECT unhealthy_until FROM provider_health WHERE provider = ?").get(provider) as { unhealthy_until: number } | undefined;
+      const row = db.prepare("SELECT unhealthy_until FROM provider_health WHERE provider = ?").get(provider) as
+        { unhealthy_until: number } | undefined;
       return row?.unhealthy_until ?? 0;
     });
   }
@@ -49,6 +50,11 @@ export class ProviderHealthRepo {
   }
 
   all(): Promise<ProviderHealthRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all() as ProviderHealthRow[]);
+    return this.unit.run(
+      (db) =>
+        db
+          .prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider")
+          .all() as ProviderHealthRow[],
+    );
   }
 }

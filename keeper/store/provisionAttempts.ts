@@ -26,7 +26,11 @@ export class ProvisionAttemptsRepo {
 
   /** The session's latest attempt. */
   current(instanceId: string): Promise<AttemptRow | undefined> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq DESC LIMIT 1").get(instanceId) as AttemptRow | undefined);
+    return this.unit.run(
+      (db) =>
+        db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq DESC LIMIT 1").get(instanceId) as
+          AttemptRow | undefined,
+    );
   }
 
   /** Providers the session was tried on. */
@@ -47,14 +51,9 @@ export class ProvisionAttemptsRepo {
     return this.unit.run((db) => {
       const t = now();
       const last = db.prepare("SELECT max(seq) m FROM provision_attempts WHERE instance_id = ?").get(instanceId) as { m: number | null };
-      db.prepare("INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at) VALUES (?, ?, ?, 'provisioning', ?, ?, ?)").run(
-        instanceId,
-        (last.m ?? 0) + 1,
-        provider,
-        pricePerHour.toString(),
-        t,
-        t + deadlineSeconds,
-      );
+      db.prepare(
+        "INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at) VALUES (?, ?, ?, 'provisioning', ?, ?, ?)",
+      ).run(instanceId, (last.m ?? 0) + 1, provider, pricePerHour.toString(), t, t + deadlineSeconds);
       return db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq DESC LIMIT 1").get(instanceId) as AttemptRow;
     });
   }
@@ -67,12 +66,22 @@ export class ProvisionAttemptsRepo {
 
   markRunning(a: Pick<AttemptRow, "instance_id" | "seq">): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE provision_attempts SET state = 'running', running_at = ?, error = NULL WHERE instance_id = ? AND seq = ?").run(now(), a.instance_id, a.seq);
+      db.prepare("UPDATE provision_attempts SET state = 'running', running_at = ?, error = NULL WHERE instance_id = ? AND seq = ?").run(
+        now(),
+        a.instance_id,
+        a.seq,
+      );
     });
   }
 
   /** Ends an attempt still provisioning or running, with what it cost (no-op once ended). */
-  stop(a: Pick<AttemptRow, "instance_id" | "seq">, state: "failed" | "stopped", at: number, cost: bigint, error: string | undefined): Promise<void> {
+  stop(
+    a: Pick<AttemptRow, "instance_id" | "seq">,
+    state: "failed" | "stopped",
+    at: number,
+    cost: bigint,
+    error: string | undefined,
+  ): Promise<void> {
     return this.unit.run((db) => {
       db.prepare(
         "UPDATE provision_attempts SET state = ?, stopped_at = ?, cost = ?, error = COALESCE(?, error) WHERE instance_id = ? AND seq = ? AND state IN ('provisioning', 'running')",

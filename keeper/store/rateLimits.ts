@@ -6,12 +6,21 @@ export class RateLimitsRepo {
 
   /** How many hits `key` has after `sinceMs`. */
   countSince(key: string, sinceMs: number): Promise<number> {
-    return this.unit.run((db) => (db.prepare("SELECT count(*) n FROM rate_hits WHERE key = ? AND at_ms > ?").get(key, sinceMs) as { n: number }).n);
+    return this.unit.run(
+      (db) => (db.prepare("SELECT count(*) n FROM rate_hits WHERE key = ? AND at_ms > ?").get(key, sinceMs) as { n: number }).n,
+    );
   }
 
   /** The time of the `offset`-th (from 0, oldest first) hit of `key` after `sinceMs`. */
   hitAt(key: string, sinceMs: number, offset: number): Promise<number | undefined> {
-    return this.unit.run((db) => (db.prepare("SELECT at_ms FROM rate_hits WHERE key = ? AND at_ms > ? ORDER BY at_ms LIMIT 1 OFFSET ?").get(key, sinceMs, offset) as { at_ms: number } | undefined)?.at_ms);
+    return this.unit.run(
+      (db) =>
+        (
+          db
+            .prepare("SELECT at_ms FROM rate_hits WHERE key = ? AND at_ms > ? ORDER BY at_ms LIMIT 1 OFFSET ?")
+            .get(key, sinceMs, offset) as { at_ms: number } | undefined
+        )?.at_ms,
+    );
   }
 
   record(keys: string[], atMs: number): Promise<void> {

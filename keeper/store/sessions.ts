@@ -68,12 +68,18 @@ export class SessionsRepo {
   due(states: readonly SessionState[]): Promise<SessionRow[]> {
     return this.unit.run(
       (db) =>
-        db.prepare(`SELECT * FROM sessions WHERE state IN (${states.map(() => "?").join(",")}) AND next_attempt_at <= ? ORDER BY created_at`).all(...states, now()) as SessionRow[],
+        db
+          .prepare(
+            `SELECT * FROM sessions WHERE state IN (${states.map(() => "?").join(",")}) AND next_attempt_at <= ? ORDER BY created_at`,
+          )
+          .all(...states, now()) as SessionRow[],
     );
   }
 
   countByState(): Promise<{ state: string; n: number }[]> {
-    return this.unit.run((db) => db.prepare("SELECT state, count(*) n FROM sessions GROUP BY state").all() as { state: string; n: number }[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT state, count(*) n FROM sessions GROUP BY state").all() as { state: string; n: number }[],
+    );
   }
 
   /** SessionStarted: a new session, `requested`. */
@@ -97,7 +103,10 @@ export class SessionsRepo {
   /** The payment was mined again after a reorg had dropped it: the session is to be served again. */
   revive(instanceId: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET last_error = NULL, workload_stopped = 0, updated_at = ? WHERE instance_id = ?").run(now(), instanceId);
+      db.prepare("UPDATE sessions SET last_error = NULL, workload_stopped = 0, updated_at = ? WHERE instance_id = ?").run(
+        now(),
+        instanceId,
+      );
     });
   }
 
@@ -111,20 +120,22 @@ export class SessionsRepo {
   /** SessionExtended: more time paid; the end moves only once the session is active (has one). */
   extend(instanceId: string, e: { additional: number; deposited: string; newEndTime: number }): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET duration = duration + ?, deposited = ?, ends_at = CASE WHEN ends_at IS NULL THEN NULL ELSE ? END, updated_at = ? WHERE instance_id = ?").run(
-        e.additional,
-        e.deposited,
-        e.newEndTime,
-        now(),
-        instanceId,
-      );
+      db.prepare(
+        "UPDATE sessions SET duration = duration + ?, deposited = ?, ends_at = CASE WHEN ends_at IS NULL THEN NULL ELSE ? END, updated_at = ? WHERE instance_id = ?",
+      ).run(e.additional, e.deposited, e.newEndTime, now(), instanceId);
     });
   }
 
   /** SessionRenewed: another period paid, the end moves. */
   renew(instanceId: string, r: { period: number; deposited: string; newEndTime: number }): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET duration = duration + ?, deposited = ?, ends_at = ?, updated_at = ? WHERE instance_id = ?").run(r.period, r.deposited, r.newEndTime, now(), instanceId);
+      db.prepare("UPDATE sessions SET duration = duration + ?, deposited = ?, ends_at = ?, updated_at = ? WHERE instance_id = ?").run(
+        r.period,
+        r.deposited,
+        r.newEndTime,
+        now(),
+        instanceId,
+      );
     });
   }
 
@@ -138,7 +149,12 @@ export class SessionsRepo {
   /** SessionEnded: the escrow is settled. */
   endOnChain(instanceId: string, claimed: string, refunded: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET ended_on_chain = 1, claimed = ?, refunded = ?, updated_at = ? WHERE instance_id = ?").run(claimed, refunded, now(), instanceId);
+      db.prepare("UPDATE sessions SET ended_on_chain = 1, claimed = ?, refunded = ?, updated_at = ? WHERE instance_id = ?").run(
+        claimed,
+        refunded,
+        now(),
+        instanceId,
+      );
     });
   }
 
@@ -150,7 +166,13 @@ export class SessionsRepo {
 
   recordTransition(instanceId: string, from: SessionState | null, to: SessionState, reason: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("INSERT INTO session_transitions (instance_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)").run(instanceId, from, to, reason, now());
+      db.prepare("INSERT INTO session_transitions (instance_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)").run(
+        instanceId,
+        from,
+        to,
+        reason,
+        now(),
+      );
     });
   }
 
@@ -178,14 +200,20 @@ export class SessionsRepo {
   /** The provider lost the workload; the session moves to `provider`, to be provisioned there next pass. */
   moveToProvider(instanceId: string, provider: string, error: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET provider = ?, workload_ref = NULL, next_attempt_at = 0, last_error = ?, updated_at = ? WHERE instance_id = ?").run(provider, error, now(), instanceId);
+      db.prepare(
+        "UPDATE sessions SET provider = ?, workload_ref = NULL, next_attempt_at = 0, last_error = ?, updated_at = ? WHERE instance_id = ?",
+      ).run(provider, error, now(), instanceId);
     });
   }
 
   /** The provider runs the workload, known to it as `ref`. */
   markProvisioned(instanceId: string, ref: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET workload_ref = ?, last_error = NULL, updated_at = ? WHERE instance_id = ?").run(ref, now(), instanceId);
+      db.prepare("UPDATE sessions SET workload_ref = ?, last_error = NULL, updated_at = ? WHERE instance_id = ?").run(
+        ref,
+        now(),
+        instanceId,
+      );
     });
   }
 
@@ -198,7 +226,11 @@ export class SessionsRepo {
   /** The workload is stopped (or never to start) for `reason`. */
   stopWorkload(instanceId: string, reason: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("UPDATE sessions SET last_error = ?, workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(reason, now(), instanceId);
+      db.prepare("UPDATE sessions SET last_error = ?, workload_stopped = 1, updated_at = ? WHERE instance_id = ?").run(
+        reason,
+        now(),
+        instanceId,
+      );
     });
   }
 
@@ -211,18 +243,17 @@ export class SessionsRepo {
   /** A workload whose payment is off the chain: to be terminated (once; idempotent on its key). */
   retireWorkload(s: Pick<SessionRow, "workload_key" | "provider_id" | "provider">, reason: string): Promise<void> {
     return this.unit.run((db) => {
-      db.prepare("INSERT INTO orphaned_workloads (workload_key, provider_id, reason, provider) VALUES (?, ?, ?, ?) ON CONFLICT (workload_key) DO NOTHING").run(
-        s.workload_key,
-        s.provider_id,
-        reason,
-        s.provider,
-      );
+      db.prepare(
+        "INSERT INTO orphaned_workloads (workload_key, provider_id, reason, provider) VALUES (?, ?, ?, ?) ON CONFLICT (workload_key) DO NOTHING",
+      ).run(s.workload_key, s.provider_id, reason, s.provider);
     });
   }
 
   /** Retired workloads not terminated yet. */
   retiredWorkloads(): Promise<RetiredWorkload[]> {
-    return this.unit.run((db) => db.prepare("SELECT workload_key, provider_id, provider FROM orphaned_workloads WHERE done = 0").all() as RetiredWorkload[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT workload_key, provider_id, provider FROM orphaned_workloads WHERE done = 0").all() as RetiredWorkload[],
+    );
   }
 
   markRetiredWorkloadTerminated(workloadKey: string): Promise<void> {

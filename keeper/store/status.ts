@@ -47,7 +47,12 @@ export class StatusRepo {
   }
 
   providerHealth(): Promise<ProviderHealthRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider").all() as ProviderHealthRow[]);
+    return this.unit.run(
+      (db) =>
+        db
+          .prepare("SELECT provider, consecutive_failures, unhealthy_until, last_error FROM provider_health ORDER BY provider")
+          .all() as ProviderHealthRow[],
+    );
   }
 
   /** Sessions, newest first; `agent` matches in any letter case, `state` exactly. */

@@ -31,9 +31,12 @@ export interface SettlementRow {
 
 export type NewSettlement = Omit<SettlementRow, "state" | "error" | "created_at" | "updated_at">;
 
-const byKey = (db: DB, key: string): SettlementRow | undefined => db.prepare("SELECT * FROM x402_settlements WHERE payment_key = ?").get(key) as SettlementRow | undefined;
-const byJob = (db: DB, jobId: string): SettlementRow | undefined => db.prepare("SELECT * FROM x402_settlements WHERE job_id = ?").get(jobId) as SettlementRow | undefined;
-const byPaymentId = (db: DB, id: string): SettlementRow | undefined => db.prepare("SELECT * FROM x402_settlements WHERE payment_id = ?").get(id) as SettlementRow | undefined;
+const byKey = (db: DB, key: string): SettlementRow | undefined =>
+  db.prepare("SELECT * FROM x402_settlements WHERE payment_key = ?").get(key) as SettlementRow | undefined;
+const byJob = (db: DB, jobId: string): SettlementRow | undefined =>
+  db.prepare("SELECT * FROM x402_settlements WHERE job_id = ?").get(jobId) as SettlementRow | undefined;
+const byPaymentId = (db: DB, id: string): SettlementRow | undefined =>
+  db.prepare("SELECT * FROM x402_settlements WHERE payment_id = ?").get(id) as SettlementRow | undefined;
 
 export class X402Repo {
   constructor(private readonly unit: Unit) {}
@@ -51,7 +54,9 @@ export class X402Repo {
   }
 
   inState(state: SettlementState): Promise<SettlementRow[]> {
-    return this.unit.run((db) => db.prepare("SELECT * FROM x402_settlements WHERE state = ? ORDER BY created_at").all(state) as SettlementRow[]);
+    return this.unit.run(
+      (db) => db.prepare("SELECT * FROM x402_settlements WHERE state = ? ORDER BY created_at").all(state) as SettlementRow[],
+    );
   }
 
   /**
@@ -67,28 +72,62 @@ export class X402Repo {
       db.prepare(
         `INSERT INTO x402_settlements (payment_key, rail, network, job_id, service, request_hash, payer, asset, amount, payload_hash, payment_id, state, tx_signature, valid_until, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
-      ).run(s.payment_key, s.rail, s.network, s.job_id, s.service, s.request_hash, s.payer, s.asset, s.amount, s.payload_hash, s.payment_id, s.tx_signature, s.valid_until, t, t);
+      ).run(
+        s.payment_key,
+        s.rail,
+        s.network,
+        s.job_id,
+        s.service,
+        s.request_hash,
+        s.payer,
+        s.asset,
+        s.amount,
+        s.payload_hash,
+        s.payment_id,
+        s.tx_signature,
+        s.valid_until,
+        t,
+        t,
+      );
       return undefined;
     });
   }
 
   /** Moves a settlement out of 'pending' (only from 'pending': a decided outcome never changes). */
-  decide(key: string, state: Exclude<SettlementState, "pending">, f: { txSignature?: string | null; error?: string | null } = {}): Promise<boolean> {
+  decide(
+    key: string,
+    state: Exclude<SettlementState, "pending">,
+    f: { txSignature?: string | null; error?: string | null } = {},
+  ): Promise<boolean> {
     return this.unit.run(
       (db) =>
         db
-          .prepare("UPDATE x402_settlements SET state = ?, tx_signature = COALESCE(?, tx_signature), error = ?, updated_at = ? WHERE payment_key = ? AND state = 'pending'")
+          .prepare(
+            "UPDATE x402_settlements SET state = ?, tx_signature = COALESCE(?, tx_signature), error = ?, updated_at = ? WHERE payment_key = ? AND state = 'pending'",
+          )
           .run(state, f.txSignature ?? null, f.error ?? null, now(), key).changes === 1,
     );
   }
 
   /** The transaction a pending settlement is about to send (stored before it is sent: a crash then finds it). */
   setTx(key: string, txSignature: string): Promise<boolean> {
-    return this.unit.run((db) => db.prepare("UPDATE x402_settlements SET tx_signature = ?, updated_at = ? WHERE payment_key = ? AND state = 'pending'").run(txSignature, now(), key).changes === 1);
+    return this.unit.run(
+      (db) =>
+        db
+          .prepare("UPDATE x402_settlements SET tx_signature = ?, updated_at = ? WHERE payment_key = ? AND state = 'pending'")
+          .run(txSignature, now(), key).changes === 1,
+    );
   }
 
   /** A settled payment whose job never ran, credited to the payer's balance instead (in the caller's transaction). */
   markCredited(key: string): Promise<boolean> {
-    return this.unit.run((db) => db.prepare("UPDATE x402_settlements SET state = 'credited', updated_at = ? WHERE payment_key = ? AND state IN ('settled', 'pending')").run(now(), key).changes === 1);
+    return this.unit.run(
+      (db) =>
+        db
+          .prepare(
+            "UPDATE x402_settlements SET state = 'credited', updated_at = ? WHERE payment_key = ? AND state IN ('settled', 'pending')",
+          )
+          .run(now(), key).changes === 1,
+    );
   }
 }

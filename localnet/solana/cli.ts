@@ -23,7 +23,10 @@ export interface LocalSolanaInfo {
   agentTokenAccount: string;
 }
 
-export async function startLocalSolana(opts: { port?: number; dataDir: string }): Promise<{ standin: SolanaStandin; info: LocalSolanaInfo; file: string }> {
+export async function startLocalSolana(opts: {
+  port?: number;
+  dataDir: string;
+}): Promise<{ standin: SolanaStandin; info: LocalSolanaInfo; file: string }> {
   const standin = await startSolanaStandin({ port: opts.port ?? 8899 });
   const mintAuthority = Keypair.generate();
   const service = Keypair.generate();

@@ -49,34 +49,38 @@ export const BUILTINS: Record<string, { lamports: number; owner: string }> = {
 export function instructionErrorText(e: TxError): string {
   if (typeof e !== "string") return "Custom" in e ? `custom program error: 0x${Number(e.Custom).toString(16)}` : JSON.stringify(e);
   return (
-    {
-      MissingRequiredSignature: "missing required signature for instruction",
-      InvalidAccountData: "invalid account data for instruction",
-      InvalidInstructionData: "invalid instruction data",
-      InvalidArgument: "invalid program argument",
-      NotEnoughAccountKeys: "insufficient account keys for instruction",
-      ReadonlyDataModified: "instruction modified data of a read-only account",
-      UninitializedAccount: "instruction requires an initialized account",
-      IllegalOwner: "Provided owner is not allowed",
-      InvalidSeeds: "Provided seeds do not result in a valid address",
-      IncorrectProgramId: "incorrect program id for instruction",
-      UnsupportedProgramId: "Unsupported program id",
-    } as Record<string, string>
-  )[e] ?? e;
+    (
+      {
+        MissingRequiredSignature: "missing required signature for instruction",
+        InvalidAccountData: "invalid account data for instruction",
+        InvalidInstructionData: "invalid instruction data",
+        InvalidArgument: "invalid program argument",
+        NotEnoughAccountKeys: "insufficient account keys for instruction",
+        ReadonlyDataModified: "instruction modified data of a read-only account",
+        UninitializedAccount: "instruction requires an initialized account",
+        IllegalOwner: "Provided owner is not allowed",
+        InvalidSeeds: "Provided seeds do not result in a valid address",
+        IncorrectProgramId: "incorrect program id for instruction",
+        UnsupportedProgramId: "Unsupported program id",
+      } as Record<string, string>
+    )[e] ?? e
+  );
 }
 
 /** TransactionError's Display, as in "Transaction simulation failed: <this>". */
 export function transactionErrorText(err: TxError): string {
   if (typeof err === "string") {
     return (
-      {
-        BlockhashNotFound: "Blockhash not found",
-        AlreadyProcessed: "This transaction has already been processed",
-        AccountNotFound: "Attempt to debit an account but found no record of a prior credit.",
-        InsufficientFundsForFee: "Insufficient funds for fee",
-        SignatureFailure: "Transaction did not pass signature verification",
-      } as Record<string, string>
-    )[err] ?? err;
+      (
+        {
+          BlockhashNotFound: "Blockhash not found",
+          AlreadyProcessed: "This transaction has already been processed",
+          AccountNotFound: "Attempt to debit an account but found no record of a prior credit.",
+          InsufficientFundsForFee: "Insufficient funds for fee",
+          SignatureFailure: "Transaction did not pass signature verification",
+        } as Record<string, string>
+      )[err] ?? err
+    );
   }
   const ie = (err as { InstructionError?: [number, TxError] }).InstructionError;
   return ie ? `Error processing Instruction ${ie[0]}: ${instructionErrorText(ie[1])}` : JSON.stringify(err);
@@ -242,7 +246,9 @@ export class Ledger {
   }
 
   /** The account's owner program, space and kind, or null when it does not exist. */
-  accountMeta(address: string): { owner: string; space: number; executable: boolean; kind: "builtin" | "mint" | "token" | "allocated" | "system" } | null {
+  accountMeta(
+    address: string,
+  ): { owner: string; space: number; executable: boolean; kind: "builtin" | "mint" | "token" | "allocated" | "system" } | null {
     const b = BUILTINS[address];
     if (b) return { owner: b.owner, space: 0, executable: address !== SYSVAR_RENT, kind: "builtin" };
     if (this.state.mints.has(address)) return { owner: TOKEN, space: MINT_SIZE, executable: false, kind: "mint" };
@@ -259,12 +265,17 @@ export class Ledger {
     try {
       tx = VersionedTransaction.deserialize(wire);
     } catch (e) {
-      throw new RpcFailure(-32602, `failed to deserialize solana_sdk::transaction::versioned::VersionedTransaction: ${(e as Error).message}`);
+      throw new RpcFailure(
+        -32602,
+        `failed to deserialize solana_sdk::transaction::versioned::VersionedTransaction: ${(e as Error).message}`,
+      );
     }
     const msg = tx.message;
-    if (msg.addressTableLookups.length > 0) throw new RpcFailure(-32602, "invalid transaction: Transaction loads an address table account that doesn't exist");
+    if (msg.addressTableLookups.length > 0)
+      throw new RpcFailure(-32602, "invalid transaction: Transaction loads an address table account that doesn't exist");
     const nSig = msg.header.numRequiredSignatures;
-    if (tx.signatures.length !== nSig) throw new RpcFailure(-32602, "invalid transaction: Transaction failed to sanitize accounts offsets correctly");
+    if (tx.signatures.length !== nSig)
+      throw new RpcFailure(-32602, "invalid transaction: Transaction failed to sanitize accounts offsets correctly");
     // The signed bytes exactly as sent: everything after the signature section.
     const sigSection = (nSig < 0x80 ? 1 : 2) + 64 * nSig;
     const bytes = Buffer.from(wire).subarray(sigSection);
@@ -317,7 +328,9 @@ export class Ledger {
   /** requestAirdrop: a real System transfer from the faucet, executed and recorded; returns its signature. */
   airdropTx(to: string, lamports: bigint): string {
     const { blockhash } = this.latestBlockhash();
-    const tx = new Transaction({ feePayer: this.faucet.publicKey, recentBlockhash: blockhash }).add(SystemProgram.transfer({ fromPubkey: this.faucet.publicKey, toPubkey: new PublicKey(to), lamports }));
+    const tx = new Transaction({ feePayer: this.faucet.publicKey, recentBlockhash: blockhash }).add(
+      SystemProgram.transfer({ fromPubkey: this.faucet.publicKey, toPubkey: new PublicKey(to), lamports }),
+    );
     tx.sign(this.faucet);
     return this.submit(tx.serialize(), false);
   }
@@ -335,7 +348,8 @@ export class Ledger {
     const fee = FEE_PER_SIGNATURE * BigInt(nSig);
     const payerLamports = this.state.lamports.get(feePayer) ?? 0n;
     if (payerLamports === 0n) return { err: "AccountNotFound", logs: [], unitsConsumed: 0 };
-    if (payerLamports < fee || this.state.tokens.has(feePayer) || this.state.mints.has(feePayer)) return { err: "InsufficientFundsForFee", logs: [], unitsConsumed: 0 };
+    if (payerLamports < fee || this.state.tokens.has(feePayer) || this.state.mints.has(feePayer))
+      return { err: "InsufficientFundsForFee", logs: [], unitsConsumed: 0 };
     const signers = new Set(keys.slice(0, nSig));
     const writable = new Set(keys.filter((_, i) => msg.isAccountWritable(i)));
     const before = clone(this.state);
@@ -355,9 +369,17 @@ export class Ledger {
       if (programId === MEMO_V1 || programId === MEMO_V2) memos.push(Buffer.from(ix.data).toString("utf8"));
       if (err) return;
       logs.push(`Program ${programId} invoke [1]`);
-      const cost = programId === TOKEN ? 4600 : programId === ATA ? 22000 : programId === MEMO_V1 || programId === MEMO_V2 ? 6000 + 1000 * accts.length : 150;
+      const cost =
+        programId === TOKEN
+          ? 4600
+          : programId === ATA
+            ? 22000
+            : programId === MEMO_V1 || programId === MEMO_V2
+              ? 6000 + 1000 * accts.length
+              : 150;
       const consumed = () => {
-        if (programId !== SYSTEM && programId !== COMPUTE_BUDGET) logs.push(`Program ${programId} consumed ${cost} of ${budget - units} compute units`);
+        if (programId !== SYSTEM && programId !== COMPUTE_BUDGET)
+          logs.push(`Program ${programId} consumed ${cost} of ${budget - units} compute units`);
         units += cost;
       };
       const ilogs: string[] = [];
@@ -386,7 +408,15 @@ export class Ledger {
         if (!t) return [];
         // Stored transaction statuses show a zero balance's uiAmount as null (the blockstore's protobuf conversion).
         const uiTokenAmount = ui(t.amount, s.mints.get(t.mint)?.decimals ?? 0);
-        return [{ accountIndex, mint: t.mint, owner: t.owner, programId: TOKEN, uiTokenAmount: t.amount === 0n ? { ...uiTokenAmount, uiAmount: null } : uiTokenAmount }];
+        return [
+          {
+            accountIndex,
+            mint: t.mint,
+            owner: t.owner,
+            programId: TOKEN,
+            uiTokenAmount: t.amount === 0n ? { ...uiTokenAmount, uiAmount: null } : uiTokenAmount,
+          },
+        ];
       });
     const meta = {
       err,
@@ -415,7 +445,12 @@ export class Ledger {
         accountKeys: keys,
         header: { ...msg.header },
         recentBlockhash: msg.recentBlockhash,
-        instructions: msg.compiledInstructions.map((ix) => ({ programIdIndex: ix.programIdIndex, accounts: [...ix.accountKeyIndexes], data: encodeBase58OrEmpty(ix.data), stackHeight: null })),
+        instructions: msg.compiledInstructions.map((ix) => ({
+          programIdIndex: ix.programIdIndex,
+          accounts: [...ix.accountKeyIndexes],
+          data: encodeBase58OrEmpty(ix.data),
+          stackHeight: null,
+        })),
       },
       parsed: {
         slot: this.slot,
@@ -425,7 +460,12 @@ export class Ledger {
         transaction: {
           signatures,
           message: {
-            accountKeys: keys.map((pubkey, i) => ({ pubkey, signer: i < nSig, writable: writable.has(pubkey) && msg.isAccountWritable(i), source: "transaction" })),
+            accountKeys: keys.map((pubkey, i) => ({
+              pubkey,
+              signer: i < nSig,
+              writable: writable.has(pubkey) && msg.isAccountWritable(i),
+              source: "transaction",
+            })),
             recentBlockhash: msg.recentBlockhash,
             instructions: parsedIx,
           },
@@ -447,30 +487,66 @@ export class Ledger {
     const parsed = (program: string, p: unknown) => ({ program, programId, parsed: p, stackHeight: null });
     const key = (from: number) => new PublicKey(Buffer.from(data).subarray(from, from + 32)).toBase58();
     /** "authority": a, or with a multisig authority "multisigAuthority" and "signers". */
-    const auth = (name: string, at: number) => (a.length > at + 1 ? { [`multisig${name[0].toUpperCase()}${name.slice(1)}`]: a[at], signers: a.slice(at + 1) } : { [name]: a[at] });
+    const auth = (name: string, at: number) =>
+      a.length > at + 1 ? { [`multisig${name[0].toUpperCase()}${name.slice(1)}`]: a[at], signers: a.slice(at + 1) } : { [name]: a[at] };
     try {
       if (programId === MEMO_V1 || programId === MEMO_V2) return parsed("spl-memo", new TextDecoder("utf-8", { fatal: true }).decode(data));
       if (programId === SYSTEM) {
         const tag = Buffer.from(data).readUInt32LE(0);
-        if (tag === 2 && a.length >= 2) return parsed("system", { type: "transfer", info: { source: a[0], destination: a[1], lamports: Number(u64(data, 4)) } });
-        if (tag === 0 && a.length >= 2) return parsed("system", { type: "createAccount", info: { source: a[0], newAccount: a[1], lamports: Number(u64(data, 4)), space: Number(u64(data, 12)), owner: key(20) } });
+        if (tag === 2 && a.length >= 2)
+          return parsed("system", { type: "transfer", info: { source: a[0], destination: a[1], lamports: Number(u64(data, 4)) } });
+        if (tag === 0 && a.length >= 2)
+          return parsed("system", {
+            type: "createAccount",
+            info: { source: a[0], newAccount: a[1], lamports: Number(u64(data, 4)), space: Number(u64(data, 12)), owner: key(20) },
+          });
         return raw;
       }
       if (programId === ATA) {
         const type = data.length === 0 || data[0] === 0 ? "create" : data[0] === 1 ? "createIdempotent" : undefined;
-        if (type && a.length >= 6) return parsed("spl-associated-token-account", { type, info: { source: a[0], account: a[1], wallet: a[2], mint: a[3], systemProgram: a[4], tokenProgram: a[5] } });
+        if (type && a.length >= 6)
+          return parsed("spl-associated-token-account", {
+            type,
+            info: { source: a[0], account: a[1], wallet: a[2], mint: a[3], systemProgram: a[4], tokenProgram: a[5] },
+          });
         return raw;
       }
       if (programId === TOKEN) {
         const tag = data[0];
-        if (tag === 3) return parsed("spl-token", { type: "transfer", info: { source: a[0], destination: a[1], amount: u64(data, 1).toString(), ...auth("authority", 2) } });
-        if (tag === 12) return parsed("spl-token", { type: "transferChecked", info: { source: a[0], mint: a[1], destination: a[2], ...auth("authority", 3), tokenAmount: ui(u64(data, 1), data[9]) } });
-        if (tag === 8) return parsed("spl-token", { type: "burn", info: { account: a[0], mint: a[1], ...auth("authority", 2), amount: u64(data, 1).toString() } });
-        if (tag === 15) return parsed("spl-token", { type: "burnChecked", info: { account: a[0], mint: a[1], ...auth("authority", 2), tokenAmount: ui(u64(data, 1), data[9]) } });
-        if (tag === 7) return parsed("spl-token", { type: "mintTo", info: { mint: a[0], account: a[1], ...auth("mintAuthority", 2), amount: u64(data, 1).toString() } });
-        if (tag === 14) return parsed("spl-token", { type: "mintToChecked", info: { mint: a[0], account: a[1], ...auth("mintAuthority", 2), tokenAmount: ui(u64(data, 1), data[9]) } });
-        if (tag === 1) return parsed("spl-token", { type: "initializeAccount", info: { account: a[0], mint: a[1], owner: a[2], rentSysvar: a[3] } });
-        if (tag === 16) return parsed("spl-token", { type: "initializeAccount2", info: { account: a[0], mint: a[1], owner: key(1), rentSysvar: a[2] } });
+        if (tag === 3)
+          return parsed("spl-token", {
+            type: "transfer",
+            info: { source: a[0], destination: a[1], amount: u64(data, 1).toString(), ...auth("authority", 2) },
+          });
+        if (tag === 12)
+          return parsed("spl-token", {
+            type: "transferChecked",
+            info: { source: a[0], mint: a[1], destination: a[2], ...auth("authority", 3), tokenAmount: ui(u64(data, 1), data[9]) },
+          });
+        if (tag === 8)
+          return parsed("spl-token", {
+            type: "burn",
+            info: { account: a[0], mint: a[1], ...auth("authority", 2), amount: u64(data, 1).toString() },
+          });
+        if (tag === 15)
+          return parsed("spl-token", {
+            type: "burnChecked",
+            info: { account: a[0], mint: a[1], ...auth("authority", 2), tokenAmount: ui(u64(data, 1), data[9]) },
+          });
+        if (tag === 7)
+          return parsed("spl-token", {
+            type: "mintTo",
+            info: { mint: a[0], account: a[1], ...auth("mintAuthority", 2), amount: u64(data, 1).toString() },
+          });
+        if (tag === 14)
+          return parsed("spl-token", {
+            type: "mintToChecked",
+            info: { mint: a[0], account: a[1], ...auth("mintAuthority", 2), tokenAmount: ui(u64(data, 1), data[9]) },
+          });
+        if (tag === 1)
+          return parsed("spl-token", { type: "initializeAccount", info: { account: a[0], mint: a[1], owner: a[2], rentSysvar: a[3] } });
+        if (tag === 16)
+          return parsed("spl-token", { type: "initializeAccount2", info: { account: a[0], mint: a[1], owner: key(1), rentSysvar: a[2] } });
         if (tag === 18) return parsed("spl-token", { type: "initializeAccount3", info: { account: a[0], mint: a[1], owner: key(1) } });
         if (tag === 0 || tag === 20) {
           const info: Record<string, unknown> = { mint: a[0], decimals: data[1], mintAuthority: key(2) };
@@ -485,7 +561,15 @@ export class Ledger {
     return raw;
   }
 
-  private execute(s: State, programId: string, a: string[], data: Uint8Array, signers: Set<string>, writable: Set<string>, logs: string[]): void {
+  private execute(
+    s: State,
+    programId: string,
+    a: string[],
+    data: Uint8Array,
+    signers: Set<string>,
+    writable: Set<string>,
+    logs: string[],
+  ): void {
     const need = (n: number) => {
       if (a.length < n) throw new InstructionFailure("NotEnoughAccountKeys");
     };
@@ -595,7 +679,19 @@ export class Ledger {
     }
     if (programId === TOKEN) {
       const tag = data[0];
-      const names: Record<number, string> = { 0: "InitializeMint", 1: "InitializeAccount", 3: "Transfer", 7: "MintTo", 8: "Burn", 12: "TransferChecked", 14: "MintToChecked", 15: "BurnChecked", 16: "InitializeAccount2", 18: "InitializeAccount3", 20: "InitializeMint2" };
+      const names: Record<number, string> = {
+        0: "InitializeMint",
+        1: "InitializeAccount",
+        3: "Transfer",
+        7: "MintTo",
+        8: "Burn",
+        12: "TransferChecked",
+        14: "MintToChecked",
+        15: "BurnChecked",
+        16: "InitializeAccount2",
+        18: "InitializeAccount3",
+        20: "InitializeMint2",
+      };
       if (names[tag] === undefined) throw new InstructionFailure("InvalidInstructionData");
       logs.push(`Program log: Instruction: ${names[tag]}`);
       const uninitialized = (k: string) => s.allocated.get(k)?.owner === TOKEN;
@@ -681,7 +777,12 @@ export class Ledger {
         writes(mint);
         const key = (from: number) => new PublicKey(Buffer.from(data).subarray(from, from + 32)).toBase58();
         s.allocated.delete(mint);
-        s.mints.set(mint, { decimals: data[1], supply: 0n, mintAuthority: key(2), freezeAuthority: data[34] === 1 && data.length >= 67 ? key(35) : null });
+        s.mints.set(mint, {
+          decimals: data[1],
+          supply: 0n,
+          mintAuthority: key(2),
+          freezeAuthority: data[34] === 1 && data.length >= 67 ? key(35) : null,
+        });
         return;
       }
       // initializeAccount (owner = 3rd account), initializeAccount2 / 3 (owner in the data)

@@ -105,11 +105,29 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
     if (!meta) return null;
     const t = ledger.state.tokens.get(addr);
     const m = ledger.state.mints.get(addr);
-    const base = { executable: meta.executable, lamports: Number(ledger.lamportsOf(addr)), owner: meta.owner, rentEpoch: U64_MAX, space: meta.space };
+    const base = {
+      executable: meta.executable,
+      lamports: Number(ledger.lamportsOf(addr)),
+      owner: meta.owner,
+      rentEpoch: U64_MAX,
+      space: meta.space,
+    };
     if (encoding === "jsonParsed" && (t || m)) {
       const parsed = t
-        ? { type: "account", info: { isNative: false, mint: t.mint, owner: t.owner, state: "initialized", tokenAmount: ui(t.amount, decimalsOf(t.mint)) } }
-        : { type: "mint", info: { decimals: m!.decimals, freezeAuthority: m!.freezeAuthority ?? null, isInitialized: true, mintAuthority: m!.mintAuthority, supply: m!.supply.toString() } };
+        ? {
+            type: "account",
+            info: { isNative: false, mint: t.mint, owner: t.owner, state: "initialized", tokenAmount: ui(t.amount, decimalsOf(t.mint)) },
+          }
+        : {
+            type: "mint",
+            info: {
+              decimals: m!.decimals,
+              freezeAuthority: m!.freezeAuthority ?? null,
+              isInitialized: true,
+              mintAuthority: m!.mintAuthority,
+              supply: m!.supply.toString(),
+            },
+          };
       return { ...base, data: { parsed, program: "spl-token", space: meta.space } };
     }
     const bytes = accountBytes(addr);
@@ -122,12 +140,38 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
     const zero = new PublicKey(new Uint8Array(32));
     if (t) {
       const b = Buffer.alloc(ACCOUNT_SIZE);
-      AccountLayout.encode({ mint: new PublicKey(t.mint), owner: new PublicKey(t.owner), amount: t.amount, delegateOption: 0, delegate: zero, state: 1, isNativeOption: 0, isNative: 0n, delegatedAmount: 0n, closeAuthorityOption: 0, closeAuthority: zero }, b);
+      AccountLayout.encode(
+        {
+          mint: new PublicKey(t.mint),
+          owner: new PublicKey(t.owner),
+          amount: t.amount,
+          delegateOption: 0,
+          delegate: zero,
+          state: 1,
+          isNativeOption: 0,
+          isNative: 0n,
+          delegatedAmount: 0n,
+          closeAuthorityOption: 0,
+          closeAuthority: zero,
+        },
+        b,
+      );
       return b;
     }
     if (m) {
       const b = Buffer.alloc(MINT_SIZE);
-      MintLayout.encode({ mintAuthorityOption: m.mintAuthority ? 1 : 0, mintAuthority: m.mintAuthority ? new PublicKey(m.mintAuthority) : zero, supply: m.supply, decimals: m.decimals, isInitialized: true, freezeAuthorityOption: m.freezeAuthority ? 1 : 0, freezeAuthority: m.freezeAuthority ? new PublicKey(m.freezeAuthority) : zero }, b);
+      MintLayout.encode(
+        {
+          mintAuthorityOption: m.mintAuthority ? 1 : 0,
+          mintAuthority: m.mintAuthority ? new PublicKey(m.mintAuthority) : zero,
+          supply: m.supply,
+          decimals: m.decimals,
+          isInitialized: true,
+          freezeAuthorityOption: m.freezeAuthority ? 1 : 0,
+          freezeAuthority: m.freezeAuthority ? new PublicKey(m.freezeAuthority) : zero,
+        },
+        b,
+      );
       return b;
     }
     return Buffer.alloc(ledger.accountMeta(addr)?.kind === "allocated" ? ledger.accountMeta(addr)!.space : 0);
@@ -145,7 +189,14 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
     getSlot: () => ledger.slot,
     getBlockHeight: () => ledger.blockHeight,
     getTransactionCount: () => ledger.txs.size,
-    getEpochInfo: () => ({ absoluteSlot: ledger.slot, blockHeight: ledger.blockHeight, epoch: 0, slotIndex: ledger.slot, slotsInEpoch: 432000, transactionCount: ledger.txs.size }),
+    getEpochInfo: () => ({
+      absoluteSlot: ledger.slot,
+      blockHeight: ledger.blockHeight,
+      epoch: 0,
+      slotIndex: ledger.slot,
+      slotsInEpoch: 432000,
+      transactionCount: ledger.txs.size,
+    }),
     getLatestBlockhash: () => ({ ...ctx(), value: ledger.latestBlockhash() }),
     isBlockhashValid: (p) => ({ ...ctx(), value: ledger.isBlockhashValid(String(p[0])) }),
     getBalance: (p) => ({ ...ctx(), value: Number(ledger.lamportsOf(pubkey(p[0]))) }),
@@ -164,7 +215,11 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
     getTokenAccountBalance: (p) => {
       const addr = pubkey(p[0]);
       const t = ledger.state.tokens.get(addr);
-      if (!t) throw new RpcFailure(-32602, ledger.accountMeta(addr) ? "Invalid param: not a Token account" : "Invalid param: could not find account");
+      if (!t)
+        throw new RpcFailure(
+          -32602,
+          ledger.accountMeta(addr) ? "Invalid param: not a Token account" : "Invalid param: could not find account",
+        );
       return { ...ctx(), value: ui(t.amount, decimalsOf(t.mint)) };
     },
     getTokenSupply: (p) => {
@@ -176,23 +231,44 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
       const owner = pubkey(p[0]);
       const filter = (p[1] ?? {}) as { mint?: string; programId?: string };
       if (filter.programId !== undefined && filter.programId !== TOKEN_PROGRAM) return { ...ctx(), value: [] };
-      if (filter.mint === undefined && filter.programId === undefined) throw new RpcFailure(-32602, "Invalid params: missing mint or programId filter");
+      if (filter.mint === undefined && filter.programId === undefined)
+        throw new RpcFailure(-32602, "Invalid params: missing mint or programId filter");
       const enc = cfg(p, 2).encoding;
-      const value = [...ledger.state.tokens].filter(([, t]) => t.owner === owner && (!filter.mint || t.mint === filter.mint)).map(([pk]) => ({ pubkey: pk, account: accountValue(pk, enc) }));
+      const value = [...ledger.state.tokens]
+        .filter(([, t]) => t.owner === owner && (!filter.mint || t.mint === filter.mint))
+        .map(([pk]) => ({ pubkey: pk, account: accountValue(pk, enc) }));
       return { ...ctx(), value };
     },
     requestAirdrop: (p) => ledger.airdropTx(pubkey(p[0]), BigInt(Number(p[1]))),
     sendTransaction: (p) => ledger.submit(wireOf(p), cfg(p, 1).skipPreflight === true),
     simulateTransaction: (p) => {
       const sim = ledger.simulate(wireOf(p), cfg(p, 1).sigVerify === true);
-      return { ...ctx(), value: { accounts: null, err: sim.err, innerInstructions: null, loadedAccountsDataSize: 0, logs: sim.logs, replacementBlockhash: null, returnData: null, unitsConsumed: sim.unitsConsumed } };
+      return {
+        ...ctx(),
+        value: {
+          accounts: null,
+          err: sim.err,
+          innerInstructions: null,
+          loadedAccountsDataSize: 0,
+          logs: sim.logs,
+          replacementBlockhash: null,
+          returnData: null,
+          unitsConsumed: sim.unitsConsumed,
+        },
+      };
     },
     getSignatureStatuses: (p) => ({
       ...ctx(),
       value: (p[0] as string[]).map((sig) => {
         if (!visible(sig)) return null;
         const t = ledger.txs.get(sig)!;
-        return { slot: t.slot, confirmations: null, err: t.err, status: t.err ? { Err: t.err } : { Ok: null }, confirmationStatus: "finalized" };
+        return {
+          slot: t.slot,
+          confirmations: null,
+          err: t.err,
+          status: t.err ? { Err: t.err } : { Ok: null },
+          confirmationStatus: "finalized",
+        };
       }),
     }),
     getSignaturesForAddress: (p) => {
@@ -209,20 +285,34 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
       for (let i = start; i < all.length && out.length < limit; i++) {
         if (o.until && all[i] === o.until) break;
         const t = ledger.txs.get(all[i])!;
-        out.push({ signature: t.signature, slot: t.slot, err: t.err, memo: t.memo, blockTime: t.blockTime, confirmationStatus: "finalized" });
+        out.push({
+          signature: t.signature,
+          slot: t.slot,
+          err: t.err,
+          memo: t.memo,
+          blockTime: t.blockTime,
+          confirmationStatus: "finalized",
+        });
       }
       return out;
     },
     getTransaction: (p) => {
       const sig = String(p[0]);
-      const o = typeof p[1] === "string" ? { encoding: p[1] } : (cfg(p, 1) as { encoding?: string; maxSupportedTransactionVersion?: number; commitment?: string });
-      if ((o as { commitment?: string }).commitment === "processed") throw new RpcFailure(-32602, "Method does not support commitment below `confirmed`");
+      const o =
+        typeof p[1] === "string"
+          ? { encoding: p[1] }
+          : (cfg(p, 1) as { encoding?: string; maxSupportedTransactionVersion?: number; commitment?: string });
+      if ((o as { commitment?: string }).commitment === "processed")
+        throw new RpcFailure(-32602, "Method does not support commitment below `confirmed`");
       if (!visible(sig)) return null;
       const t = ledger.txs.get(sig)!;
       const version = (t.parsed as { version: "legacy" | 0 }).version;
       const max = (o as { maxSupportedTransactionVersion?: number }).maxSupportedTransactionVersion;
       if (version === 0 && (max === undefined || max < 0)) {
-        throw new RpcFailure(-32015, "Transaction version (0) is not supported by the requesting client. Please try the request again with the following configuration parameter: \"maxSupportedTransactionVersion\": 0");
+        throw new RpcFailure(
+          -32015,
+          'Transaction version (0) is not supported by the requesting client. Please try the request again with the following configuration parameter: "maxSupportedTransactionVersion": 0',
+        );
       }
       const { version: _v, ...rest } = t.parsed as Record<string, unknown> & { version: unknown };
       void _v;
@@ -235,15 +325,22 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
       if (encoding === "base58") return withVersion({ ...base, transaction: [encodeBase58(t.wire), "base58"] });
       if (encoding === "json") {
         const signatures = (rest.transaction as { signatures: string[] }).signatures;
-        return withVersion({ ...base, transaction: { signatures, message: { ...t.message, ...(version === 0 ? { addressTableLookups: [] } : {}) } } });
+        return withVersion({
+          ...base,
+          transaction: { signatures, message: { ...t.message, ...(version === 0 ? { addressTableLookups: [] } : {}) } },
+        });
       }
-      throw new RpcFailure(-32602, `Invalid params: unknown variant \`${encoding}\`, expected one of \`binary\`, \`base64\`, \`base58\`, \`json\`, \`jsonParsed\``);
+      throw new RpcFailure(
+        -32602,
+        `Invalid params: unknown variant \`${encoding}\`, expected one of \`binary\`, \`base64\`, \`base58\`, \`json\`, \`jsonParsed\``,
+      );
     },
   };
 
   const one = (req: { jsonrpc?: string; id?: unknown; method?: string; params?: Params }) => {
     const id = req?.id ?? null;
-    if (typeof req !== "object" || req === null || req.jsonrpc !== "2.0" || typeof req.method !== "string") return { jsonrpc: "2.0", id, error: { code: -32600, message: "Invalid request" } };
+    if (typeof req !== "object" || req === null || req.jsonrpc !== "2.0" || typeof req.method !== "string")
+      return { jsonrpc: "2.0", id, error: { code: -32600, message: "Invalid request" } };
     const method = req.method;
     calls.set(method, (calls.get(method) ?? 0) + 1);
     requests.total++;
@@ -255,7 +352,8 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
     try {
       return { jsonrpc: "2.0", id, result: f(req.params ?? []) };
     } catch (e) {
-      if (e instanceof RpcFailure) return { jsonrpc: "2.0", id, error: { code: e.code, message: e.message, ...(e.data !== undefined ? { data: e.data } : {}) } };
+      if (e instanceof RpcFailure)
+        return { jsonrpc: "2.0", id, error: { code: e.code, message: e.message, ...(e.data !== undefined ? { data: e.data } : {}) } };
       return { jsonrpc: "2.0", id, error: { code: -32602, message: `Invalid params: ${(e as Error).message}` } };
     }
   };
@@ -274,9 +372,14 @@ export async function startSolanaStandin(opts: { port?: number } = {}): Promise<
       try {
         body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
       } catch {
-        return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } }));
+        return res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error" } }));
       }
-      if (Array.isArray(body) && body.length === 0) return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32600, message: "Invalid request" } }));
+      if (Array.isArray(body) && body.length === 0)
+        return res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32600, message: "Invalid request" } }));
       const out = Array.isArray(body) ? body.map(one) : one(body as never);
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(out));
     });

@@ -25,7 +25,11 @@ async function main() {
   const body = JSON.stringify({ url: process.env.SCRAPE_URL ?? "https://example.com/", job_id, output_format: "text" });
   const res = await fetch(`${API}/api/v1/scrape`, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-payment-signature": signature, ...signAgentRequest(agent.secretKey, svc.service_id, "POST", "/api/v1/scrape", body) },
+    headers: {
+      "content-type": "application/json",
+      "x-payment-signature": signature,
+      ...signAgentRequest(agent.secretKey, svc.service_id, "POST", "/api/v1/scrape", body),
+    },
     body,
   });
   console.log(res.status, JSON.stringify(await res.json()));

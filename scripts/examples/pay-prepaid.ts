@@ -17,7 +17,11 @@ async function main() {
   const svc = await (await fetch(`${API}/api/v1/service`)).json();
   const signed = (method: string, path: string, body = "") => signAgentRequest(agent.secretKey, svc.service_id, method, path, body);
   const post = async (path: string, body: string) => {
-    const res = await fetch(`${API}${path}`, { method: "POST", headers: { "content-type": "application/json", ...signed("POST", path, body) }, body });
+    const res = await fetch(`${API}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...signed("POST", path, body) },
+      body,
+    });
     return `${res.status} ${JSON.stringify(await res.json())}`;
   };
 

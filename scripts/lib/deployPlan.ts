@@ -170,7 +170,10 @@ export function parsePrivateKey(value: string | undefined): string | undefined {
 function checkKey(env: Env, problems: Problem[]): void {
   const key = envValue(env, "DEPLOYER_PRIVATE_KEY");
   if (key === undefined) {
-    problems.push({ code: "KEY_MISSING", message: "DEPLOYER_PRIVATE_KEY is not set: the key of the account that deploys and pays the gas" });
+    problems.push({
+      code: "KEY_MISSING",
+      message: "DEPLOYER_PRIVATE_KEY is not set: the key of the account that deploys and pays the gas",
+    });
   } else if (parsePrivateKey(key) === undefined) {
     problems.push({ code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" });
   }
@@ -189,7 +192,10 @@ function parsePoolFee(env: Env, live: boolean, problems: Problem[]): number {
   if (live) {
     // The bridge's own bounds; whether a pool exists at this fee is checked against the chain.
     if (!(fee >= 1 && fee <= 999_999)) {
-      problems.push({ code: "POOL_FEE_INVALID", message: `POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got ${raw}` });
+      problems.push({
+        code: "POOL_FEE_INVALID",
+        message: `POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got ${raw}`,
+      });
     }
   } else if (!UNISWAP_FEE_TIERS.includes(fee)) {
     problems.push({ code: "POOL_FEE_INVALID", message: `POOL_FEE must be one of ${UNISWAP_FEE_TIERS.join(", ")}, got ${raw}` });
@@ -210,7 +216,9 @@ function planStack(network: string, spec: NetworkSpec, env: Env, problems: Probl
     const value = envValue(env, name) ?? fallback[field];
     if (value !== undefined) stack[field] = parseAddress(name, value, problems);
     else if (field !== "quoter") {
-      const why = spec.live ? "" : ` (to build on contracts already on ${network}; unset every *_ADDRESS of the stack to deploy a fresh one)`;
+      const why = spec.live
+        ? ""
+        : ` (to build on contracts already on ${network}; unset every *_ADDRESS of the stack to deploy a fresh one)`;
       problems.push({ code: "ADDRESS_UNSET", message: `${name} is not set${why}` });
     }
   }
@@ -272,17 +280,26 @@ const STACK_LABELS = { usdc: "USDC", router: "SwapRouter02", weth: "WETH" } as c
 export function checkChainFacts(plan: DeployPlan, stack: StackAddresses, facts: ChainFacts): { problems: Problem[]; warnings: Warning[] } {
   if (facts.chainId !== plan.chainId) {
     // Every other answer came from the wrong chain: reporting them would only mislead.
-    return { problems: [{ code: "CHAIN_ID_MISMATCH", message: `the RPC serves chain ${facts.chainId}, but ${plan.network} is chain ${plan.chainId}` }], warnings: [] };
+    return {
+      problems: [
+        { code: "CHAIN_ID_MISMATCH", message: `the RPC serves chain ${facts.chainId}, but ${plan.network} is chain ${plan.chainId}` },
+      ],
+      warnings: [],
+    };
   }
   const problems: Problem[] = [];
   for (const k of ["usdc", "router", "weth"] as const) {
-    if (!facts.hasCode[k]) problems.push({ code: "NO_CODE", message: `no contract at the ${STACK_LABELS[k]} address ${stack[k]} on ${plan.network}` });
+    if (!facts.hasCode[k])
+      problems.push({ code: "NO_CODE", message: `no contract at the ${STACK_LABELS[k]} address ${stack[k]} on ${plan.network}` });
   }
   if (facts.hasCode.router) {
     if (facts.routerWeth === undefined) {
       problems.push({ code: "ROUTER_NOT_SWAPROUTER02", message: `${stack.router} does not answer WETH9(): not a Uniswap SwapRouter02` });
     } else if (getAddress(facts.routerWeth) !== getAddress(stack.weth)) {
-      problems.push({ code: "ROUTER_WETH_MISMATCH", message: `the router's WETH9() is ${getAddress(facts.routerWeth)}, but the WETH address is ${stack.weth}` });
+      problems.push({
+        code: "ROUTER_WETH_MISMATCH",
+        message: `the router's WETH9() is ${getAddress(facts.routerWeth)}, but the WETH address is ${stack.weth}`,
+      });
     }
   }
   if (facts.hasCode.usdc) {
@@ -302,10 +319,17 @@ function poolWarnings(plan: DeployPlan, facts: ChainFacts): Warning[] {
   if (!facts.pool) return [];
   const { factory, address, liquidity } = facts.pool;
   if (address === ZeroAddress) {
-    return [{ code: "POOL_MISSING", message: `no WETH/USDC pool with fee ${plan.poolFee} on the router's factory ${factory}: ETH payments will revert until one exists (check POOL_FEE)` }];
+    return [
+      {
+        code: "POOL_MISSING",
+        message: `no WETH/USDC pool with fee ${plan.poolFee} on the router's factory ${factory}: ETH payments will revert until one exists (check POOL_FEE)`,
+      },
+    ];
   }
   if (liquidity === 0n) {
-    return [{ code: "POOL_EMPTY", message: `the WETH/USDC pool ${address} (fee ${plan.poolFee}) has no liquidity: ETH payments will revert` }];
+    return [
+      { code: "POOL_EMPTY", message: `the WETH/USDC pool ${address} (fee ${plan.poolFee}) has no liquidity: ETH payments will revert` },
+    ];
   }
   return [];
 }

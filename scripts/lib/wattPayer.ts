@@ -23,7 +23,12 @@ export function paymentInstructions(payer: PublicKey, p: WattPayment): Transacti
 }
 
 /** Signs and sends a transaction made of `instructions`, waits until it is confirmed; returns the signature. */
-export async function sendAndConfirm(connection: Connection, signers: Keypair[], instructions: TransactionInstruction[], opts: { skipPreflight?: boolean } = {}): Promise<string> {
+export async function sendAndConfirm(
+  connection: Connection,
+  signers: Keypair[],
+  instructions: TransactionInstruction[],
+  opts: { skipPreflight?: boolean } = {},
+): Promise<string> {
   const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash("confirmed");
   const tx = new Transaction({ feePayer: signers[0].publicKey, blockhash, lastValidBlockHeight }).add(...instructions);
   tx.sign(...signers);
@@ -39,7 +44,8 @@ export async function confirm(connection: Connection, signature: string, lastVal
     const { value } = await connection.getSignatureStatuses([signature]);
     const s = value[0];
     if (s && (s.confirmationStatus === "confirmed" || s.confirmationStatus === "finalized")) return;
-    if (lastValidBlockHeight !== undefined && (await connection.getBlockHeight("confirmed")) > lastValidBlockHeight) throw new Error(`transaction ${signature} expired before it was confirmed`);
+    if (lastValidBlockHeight !== undefined && (await connection.getBlockHeight("confirmed")) > lastValidBlockHeight)
+      throw new Error(`transaction ${signature} expired before it was confirmed`);
     if (Date.now() > end) throw new Error(`transaction ${signature} not confirmed within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -12,7 +12,11 @@ describe("AgentCompute administration", () => {
       const [d] = await ethers.getSigners();
       const c = await new AgentCompute__factory(d).deploy(d.address, d.address, d.address, [1n, 2n, 3n]);
       const tx = c.deploymentTransaction()!;
-      for (const [id, price] of [[0, 1n], [1, 2n], [2, 3n]] as const) {
+      for (const [id, price] of [
+        [0, 1n],
+        [1, 2n],
+        [2, 3n],
+      ] as const) {
         await expect(tx).to.emit(c, "ProviderSet").withArgs(id, price, true);
       }
       await expect(tx).to.emit(c, "TreasurySet").withArgs(d.address);
@@ -24,17 +28,24 @@ describe("AgentCompute administration", () => {
     it("rejects a zero USDC or admin address with ZeroAddress, and a zero treasury with InvalidTreasury", async () => {
       const [d] = await ethers.getSigners();
       const f = new AgentCompute__factory(d);
-      for (const args of [[ZERO, d.address, d.address], [d.address, ZERO, d.address]] as const) {
+      for (const args of [
+        [ZERO, d.address, d.address],
+        [d.address, ZERO, d.address],
+      ] as const) {
         await expect(f.deploy(args[0], args[1], args[2], [1n, 1n, 1n])).to.be.revertedWithCustomError(f, "ZeroAddress");
       }
-      await expect(f.deploy(d.address, d.address, ZERO, [1n, 1n, 1n])).to.be.revertedWithCustomError(f, "InvalidTreasury").withArgs(ZERO);
+      await expect(f.deploy(d.address, d.address, ZERO, [1n, 1n, 1n]))
+        .to.be.revertedWithCustomError(f, "InvalidTreasury")
+        .withArgs(ZERO);
     });
 
     it("rejects its own future address as treasury with InvalidTreasury (escrow would be stuck)", async () => {
       const [d] = await ethers.getSigners();
       const f = new AgentCompute__factory(d);
       const self = ethers.getCreateAddress({ from: d.address, nonce: await ethers.provider.getTransactionCount(d.address) });
-      await expect(f.deploy(d.address, d.address, self, [1n, 1n, 1n])).to.be.revertedWithCustomError(f, "InvalidTreasury").withArgs(self);
+      await expect(f.deploy(d.address, d.address, self, [1n, 1n, 1n]))
+        .to.be.revertedWithCustomError(f, "InvalidTreasury")
+        .withArgs(self);
     });
 
     it("rejects a zero seed price with InvalidPrice", async () => {
@@ -47,7 +58,9 @@ describe("AgentCompute administration", () => {
   describe("setProvider", () => {
     it("adds a new provider without a redeploy, usable at once", async () => {
       const s = await loadFixture(systemFixture);
-      await expect(s.compute.connect(s.admin).setProvider(7, USDC("0.25"), true)).to.emit(s.compute, "ProviderSet").withArgs(7, USDC("0.25"), true);
+      await expect(s.compute.connect(s.admin).setProvider(7, USDC("0.25"), true))
+        .to.emit(s.compute, "ProviderSet")
+        .withArgs(7, USDC("0.25"), true);
       expect(await s.compute.getProvider(7)).to.deep.equal([USDC("0.25"), true]);
       await expect(s.c.startSession(HOUR, 7, CONFIG)).to.emit(s.compute, "SessionStarted");
     });

@@ -78,7 +78,9 @@ describe("AgentCompute auto-renewal", () => {
       const id = await startActive(s);
       const max = await s.compute.MAX_DURATION();
       for (const p of [0n, 59n, max + 1n]) {
-        await expect(s.c.setAutoRenewal(id, p, 1n, 1n)).to.be.revertedWithCustomError(s.compute, "DurationOutOfRange").withArgs(p);
+        await expect(s.c.setAutoRenewal(id, p, 1n, 1n))
+          .to.be.revertedWithCustomError(s.compute, "DurationOutOfRange")
+          .withArgs(p);
       }
     });
 
@@ -94,7 +96,9 @@ describe("AgentCompute auto-renewal", () => {
       const s = await loadFixture(systemFixture);
       const id = await startActive(s);
       await s.c.endSession(id);
-      await expect(s.c.setAutoRenewal(id, HOUR, 1n, 1n)).to.be.revertedWithCustomError(s.compute, "SessionNotOpen").withArgs(id);
+      await expect(s.c.setAutoRenewal(id, HOUR, 1n, 1n))
+        .to.be.revertedWithCustomError(s.compute, "SessionNotOpen")
+        .withArgs(id);
       await expect(s.c.setAutoRenewal(ethers.ZeroHash, HOUR, 1n, 1n)).to.be.revertedWithCustomError(s.compute, "UnknownSession");
     });
   });
@@ -126,7 +130,10 @@ describe("AgentCompute auto-renewal", () => {
       const s = await loadFixture(systemFixture);
       const id = await startActive(s);
       const permit = await signPermit(s, s.agent, 1n, BigInt(await time.latest()) + HOUR);
-      await expect(s.compute.connect(s.other).setAutoRenewalWithPermit(id, HOUR, 1n, 1n, permit)).to.be.revertedWithCustomError(s.compute, "NotAgentOrGuardian");
+      await expect(s.compute.connect(s.other).setAutoRenewalWithPermit(id, HOUR, 1n, 1n, permit)).to.be.revertedWithCustomError(
+        s.compute,
+        "NotAgentOrGuardian",
+      );
     });
   });
 
@@ -134,7 +141,9 @@ describe("AgentCompute auto-renewal", () => {
     it("by the agent or its guardian: clears the terms, emits AutoRenewalStopped, and renew then reverts with AutoRenewalOff", async () => {
       const s = await loadFixture(renewingFixture);
       await s.c.setGuardian(s.agent.address, s.guardian.address);
-      await expect(s.compute.connect(s.guardian).stopAutoRenewal(s.id)).to.emit(s.compute, "AutoRenewalStopped").withArgs(s.id, s.guardian.address);
+      await expect(s.compute.connect(s.guardian).stopAutoRenewal(s.id))
+        .to.emit(s.compute, "AutoRenewalStopped")
+        .withArgs(s.id, s.guardian.address);
       expect(await s.compute.autoRenewalOf(s.id)).to.deep.equal([0n, 0n, 0n]);
       await expect(s.compute.connect(s.keeper).renew(s.id)).to.be.revertedWithCustomError(s.compute, "AutoRenewalOff").withArgs(s.id);
       await expect(s.c.stopAutoRenewal(s.id)).to.emit(s.compute, "AutoRenewalStopped").withArgs(s.id, s.agent.address);
@@ -148,7 +157,9 @@ describe("AgentCompute auto-renewal", () => {
 
     it("by anyone else, reverts with NotAgentOrGuardian; on an unknown session, with UnknownSession", async () => {
       const s = await loadFixture(renewingFixture);
-      await expect(s.compute.connect(s.keeper).stopAutoRenewal(s.id)).to.be.revertedWithCustomError(s.compute, "NotAgentOrGuardian").withArgs(s.id, s.keeper.address);
+      await expect(s.compute.connect(s.keeper).stopAutoRenewal(s.id))
+        .to.be.revertedWithCustomError(s.compute, "NotAgentOrGuardian")
+        .withArgs(s.id, s.keeper.address);
       await expect(s.c.stopAutoRenewal(ethers.ZeroHash)).to.be.revertedWithCustomError(s.compute, "UnknownSession");
     });
   });
@@ -159,7 +170,9 @@ describe("AgentCompute auto-renewal", () => {
       await s.compute.connect(s.admin).setProvider(SPHERON, 450_000n, true);
       const before = await s.compute.getSession(s.id);
       const tx = s.compute.connect(s.keeper).renew(s.id);
-      await expect(tx).to.emit(s.compute, "SessionRenewed").withArgs(s.id, s.agent.address, HOUR, 450_000n, before.endTime + HOUR, 550_000n);
+      await expect(tx)
+        .to.emit(s.compute, "SessionRenewed")
+        .withArgs(s.id, s.agent.address, HOUR, 450_000n, before.endTime + HOUR, 550_000n);
       await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute, s.keeper], [-450_000n, 450_000n, 0]);
       expect(await s.compute.autoRenewalOf(s.id)).to.deep.equal([HOUR, 500_000n, 550_000n]);
       expect(await s.compute.queuedTranches(s.id)).to.deep.equal([[HOUR, 450_000n]]);
@@ -178,14 +191,18 @@ describe("AgentCompute auto-renewal", () => {
       await s.compute.connect(s.keeper).renew(s.id);
       const start = (await s.compute.getSession(s.id)).endTime - 2n * HOUR;
       await time.setNextBlockTimestamp(start + HOUR + 1800n);
-      await expect(s.compute.connect(s.keeper).claim(s.id)).to.emit(s.compute, "EscrowClaimed").withArgs(s.id, s.treasury.address, 418_000n, start + HOUR + 1800n);
+      await expect(s.compute.connect(s.keeper).claim(s.id))
+        .to.emit(s.compute, "EscrowClaimed")
+        .withArgs(s.id, s.treasury.address, 418_000n, start + HOUR + 1800n);
     });
 
     it("once per period: right after a renewal, the next one reverts with RenewalTooEarly(id, endTime)", async () => {
       const s = await loadFixture(renewingFixture);
       await s.compute.connect(s.keeper).renew(s.id);
       const { endTime } = await s.compute.getSession(s.id);
-      await expect(s.compute.connect(s.keeper).renew(s.id)).to.be.revertedWithCustomError(s.compute, "RenewalTooEarly").withArgs(s.id, endTime);
+      await expect(s.compute.connect(s.keeper).renew(s.id))
+        .to.be.revertedWithCustomError(s.compute, "RenewalTooEarly")
+        .withArgs(s.id, endTime);
     });
 
     it("when the end is more than one period away, reverts with RenewalTooEarly", async () => {
@@ -324,7 +341,9 @@ describe("AgentCompute auto-renewal", () => {
 
     it("a Failed outcome clears it too", async () => {
       const s = await loadFixture(renewingFixture);
-      await expect(s.compute.connect(s.keeper).recordOutcome(s.id, 2, "x")).to.emit(s.compute, "AutoRenewalStopped").withArgs(s.id, s.keeper.address);
+      await expect(s.compute.connect(s.keeper).recordOutcome(s.id, 2, "x"))
+        .to.emit(s.compute, "AutoRenewalStopped")
+        .withArgs(s.id, s.keeper.address);
     });
 
     it("a session without renewal ends without AutoRenewalStopped", async () => {

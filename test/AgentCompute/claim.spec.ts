@@ -10,7 +10,9 @@ describe("AgentCompute.claim", () => {
     const start = (await s.compute.getSession(id)).settledUntil;
     await time.setNextBlockTimestamp(start + 1200n);
     const tx = s.compute.connect(s.keeper).claim(id);
-    await expect(tx).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 133_333n, start + 1200n);
+    await expect(tx)
+      .to.emit(s.compute, "EscrowClaimed")
+      .withArgs(id, s.treasury.address, 133_333n, start + 1200n);
     await expect(tx).to.changeTokenBalances(s.usdc, [s.treasury, s.compute], [0, 0]);
     expect(await s.compute.withdrawable(s.treasury.address)).to.equal(133_333n);
   });
@@ -37,9 +39,13 @@ describe("AgentCompute.claim", () => {
     await s.c.extendSession(id, 1800); // its own tranche: +400,000 for 30 min
     await time.setNextBlockTimestamp(start + HOUR);
     // The first hour's last 1,800 s at 400,000/h, not a blend with the new price.
-    await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 200_000n, start + HOUR);
+    await expect(s.compute.connect(s.keeper).claim(id))
+      .to.emit(s.compute, "EscrowClaimed")
+      .withArgs(id, s.treasury.address, 200_000n, start + HOUR);
     await time.setNextBlockTimestamp(start + HOUR + 900n);
-    await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 200_000n, start + HOUR + 900n);
+    await expect(s.compute.connect(s.keeper).claim(id))
+      .to.emit(s.compute, "EscrowClaimed")
+      .withArgs(id, s.treasury.address, 200_000n, start + HOUR + 900n);
     await time.setNextBlockTimestamp(start + HOUR + 1800n);
     await s.compute.connect(s.keeper).claim(id);
     expect(await s.compute.withdrawable(s.treasury.address)).to.equal(800_000n);

@@ -20,7 +20,9 @@ describe("AgentCompute.endSession", () => {
     const start = (await s.compute.getSession(id)).settledUntil;
     await time.setNextBlockTimestamp(start + 900n); // a quarter of the hour
     const tx = s.c.endSession(id);
-    await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
+    await expect(tx)
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
     await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.treasury, s.compute], [300_000n, 0, -300_000n]);
     expect(await s.compute.withdrawable(s.treasury.address)).to.equal(100_000n);
     const session = await s.compute.getSession(id);

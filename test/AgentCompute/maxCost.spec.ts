@@ -24,7 +24,9 @@ describe("AgentCompute maximum cost", () => {
       const s = await loadFixture(systemFixture);
       const cost = await s.compute.getSessionCost(HOUR, SPHERON);
       const tx = s.c.startSessionWithMaxCost(HOUR, SPHERON, CONFIG, cost);
-      await expect(tx).to.emit(s.compute, "SessionStarted").withArgs(await instanceIdOf(s, tx), s.agent.address, SPHERON, HOUR, cost, CONFIG);
+      await expect(tx)
+        .to.emit(s.compute, "SessionStarted")
+        .withArgs(await instanceIdOf(s, tx), s.agent.address, SPHERON, HOUR, cost, CONFIG);
       await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute], [-cost, cost]);
     });
 
@@ -41,13 +43,22 @@ describe("AgentCompute maximum cost", () => {
     it("when paused, reverts with EnforcedPause", async () => {
       const s = await loadFixture(systemFixture);
       await s.compute.connect(s.admin).pause();
-      await expect(s.c.startSessionWithMaxCost(HOUR, SPHERON, CONFIG, ethers.MaxUint256)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
+      await expect(s.c.startSessionWithMaxCost(HOUR, SPHERON, CONFIG, ethers.MaxUint256)).to.be.revertedWithCustomError(
+        s.compute,
+        "EnforcedPause",
+      );
     });
 
     it("checks the duration and provider like startSession", async () => {
       const s = await loadFixture(systemFixture);
-      await expect(s.c.startSessionWithMaxCost(59, SPHERON, CONFIG, ethers.MaxUint256)).to.be.revertedWithCustomError(s.compute, "DurationOutOfRange");
-      await expect(s.c.startSessionWithMaxCost(HOUR, 9, CONFIG, ethers.MaxUint256)).to.be.revertedWithCustomError(s.compute, "UnknownProvider");
+      await expect(s.c.startSessionWithMaxCost(59, SPHERON, CONFIG, ethers.MaxUint256)).to.be.revertedWithCustomError(
+        s.compute,
+        "DurationOutOfRange",
+      );
+      await expect(s.c.startSessionWithMaxCost(HOUR, 9, CONFIG, ethers.MaxUint256)).to.be.revertedWithCustomError(
+        s.compute,
+        "UnknownProvider",
+      );
     });
   });
 
@@ -57,7 +68,9 @@ describe("AgentCompute maximum cost", () => {
       const id = await startActive(s);
       const before = await s.compute.getSession(id);
       const tx = s.c.extendSessionWithMaxCost(id, HOUR, 400_000n);
-      await expect(tx).to.emit(s.compute, "SessionExtended").withArgs(id, s.agent.address, HOUR, 400_000n, before.endTime + HOUR);
+      await expect(tx)
+        .to.emit(s.compute, "SessionExtended")
+        .withArgs(id, s.agent.address, HOUR, 400_000n, before.endTime + HOUR);
       await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute], [-400_000n, 400_000n]);
       expect(await s.compute.queuedTranches(id)).to.deep.equal([[HOUR, 400_000n]]);
     });
@@ -109,7 +122,10 @@ describe("AgentCompute maximum cost", () => {
     it("extendSessionWithPermit above the maximum reverts with CostAboveMaximum", async () => {
       const s = await loadFixture(noAllowance);
       const cost = await s.compute.getSessionCost(HOUR, SPHERON);
-      const id = await instanceIdOf(s, s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, cost, await signPermit(s, s.agent, cost, await deadline())));
+      const id = await instanceIdOf(
+        s,
+        s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, cost, await signPermit(s, s.agent, cost, await deadline())),
+      );
       const quoted = await priceRaisedAfterQuote(s);
       await expect(s.c.extendSessionWithPermit(id, HOUR, quoted, await signPermit(s, s.agent, 400_000_000n, await deadline())))
         .to.be.revertedWithCustomError(s.compute, "CostAboveMaximum")
@@ -119,8 +135,15 @@ describe("AgentCompute maximum cost", () => {
     it("at the maximum, both permit paths pay", async () => {
       const s = await loadFixture(noAllowance);
       const cost = await s.compute.getSessionCost(HOUR, SPHERON);
-      const id = await instanceIdOf(s, s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, cost, await signPermit(s, s.agent, cost, await deadline())));
-      await expect(s.c.extendSessionWithPermit(id, HOUR, cost, await signPermit(s, s.agent, cost, await deadline()))).to.changeTokenBalance(s.usdc, s.compute, cost);
+      const id = await instanceIdOf(
+        s,
+        s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, cost, await signPermit(s, s.agent, cost, await deadline())),
+      );
+      await expect(s.c.extendSessionWithPermit(id, HOUR, cost, await signPermit(s, s.agent, cost, await deadline()))).to.changeTokenBalance(
+        s.usdc,
+        s.compute,
+        cost,
+      );
     });
   });
 });

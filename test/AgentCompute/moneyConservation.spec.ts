@@ -28,16 +28,42 @@ type Action =
   | { kind: "price"; provider: number; price: number }
   | { kind: "withdraw" };
 
-const start = fc.record({ kind: fc.constant("start" as const), agent: fc.nat(1), duration: fc.integer({ min: 60, max: 4 * 3600 }), provider: fc.nat(2), eth: fc.boolean() });
+const start = fc.record({
+  kind: fc.constant("start" as const),
+  agent: fc.nat(1),
+  duration: fc.integer({ min: 60, max: 4 * 3600 }),
+  provider: fc.nat(2),
+  eth: fc.boolean(),
+});
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: start },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("extend" as const), session: fc.nat(), duration: fc.integer({ min: 60, max: 3600 }), eth: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("extend" as const),
+      session: fc.nat(),
+      duration: fc.integer({ min: 60, max: 3600 }),
+      eth: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("end" as const), session: fc.nat(), byKeeper: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("claim" as const), session: fc.nat() }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("outcome" as const), session: fc.nat(), outcome: fc.integer({ min: 1, max: 4 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant("outcome" as const), session: fc.nat(), outcome: fc.integer({ min: 1, max: 4 }) }),
+  },
   // Mostly short waits, so that extensions, claims and ends often land mid-session (where pricing matters).
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("wait" as const), seconds: fc.oneof(fc.integer({ min: 1, max: 900 }), fc.integer({ min: 1, max: 3 * 3600 })) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("price" as const), provider: fc.nat(2), price: fc.integer({ min: 1, max: 5_000_000 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("wait" as const),
+      seconds: fc.oneof(fc.integer({ min: 1, max: 900 }), fc.integer({ min: 1, max: 3 * 3600 })),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant("price" as const), provider: fc.nat(2), price: fc.integer({ min: 1, max: 5_000_000 }) }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: "withdraw" as const }) },
 );
 
@@ -65,7 +91,12 @@ async function run(s: System, actions: Action[]) {
   const pick = (i: number) => ledger.sessions[i % ledger.sessions.length];
 
   /** Sends a payment as `agent`, in ETH (quote + 2%) or USDC, and books what it cost the agent. */
-  async function pay(agentIndex: number, eth: boolean, cost: () => Promise<bigint>, tx: (value: bigint) => Promise<ContractTransactionResponse>) {
+  async function pay(
+    agentIndex: number,
+    eth: boolean,
+    cost: () => Promise<bigint>,
+    tx: (value: bigint) => Promise<ContractTransactionResponse>,
+  ) {
     const agent = agents[agentIndex].address;
     let value = 0n;
     if (eth) {
@@ -86,8 +117,11 @@ async function run(s: System, actions: Action[]) {
   for (const a of actions) {
     if (a.kind === "start") {
       const c = s.compute.connect(agents[a.agent]);
-      await pay(a.agent, a.eth, () => s.compute.getSessionCost(a.duration, a.provider), (value) =>
-        c.startSession(a.duration, a.provider, CONFIG, { value }),
+      await pay(
+        a.agent,
+        a.eth,
+        () => s.compute.getSessionCost(a.duration, a.provider),
+        (value) => c.startSession(a.duration, a.provider, CONFIG, { value }),
       );
     } else if (ledger.sessions.length === 0 && a.kind !== "wait" && a.kind !== "price" && a.kind !== "withdraw") {
       continue;
@@ -96,8 +130,11 @@ async function run(s: System, actions: Action[]) {
       const agentIndex = agents.findIndex((g) => g.address === ethers.getAddress(ethers.dataSlice(id, 0, 20)));
       const session = await s.compute.getSession(id);
       const c = s.compute.connect(agents[agentIndex]);
-      await pay(agentIndex, a.eth, () => s.compute.getSessionCost(a.duration, session.provider), (value) =>
-        c.extendSession(id, a.duration, { value }),
+      await pay(
+        agentIndex,
+        a.eth,
+        () => s.compute.getSessionCost(a.duration, session.provider),
+        (value) => c.extendSession(id, a.duration, { value }),
       );
     } else if (a.kind === "end") {
       const id = pick(a.session);
@@ -165,8 +202,7 @@ async function checkInvariants(s: System, r: Awaited<ReturnType<typeof run>>) {
   const withdrawn = (await s.compute.queryFilter(s.compute.filters.Withdrawn())).reduce((t, e) => t + e.args.amount, 0n);
   expect(withdrawn, "Withdrawn events = what the treasury received").to.equal(await s.usdc.balanceOf(s.treasury.address));
   await checkPurchasePrices(s, ledger.sessions, ended, started, extended, claimedEvents);
-  const treasuryFromLogs =
-    claimedEvents.reduce((t, e) => t + e.args.amount, 0n) + ended.reduce((t, e) => t + e.args.paidToTreasury, 0n);
+  const treasuryFromLogs = claimedEvents.reduce((t, e) => t + e.args.amount, 0n) + ended.reduce((t, e) => t + e.args.paidToTreasury, 0n);
   expect(treasuryFromLogs, "treasury payments in the logs = sum claimed").to.equal(claimed);
   for (const [i, a] of agents.entries()) {
     const expectedUsdc = startUsdc[i] - (ledger.usdcPaid.get(a.address) ?? 0n) + (refundTo.get(a.address) ?? 0n);
@@ -255,9 +291,20 @@ describe("AgentCompute money conservation (property-based)", function () {
 
   it(`one running session under random extensions, price changes, claims and waits, then an end, a Failed outcome or nothing: every second at its purchase price (${runs} runs)`, async function () {
     this.timeout(0);
-    const first = fc.record({ kind: fc.constant("start" as const), agent: fc.constant(0), duration: fc.integer({ min: 60, max: 3600 }), provider: fc.constant(0), eth: fc.boolean() });
+    const first = fc.record({
+      kind: fc.constant("start" as const),
+      agent: fc.constant(0),
+      duration: fc.integer({ min: 60, max: 3600 }),
+      provider: fc.constant(0),
+      eth: fc.boolean(),
+    });
     const step: fc.Arbitrary<Action> = fc.oneof(
-      fc.record({ kind: fc.constant("extend" as const), session: fc.constant(0), duration: fc.integer({ min: 60, max: 3600 }), eth: fc.boolean() }),
+      fc.record({
+        kind: fc.constant("extend" as const),
+        session: fc.constant(0),
+        duration: fc.integer({ min: 60, max: 3600 }),
+        eth: fc.boolean(),
+      }),
       fc.record({ kind: fc.constant("price" as const), provider: fc.constant(0), price: fc.integer({ min: 1, max: 5_000_000 }) }),
       fc.record({ kind: fc.constant("claim" as const), session: fc.constant(0) }),
       fc.record({ kind: fc.constant("wait" as const), seconds: fc.integer({ min: 1, max: 1800 }) }),

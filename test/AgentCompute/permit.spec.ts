@@ -24,7 +24,10 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const s = await loadFixture(permitFixture);
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const deadline = BigInt(await time.latest()) + 3600n;
-    const id = await instanceIdOf(s, s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, await signPermit(s, s.agent, cost, deadline)));
+    const id = await instanceIdOf(
+      s,
+      s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, await signPermit(s, s.agent, cost, deadline)),
+    );
     const tx = s.c.extendSessionWithPermit(id, HOUR, ethers.MaxUint256, await signPermit(s, s.agent, cost, deadline));
     await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute], [-cost, cost]);
     expect((await s.compute.getSession(id)).deposited).to.equal(2n * cost);
@@ -35,7 +38,9 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
     // Someone watching the mempool submits the permit first.
-    await s.usdc.connect(s.other).permit(s.agent.address, await s.compute.getAddress(), permit.value, permit.deadline, permit.v, permit.r, permit.s);
+    await s.usdc
+      .connect(s.other)
+      .permit(s.agent.address, await s.compute.getAddress(), permit.value, permit.deadline, permit.v, permit.r, permit.s);
     await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.emit(s.compute, "SessionStarted");
   });
 
@@ -54,10 +59,9 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
     await s.usdc.connect(s.other).approve(await s.compute.getAddress(), 0);
-    await expect(s.compute.connect(s.other).startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(
-      s.usdc,
-      "ERC20InsufficientAllowance",
-    );
+    await expect(
+      s.compute.connect(s.other).startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit),
+    ).to.be.revertedWithCustomError(s.usdc, "ERC20InsufficientAllowance");
     expect(await s.usdc.allowance(s.agent.address, await s.compute.getAddress())).to.equal(0n);
   });
 
@@ -66,7 +70,13 @@ describe("AgentCompute permit payments (EIP-2612)", () => {
     const cost = await s.compute.getSessionCost(HOUR, SPHERON);
     const permit = await signPermit(s, s.agent, cost, BigInt(await time.latest()) + 3600n);
     await s.compute.connect(s.admin).pause();
-    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
-    await expect(s.c.extendSessionWithPermit(ethers.ZeroHash, HOUR, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(s.compute, "EnforcedPause");
+    await expect(s.c.startSessionWithPermit(HOUR, SPHERON, CONFIG, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(
+      s.compute,
+      "EnforcedPause",
+    );
+    await expect(s.c.extendSessionWithPermit(ethers.ZeroHash, HOUR, ethers.MaxUint256, permit)).to.be.revertedWithCustomError(
+      s.compute,
+      "EnforcedPause",
+    );
   });
 });

@@ -52,7 +52,9 @@ describe("AgentCompute provisioning window", () => {
     const s = await loadFixture(systemFixture);
     const id = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));
     await s.c.endSession(id);
-    await expect(s.compute.connect(s.keeper).recordOutcome(id, PROVISIONING, "x")).to.be.revertedWithCustomError(s.compute, "SessionNotOpen").withArgs(id);
+    await expect(s.compute.connect(s.keeper).recordOutcome(id, PROVISIONING, "x"))
+      .to.be.revertedWithCustomError(s.compute, "SessionNotOpen")
+      .withArgs(id);
   });
 
   it("from anyone but the keeper, reverts with AccessControlUnauthorizedAccount", async () => {
@@ -66,7 +68,9 @@ describe("AgentCompute provisioning window", () => {
     const { id, at } = await provisioning(s);
     await time.setNextBlockTimestamp(at + 300n);
     const tx = s.c.endSession(id);
-    await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 33_333n, 366_667n);
+    await expect(tx)
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 33_333n, 366_667n);
     await expect(tx).to.changeTokenBalance(s.usdc, s.agent, 366_667n);
     expect(await s.compute.withdrawable(s.treasury.address)).to.equal(33_333n);
     expect((await s.compute.getSession(id)).claimed).to.equal(33_333n);
@@ -76,7 +80,9 @@ describe("AgentCompute provisioning window", () => {
     const s = await loadFixture(systemFixture);
     const { id, at } = await provisioning(s, 60n);
     await time.setNextBlockTimestamp(at + 600n);
-    await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 6_667n, 0n);
+    await expect(s.c.endSession(id))
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 6_667n, 0n);
   });
 
   it("an extension bought while pending is charged after the start's seconds, at its own price", async () => {
@@ -86,21 +92,27 @@ describe("AgentCompute provisioning window", () => {
     await s.c.extendSession(id, HOUR); // 3,600,000
     await time.setNextBlockTimestamp(at + 180n);
     // 120 s of the start (13,334) + 60 s of the extension at 1,000/s.
-    await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 73_334n, 3_540_000n);
+    await expect(s.c.endSession(id))
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 73_334n, 3_540_000n);
   });
 
   it("after the window without activation (the keeper failed), the agent gets everything back", async () => {
     const s = await loadFixture(systemFixture);
     const { id, at } = await provisioning(s);
     await time.setNextBlockTimestamp(at + 900n);
-    await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 0n, 400_000n);
+    await expect(s.c.endSession(id))
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 0n, 400_000n);
   });
 
   it("without a Provisioning report, ending a pending session refunds everything", async () => {
     const s = await loadFixture(systemFixture);
     const id = await instanceIdOf(s, s.c.startSession(HOUR, SPHERON, CONFIG));
     await time.increase(300);
-    await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 0n, 400_000n);
+    await expect(s.c.endSession(id))
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 0n, 400_000n);
   });
 
   it("a Failed report within the window refunds everything: the keeper's failure is not the agent's cost", async () => {
@@ -118,6 +130,8 @@ describe("AgentCompute provisioning window", () => {
     const session = await s.compute.getSession(id);
     expect(session.endTime - session.settledUntil).to.equal(HOUR);
     await time.setNextBlockTimestamp(session.settledUntil + 900n);
-    await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
+    await expect(s.c.endSession(id))
+      .to.emit(s.compute, "SessionEnded")
+      .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
   });
 });

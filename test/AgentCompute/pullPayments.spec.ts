@@ -32,7 +32,9 @@ describe("AgentCompute pull payments", () => {
 
     it("with nothing to withdraw, reverts with NothingToWithdraw(account)", async () => {
       const s = await loadFixture(systemFixture);
-      await expect(s.compute.withdraw(s.treasury.address)).to.be.revertedWithCustomError(s.compute, "NothingToWithdraw").withArgs(s.treasury.address);
+      await expect(s.compute.withdraw(s.treasury.address))
+        .to.be.revertedWithCustomError(s.compute, "NothingToWithdraw")
+        .withArgs(s.treasury.address);
     });
 
     it("works while paused", async () => {
@@ -71,7 +73,9 @@ describe("AgentCompute pull payments", () => {
       const start = (await s.compute.getSession(id)).settledUntil;
       await time.setNextBlockTimestamp(start + 900n);
       const tx = s.c.endSession(id);
-      await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
+      await expect(tx)
+        .to.emit(s.compute, "SessionEnded")
+        .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 100_000n, 300_000n);
       await expect(tx).to.changeTokenBalance(s.usdc, s.agent, 300_000n);
       expect(await s.compute.withdrawable(s.treasury.address)).to.equal(100_000n);
     });
@@ -95,7 +99,9 @@ describe("AgentCompute pull payments", () => {
       const id = await startActive(s);
       await time.increase(HOUR);
       await s.compute.connect(s.keeper).claim(id);
-      await expect(s.compute.withdraw(s.treasury.address)).to.be.revertedWithCustomError(s.usdc, "Blacklisted").withArgs(s.treasury.address);
+      await expect(s.compute.withdraw(s.treasury.address))
+        .to.be.revertedWithCustomError(s.usdc, "Blacklisted")
+        .withArgs(s.treasury.address);
       await s.usdc.blacklist(s.treasury.address, false);
       await expect(s.compute.withdraw(s.treasury.address)).to.changeTokenBalance(s.usdc, s.treasury, 400_000n);
     });

@@ -16,7 +16,9 @@ describe("AgentCompute.recordOutcome", () => {
       const tx = s.compute.connect(s.keeper).recordOutcome(id, RUNNING, "akash:dseq/123");
       await expect(tx).to.emit(s.compute, "OutcomeRecorded").withArgs(id, RUNNING, s.keeper.address, "akash:dseq/123");
       const now = BigInt(await time.latest());
-      await expect(tx).to.emit(s.compute, "SessionActivated").withArgs(id, now, now + HOUR);
+      await expect(tx)
+        .to.emit(s.compute, "SessionActivated")
+        .withArgs(id, now, now + HOUR);
       const session = await s.compute.getSession(id);
       expect(session.status).to.equal(2n);
       expect(session.settledUntil).to.equal(now);

@@ -38,7 +38,9 @@ describe("AgentCompute spending caps", () => {
       // The guardian hands control back to the agent.
       await s.compute.connect(s.guardian).setGuardian(s.agent.address, "0x0000000000000000000000000000000000000000");
       expect(await s.compute.guardianOf(s.agent.address)).to.equal(s.agent.address);
-      await expect(s.c.clearSpendingCaps(s.agent.address)).to.emit(s.compute, "SpendingCapsSet").withArgs(s.agent.address, s.agent.address, 0, 0, false);
+      await expect(s.c.clearSpendingCaps(s.agent.address))
+        .to.emit(s.compute, "SpendingCapsSet")
+        .withArgs(s.agent.address, s.agent.address, 0, 0, false);
     });
 
     it("a stranger can set neither caps nor guardian; not even the admin", async () => {
@@ -47,7 +49,10 @@ describe("AgentCompute spending caps", () => {
         await expect(s.compute.connect(who).setSpendingCaps(s.agent.address, 0, 0))
           .to.be.revertedWithCustomError(s.compute, "NotGuardian")
           .withArgs(s.agent.address, who.address);
-        await expect(s.compute.connect(who).setGuardian(s.agent.address, who.address)).to.be.revertedWithCustomError(s.compute, "NotGuardian");
+        await expect(s.compute.connect(who).setGuardian(s.agent.address, who.address)).to.be.revertedWithCustomError(
+          s.compute,
+          "NotGuardian",
+        );
       }
     });
   });

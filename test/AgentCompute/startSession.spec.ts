@@ -9,7 +9,9 @@ describe("AgentCompute.startSession (USDC)", () => {
     const cost = await s.compute.getSessionCost(2n * HOUR, IONET);
     const tx = s.c.startSession(2n * HOUR, IONET, CONFIG);
     const id = await instanceIdOf(s, tx);
-    await expect(tx).to.emit(s.compute, "SessionStarted").withArgs(id, s.agent.address, IONET, 2n * HOUR, cost, CONFIG);
+    await expect(tx)
+      .to.emit(s.compute, "SessionStarted")
+      .withArgs(id, s.agent.address, IONET, 2n * HOUR, cost, CONFIG);
     await expect(tx).to.changeTokenBalances(s.usdc, [s.agent, s.compute], [-cost, cost]);
     const now = BigInt(await time.latest());
     const session = await s.compute.getSession(id);

@@ -28,7 +28,9 @@ describe("AgentCompute per-tranche pricing", () => {
       await s.c.extendSession(id, HOUR); // +40,000
       await time.setNextBlockTimestamp(start + 1192n);
       // 1,192 s at 0.40 USDC/h: 132,444 (the extension block's second is not due yet).
-      await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 132_444n, start + 1192n);
+      await expect(s.compute.connect(s.keeper).claim(id))
+        .to.emit(s.compute, "EscrowClaimed")
+        .withArgs(id, s.treasury.address, 132_444n, start + 1192n);
       expect((400_000n * 1192n) / 3600n).to.equal(132_444n);
     });
 
@@ -51,7 +53,9 @@ describe("AgentCompute per-tranche pricing", () => {
       await s.c.extendSession(id, HOUR); // +4,000,000
       await time.setNextBlockTimestamp(start + 1200n);
       const tx = s.compute.connect(s.keeper).recordOutcome(id, FAILED, "lease lost");
-      await expect(tx).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 133_333n, 4_266_667n);
+      await expect(tx)
+        .to.emit(s.compute, "SessionEnded")
+        .withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 133_333n, 4_266_667n);
       await expect(tx).to.changeTokenBalance(s.usdc, s.agent, 4_266_667n);
       expect(await treasuryEarned(s)).to.equal(133_333n);
     });
@@ -68,7 +72,9 @@ describe("AgentCompute per-tranche pricing", () => {
       await s.c.extendSession(id, HOUR); // +1,200,000
       await time.setNextBlockTimestamp(start + HOUR + 600n);
       // Rest of hour 1 (300,000) + 600 s of hour 2 at 1.20/h (200,000).
-      await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 500_000n, start + HOUR + 600n);
+      await expect(s.compute.connect(s.keeper).claim(id))
+        .to.emit(s.compute, "EscrowClaimed")
+        .withArgs(id, s.treasury.address, 500_000n, start + HOUR + 600n);
       expect(await s.compute.queuedTranches(id)).to.deep.equal([]);
       expect(await s.compute.claimable(id)).to.equal(0n);
     });
@@ -86,10 +92,14 @@ describe("AgentCompute per-tranche pricing", () => {
       ]);
       await time.setNextBlockTimestamp(start + HOUR + 1800n + 300n);
       // 400,000 + 400,000 + half of 600,000.
-      await expect(s.compute.connect(s.keeper).claim(id)).to.emit(s.compute, "EscrowClaimed").withArgs(id, s.treasury.address, 1_100_000n, start + HOUR + 1800n + 300n);
+      await expect(s.compute.connect(s.keeper).claim(id))
+        .to.emit(s.compute, "EscrowClaimed")
+        .withArgs(id, s.treasury.address, 1_100_000n, start + HOUR + 1800n + 300n);
       expect(await s.compute.queuedTranches(id)).to.deep.equal([]);
       await time.setNextBlockTimestamp(start + HOUR + 1800n + 450n);
-      await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 150_000n, 150_000n);
+      await expect(s.c.endSession(id))
+        .to.emit(s.compute, "SessionEnded")
+        .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 150_000n, 150_000n);
       expect(await treasuryEarned(s)).to.equal(1_250_000n);
     });
 
@@ -103,7 +113,9 @@ describe("AgentCompute per-tranche pricing", () => {
       const start = (await s.compute.getSession(id)).settledUntil;
       expect((await s.compute.getSession(id)).endTime).to.equal(start + 2n * HOUR);
       await time.setNextBlockTimestamp(start + HOUR + 1n);
-      await expect(s.c.endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 402_000n, 7_198_000n);
+      await expect(s.c.endSession(id))
+        .to.emit(s.compute, "SessionEnded")
+        .withArgs(id, s.agent.address, s.agent.address, s.treasury.address, 402_000n, 7_198_000n);
     });
 
     it("end after expiry pays every tranche in full and nothing more", async () => {
@@ -112,7 +124,9 @@ describe("AgentCompute per-tranche pricing", () => {
       await s.compute.connect(s.admin).setProvider(SPHERON, 123_457n, true);
       await s.c.extendSession(id, 61); // ceil(123,457 * 61 / 3,600) = 2,092
       await time.increase(3n * HOUR);
-      await expect(s.compute.connect(s.keeper).endSession(id)).to.emit(s.compute, "SessionEnded").withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 402_092n, 0n);
+      await expect(s.compute.connect(s.keeper).endSession(id))
+        .to.emit(s.compute, "SessionEnded")
+        .withArgs(id, s.agent.address, s.keeper.address, s.treasury.address, 402_092n, 0n);
     });
 
     it("Failed in the middle of the second tranche: the first in full, the second pro rata at its own price", async () => {

@@ -59,7 +59,9 @@ describe("AgentComputeBridge: access and configuration", () => {
         const asCompute = await ethers.getSigner(computeAddress);
         const before = await ledger(s, s.other.address);
         const tx = s.bridge.connect(asCompute).buyUsdc(s.other.address, id, cost, 120n, 7, { value });
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.other.address, id, 7, 120n, cost, value, quote, value - quote);
+        await expect(tx)
+          .to.emit(s.bridge, "ComputeRequested")
+          .withArgs(s.other.address, id, 7, 120n, cost, value, quote, value - quote);
         const after = await ledger(s, s.other.address);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(after.agentEth - before.agentEth).to.equal(value - quote);
@@ -146,7 +148,9 @@ describe("AgentComputeBridge: access and configuration", () => {
         const args = await constructorArgs(s);
         args[4] = fee;
         const factory = new AgentComputeBridge__factory(s.deployer);
-        await expect(factory.deploy(...args)).to.be.revertedWithCustomError(factory, "InvalidPoolFee").withArgs(fee);
+        await expect(factory.deploy(...args))
+          .to.be.revertedWithCustomError(factory, "InvalidPoolFee")
+          .withArgs(fee);
       });
     }
 
@@ -208,7 +212,9 @@ describe("AgentComputeBridge: access and configuration", () => {
         const value = withSlippage(quote3000, 50n);
         const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value });
         const receipt = await mined(tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, value, quote3000, value - quote3000);
+        await expect(tx)
+          .to.emit(s.bridge, "ComputeRequested")
+          .withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, value, quote3000, value - quote3000);
         expect(((await s.uni.weth.balanceOf(pool3000)) as bigint) - weth3000).to.equal(quote3000);
         expect(await s.uni.weth.balanceOf(pool500)).to.equal(weth500);
         const after = await ledger(s);

@@ -62,7 +62,9 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const { cost, quote, maxIn } = await ethPaymentFor(s, 2n * HOUR, IONET);
         const tx = s.c.startSession(2n * HOUR, IONET, CONFIG, { value: maxIn });
         const id = await instanceIdOf(s, tx);
-        await expect(tx).to.emit(s.compute, "SessionStarted").withArgs(id, s.agent.address, IONET, 2n * HOUR, cost, CONFIG);
+        await expect(tx)
+          .to.emit(s.compute, "SessionStarted")
+          .withArgs(id, s.agent.address, IONET, 2n * HOUR, cost, CONFIG);
         await expect(tx)
           .to.emit(s.bridge, "ComputeRequested")
           .withArgs(s.agent.address, id, IONET, 2n * HOUR, cost, maxIn, quote, maxIn - quote);
@@ -114,7 +116,9 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const before = await ledger(s);
         const tx = s.c.startSession(61n, SPHERON, CONFIG, { value: maxIn });
         const receipt = await mined(tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, 61n, cost, maxIn, quote, maxIn - quote);
+        await expect(tx)
+          .to.emit(s.bridge, "ComputeRequested")
+          .withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, 61n, cost, maxIn, quote, maxIn - quote);
         const after = await ledger(s);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
@@ -149,8 +153,12 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const tx = s.c.extendSession(id, 30n * 60n, { value: maxIn });
         const receipt = await mined(tx);
         const newEnd = sessionBefore.endTime + 30n * 60n;
-        await expect(tx).to.emit(s.compute, "SessionExtended").withArgs(id, s.agent.address, 30n * 60n, cost, newEnd);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, AKASH, 30n * 60n, cost, maxIn, quote, maxIn - quote);
+        await expect(tx)
+          .to.emit(s.compute, "SessionExtended")
+          .withArgs(id, s.agent.address, 30n * 60n, cost, newEnd);
+        await expect(tx)
+          .to.emit(s.bridge, "ComputeRequested")
+          .withArgs(s.agent.address, id, AKASH, 30n * 60n, cost, maxIn, quote, maxIn - quote);
         const after = await ledger(s);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(after.agentUsdc).to.equal(before.agentUsdc);
@@ -173,7 +181,9 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
         const before = await ledger(s);
         const tx = s.c.extendSession(id, 2n * HOUR, { value: maxIn });
         const receipt = await mined(tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, id, SPHERON, 2n * HOUR, cost, maxIn, quote, maxIn - quote);
+        await expect(tx)
+          .to.emit(s.bridge, "ComputeRequested")
+          .withArgs(s.agent.address, id, SPHERON, 2n * HOUR, cost, maxIn, quote, maxIn - quote);
         const after = await ledger(s);
         expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
         expect(before.agentEth - after.agentEth).to.equal(quote + receipt.fee);
@@ -218,9 +228,7 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
   describe("when the admin has set the bridge to the zero address", () => {
     async function bridgeUnset() {
       const s = await loadFixture(systemFixture); // derived from its snapshot: a fresh systemFixture() spends another 2,000 ETH of the deployer's
-      await expect(s.compute.connect(s.admin).setBridge(ethers.ZeroAddress))
-        .to.emit(s.compute, "BridgeSet")
-        .withArgs(ethers.ZeroAddress);
+      await expect(s.compute.connect(s.admin).setBridge(ethers.ZeroAddress)).to.emit(s.compute, "BridgeSet").withArgs(ethers.ZeroAddress);
       return s;
     }
 
@@ -262,7 +270,9 @@ describe("AgentCompute: paying in ETH through AgentComputeBridge", () => {
       await s.compute.connect(s.admin).setBridge(await s.bridge.getAddress());
       const { cost, quote, maxIn } = await ethPaymentFor(s, HOUR, SPHERON);
       const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn });
-      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, quote, maxIn - quote);
+      await expect(tx)
+        .to.emit(s.bridge, "ComputeRequested")
+        .withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, quote, maxIn - quote);
     });
   });
 

@@ -83,7 +83,9 @@ describe("AgentComputeBridge: the price moves between the agent's quote and its 
       const value = withSlippage(fresh, SLIPPAGE_BPS);
       const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value });
       const receipt = await mined(tx);
-      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, value, fresh, value - fresh);
+      await expect(tx)
+        .to.emit(s.bridge, "ComputeRequested")
+        .withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, value, fresh, value - fresh);
       const after = await ledger(s);
       expect(before.agentEth - after.agentEth).to.equal(fresh + receipt.fee);
       expect(after.computeUsdc - before.computeUsdc).to.equal(cost);
@@ -106,7 +108,15 @@ describe("AgentComputeBridge: the price moves between the agent's quote and its 
       try {
         frontHash = (
           await router(
-            { tokenIn: weth, tokenOut: usdc, fee: 500, recipient: s.whale.address, amountIn: FRONT_RUN_ETH, amountOutMinimum: 0n, sqrtPriceLimitX96: 0n },
+            {
+              tokenIn: weth,
+              tokenOut: usdc,
+              fee: 500,
+              recipient: s.whale.address,
+              amountIn: FRONT_RUN_ETH,
+              amountOutMinimum: 0n,
+              sqrtPriceLimitX96: 0n,
+            },
             { value: FRONT_RUN_ETH, gasLimit: 1_000_000, ...fees, maxPriorityFeePerGas: ethers.parseUnits("50", "gwei") },
           )
         ).hash;
@@ -120,7 +130,15 @@ describe("AgentComputeBridge: the price moves between the agent's quote and its 
         ).hash;
         backHash = (
           await router(
-            { tokenIn: usdc, tokenOut: weth, fee: 500, recipient: s.whale.address, amountIn: usdcFromFrontRun, amountOutMinimum: 0n, sqrtPriceLimitX96: 0n },
+            {
+              tokenIn: usdc,
+              tokenOut: weth,
+              fee: 500,
+              recipient: s.whale.address,
+              amountIn: usdcFromFrontRun,
+              amountOutMinimum: 0n,
+              sqrtPriceLimitX96: 0n,
+            },
             { gasLimit: 1_000_000, ...fees, maxPriorityFeePerGas: ethers.parseUnits("1", "gwei") },
           )
         ).hash;
@@ -161,7 +179,9 @@ describe("AgentComputeBridge: the price moves between the agent's quote and its 
       const before = await ledger(s);
       const tx = s.c.startSession(HOUR, SPHERON, CONFIG, { value: maxIn });
       const receipt = await mined(tx);
-      await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, fresh, maxIn - fresh);
+      await expect(tx)
+        .to.emit(s.bridge, "ComputeRequested")
+        .withArgs(s.agent.address, await instanceIdOf(s, tx), SPHERON, HOUR, cost, maxIn, fresh, maxIn - fresh);
       const after = await ledger(s);
       expect(before.agentEth - after.agentEth).to.equal(fresh + receipt.fee);
       expect(after.computeUsdc - before.computeUsdc).to.equal(cost);

@@ -109,7 +109,9 @@ describe("AgentComputeBridge: reentrancy and hostile counterparties on the ETH p
                 trigger === "startSession"
                   ? s.attacker.start(HOUR, SPHERON, CONFIG, { value: maxIn })
                   : s.attacker.extend(s.target, HOUR, { value: maxIn });
-              await expect(tx).to.be.revertedWithCustomError(s.bridge, "RefundFailed").withArgs(attackerAddress, maxIn - quote);
+              await expect(tx)
+                .to.be.revertedWithCustomError(s.bridge, "RefundFailed")
+                .withArgs(attackerAddress, maxIn - quote);
 
               const fee = await feeOfLastTx(s.other.address);
               expect(operatorBefore - (await ethOf(s.other.address))).to.equal(fee);
@@ -200,7 +202,9 @@ describe("AgentComputeBridge: reentrancy and hostile counterparties on the ETH p
         const before = await ledger(s, agentAddress);
         const tx = s.rejecting.start(start.quote, HOUR, AKASH, CONFIG);
         const id = await instanceIdOf(s, tx);
-        await expect(tx).to.emit(s.bridge, "ComputeRequested").withArgs(agentAddress, id, AKASH, HOUR, start.cost, start.quote, start.quote, 0n);
+        await expect(tx)
+          .to.emit(s.bridge, "ComputeRequested")
+          .withArgs(agentAddress, id, AKASH, HOUR, start.cost, start.quote, start.quote, 0n);
         expect(await s.compute.agentOf(id)).to.equal(agentAddress);
         const extend = await payment(s, HOUR, AKASH);
         await expect(s.rejecting.extend(extend.quote, id, HOUR))

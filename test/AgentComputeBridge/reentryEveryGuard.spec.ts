@@ -19,7 +19,7 @@ type Fixture = Awaited<ReturnType<typeof attackerFixture>>;
 
 /** A payment whose refund triggers the attacker's re-entry. */
 async function overpay(s: System): Promise<bigint> {
-  return ((await quoteEthFor(s, await s.compute.getSessionCost(HOUR, SPHERON))) * 2n);
+  return (await quoteEthFor(s, await s.compute.getSessionCost(HOUR, SPHERON))) * 2n;
 }
 
 function reentryCalls(s: Fixture): [string, string, string][] {
@@ -28,18 +28,42 @@ function reentryCalls(s: Fixture): [string, string, string][] {
   const permit = { value: 1n, deadline: 1n, v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
   return [
     ["AgentCompute.startSession", compute, c.encodeFunctionData("startSession", [HOUR, SPHERON, "0x"])],
-    ["AgentCompute.startSessionWithPermit", compute, c.encodeFunctionData("startSessionWithPermit", [HOUR, SPHERON, "0x", ethers.MaxUint256, permit])],
+    [
+      "AgentCompute.startSessionWithPermit",
+      compute,
+      c.encodeFunctionData("startSessionWithPermit", [HOUR, SPHERON, "0x", ethers.MaxUint256, permit]),
+    ],
     ["AgentCompute.extendSession", compute, c.encodeFunctionData("extendSession", [ethers.ZeroHash, HOUR])],
-    ["AgentCompute.startSessionWithMaxCost", compute, c.encodeFunctionData("startSessionWithMaxCost", [HOUR, SPHERON, "0x", ethers.MaxUint256])],
-    ["AgentCompute.extendSessionWithMaxCost", compute, c.encodeFunctionData("extendSessionWithMaxCost", [ethers.ZeroHash, HOUR, ethers.MaxUint256])],
-    ["AgentCompute.setAutoRenewalWithPermit", compute, c.encodeFunctionData("setAutoRenewalWithPermit", [ethers.ZeroHash, HOUR, 1n, 1n, permit])],
+    [
+      "AgentCompute.startSessionWithMaxCost",
+      compute,
+      c.encodeFunctionData("startSessionWithMaxCost", [HOUR, SPHERON, "0x", ethers.MaxUint256]),
+    ],
+    [
+      "AgentCompute.extendSessionWithMaxCost",
+      compute,
+      c.encodeFunctionData("extendSessionWithMaxCost", [ethers.ZeroHash, HOUR, ethers.MaxUint256]),
+    ],
+    [
+      "AgentCompute.setAutoRenewalWithPermit",
+      compute,
+      c.encodeFunctionData("setAutoRenewalWithPermit", [ethers.ZeroHash, HOUR, 1n, 1n, permit]),
+    ],
     ["AgentCompute.withdraw", compute, c.encodeFunctionData("withdraw", [ethers.ZeroAddress])],
     ["AgentCompute.renew", compute, c.encodeFunctionData("renew", [ethers.ZeroHash])],
-    ["AgentCompute.extendSessionWithPermit", compute, c.encodeFunctionData("extendSessionWithPermit", [ethers.ZeroHash, HOUR, ethers.MaxUint256, permit])],
+    [
+      "AgentCompute.extendSessionWithPermit",
+      compute,
+      c.encodeFunctionData("extendSessionWithPermit", [ethers.ZeroHash, HOUR, ethers.MaxUint256, permit]),
+    ],
     ["AgentCompute.endSession", compute, c.encodeFunctionData("endSession", [ethers.ZeroHash])],
     ["AgentCompute.recordOutcome", compute, c.encodeFunctionData("recordOutcome", [ethers.ZeroHash, 2, "x"])],
     ["AgentCompute.claim", compute, c.encodeFunctionData("claim", [ethers.ZeroHash])],
-    ["AgentComputeBridge.buyUsdc", s.bridge.target as string, s.bridge.interface.encodeFunctionData("buyUsdc", [ethers.ZeroAddress, ethers.ZeroHash, 1n, HOUR, SPHERON])],
+    [
+      "AgentComputeBridge.buyUsdc",
+      s.bridge.target as string,
+      s.bridge.interface.encodeFunctionData("buyUsdc", [ethers.ZeroAddress, ethers.ZeroHash, 1n, HOUR, SPHERON]),
+    ],
   ];
 }
 
@@ -50,7 +74,6 @@ function reentryCalls(s: Fixture): [string, string, string][] {
  */
 describe("re-entry into every guarded function", () => {
   describe("re-entry through the ETH refund", () => {
-
     it("into every guarded function is refused with ReentrancyGuardReentrantCall (the attacker records it)", async () => {
       const s = await loadFixture(attackerFixture);
       for (const [name, target, payload] of reentryCalls(s)) {
@@ -69,7 +92,10 @@ describe("re-entry into every guarded function", () => {
       await s.attacker.arm(target, payload, false);
       const value = await overpay(s);
       const escrowBefore = await s.usdc.balanceOf(await s.compute.getAddress());
-      await expect(s.attacker.start(await s.compute.getAddress(), HOUR, SPHERON, { value })).to.be.revertedWithCustomError(s.bridge, "RefundFailed");
+      await expect(s.attacker.start(await s.compute.getAddress(), HOUR, SPHERON, { value })).to.be.revertedWithCustomError(
+        s.bridge,
+        "RefundFailed",
+      );
       expect(await s.usdc.balanceOf(await s.compute.getAddress())).to.equal(escrowBefore);
       expect(await ethers.provider.getBalance(await s.attacker.getAddress())).to.equal(0n);
     });

@@ -28,7 +28,12 @@ async function fixture() {
 
 type F = Awaited<ReturnType<typeof fixture>>;
 
-async function authorize(f: F, signer: Signer, kind: "TransferWithAuthorization" | "ReceiveWithAuthorization", o: { from?: string; to?: string; value?: bigint; validAfter?: bigint; validBefore?: bigint; nonce?: string } = {}) {
+async function authorize(
+  f: F,
+  signer: Signer,
+  kind: "TransferWithAuthorization" | "ReceiveWithAuthorization",
+  o: { from?: string; to?: string; value?: bigint; validAfter?: bigint; validBefore?: bigint; nonce?: string } = {},
+) {
   const now = BigInt(await time.latest());
   const m = {
     from: o.from ?? (await signer.getAddress()),
@@ -53,8 +58,24 @@ describe("LocalUSDC: EIP-3009", () => {
   it("transferWithAuthorization (v, r, s) by a relayer moves the value, marks the nonce used and emits AuthorizationUsed", async () => {
     const f = await loadFixture(fixture);
     const a = await authorize(f, f.payer, "TransferWithAuthorization");
-    const tx = f.usdc.connect(f.relayer)["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"](a.m.from, a.m.to, a.m.value, a.m.validAfter, a.m.validBefore, a.m.nonce, a.v, a.r, a.s);
-    await expect(tx).to.emit(f.usdc, "AuthorizationUsed").withArgs(f.payer.address, a.m.nonce).and.to.emit(f.usdc, "Transfer").withArgs(f.payer.address, f.payee.address, a.m.value);
+    const tx = f.usdc
+      .connect(f.relayer)
+      .getFunction("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)")(
+      a.m.from,
+      a.m.to,
+      a.m.value,
+      a.m.validAfter,
+      a.m.validBefore,
+      a.m.nonce,
+      a.v,
+      a.r,
+      a.s,
+    );
+    await expect(tx)
+      .to.emit(f.usdc, "AuthorizationUsed")
+      .withArgs(f.payer.address, a.m.nonce)
+      .and.to.emit(f.usdc, "Transfer")
+      .withArgs(f.payer.address, f.payee.address, a.m.value);
     await expect(tx).to.changeTokenBalances(f.usdc, [f.payer, f.payee, f.relayer], [-a.m.value, a.m.value, 0n]);
     expect(await f.usdc.authorizationState(f.payer.address, a.m.nonce)).to.equal(true);
   });
@@ -62,11 +83,29 @@ describe("LocalUSDC: EIP-3009", () => {
   it("transferWithAuthorization (bytes signature) works the same", async () => {
     const f = await loadFixture(fixture);
     const a = await authorize(f, f.payer, "TransferWithAuthorization");
-    await expect(f.usdc.connect(f.relayer)["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](a.m.from, a.m.to, a.m.value, a.m.validAfter, a.m.validBefore, a.m.nonce, a.signature)).to.changeTokenBalances(f.usdc, [f.payer, f.payee], [-a.m.value, a.m.value]);
+    await expect(
+      f.usdc.connect(f.relayer).getFunction("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")(
+        a.m.from,
+        a.m.to,
+        a.m.value,
+        a.m.validAfter,
+        a.m.validBefore,
+        a.m.nonce,
+        a.signature,
+      ),
+    ).to.changeTokenBalances(f.usdc, [f.payer, f.payee], [-a.m.value, a.m.value]);
   });
 
   const send = (f: F, a: Awaited<ReturnType<typeof authorize>>, by = f.relayer) =>
-    f.usdc.connect(by)["transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"](a.m.from, a.m.to, a.m.value, a.m.validAfter, a.m.validBefore, a.m.nonce, a.signature);
+    f.usdc.connect(by).getFunction("transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)")(
+      a.m.from,
+      a.m.to,
+      a.m.value,
+      a.m.validAfter,
+      a.m.validBefore,
+      a.m.nonce,
+      a.signature,
+    );
 
   it("refuses a used nonce (a replay): AuthorizationAlreadyUsed", async () => {
     const f = await loadFixture(fixture);
@@ -90,8 +129,14 @@ describe("LocalUSDC: EIP-3009", () => {
     const forged = await authorize(f, f.other, "TransferWithAuthorization", { from: f.payer.address });
     await expect(send(f, forged)).to.be.revertedWithCustomError(f.usdc, "InvalidAuthorizationSignature").withArgs(f.payer.address);
     const a = await authorize(f, f.payer, "TransferWithAuthorization");
-    await expect(send(f, { ...a, m: { ...a.m, value: a.m.value + 1n } })).to.be.revertedWithCustomError(f.usdc, "InvalidAuthorizationSignature");
-    await expect(send(f, { ...a, m: { ...a.m, to: f.other.address } })).to.be.revertedWithCustomError(f.usdc, "InvalidAuthorizationSignature");
+    await expect(send(f, { ...a, m: { ...a.m, value: a.m.value + 1n } })).to.be.revertedWithCustomError(
+      f.usdc,
+      "InvalidAuthorizationSignature",
+    );
+    await expect(send(f, { ...a, m: { ...a.m, to: f.other.address } })).to.be.revertedWithCustomError(
+      f.usdc,
+      "InvalidAuthorizationSignature",
+    );
     const asReceive = await authorize(f, f.payer, "ReceiveWithAuthorization"); // another type hash
     await expect(send(f, asReceive)).to.be.revertedWithCustomError(f.usdc, "InvalidAuthorizationSignature");
   });
@@ -107,20 +152,53 @@ describe("LocalUSDC: EIP-3009", () => {
     const f = await loadFixture(fixture);
     const a = await authorize(f, f.payer, "ReceiveWithAuthorization");
     const args = [a.m.from, a.m.to, a.m.value, a.m.validAfter, a.m.validBefore, a.m.nonce, a.v, a.r, a.s] as const;
-    await expect(f.usdc.connect(f.relayer).receiveWithAuthorization(...args)).to.be.revertedWithCustomError(f.usdc, "CallerNotPayee").withArgs(f.relayer.address, f.payee.address);
-    await expect(f.usdc.connect(f.payee).receiveWithAuthorization(...args)).to.emit(f.usdc, "AuthorizationUsed").withArgs(f.payer.address, a.m.nonce);
+    await expect(f.usdc.connect(f.relayer).receiveWithAuthorization(...args))
+      .to.be.revertedWithCustomError(f.usdc, "CallerNotPayee")
+      .withArgs(f.relayer.address, f.payee.address);
+    await expect(f.usdc.connect(f.payee).receiveWithAuthorization(...args))
+      .to.emit(f.usdc, "AuthorizationUsed")
+      .withArgs(f.payer.address, a.m.nonce);
     expect(await f.usdc.balanceOf(f.payee.address)).to.equal(a.m.value);
   });
 
   it("cancelAuthorization: the authorizer cancels an unused nonce (AuthorizationCanceled), which can then never be used", async () => {
     const f = await loadFixture(fixture);
     const a = await authorize(f, f.payer, "TransferWithAuthorization");
-    const c = ethers.Signature.from(await f.payer.signTypedData(f.domain, { CancelAuthorization: [{ name: "authorizer", type: "address" }, { name: "nonce", type: "bytes32" }] }, { authorizer: f.payer.address, nonce: a.m.nonce }));
-    const forged = ethers.Signature.from(await f.other.signTypedData(f.domain, { CancelAuthorization: [{ name: "authorizer", type: "address" }, { name: "nonce", type: "bytes32" }] }, { authorizer: f.payer.address, nonce: a.m.nonce }));
-    await expect(f.usdc.connect(f.relayer).cancelAuthorization(f.payer.address, a.m.nonce, forged.v, forged.r, forged.s)).to.be.revertedWithCustomError(f.usdc, "InvalidAuthorizationSignature");
-    await expect(f.usdc.connect(f.relayer).cancelAuthorization(f.payer.address, a.m.nonce, c.v, c.r, c.s)).to.emit(f.usdc, "AuthorizationCanceled").withArgs(f.payer.address, a.m.nonce);
+    const c = ethers.Signature.from(
+      await f.payer.signTypedData(
+        f.domain,
+        {
+          CancelAuthorization: [
+            { name: "authorizer", type: "address" },
+            { name: "nonce", type: "bytes32" },
+          ],
+        },
+        { authorizer: f.payer.address, nonce: a.m.nonce },
+      ),
+    );
+    const forged = ethers.Signature.from(
+      await f.other.signTypedData(
+        f.domain,
+        {
+          CancelAuthorization: [
+            { name: "authorizer", type: "address" },
+            { name: "nonce", type: "bytes32" },
+          ],
+        },
+        { authorizer: f.payer.address, nonce: a.m.nonce },
+      ),
+    );
+    await expect(
+      f.usdc.connect(f.relayer).cancelAuthorization(f.payer.address, a.m.nonce, forged.v, forged.r, forged.s),
+    ).to.be.revertedWithCustomError(f.usdc, "InvalidAuthorizationSignature");
+    await expect(f.usdc.connect(f.relayer).cancelAuthorization(f.payer.address, a.m.nonce, c.v, c.r, c.s))
+      .to.emit(f.usdc, "AuthorizationCanceled")
+      .withArgs(f.payer.address, a.m.nonce);
     await expect(send(f, a)).to.be.revertedWithCustomError(f.usdc, "AuthorizationAlreadyUsed");
-    await expect(f.usdc.connect(f.relayer).cancelAuthorization(f.payer.address, a.m.nonce, c.v, c.r, c.s)).to.be.revertedWithCustomError(f.usdc, "AuthorizationAlreadyUsed");
+    await expect(f.usdc.connect(f.relayer).cancelAuthorization(f.payer.address, a.m.nonce, c.v, c.r, c.s)).to.be.revertedWithCustomError(
+      f.usdc,
+      "AuthorizationAlreadyUsed",
+    );
     expect(await f.usdc.balanceOf(f.payer.address)).to.equal(1_000_000_000n);
   });
 });

@@ -32,7 +32,8 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     await t?.stop();
   });
 
-  const state = (id: string) => (app.db.prepare("SELECT state FROM sessions WHERE instance_id = ?").get(id) as { state: string } | undefined)?.state;
+  const state = (id: string) =>
+    (app.db.prepare("SELECT state FROM sessions WHERE instance_id = ?").get(id) as { state: string } | undefined)?.state;
   const stateIs = (id: string, s: string) => until(`session ${id.slice(0, 10)} ${s}`, () => state(id) === s, 90_000);
 
   it("balances sessions paid in USDC and ETH, extended, renewed, claimed, ended, and the swept treasury", async () => {
@@ -62,20 +63,32 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     const treasury = await c.treasury();
     // Also wait for the keeper to have read the receipt of its last sweep: one mined a moment ago is
     // still 'sent' in its outbox until its next pass.
-    const unsettledSweeps = () => app.db.prepare("SELECT count(*) FROM actions WHERE kind = 'withdraw' AND state IN ('queued', 'sent')").pluck().get() as number;
+    const unsettledSweeps = () =>
+      app.db.prepare("SELECT count(*) FROM actions WHERE kind = 'withdraw' AND state IN ('queued', 'sent')").pluck().get() as number;
     const withdrawn = await until("a treasury sweep", async () => {
       if (unsettledSweeps() > 0) return undefined;
       const w = await c.queryFilter(c.filters.Withdrawn(treasury));
       return w.length > 0 && (await c.withdrawable(treasury)) === 0n ? w : undefined;
     });
     expect(withdrawn.every((w) => w.args.caller === t.keeper.address)).to.equal(true);
-    const sweeps = app.db.prepare("SELECT idempotency_key, state FROM actions WHERE kind = 'withdraw'").all() as { idempotency_key: string; state: string }[];
+    const sweeps = app.db.prepare("SELECT idempotency_key, state FROM actions WHERE kind = 'withdraw'").all() as {
+      idempotency_key: string;
+      state: string;
+    }[];
     expect(sweeps.filter((s) => s.state === "mined")).to.have.length(withdrawn.length);
     expect(sweeps.every((s) => s.idempotency_key.startsWith(`withdraw:${treasury.toLowerCase()}:`))).to.equal(true);
 
-    await until("the keeper has ingested everything", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
+    await until(
+      "the keeper has ingested everything",
+      async () =>
+        Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2,
+    );
     const report = await runAudit(app.store, t.rpc, app.deployment, 2);
-    const raw = await t.rpc.getLogs({ address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge], fromBlock: t.deployment.startBlock, toBlock: report.checkedUpToBlock });
+    const raw = await t.rpc.getLogs({
+      address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge],
+      fromBlock: t.deployment.startBlock,
+      toBlock: report.checkedUpToBlock,
+    });
     logs = decodeLogs(raw, app.deployment);
     expect(report.ok, formatAudit(report)).to.equal(true);
     expect(report.sessionsOnChain).to.equal(3);
@@ -103,7 +116,6 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     const tre = report.pullBalances.find((b) => b.account === treasury.toLowerCase())!;
     expect(BigInt(tre.withdrawn)).to.equal(withdrawn.reduce((a, w) => a + w.args.amount, 0n));
     expect(tre.matches).to.equal(true);
-
   });
 
   /** The real logs with one changed: reconcileLogs must name what no longer adds up. */
@@ -124,29 +136,54 @@ describe("keeper audit: every USDC and ETH movement from the logs", function () 
     // The SessionEnded of a session ended early (something refunded).
     const early = logs.filter((l) => l.name === "SessionEnded").findIndex((l) => (l.args.refunded as bigint) > 0n);
     expect(early).to.be.at.least(0);
-    expect(problems(tampered("SessionEnded", (a) => (a.refunded = (a.refunded as bigint) + 1n), early))).to.satisfy((p: string[]) => p.length === 1 && /exceeds deposited/.test(p[0]));
-    expect(problems(tampered("SessionEnded", (a) => (a.refunded = (a.refunded as bigint) - 1n), early))).to.satisfy((p: string[]) => p.length === 1 && /ended with 1 of its deposit/.test(p[0]));
-    expect(problems(tampered("ComputeRequested", (a) => (a.ethRefunded = (a.ethRefunded as bigint) - 1n)))).to.satisfy((p: string[]) => p.length === 1 && /^ETH unaccounted/.test(p[0]));
-    expect(problems(tampered("ComputeRequested", (a) => (a.ethSpent = (a.ethIn as bigint) + 1n)))).to.satisfy((p: string[]) => p.length === 1 && /exceeds ETH in/.test(p[0]));
-    expect(problems(tampered("ComputeRequested", (a) => (a.usdcAmount = (a.usdcAmount as bigint) + 1n)))).to.satisfy((p: string[]) => p.length === 1 && /but the session's deposit in that transaction is/.test(p[0]));
-    expect(problems(tampered("SessionRenewed", (a) => (a.cost = (a.cost as bigint) - 1n)))).to.satisfy((p: string[]) => p.length === 1 && /exceeds deposited/.test(p[0]));
+    expect(problems(tampered("SessionEnded", (a) => (a.refunded = (a.refunded as bigint) + 1n), early))).to.satisfy(
+      (p: string[]) => p.length === 1 && /exceeds deposited/.test(p[0]),
+    );
+    expect(problems(tampered("SessionEnded", (a) => (a.refunded = (a.refunded as bigint) - 1n), early))).to.satisfy(
+      (p: string[]) => p.length === 1 && /ended with 1 of its deposit/.test(p[0]),
+    );
+    expect(problems(tampered("ComputeRequested", (a) => (a.ethRefunded = (a.ethRefunded as bigint) - 1n)))).to.satisfy(
+      (p: string[]) => p.length === 1 && /^ETH unaccounted/.test(p[0]),
+    );
+    expect(problems(tampered("ComputeRequested", (a) => (a.ethSpent = (a.ethIn as bigint) + 1n)))).to.satisfy(
+      (p: string[]) => p.length === 1 && /exceeds ETH in/.test(p[0]),
+    );
+    expect(problems(tampered("ComputeRequested", (a) => (a.usdcAmount = (a.usdcAmount as bigint) + 1n)))).to.satisfy(
+      (p: string[]) => p.length === 1 && /but the session's deposit in that transaction is/.test(p[0]),
+    );
+    expect(problems(tampered("SessionRenewed", (a) => (a.cost = (a.cost as bigint) - 1n)))).to.satisfy(
+      (p: string[]) => p.length === 1 && /exceeds deposited/.test(p[0]),
+    );
     const last = logs.filter((l) => l.name === "Withdrawn").length - 1;
-    expect(problems(tampered("Withdrawn", (a) => (a.amount = (a.amount as bigint) * 1000n), last))).to.satisfy((p: string[]) => p.length === 1 && /withdrew .* more than the .* credited/.test(p[0]));
+    expect(problems(tampered("Withdrawn", (a) => (a.amount = (a.amount as bigint) * 1000n), last))).to.satisfy(
+      (p: string[]) => p.length === 1 && /withdrew .* more than the .* credited/.test(p[0]),
+    );
     // A refund deferred to the agent's balance is part of the refund, never more than it.
     const ended = logs.find((l) => l.name === "SessionEnded" && (l.args.refunded as bigint) > 0n)!;
-    const deferred = (amount: bigint): AuditLog => ({ name: "RefundDeferred", source: "compute", txHash: ended.txHash, args: { instanceId: ended.args.instanceId, agent: ended.args.agent, amount } });
+    const deferred = (amount: bigint): AuditLog => ({
+      name: "RefundDeferred",
+      source: "compute",
+      txHash: ended.txHash,
+      args: { instanceId: ended.args.instanceId, agent: ended.args.agent, amount },
+    });
     const i = logs.indexOf(ended);
     const withDeferred = (amount: bigint) => [...logs.slice(0, i + 1), deferred(amount), ...logs.slice(i + 1)];
     const ok = reconcileLogs(withDeferred(ended.args.refunded as bigint));
     expect(ok.problems).to.deep.equal([]);
     expect(ok.pull.get(String(ended.args.agent).toLowerCase())).to.deep.equal({ credited: ended.args.refunded, withdrawn: 0n });
-    expect(problems(withDeferred((ended.args.refunded as bigint) + 1n))).to.satisfy((p: string[]) => p.length === 1 && /deferred refunds .* exceed the refund/.test(p[0]));
+    expect(problems(withDeferred((ended.args.refunded as bigint) + 1n))).to.satisfy(
+      (p: string[]) => p.length === 1 && /deferred refunds .* exceed the refund/.test(p[0]),
+    );
   });
 
   it("reports USDC in the contract that no session or balance accounts for", async () => {
     await (await t.usdc().transfer(t.deployment.contracts.AgentCompute, 1n)).wait();
     await t.mine(3);
-    await until("ingested", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
+    await until(
+      "ingested",
+      async () =>
+        Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2,
+    );
     const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(report.ok).to.equal(false);
     expect(report.escrow.balanced).to.equal(false);

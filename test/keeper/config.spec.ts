@@ -43,7 +43,13 @@ describe("keeper configuration", () => {
 
   it("names every wrong setting at once, and never echoes a value (it may be a key)", () => {
     const secret = "0xdeadbeef" + "ab".repeat(20);
-    const found = problems({ KEEPER_PRIVATE_KEY: secret, CONFIRMATIONS: "-1", RPC_URL: "not a url", LOCAL_PROVIDER: "kubernetes", HTTP_PORT: "99999" });
+    const found = problems({
+      KEEPER_PRIVATE_KEY: secret,
+      CONFIRMATIONS: "-1",
+      RPC_URL: "not a url",
+      LOCAL_PROVIDER: "kubernetes",
+      HTTP_PORT: "99999",
+    });
     const text = found.join("\n");
     for (const name of ["KEEPER_PRIVATE_KEY", "CONFIRMATIONS", "RPC_URL", "LOCAL_PROVIDER", "HTTP_PORT"]) expect(text).to.contain(name);
     expect(found).to.have.length(5);
@@ -52,12 +58,36 @@ describe("keeper configuration", () => {
 
   it("payments v2 settings: defaults, and each wrong value named", () => {
     const cfg = loadConfig({});
-    expect(cfg).to.include({ AUTH_ACCEPT_V1: false, WATT_MEMO_NEGATIVE_TTL_S: 10, PAYMENT_LOOKUPS_PER_MIN: 30, BALANCE_SCANS_PER_MIN: 6, WATT_BURN_BACKOFF_MAX_S: 3600 });
+    expect(cfg).to.include({
+      AUTH_ACCEPT_V1: false,
+      WATT_MEMO_NEGATIVE_TTL_S: 10,
+      PAYMENT_LOOKUPS_PER_MIN: 30,
+      BALANCE_SCANS_PER_MIN: 6,
+      WATT_BURN_BACKOFF_MAX_S: 3600,
+    });
     expect(cfg.PUBLIC_URL).to.equal(undefined);
-    expect(loadConfig({ PUBLIC_URL: "https://api.example.com/base", AUTH_ACCEPT_V1: "true" })).to.include({ PUBLIC_URL: "https://api.example.com/base", AUTH_ACCEPT_V1: true });
-    const found = problems({ PUBLIC_URL: "ftp://files.example.com", AUTH_ACCEPT_V1: "yes", WATT_MEMO_NEGATIVE_TTL_S: "-1", PAYMENT_LOOKUPS_PER_MIN: "0", BALANCE_SCANS_PER_MIN: "1.5", WATT_BURN_BACKOFF_MAX_S: "0" });
+    expect(loadConfig({ PUBLIC_URL: "https://api.example.com/base", AUTH_ACCEPT_V1: "true" })).to.include({
+      PUBLIC_URL: "https://api.example.com/base",
+      AUTH_ACCEPT_V1: true,
+    });
+    const found = problems({
+      PUBLIC_URL: "ftp://files.example.com",
+      AUTH_ACCEPT_V1: "yes",
+      WATT_MEMO_NEGATIVE_TTL_S: "-1",
+      PAYMENT_LOOKUPS_PER_MIN: "0",
+      BALANCE_SCANS_PER_MIN: "1.5",
+      WATT_BURN_BACKOFF_MAX_S: "0",
+    });
     const text = found.join("\n");
-    for (const name of ["PUBLIC_URL", "AUTH_ACCEPT_V1", "WATT_MEMO_NEGATIVE_TTL_S", "PAYMENT_LOOKUPS_PER_MIN", "BALANCE_SCANS_PER_MIN", "WATT_BURN_BACKOFF_MAX_S"]) expect(text).to.contain(name);
+    for (const name of [
+      "PUBLIC_URL",
+      "AUTH_ACCEPT_V1",
+      "WATT_MEMO_NEGATIVE_TTL_S",
+      "PAYMENT_LOOKUPS_PER_MIN",
+      "BALANCE_SCANS_PER_MIN",
+      "WATT_BURN_BACKOFF_MAX_S",
+    ])
+      expect(text).to.contain(name);
     expect(found).to.have.length(6);
     expect(problems({ PUBLIC_URL: "not a url" }).join()).to.contain("PUBLIC_URL");
   });
@@ -92,11 +122,24 @@ describe("keeper configuration", () => {
     };
 
     it("an old key alone is read as the new one, with one deprecation naming the new key and never the value", () => {
-      expect(Object.keys(oldPayouts).sort()).to.deep.equal(Object.keys(RENAMED_KEYS).filter((k) => k.startsWith("BRIDGE_")).sort());
+      expect(Object.keys(oldPayouts).sort()).to.deep.equal(
+        Object.keys(RENAMED_KEYS)
+          .filter((k) => k.startsWith("BRIDGE_"))
+          .sort(),
+      );
       const { cfg, seen } = load(oldPayouts);
-      expect(cfg).to.include({ PAYOUT_PRIVATE_KEY: key, PAYOUT_DESTINATIONS: oldPayouts.BRIDGE_DESTINATIONS, PAYOUT_MIN_USDC: 1234, PAYOUT_MAX_SLIPPAGE: 0.01, PAYOUT_MAX_ATTEMPTS: 5, PAYOUT_POLL_S: 7 });
+      expect(cfg).to.include({
+        PAYOUT_PRIVATE_KEY: key,
+        PAYOUT_DESTINATIONS: oldPayouts.BRIDGE_DESTINATIONS,
+        PAYOUT_MIN_USDC: 1234,
+        PAYOUT_MAX_SLIPPAGE: 0.01,
+        PAYOUT_MAX_ATTEMPTS: 5,
+        PAYOUT_POLL_S: 7,
+      });
       expect(Object.keys(cfg).filter((k) => k.startsWith("BRIDGE_"))).to.deep.equal([]);
-      expect(seen.map((d) => [d.old, d.replacement])).to.have.deep.members(Object.keys(oldPayouts).map((k) => [k, k.replace("BRIDGE_", "PAYOUT_")]));
+      expect(seen.map((d) => [d.old, d.replacement])).to.have.deep.members(
+        Object.keys(oldPayouts).map((k) => [k, k.replace("BRIDGE_", "PAYOUT_")]),
+      );
       for (const d of seen) expect(d.message).to.equal(`${d.old} (in the environment) is deprecated: use ${d.replacement}`);
       expect(seen.map((d) => d.message).join("\n")).to.not.contain(key.slice(2));
     });
@@ -104,7 +147,9 @@ describe("keeper configuration", () => {
     it("the new key wins when both are set, and the old one is reported as ignored", () => {
       const { cfg, seen } = load({ BRIDGE_MIN_USDC: "1", PAYOUT_MIN_USDC: "2" });
       expect(cfg.PAYOUT_MIN_USDC).to.equal(2);
-      expect(seen.map((d) => d.message)).to.deep.equal(["BRIDGE_MIN_USDC (in the environment) is deprecated and ignored: PAYOUT_MIN_USDC is set"]);
+      expect(seen.map((d) => d.message)).to.deep.equal([
+        "BRIDGE_MIN_USDC (in the environment) is deprecated and ignored: PAYOUT_MIN_USDC is set",
+      ]);
     });
 
     it("old keys are accepted in the config file too; the environment still wins, and each old key is reported once", () => {
@@ -114,7 +159,9 @@ describe("keeper configuration", () => {
       expect(cfg).to.include({ PAYOUT_MIN_USDC: 6, PAYOUT_POLL_S: 11, PAYOUT_MAX_ATTEMPTS: 4 });
       expect(seen.map((d) => d.old)).to.have.members(["BRIDGE_MIN_USDC", "BRIDGE_POLL_S", "BRIDGE_MAX_ATTEMPTS"]);
       expect(seen).to.have.length(3);
-      expect(seen.find((d) => d.old === "BRIDGE_MAX_ATTEMPTS")!.message).to.equal(`BRIDGE_MAX_ATTEMPTS (in ${file}) is deprecated: use PAYOUT_MAX_ATTEMPTS`);
+      expect(seen.find((d) => d.old === "BRIDGE_MAX_ATTEMPTS")!.message).to.equal(
+        `BRIDGE_MAX_ATTEMPTS (in ${file}) is deprecated: use PAYOUT_MAX_ATTEMPTS`,
+      );
     });
 
     it("old values: LOCAL_PROVIDER=process and EXECUTE_BACKEND=bwrap are read as bubblewrap, each with one deprecation", () => {
@@ -135,7 +182,9 @@ describe("keeper configuration", () => {
         encoding: "utf8",
       });
       expect(r.status).to.equal(2);
-      expect(r.stderr).to.contain("[AGENTCOMPUTE_RENAMED_SETTING] DeprecationWarning: BRIDGE_MIN_USDC (in the environment) is deprecated: use PAYOUT_MIN_USDC");
+      expect(r.stderr).to.contain(
+        "[AGENTCOMPUTE_RENAMED_SETTING] DeprecationWarning: BRIDGE_MIN_USDC (in the environment) is deprecated: use PAYOUT_MIN_USDC",
+      );
       expect(r.stderr.match(/DeprecationWarning/g)).to.have.length(1);
     });
   });

@@ -4,7 +4,17 @@
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { KeeperError, PermanentError, ProviderError, RetryableError, RpcError, TimeoutError, isRetryable, sleep, withTimeout } from "../../keeper/errors";
+import {
+  KeeperError,
+  PermanentError,
+  ProviderError,
+  RetryableError,
+  RpcError,
+  TimeoutError,
+  isRetryable,
+  sleep,
+  withTimeout,
+} from "../../keeper/errors";
 import { ChainError } from "../../keeper/providers/akash/chainClient";
 import { ProviderApiError } from "../../keeper/providers/akash/providerApi";
 
@@ -41,7 +51,13 @@ describe("keeper typed errors", () => {
     const rejected = new ProviderApiError("AKASH_MANIFEST_REJECTED: bad", "AKASH_MANIFEST_REJECTED", 422);
     const untrusted = new ProviderApiError("AKASH_PROVIDER_UNTRUSTED: cert", "AKASH_PROVIDER_UNTRUSTED");
     expect(slow).to.be.instanceOf(ProviderError);
-    expect([slow.name, slow.retryable, rejected.retryable, untrusted.retryable, rejected.status]).to.deep.equal(["ProviderApiError", true, false, false, 422]);
+    expect([slow.name, slow.retryable, rejected.retryable, untrusted.retryable, rejected.status]).to.deep.equal([
+      "ProviderApiError",
+      true,
+      false,
+      false,
+      422,
+    ]);
   });
 });
 
@@ -79,7 +95,13 @@ describe("keeper sleep and withTimeout", () => {
     const err = await withTimeout(rejectLater(20), 5, "akash quote").catch((e: unknown) => e);
     expect(err).to.be.instanceOf(TimeoutError).and.instanceOf(RetryableError);
     const t = err as TimeoutError;
-    expect([t.message, t.code, t.what, t.ms, t.retryable]).to.deep.equal(["akash quote: no answer within 5 ms", "TIMEOUT", "akash quote", 5, true]);
+    expect([t.message, t.code, t.what, t.ms, t.retryable]).to.deep.equal([
+      "akash quote: no answer within 5 ms",
+      "TIMEOUT",
+      "akash quote",
+      5,
+      true,
+    ]);
     await sleep(30);
     expect(unhandled).to.deep.equal([]);
   });
@@ -99,7 +121,10 @@ describe("keeper sleep and withTimeout", () => {
     // Counted from outside: were the 60 s timer left running, the child would stay alive until it fired.
     const code = `require(${JSON.stringify(path.resolve(__dirname, "../../keeper/errors"))}).withTimeout(Promise.resolve(1), 60000, "x").then(() => console.log("answered"))`;
     const t0 = Date.now();
-    const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", code], { timeout: 25_000, encoding: "utf8" });
+    const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", code], {
+      timeout: 25_000,
+      encoding: "utf8",
+    });
     expect(out.trim()).to.equal("answered");
     expect(Date.now() - t0).to.be.below(20_000);
   });

@@ -14,7 +14,15 @@ describe("keeper logs redact secrets", () => {
     });
     const log = createLogger("info", false, sink);
     // The secrets the keeper is configured with, named here so that dropping one from REDACTED_KEYS fails this test.
-    const required = ["AKASH_MNEMONIC", "SPHERON_API_KEY", "IONET_API_KEY", "PAYOUT_PRIVATE_KEY", "BRIDGE_PRIVATE_KEY", "WATT_SERVICE_SECRET", "x-api-key"];
+    const required = [
+      "AKASH_MNEMONIC",
+      "SPHERON_API_KEY",
+      "IONET_API_KEY",
+      "PAYOUT_PRIVATE_KEY",
+      "BRIDGE_PRIVATE_KEY",
+      "WATT_SERVICE_SECRET",
+      "x-api-key",
+    ];
     const keys = [...new Set([...required, ...REDACTED_KEYS.map((k) => k.replace(/^\["|"\]$/g, ""))])];
     const secret = (k: string, depth: number) => `SECRET-${k}-${depth}-x9`;
     for (const k of keys) {

@@ -5,7 +5,17 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { Connection, Keypair, PublicKey, Transaction, LAMPORTS_PER_SOL, SystemProgram, TransactionMessage, VersionedTransaction, SendTransactionError } from "@solana/web3.js";
+import {
+  Connection,
+  Keypair,
+  PublicKey,
+  Transaction,
+  LAMPORTS_PER_SOL,
+  SystemProgram,
+  TransactionMessage,
+  VersionedTransaction,
+  SendTransactionError,
+} from "@solana/web3.js";
 import {
   createBurnCheckedInstruction,
   createTransferCheckedInstruction,
@@ -44,11 +54,16 @@ describe("Solana JSON-RPC stand-in", function () {
   });
   after(() => s?.close());
   const rpc = async (method: string, params: unknown[]) => {
-    const res = await fetch(s.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: "x", method, params }) });
+    const res = await fetch(s.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: "x", method, params }),
+    });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     return (await res.json()) as any;
   };
-  const pay = (amount: bigint, memo: string, opts = {}) => payWatt(c, agent, { mint, decimals: 9, recipientOwner: service.publicKey, amount, memo }, opts);
+  const pay = (amount: bigint, memo: string, opts = {}) =>
+    payWatt(c, agent, { mint, decimals: 9, recipientOwner: service.publicKey, amount, memo }, opts);
 
   it("executes a signed transferChecked + memo and serves it as jsonParsed", async () => {
     const sig = await pay(5n * 10n ** 9n, "job-1");
@@ -62,14 +77,34 @@ describe("Solana JSON-RPC stand-in", function () {
     const dest = getAssociatedTokenAddressSync(mint, service.publicKey).toBase58();
     expect(transfer.parsed).to.deep.equal({
       type: "transferChecked",
-      info: { source: getAssociatedTokenAddressSync(mint, agent.publicKey).toBase58(), mint: mint.toBase58(), destination: dest, authority: agent.publicKey.toBase58(), tokenAmount: { amount: "5000000000", decimals: 9, uiAmount: 5, uiAmountString: "5" } },
+      info: {
+        source: getAssociatedTokenAddressSync(mint, agent.publicKey).toBase58(),
+        mint: mint.toBase58(),
+        destination: dest,
+        authority: agent.publicKey.toBase58(),
+        tokenAmount: { amount: "5000000000", decimals: 9, uiAmount: 5, uiAmountString: "5" },
+      },
     });
     expect(memo).to.include({ program: "spl-memo", parsed: "job-1" });
     expect((memo as unknown as { programId: PublicKey }).programId.toBase58()).to.equal("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr");
     const raw = await rpc("getTransaction", [sig, { encoding: "jsonParsed", maxSupportedTransactionVersion: 0 }]);
-    expect(raw.result.transaction.message.instructions[1]).to.deep.equal({ program: "spl-memo", programId: "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", parsed: "job-1", stackHeight: null });
-    expect(raw.result.transaction.message.instructions[0]).to.deep.include({ program: "spl-token", programId: TOKEN_PROGRAM_ID.toBase58(), stackHeight: null });
-    expect(raw.result.transaction.message.accountKeys[0]).to.deep.equal({ pubkey: agent.publicKey.toBase58(), signer: true, writable: true, source: "transaction" });
+    expect(raw.result.transaction.message.instructions[1]).to.deep.equal({
+      program: "spl-memo",
+      programId: "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr",
+      parsed: "job-1",
+      stackHeight: null,
+    });
+    expect(raw.result.transaction.message.instructions[0]).to.deep.include({
+      program: "spl-token",
+      programId: TOKEN_PROGRAM_ID.toBase58(),
+      stackHeight: null,
+    });
+    expect(raw.result.transaction.message.accountKeys[0]).to.deep.equal({
+      pubkey: agent.publicKey.toBase58(),
+      signer: true,
+      writable: true,
+      source: "transaction",
+    });
     expect(raw.result.meta).to.deep.include({ err: null, status: { Ok: null }, fee: 5000, innerInstructions: [] });
     expect(raw.result.version).to.equal("legacy");
     const idx = tx.transaction.message.accountKeys.findIndex((k) => k.pubkey.toBase58() === dest);
@@ -77,7 +112,13 @@ describe("Solana JSON-RPC stand-in", function () {
     const pre = tx.meta!.preTokenBalances!.find((b) => b.accountIndex === idx)!;
     expect(BigInt(post.uiTokenAmount.amount) - BigInt(pre.uiTokenAmount.amount)).to.equal(5n * 10n ** 9n);
     expect(pre.uiTokenAmount).to.deep.equal({ amount: "0", decimals: 9, uiAmount: null, uiAmountString: "0" }); // as stored statuses show a zero balance
-    expect(post).to.deep.equal({ accountIndex: idx, mint: mint.toBase58(), owner: service.publicKey.toBase58(), programId: TOKEN_PROGRAM_ID.toBase58(), uiTokenAmount: { amount: "5000000000", decimals: 9, uiAmount: 5, uiAmountString: "5" } });
+    expect(post).to.deep.equal({
+      accountIndex: idx,
+      mint: mint.toBase58(),
+      owner: service.publicKey.toBase58(),
+      programId: TOKEN_PROGRAM_ID.toBase58(),
+      uiTokenAmount: { amount: "5000000000", decimals: 9, uiAmount: 5, uiAmountString: "5" },
+    });
     expect(tx.transaction.message.accountKeys[0]).to.include({ signer: true, writable: true });
   });
 
@@ -99,7 +140,9 @@ describe("Solana JSON-RPC stand-in", function () {
 
   it("refuses a transaction whose signature does not verify", async () => {
     const { blockhash } = await c.getLatestBlockhash();
-    const tx = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(createMemoInstruction("forged", [agent.publicKey]));
+    const tx = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(
+      createMemoInstruction("forged", [agent.publicKey]),
+    );
     tx.sign(agent);
     const wire = tx.serialize();
     wire[wire.length - 1] ^= 1; // the memo text changes after signing
@@ -120,11 +163,15 @@ describe("Solana JSON-RPC stand-in", function () {
 
   it("replaying the same bytes is refused; an unknown blockhash is refused", async () => {
     const { blockhash } = await c.getLatestBlockhash();
-    const tx = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(createMemoInstruction("once", [agent.publicKey]));
+    const tx = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(
+      createMemoInstruction("once", [agent.publicKey]),
+    );
     tx.sign(agent);
     await c.sendRawTransaction(tx.serialize());
     expect(String(await c.sendRawTransaction(tx.serialize()).catch((e: Error) => e))).to.match(/already been processed/);
-    const stale = new Transaction({ feePayer: agent.publicKey, recentBlockhash: Keypair.generate().publicKey.toBase58() }).add(createMemoInstruction("x", [agent.publicKey]));
+    const stale = new Transaction({ feePayer: agent.publicKey, recentBlockhash: Keypair.generate().publicKey.toBase58() }).add(
+      createMemoInstruction("x", [agent.publicKey]),
+    );
     stale.sign(agent);
     expect(String(await c.sendRawTransaction(stale.serialize()).catch((e: Error) => e))).to.match(/Blockhash not found/);
   });
@@ -135,17 +182,45 @@ describe("Solana JSON-RPC stand-in", function () {
     s.airdrop(service.publicKey, BigInt(LAMPORTS_PER_SOL));
     await sendAndConfirm(c, [agent], [createBurnCheckedInstruction(ata, mint, agent.publicKey, 7n, 9)]);
     expect(s.supply(mint)).to.equal(supply - 7n);
-    const err = await sendAndConfirm(c, [service], [createBurnCheckedInstruction(ata, mint, service.publicKey, 7n, 9)]).catch((e: Error) => e);
+    const err = await sendAndConfirm(c, [service], [createBurnCheckedInstruction(ata, mint, service.publicKey, 7n, 9)]).catch(
+      (e: Error) => e,
+    );
     expect(String(err)).to.match(/Custom":4|custom program error/i);
   });
 
   it("creates associated token accounts (idempotent) and checks mint and decimals of transferChecked", async () => {
     const other = Keypair.generate();
-    await sendAndConfirm(c, [agent], [createAssociatedTokenAccountIdempotentInstruction(agent.publicKey, getAssociatedTokenAddressSync(mint, other.publicKey), other.publicKey, mint)]);
-    await sendAndConfirm(c, [agent], [createAssociatedTokenAccountIdempotentInstruction(agent.publicKey, getAssociatedTokenAddressSync(mint, other.publicKey), other.publicKey, mint)]);
+    await sendAndConfirm(
+      c,
+      [agent],
+      [
+        createAssociatedTokenAccountIdempotentInstruction(
+          agent.publicKey,
+          getAssociatedTokenAddressSync(mint, other.publicKey),
+          other.publicKey,
+          mint,
+        ),
+      ],
+    );
+    await sendAndConfirm(
+      c,
+      [agent],
+      [
+        createAssociatedTokenAccountIdempotentInstruction(
+          agent.publicKey,
+          getAssociatedTokenAddressSync(mint, other.publicKey),
+          other.publicKey,
+          mint,
+        ),
+      ],
+    );
     const from = getAssociatedTokenAddressSync(mint, agent.publicKey);
     const to = getAssociatedTokenAddressSync(mint, other.publicKey);
-    const wrongDecimals = await sendAndConfirm(c, [agent], [createTransferCheckedInstruction(from, mint, to, agent.publicKey, 1n, 6)]).catch((e: Error) => e);
+    const wrongDecimals = await sendAndConfirm(
+      c,
+      [agent],
+      [createTransferCheckedInstruction(from, mint, to, agent.publicKey, 1n, 6)],
+    ).catch((e: Error) => e);
     expect(String(wrongDecimals)).to.match(/Custom":18|0x12/);
     await sendAndConfirm(c, [agent], [createTransferCheckedInstruction(from, mint, to, agent.publicKey, 3n, 9)]);
     expect(s.tokenBalance(other.publicKey, mint)).to.equal(3n);
@@ -181,7 +256,9 @@ describe("Solana JSON-RPC stand-in", function () {
     const { blockhash } = await c.getLatestBlockhash();
     const from = getAssociatedTokenAddressSync(mint, agent.publicKey);
     const to = getAssociatedTokenAddressSync(mint, service.publicKey);
-    const tx = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(createTransferCheckedInstruction(from, mint, to, agent.publicKey, 10n ** 15n, 9));
+    const tx = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(
+      createTransferCheckedInstruction(from, mint, to, agent.publicKey, 10n ** 15n, 9),
+    );
     tx.sign(agent);
     const slot = await c.getSlot();
     const sim = await c.simulateTransaction(tx);
@@ -197,7 +274,13 @@ describe("Solana JSON-RPC stand-in", function () {
     await confirm(c, sig);
     expect(await c.getBalance(k.publicKey)).to.equal(2 * LAMPORTS_PER_SOL);
     const tx = (await c.getParsedTransaction(sig, { maxSupportedTransactionVersion: 0 }))!;
-    expect(tx.transaction.message.instructions[0]).to.deep.include({ program: "system", parsed: { type: "transfer", info: { source: s.ledger.faucet.publicKey.toBase58(), destination: k.publicKey.toBase58(), lamports: 2 * LAMPORTS_PER_SOL } } });
+    expect(tx.transaction.message.instructions[0]).to.deep.include({
+      program: "system",
+      parsed: {
+        type: "transfer",
+        info: { source: s.ledger.faucet.publicKey.toBase58(), destination: k.publicKey.toBase58(), lamports: 2 * LAMPORTS_PER_SOL },
+      },
+    });
   });
 
   it("accounts in base64 (spl-token getAccount / getMint) and jsonParsed; token supply and accounts by owner", async () => {
@@ -211,7 +294,9 @@ describe("Solana JSON-RPC stand-in", function () {
     expect(m.supply).to.equal(s.supply(mint));
     const parsed = (await c.getParsedAccountInfo(ata)).value!;
     expect(parsed.owner.toBase58()).to.equal(TOKEN_PROGRAM_ID.toBase58());
-    expect((parsed.data as { parsed: { type: string; info: { owner: string; tokenAmount: { amount: string } } } }).parsed).to.deep.include({ type: "account" });
+    expect((parsed.data as { parsed: { type: string; info: { owner: string; tokenAmount: { amount: string } } } }).parsed).to.deep.include({
+      type: "account",
+    });
     expect((await c.getTokenSupply(mint)).value.amount).to.equal(s.supply(mint).toString());
     const byOwner = await c.getParsedTokenAccountsByOwner(agent.publicKey, { mint });
     expect(byOwner.value.map((v) => v.pubkey.toBase58())).to.deep.equal([ata.toBase58()]);
@@ -225,30 +310,69 @@ describe("Solana JSON-RPC stand-in", function () {
     s.airdrop(authority.publicKey, BigInt(LAMPORTS_PER_SOL));
     const rent = await c.getMinimumBalanceForRentExemption(MINT_SIZE);
     const ata = getAssociatedTokenAddressSync(mintKey.publicKey, authority.publicKey);
-    const sig = await sendAndConfirm(c, [authority, mintKey], [
-      SystemProgram.createAccount({ fromPubkey: authority.publicKey, newAccountPubkey: mintKey.publicKey, lamports: rent, space: MINT_SIZE, programId: TOKEN_PROGRAM_ID }),
-      createInitializeMint2Instruction(mintKey.publicKey, 6, authority.publicKey, null),
-      createAssociatedTokenAccountInstruction(authority.publicKey, ata, authority.publicKey, mintKey.publicKey),
-      createMintToInstruction(mintKey.publicKey, ata, authority.publicKey, 1_500_000n),
-    ]);
+    const sig = await sendAndConfirm(
+      c,
+      [authority, mintKey],
+      [
+        SystemProgram.createAccount({
+          fromPubkey: authority.publicKey,
+          newAccountPubkey: mintKey.publicKey,
+          lamports: rent,
+          space: MINT_SIZE,
+          programId: TOKEN_PROGRAM_ID,
+        }),
+        createInitializeMint2Instruction(mintKey.publicKey, 6, authority.publicKey, null),
+        createAssociatedTokenAccountInstruction(authority.publicKey, ata, authority.publicKey, mintKey.publicKey),
+        createMintToInstruction(mintKey.publicKey, ata, authority.publicKey, 1_500_000n),
+      ],
+    );
     expect(s.tokenBalance(authority.publicKey, mintKey.publicKey)).to.equal(1_500_000n);
     const tx = (await c.getParsedTransaction(sig, { maxSupportedTransactionVersion: 0 }))!;
     expect(tx.meta!.fee).to.equal(10_000);
     const ix = tx.transaction.message.instructions as { program: string; parsed: { type: string; info: Record<string, unknown> } }[];
-    expect(ix.map((i) => `${i.program}:${i.parsed.type}`)).to.deep.equal(["system:createAccount", "spl-token:initializeMint2", "spl-associated-token-account:create", "spl-token:mintTo"]);
-    expect(ix[3].parsed.info).to.deep.equal({ mint: mintKey.publicKey.toBase58(), account: ata.toBase58(), mintAuthority: authority.publicKey.toBase58(), amount: "1500000" });
-    expect(ix[2].parsed.info).to.deep.equal({ source: authority.publicKey.toBase58(), account: ata.toBase58(), wallet: authority.publicKey.toBase58(), mint: mintKey.publicKey.toBase58(), systemProgram: SystemProgram.programId.toBase58(), tokenProgram: TOKEN_PROGRAM_ID.toBase58() });
+    expect(ix.map((i) => `${i.program}:${i.parsed.type}`)).to.deep.equal([
+      "system:createAccount",
+      "spl-token:initializeMint2",
+      "spl-associated-token-account:create",
+      "spl-token:mintTo",
+    ]);
+    expect(ix[3].parsed.info).to.deep.equal({
+      mint: mintKey.publicKey.toBase58(),
+      account: ata.toBase58(),
+      mintAuthority: authority.publicKey.toBase58(),
+      amount: "1500000",
+    });
+    expect(ix[2].parsed.info).to.deep.equal({
+      source: authority.publicKey.toBase58(),
+      account: ata.toBase58(),
+      wallet: authority.publicKey.toBase58(),
+      mint: mintKey.publicKey.toBase58(),
+      systemProgram: SystemProgram.programId.toBase58(),
+      tokenProgram: TOKEN_PROGRAM_ID.toBase58(),
+    });
     // a plain transfer (not checked) to a fresh ATA
     const other = Keypair.generate();
     const otherAta = getAssociatedTokenAddressSync(mintKey.publicKey, other.publicKey);
-    const t2 = await sendAndConfirm(c, [authority], [createAssociatedTokenAccountIdempotentInstruction(authority.publicKey, otherAta, other.publicKey, mintKey.publicKey), createTransferInstruction(ata, otherAta, authority.publicKey, 500_000n)]);
+    const t2 = await sendAndConfirm(
+      c,
+      [authority],
+      [
+        createAssociatedTokenAccountIdempotentInstruction(authority.publicKey, otherAta, other.publicKey, mintKey.publicKey),
+        createTransferInstruction(ata, otherAta, authority.publicKey, 500_000n),
+      ],
+    );
     const p2 = (await c.getParsedTransaction(t2, { maxSupportedTransactionVersion: 0 }))!;
-    expect((p2.transaction.message.instructions[1] as { parsed: unknown }).parsed).to.deep.equal({ type: "transfer", info: { source: ata.toBase58(), destination: otherAta.toBase58(), amount: "500000", authority: authority.publicKey.toBase58() } });
+    expect((p2.transaction.message.instructions[1] as { parsed: unknown }).parsed).to.deep.equal({
+      type: "transfer",
+      info: { source: ata.toBase58(), destination: otherAta.toBase58(), amount: "500000", authority: authority.publicKey.toBase58() },
+    });
     const post = p2.meta!.postTokenBalances!.find((b) => b.owner === other.publicKey.toBase58())!;
     expect(post.uiTokenAmount).to.deep.equal({ amount: "500000", decimals: 6, uiAmount: 0.5, uiAmountString: "0.5" });
     expect(p2.meta!.preTokenBalances!.find((b) => b.owner === other.publicKey.toBase58())).to.equal(undefined); // created in this transaction
     // minting by someone who is not the authority fails with OwnerMismatch (custom 4)
-    const rogue = await sendAndConfirm(c, [agent], [createMintToInstruction(mintKey.publicKey, ata, agent.publicKey, 1n)]).catch((e: Error) => e);
+    const rogue = await sendAndConfirm(c, [agent], [createMintToInstruction(mintKey.publicKey, ata, agent.publicKey, 1n)]).catch(
+      (e: Error) => e,
+    );
     expect(String(rogue)).to.match(/custom program error: 0x4/);
   });
 
@@ -271,7 +395,16 @@ describe("Solana JSON-RPC stand-in", function () {
     const { blockhash } = await c.getLatestBlockhash();
     const from = getAssociatedTokenAddressSync(mint, agent.publicKey);
     const to = getAssociatedTokenAddressSync(mint, service.publicKey);
-    const v0 = new VersionedTransaction(new TransactionMessage({ payerKey: agent.publicKey, recentBlockhash: blockhash, instructions: [createTransferCheckedInstruction(from, mint, to, agent.publicKey, 4n, 9), createMemoInstruction("v0", [agent.publicKey])] }).compileToV0Message());
+    const v0 = new VersionedTransaction(
+      new TransactionMessage({
+        payerKey: agent.publicKey,
+        recentBlockhash: blockhash,
+        instructions: [
+          createTransferCheckedInstruction(from, mint, to, agent.publicKey, 4n, 9),
+          createMemoInstruction("v0", [agent.publicKey]),
+        ],
+      }).compileToV0Message(),
+    );
     v0.sign([agent]);
     const v0sig = await c.sendTransaction(v0);
     await confirm(c, v0sig);
@@ -284,7 +417,9 @@ describe("Solana JSON-RPC stand-in", function () {
 
   it("getFeeForMessage, expiry of blockhashes, pagination with before / until", async () => {
     const { blockhash } = await c.getLatestBlockhash();
-    const msg = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(createMemoInstruction("fee", [agent.publicKey, service.publicKey])).compileMessage();
+    const msg = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash })
+      .add(createMemoInstruction("fee", [agent.publicKey, service.publicKey]))
+      .compileMessage();
     expect((await c.getFeeForMessage(msg)).value).to.equal(10_000);
     const a = await pay(1n, "p1");
     const b = await pay(1n, "p2");
@@ -295,7 +430,9 @@ describe("Solana JSON-RPC stand-in", function () {
     expect((await c.getSignaturesForAddress(ata, { before: cc, limit: 1 })).map((x) => x.signature)).to.deep.equal([b]);
     expect((await c.getSignaturesForAddress(ata, { before: cc, until: a })).map((x) => x.signature)).to.deep.equal([b]);
     // an expired blockhash is refused like an unknown one
-    const old = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(createMemoInstruction("late", [agent.publicKey]));
+    const old = new Transaction({ feePayer: agent.publicKey, recentBlockhash: blockhash }).add(
+      createMemoInstruction("late", [agent.publicKey]),
+    );
     old.sign(agent);
     s.ledger.advance(151);
     expect(await c.isBlockhashValid(blockhash)).to.deep.include({ value: false });
@@ -327,7 +464,10 @@ describe("Solana JSON-RPC stand-in", function () {
     const from = getAssociatedTokenAddressSync(mint, agent.publicKey);
     const to = getAssociatedTokenAddressSync(mint, service.publicKey);
     const before = s.tokenBalance(service.publicKey, mint);
-    const tx = new Transaction({ feePayer: agent.publicKey, ...s.latestBlockhash() }).add(createTransferCheckedInstruction(from, mint, to, agent.publicKey, 7n, 9), createMemoInstruction("in-process", [agent.publicKey]));
+    const tx = new Transaction({ feePayer: agent.publicKey, ...s.latestBlockhash() }).add(
+      createTransferCheckedInstruction(from, mint, to, agent.publicKey, 7n, 9),
+      createMemoInstruction("in-process", [agent.publicKey]),
+    );
     tx.sign(agent);
     const sig = s.submit(tx.serialize());
     expect(s.requests.total, "no RPC call").to.equal(calls);
@@ -346,7 +486,9 @@ describe("Solana JSON-RPC stand-in", function () {
       expect(file).to.equal(path.join(dir, "solana-local.json"));
       expect(JSON.parse(fs.readFileSync(file, "utf8"))).to.deep.equal(info);
       expect(standin.tokenBalance(new PublicKey(info.agent), new PublicKey(info.wattMint))).to.equal(1_000_000n * 10n ** 9n);
-      expect(Keypair.fromSecretKey(Uint8Array.from(JSON.parse(info.serviceWalletSecret))).publicKey.toBase58()).to.equal(info.serviceWallet);
+      expect(Keypair.fromSecretKey(Uint8Array.from(JSON.parse(info.serviceWalletSecret))).publicKey.toBase58()).to.equal(
+        info.serviceWallet,
+      );
     } finally {
       await standin.close();
     }

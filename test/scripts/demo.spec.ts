@@ -11,10 +11,18 @@ import { until } from "../keeper/shared/keeperApp";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
-function run(script: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile(process.execPath, ["-r", "ts-node/register/transpile-only", script, ...args], { cwd: ROOT, env, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ["-r", "ts-node/register/transpile-only", script, ...args],
+      { cwd: ROOT, env, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   );
 }
@@ -37,7 +45,11 @@ describe("npm run demo against npm start", function () {
       LOCAL_PROVIDER: "bubblewrap",
       EXECUTE_BACKEND: "bubblewrap",
     };
-    start = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/start.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    start = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/start.ts"], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     start.stdout!.on("data", (d) => (log = (log + d).slice(-200_000)));
     start.stderr!.on("data", (d) => (log = (log + d).slice(-200_000)));
     await until("npm start: keeper started", () => log.includes('"msg":"keeper started"') || start!.exitCode !== null, 240_000);
@@ -55,8 +67,20 @@ describe("npm run demo against npm start", function () {
     const demo = await run("scripts/demo-agent.ts", [], env, 300_000);
     expect(demo.code, demo.stdout + demo.stderr).to.equal(0);
     const out = demo.stdout;
-    for (const step of ["1. quote", "3. keeper provisioned it", "5. ended", "6b. a 90 s session", "6c. the keeper renewed it", "8b. x402", "12. job"]) expect(out).to.contain(step);
-    const renewed = /6c\. the keeper renewed it after [\d.]+ s \(tx from (0x[0-9a-fA-F]{40})\): \+90 s for ([\d.]+) USDC, now ends (\S+), budget left 0\.0 USDC/.exec(out);
+    for (const step of [
+      "1. quote",
+      "3. keeper provisioned it",
+      "5. ended",
+      "6b. a 90 s session",
+      "6c. the keeper renewed it",
+      "8b. x402",
+      "12. job",
+    ])
+      expect(out).to.contain(step);
+    const renewed =
+      /6c\. the keeper renewed it after [\d.]+ s \(tx from (0x[0-9a-fA-F]{40})\): \+90 s for ([\d.]+) USDC, now ends (\S+), budget left 0\.0 USDC/.exec(
+        out,
+      );
     expect(renewed, out).to.not.equal(null);
     expect(renewed![1], "renewed by the keeper (dev account 1)").to.equal("0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
     const status = JSON.parse((await run("keeper/cli.ts", ["status", "--json"], env, 60_000)).stdout);

@@ -33,7 +33,13 @@ const TREASURY = "0x2222222222222222222222222222222222222222";
 const KEEPER = "0x3333333333333333333333333333333333333333";
 const DEPLOYER = "0x4444444444444444444444444444444444444444";
 const SECRET_URL = "https://base-mainnet.example/v2/SECRET-API-KEY";
-const BASE_ENV: Env = { BASE_RPC_URL: SECRET_URL, DEPLOYER_PRIVATE_KEY: KEY, ADMIN_ADDRESS: ADMIN, TREASURY_ADDRESS: TREASURY, KEEPER_ADDRESS: KEEPER };
+const BASE_ENV: Env = {
+  BASE_RPC_URL: SECRET_URL,
+  DEPLOYER_PRIVATE_KEY: KEY,
+  ADMIN_ADDRESS: ADMIN,
+  TREASURY_ADDRESS: TREASURY,
+  KEEPER_ADDRESS: KEEPER,
+};
 const BASE = NETWORKS.base.defaults!;
 const ROOT = path.join(__dirname, "..", "..");
 
@@ -95,7 +101,14 @@ describe("scripts/lib/deployPlan: what the environment must say", () => {
     });
 
     it("takes overrides for every stack address and the pool fee, checksummed", () => {
-      const env = { ...BASE_ENV, USDC_ADDRESS: ADMIN, SWAP_ROUTER_ADDRESS: TREASURY, WETH_ADDRESS: KEEPER, QUOTER_ADDRESS: DEPLOYER.toLowerCase(), POOL_FEE: "3000" };
+      const env = {
+        ...BASE_ENV,
+        USDC_ADDRESS: ADMIN,
+        SWAP_ROUTER_ADDRESS: TREASURY,
+        WETH_ADDRESS: KEEPER,
+        QUOTER_ADDRESS: DEPLOYER.toLowerCase(),
+        POOL_FEE: "3000",
+      };
       const { plan } = planDeploy("base", env, DEPLOYER);
       expect(plan!.stack).to.deep.equal({ usdc: ADMIN, router: TREASURY, weth: KEEPER, quoter: DEPLOYER });
       expect(plan!.poolFee).to.equal(3000);
@@ -111,31 +124,157 @@ describe("scripts/lib/deployPlan: what the environment must say", () => {
     it("names every problem at once, in a fixed order", () => {
       const { plan, problems } = planDeploy("base", {}, DEPLOYER);
       expect(plan).to.equal(undefined);
-      expect(problems.map((p) => p.code)).to.deep.equal(["RPC_URL_MISSING", "KEY_MISSING", "ADDRESS_UNSET", "ADDRESS_UNSET", "ADDRESS_UNSET"]);
+      expect(problems.map((p) => p.code)).to.deep.equal([
+        "RPC_URL_MISSING",
+        "KEY_MISSING",
+        "ADDRESS_UNSET",
+        "ADDRESS_UNSET",
+        "ADDRESS_UNSET",
+      ]);
     });
 
     const refusals: [string, string, Env, Problem][] = [
-      ["the RPC URL is missing", "base", { BASE_RPC_URL: undefined }, { code: "RPC_URL_MISSING", message: "BASE_RPC_URL is not set: the JSON-RPC URL of base" }],
-      ["the RPC URL is empty", "base", { BASE_RPC_URL: "  " }, { code: "RPC_URL_MISSING", message: "BASE_RPC_URL is not set: the JSON-RPC URL of base" }],
-      ["Base Sepolia's RPC URL is missing", "baseSepolia", {}, { code: "RPC_URL_MISSING", message: "BASE_SEPOLIA_RPC_URL is not set: the JSON-RPC URL of baseSepolia" }],
-      ["the RPC URL is not a URL", "base", { BASE_RPC_URL: "base-mainnet.example/SECRET" }, { code: "RPC_URL_MALFORMED", message: "BASE_RPC_URL is not an http(s) URL" }],
-      ["the RPC URL is a websocket", "base", { BASE_RPC_URL: "wss://base.example/SECRET" }, { code: "RPC_URL_MALFORMED", message: "BASE_RPC_URL is not an http(s) URL" }],
-      ["the key is missing", "base", { DEPLOYER_PRIVATE_KEY: undefined }, { code: "KEY_MISSING", message: "DEPLOYER_PRIVATE_KEY is not set: the key of the account that deploys and pays the gas" }],
-      ["the key is short", "base", { DEPLOYER_PRIVATE_KEY: "0x1234" }, { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" }],
-      ["the key is not hex", "base", { DEPLOYER_PRIVATE_KEY: "0x" + "zz".repeat(32) }, { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" }],
-      ["the key is zero", "base", { DEPLOYER_PRIVATE_KEY: "0x" + "00".repeat(32) }, { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" }],
-      ["the key is past the curve order", "base", { DEPLOYER_PRIVATE_KEY: "0x" + "ff".repeat(32) }, { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" }],
-      ["the keeper is unset", "base", { KEEPER_ADDRESS: undefined }, { code: "ADDRESS_UNSET", message: "KEEPER_ADDRESS is not set: on base it must be named explicitly (it provisions sessions and claims escrow)" }],
-      ["the treasury is unset", "base", { TREASURY_ADDRESS: "" }, { code: "ADDRESS_UNSET", message: "TREASURY_ADDRESS is not set: on base it must be named explicitly (it receives the claimed escrow)" }],
-      ["the admin is unset", "base", { ADMIN_ADDRESS: undefined }, { code: "ADDRESS_UNSET", message: "ADMIN_ADDRESS is not set: on base it must be named explicitly (it controls prices, treasury, bridge, pause and roles)" }],
-      ["the keeper is unset on Base Sepolia", "baseSepolia", { BASE_SEPOLIA_RPC_URL: "http://127.0.0.1:8545", KEEPER_ADDRESS: undefined }, { code: "ADDRESS_UNSET", message: "KEEPER_ADDRESS is not set: on baseSepolia it must be named explicitly (it provisions sessions and claims escrow)" }],
-      ["the USDC address is malformed", "base", { USDC_ADDRESS: "0x1234" }, { code: "ADDRESS_MALFORMED", message: "USDC_ADDRESS is not a valid address: 0x1234" }],
-      ["the router address has a wrong checksum", "base", { SWAP_ROUTER_ADDRESS: "0x2626664c2603336E57B271c5C0b26F421741e482" }, { code: "ADDRESS_MALFORMED", message: "SWAP_ROUTER_ADDRESS is not a valid address: 0x2626664c2603336E57B271c5C0b26F421741e482" }],
-      ["the WETH address is zero", "base", { WETH_ADDRESS: ethers.ZeroAddress }, { code: "ADDRESS_MALFORMED", message: "WETH_ADDRESS is the zero address" }],
-      ["the keeper address is malformed", "base", { KEEPER_ADDRESS: "keeper.eth" }, { code: "ADDRESS_MALFORMED", message: "KEEPER_ADDRESS is not a valid address: keeper.eth" }],
-      ["the pool fee is zero", "base", { POOL_FEE: "0" }, { code: "POOL_FEE_INVALID", message: "POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got 0" }],
-      ["the pool fee is 100%", "base", { POOL_FEE: "1000000" }, { code: "POOL_FEE_INVALID", message: "POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got 1000000" }],
-      ["the pool fee is not a whole number", "base", { POOL_FEE: "5e2" }, { code: "POOL_FEE_INVALID", message: "POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got 5e2" }],
+      [
+        "the RPC URL is missing",
+        "base",
+        { BASE_RPC_URL: undefined },
+        { code: "RPC_URL_MISSING", message: "BASE_RPC_URL is not set: the JSON-RPC URL of base" },
+      ],
+      [
+        "the RPC URL is empty",
+        "base",
+        { BASE_RPC_URL: "  " },
+        { code: "RPC_URL_MISSING", message: "BASE_RPC_URL is not set: the JSON-RPC URL of base" },
+      ],
+      [
+        "Base Sepolia's RPC URL is missing",
+        "baseSepolia",
+        {},
+        { code: "RPC_URL_MISSING", message: "BASE_SEPOLIA_RPC_URL is not set: the JSON-RPC URL of baseSepolia" },
+      ],
+      [
+        "the RPC URL is not a URL",
+        "base",
+        { BASE_RPC_URL: "base-mainnet.example/SECRET" },
+        { code: "RPC_URL_MALFORMED", message: "BASE_RPC_URL is not an http(s) URL" },
+      ],
+      [
+        "the RPC URL is a websocket",
+        "base",
+        { BASE_RPC_URL: "wss://base.example/SECRET" },
+        { code: "RPC_URL_MALFORMED", message: "BASE_RPC_URL is not an http(s) URL" },
+      ],
+      [
+        "the key is missing",
+        "base",
+        { DEPLOYER_PRIVATE_KEY: undefined },
+        { code: "KEY_MISSING", message: "DEPLOYER_PRIVATE_KEY is not set: the key of the account that deploys and pays the gas" },
+      ],
+      [
+        "the key is short",
+        "base",
+        { DEPLOYER_PRIVATE_KEY: "0x1234" },
+        { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" },
+      ],
+      [
+        "the key is not hex",
+        "base",
+        { DEPLOYER_PRIVATE_KEY: "0x" + "zz".repeat(32) },
+        { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" },
+      ],
+      [
+        "the key is zero",
+        "base",
+        { DEPLOYER_PRIVATE_KEY: "0x" + "00".repeat(32) },
+        { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" },
+      ],
+      [
+        "the key is past the curve order",
+        "base",
+        { DEPLOYER_PRIVATE_KEY: "0x" + "ff".repeat(32) },
+        { code: "KEY_MALFORMED", message: "DEPLOYER_PRIVATE_KEY is not a private key (64 hex digits, 0x optional)" },
+      ],
+      [
+        "the keeper is unset",
+        "base",
+        { KEEPER_ADDRESS: undefined },
+        {
+          code: "ADDRESS_UNSET",
+          message: "KEEPER_ADDRESS is not set: on base it must be named explicitly (it provisions sessions and claims escrow)",
+        },
+      ],
+      [
+        "the treasury is unset",
+        "base",
+        { TREASURY_ADDRESS: "" },
+        {
+          code: "ADDRESS_UNSET",
+          message: "TREASURY_ADDRESS is not set: on base it must be named explicitly (it receives the claimed escrow)",
+        },
+      ],
+      [
+        "the admin is unset",
+        "base",
+        { ADMIN_ADDRESS: undefined },
+        {
+          code: "ADDRESS_UNSET",
+          message: "ADMIN_ADDRESS is not set: on base it must be named explicitly (it controls prices, treasury, bridge, pause and roles)",
+        },
+      ],
+      [
+        "the keeper is unset on Base Sepolia",
+        "baseSepolia",
+        { BASE_SEPOLIA_RPC_URL: "http://127.0.0.1:8545", KEEPER_ADDRESS: undefined },
+        {
+          code: "ADDRESS_UNSET",
+          message: "KEEPER_ADDRESS is not set: on baseSepolia it must be named explicitly (it provisions sessions and claims escrow)",
+        },
+      ],
+      [
+        "the USDC address is malformed",
+        "base",
+        { USDC_ADDRESS: "0x1234" },
+        { code: "ADDRESS_MALFORMED", message: "USDC_ADDRESS is not a valid address: 0x1234" },
+      ],
+      [
+        "the router address has a wrong checksum",
+        "base",
+        { SWAP_ROUTER_ADDRESS: "0x2626664c2603336E57B271c5C0b26F421741e482" },
+        { code: "ADDRESS_MALFORMED", message: "SWAP_ROUTER_ADDRESS is not a valid address: 0x2626664c2603336E57B271c5C0b26F421741e482" },
+      ],
+      [
+        "the WETH address is zero",
+        "base",
+        { WETH_ADDRESS: ethers.ZeroAddress },
+        { code: "ADDRESS_MALFORMED", message: "WETH_ADDRESS is the zero address" },
+      ],
+      [
+        "the keeper address is malformed",
+        "base",
+        { KEEPER_ADDRESS: "keeper.eth" },
+        { code: "ADDRESS_MALFORMED", message: "KEEPER_ADDRESS is not a valid address: keeper.eth" },
+      ],
+      [
+        "the pool fee is zero",
+        "base",
+        { POOL_FEE: "0" },
+        { code: "POOL_FEE_INVALID", message: "POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got 0" },
+      ],
+      [
+        "the pool fee is 100%",
+        "base",
+        { POOL_FEE: "1000000" },
+        {
+          code: "POOL_FEE_INVALID",
+          message: "POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got 1000000",
+        },
+      ],
+      [
+        "the pool fee is not a whole number",
+        "base",
+        { POOL_FEE: "5e2" },
+        { code: "POOL_FEE_INVALID", message: "POOL_FEE must be a whole number from 1 to 999999 (hundredths of a basis point), got 5e2" },
+      ],
     ];
     for (const [when, net, change, expected] of refusals) {
       it(`refuses when ${when}`, () => {
@@ -162,12 +301,23 @@ describe("scripts/lib/deployPlan: what the environment must say", () => {
       for (const net of ["hardhat", "localhost"]) {
         const { plan, problems } = planDeploy(net, {}, DEPLOYER.toLowerCase());
         expect(problems).to.deep.equal([]);
-        expect(plan).to.deep.equal({ network: net, chainId: 8453, live: false, stack: undefined, roles: { admin: DEPLOYER, treasury: DEPLOYER, keeper: DEPLOYER }, poolFee: 500 });
+        expect(plan).to.deep.equal({
+          network: net,
+          chainId: 8453,
+          live: false,
+          stack: undefined,
+          roles: { admin: DEPLOYER, treasury: DEPLOYER, keeper: DEPLOYER },
+          poolFee: 500,
+        });
       }
     });
 
     it("needs no RPC URL or key: Hardhat's own accounts deploy", () => {
-      expect(planDeploy("localhost", { KEEPER_ADDRESS: KEEPER }, DEPLOYER).plan!.roles).to.deep.equal({ admin: DEPLOYER, treasury: DEPLOYER, keeper: KEEPER });
+      expect(planDeploy("localhost", { KEEPER_ADDRESS: KEEPER }, DEPLOYER).plan!.roles).to.deep.equal({
+        admin: DEPLOYER,
+        treasury: DEPLOYER,
+        keeper: KEEPER,
+      });
     });
 
     it("builds on contracts already there when USDC and router are given (WETH defaults to Base's address)", () => {
@@ -178,12 +328,16 @@ describe("scripts/lib/deployPlan: what the environment must say", () => {
     it("refuses half a stack", () => {
       expect(onlyProblem("localhost", { USDC_ADDRESS: ADMIN })).to.deep.equal({
         code: "ADDRESS_UNSET",
-        message: "SWAP_ROUTER_ADDRESS is not set (to build on contracts already on localhost; unset every *_ADDRESS of the stack to deploy a fresh one)",
+        message:
+          "SWAP_ROUTER_ADDRESS is not set (to build on contracts already on localhost; unset every *_ADDRESS of the stack to deploy a fresh one)",
       });
     });
 
     it("refuses a pool fee Uniswap has no tier for, since it creates the pool", () => {
-      expect(onlyProblem("hardhat", { POOL_FEE: "400" })).to.deep.equal({ code: "POOL_FEE_INVALID", message: "POOL_FEE must be one of 100, 500, 3000, 10000, got 400" });
+      expect(onlyProblem("hardhat", { POOL_FEE: "400" })).to.deep.equal({
+        code: "POOL_FEE_INVALID",
+        message: "POOL_FEE must be one of 100, 500, 3000, 10000, got 400",
+      });
       expect(planDeploy("hardhat", { POOL_FEE: "3000" }, DEPLOYER).plan!.poolFee).to.equal(3000);
     });
   });
@@ -236,11 +390,15 @@ describe("scripts/lib/deployPlan: what the chain must say", () => {
   });
 
   it("refuses a USDC whose decimals() is not 6", () => {
-    expect(check({ usdcDecimals: 18 }).problems).to.deep.equal([{ code: "USDC_DECIMALS", message: `the USDC at ${BASE.usdc} has 18 decimals, not 6` }]);
+    expect(check({ usdcDecimals: 18 }).problems).to.deep.equal([
+      { code: "USDC_DECIMALS", message: `the USDC at ${BASE.usdc} has 18 decimals, not 6` },
+    ]);
   });
 
   it("refuses a USDC that does not answer decimals()", () => {
-    expect(check({ usdcDecimals: undefined }).problems).to.deep.equal([{ code: "USDC_NOT_ERC20", message: `${BASE.usdc} does not answer decimals(): not an ERC-20` }]);
+    expect(check({ usdcDecimals: undefined }).problems).to.deep.equal([
+      { code: "USDC_NOT_ERC20", message: `${BASE.usdc} does not answer decimals(): not an ERC-20` },
+    ]);
   });
 
   it("refuses a deployer without ETH for gas", () => {
@@ -252,7 +410,12 @@ describe("scripts/lib/deployPlan: what the chain must say", () => {
   it("only warns when the pool is missing or empty: USDC payments work without it", () => {
     expect(check({ pool: { factory: ADMIN, address: ethers.ZeroAddress } })).to.deep.equal({
       problems: [],
-      warnings: [{ code: "POOL_MISSING", message: `no WETH/USDC pool with fee 500 on the router's factory ${ADMIN}: ETH payments will revert until one exists (check POOL_FEE)` }],
+      warnings: [
+        {
+          code: "POOL_MISSING",
+          message: `no WETH/USDC pool with fee 500 on the router's factory ${ADMIN}: ETH payments will revert until one exists (check POOL_FEE)`,
+        },
+      ],
     });
     expect(check({ pool: { factory: ADMIN, address: TREASURY, liquidity: 0n } }).warnings).to.deep.equal([
       { code: "POOL_EMPTY", message: `the WETH/USDC pool ${TREASURY} (fee 500) has no liquidity: ETH payments will revert` },
@@ -271,7 +434,9 @@ describe("scripts/lib/deployPlan: what the chain must say", () => {
 
   it("builds the hardhat-verify commands, AgentCompute's array through a module file", () => {
     const bridgeArgs = [BASE.router, BASE_WETH, BASE.usdc, ADMIN, 500, TREASURY];
-    expect(verifyCommands("base", { AgentCompute: ADMIN, AgentComputeBridge: KEEPER }, bridgeArgs, "deployments/base.AgentCompute.args.js")).to.deep.equal([
+    expect(
+      verifyCommands("base", { AgentCompute: ADMIN, AgentComputeBridge: KEEPER }, bridgeArgs, "deployments/base.AgentCompute.args.js"),
+    ).to.deep.equal([
       `npx hardhat verify --network base --constructor-args deployments/base.AgentCompute.args.js ${ADMIN}`,
       `npx hardhat verify --network base ${KEEPER} ${BASE.router} ${BASE_WETH} ${BASE.usdc} ${ADMIN} 500 ${TREASURY}`,
     ]);
@@ -289,14 +454,25 @@ describe("scripts/lib/deployPlan: what the chain must say", () => {
 describe("scripts/deploy on the in-process chain", () => {
   /** A Base-like environment pointing at the fixture's real Uniswap stack and USDC. */
   async function baseEnvFor(s: Awaited<ReturnType<typeof systemFixture>>): Promise<Env> {
-    return { ...BASE_ENV, USDC_ADDRESS: await s.usdc.getAddress(), SWAP_ROUTER_ADDRESS: await s.uni.router.getAddress(), QUOTER_ADDRESS: await s.uni.quoter.getAddress() };
+    return {
+      ...BASE_ENV,
+      USDC_ADDRESS: await s.usdc.getAddress(),
+      SWAP_ROUTER_ADDRESS: await s.uni.router.getAddress(),
+      QUOTER_ADDRESS: await s.uni.quoter.getAddress(),
+    };
   }
 
   it("readChainFacts reads the real stack: chain id, code, WETH9(), decimals(), balance, pool and liquidity", async () => {
     const s = await loadFixture(systemFixture);
     const plan = planDeploy("base", await baseEnvFor(s), DEPLOYER).plan!;
     const facts = await readChainFacts(hardhatRpc, plan, plan.stack!, s.deployer.address);
-    expect(facts).to.deep.include({ chainId: 8453, hasCode: { usdc: true, router: true, weth: true }, routerWeth: BASE_WETH, usdcDecimals: 6, deployer: s.deployer.address });
+    expect(facts).to.deep.include({
+      chainId: 8453,
+      hasCode: { usdc: true, router: true, weth: true },
+      routerWeth: BASE_WETH,
+      usdcDecimals: 6,
+      deployer: s.deployer.address,
+    });
     expect(facts.deployerBalance).to.equal(await ethers.provider.getBalance(s.deployer.address));
     expect(facts.pool!.factory).to.equal(await s.uni.factory.getAddress());
     expect(facts.pool!.address).to.equal(await s.pool.getAddress());
@@ -336,11 +512,29 @@ describe("scripts/deploy on the in-process chain", () => {
     const written = JSON.parse(fs.readFileSync(path.join(outDir, "hardhat.json"), "utf8")) as DeploymentRecord;
     expect(written).to.deep.equal(JSON.parse(JSON.stringify(record)));
     expect(Object.keys(written)).to.deep.equal([
-      "network", "chainId", "startBlock", "contracts", "poolFee", "stackDeployedHere", "constructorArgs", "roles", "deployer", "commit", "commitDirty", "deployedAt",
+      "network",
+      "chainId",
+      "startBlock",
+      "contracts",
+      "poolFee",
+      "stackDeployedHere",
+      "constructorArgs",
+      "roles",
+      "deployer",
+      "commit",
+      "commitDirty",
+      "deployedAt",
     ]);
     expect(written).to.deep.include({ network: "hardhat", chainId: 8453, poolFee: 500, stackDeployedHere: true, deployer: signer.address });
     expect(written.roles).to.deep.equal({ admin: signer.address, treasury: signer.address, keeper: signer.address });
-    expect(Object.keys(written.contracts)).to.deep.equal(["AgentCompute", "AgentComputeBridge", "USDC", "WETH", "SwapRouter02", "QuoterV2"]);
+    expect(Object.keys(written.contracts)).to.deep.equal([
+      "AgentCompute",
+      "AgentComputeBridge",
+      "USDC",
+      "WETH",
+      "SwapRouter02",
+      "QuoterV2",
+    ]);
     expect(written.contracts.WETH).to.equal(BASE_WETH);
     for (const a of Object.values(written.contracts)) expect(await ethers.provider.getCode(a)).to.not.equal("0x");
     expect(written.commit).to.match(/^[0-9a-f]{40}$/);
@@ -355,7 +549,14 @@ describe("scripts/deploy on the in-process chain", () => {
     expect(await compute.treasury()).to.equal(signer.address);
     expect(written.constructorArgs).to.deep.equal({
       AgentCompute: [written.contracts.USDC, signer.address, signer.address, ["400000", "300000", "1200000"]],
-      AgentComputeBridge: [written.contracts.SwapRouter02, BASE_WETH, written.contracts.USDC, written.contracts.AgentCompute, 500, signer.address],
+      AgentComputeBridge: [
+        written.contracts.SwapRouter02,
+        BASE_WETH,
+        written.contracts.USDC,
+        written.contracts.AgentCompute,
+        500,
+        signer.address,
+      ],
     });
     expect(await bridge.poolFee()).to.equal(500n);
 
@@ -379,7 +580,12 @@ describe("scripts/deploy on the in-process chain", () => {
     const s = await loadFixture(systemFixture);
     const outDir = tempDir();
     const before = await ethers.provider.getBlockNumber();
-    const env = { USDC_ADDRESS: await s.usdc.getAddress(), SWAP_ROUTER_ADDRESS: await s.uni.router.getAddress(), KEEPER_ADDRESS: s.keeper.address, POOL_FEE: "500" };
+    const env = {
+      USDC_ADDRESS: await s.usdc.getAddress(),
+      SWAP_ROUTER_ADDRESS: await s.uni.router.getAddress(),
+      KEEPER_ADDRESS: s.keeper.address,
+      POOL_FEE: "500",
+    };
     const record = await deploy({ network: "localhost", signer: s.deployer, rpc: hardhatRpc, env, outDir, log: () => undefined });
     expect(record.stackDeployedHere).to.equal(false);
     expect(record.contracts).to.deep.equal({
@@ -442,7 +648,9 @@ describe("scripts/deploy on the in-process chain", () => {
     const lines: string[] = [];
     const env = { ...(await baseEnvFor(s)), POOL_FEE: "3000" };
     await deploy({ network: "base", signer: s.deployer, rpc: hardhatRpc, env, outDir: tempDir(), log: (l) => lines.push(l) });
-    expect(lines[0]).to.equal(`warning: no WETH/USDC pool with fee 3000 on the router's factory ${await s.uni.factory.getAddress()}: ETH payments will revert until one exists (check POOL_FEE)`);
+    expect(lines[0]).to.equal(
+      `warning: no WETH/USDC pool with fee 3000 on the router's factory ${await s.uni.factory.getAddress()}: ETH payments will revert until one exists (check POOL_FEE)`,
+    );
     expect(lines).to.include("verify on the explorer (set ETHERSCAN_API_KEY first):");
   });
 
@@ -451,7 +659,17 @@ describe("scripts/deploy on the in-process chain", () => {
       const s = await loadFixture(systemFixture);
       const outDir = tempDir();
       const before = await ethers.provider.getBlockNumber();
-      const err = await refusal(deploy({ network: o.network, signer: o.signer ?? s.deployer, rpc: hardhatRpc, reader: o.reader, env: o.env, outDir, log: () => undefined }));
+      const err = await refusal(
+        deploy({
+          network: o.network,
+          signer: o.signer ?? s.deployer,
+          rpc: hardhatRpc,
+          reader: o.reader,
+          env: o.env,
+          outDir,
+          log: () => undefined,
+        }),
+      );
       expect(await ethers.provider.getBlockNumber()).to.equal(before);
       expect(fs.readdirSync(outDir)).to.deep.equal([]);
       return err;
@@ -476,7 +694,9 @@ describe("scripts/deploy on the in-process chain", () => {
       const s = await loadFixture(systemFixture);
       const env = { ...(await baseEnvFor(s)), BASE_SEPOLIA_RPC_URL: "http://127.0.0.1:8545" };
       const err = await expectRefused({ network: "baseSepolia", env });
-      expect(err.problems).to.deep.equal([{ code: "CHAIN_ID_MISMATCH", message: "the RPC serves chain 8453, but baseSepolia is chain 84532" }]);
+      expect(err.problems).to.deep.equal([
+        { code: "CHAIN_ID_MISMATCH", message: "the RPC serves chain 8453, but baseSepolia is chain 84532" },
+      ]);
     });
 
     it("design.md's Base addresses have no code on this chain", async () => {
@@ -489,7 +709,9 @@ describe("scripts/deploy on the in-process chain", () => {
       const s = await loadFixture(systemFixture);
       const broke = Wallet.createRandom(ethers.provider);
       const err = await expectRefused({ network: "base", env: await baseEnvFor(s), signer: broke });
-      expect(err.problems).to.deep.equal([{ code: "DEPLOYER_NO_ETH", message: `the deployer ${broke.address} has no ETH on base to pay for gas` }]);
+      expect(err.problems).to.deep.equal([
+        { code: "DEPLOYER_NO_ETH", message: `the deployer ${broke.address} has no ETH on base to pay for gas` },
+      ]);
     });
 
     it("the RPC does not answer (the message does not repeat its URL)", async () => {
@@ -500,12 +722,17 @@ describe("scripts/deploy on the in-process chain", () => {
         },
       };
       const err = await expectRefused({ network: "base", env: await baseEnvFor(s), reader: dead });
-      expect(err.problems).to.deep.equal([{ code: "RPC_UNREACHABLE", message: "cannot read base through its RPC: request to <url> failed, reason: connect ECONNREFUSED" }]);
+      expect(err.problems).to.deep.equal([
+        { code: "RPC_UNREACHABLE", message: "cannot read base through its RPC: request to <url> failed, reason: connect ECONNREFUSED" },
+      ]);
     });
 
     it("a local chain's stack named in the environment is checked like a live one", async () => {
       const s = await loadFixture(systemFixture);
-      const err = await expectRefused({ network: "localhost", env: { USDC_ADDRESS: BASE_WETH, SWAP_ROUTER_ADDRESS: await s.uni.router.getAddress() } });
+      const err = await expectRefused({
+        network: "localhost",
+        env: { USDC_ADDRESS: BASE_WETH, SWAP_ROUTER_ADDRESS: await s.uni.router.getAddress() },
+      });
       expect(err.problems).to.deep.equal([{ code: "USDC_DECIMALS", message: `the USDC at ${BASE_WETH} has 18 decimals, not 6` }]);
     });
   });

@@ -116,7 +116,13 @@ export async function signPermit(system: System, owner: Signer, value: bigint, d
     ],
   };
   const ownerAddress = await owner.getAddress();
-  const message = { owner: ownerAddress, spender: await system.compute.getAddress(), value, nonce: await system.usdc.nonces(ownerAddress), deadline };
+  const message = {
+    owner: ownerAddress,
+    spender: await system.compute.getAddress(),
+    value,
+    nonce: await system.usdc.nonces(ownerAddress),
+    deadline,
+  };
   const sig = ethers.Signature.from(await owner.signTypedData(domain, types, message));
   return { value, deadline, v: sig.v, r: sig.r, s: sig.s };
 }

@@ -82,7 +82,8 @@ const DRIVERS = ["better-sqlite3", "pg", "kysely"];
 /** Methods of a database connection that only a repository calls. */
 const DRIVER_CALLS = new Set(["prepare", "transaction", "pragma"]);
 /** A string that is a SQL statement (upper-case keywords, as every query here is written). */
-const SQL_TEXT = /^\s*(SELECT\s[\s\S]*\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|CREATE\s+(TABLE|INDEX|UNIQUE)|DROP\s+(TABLE|INDEX)|ALTER\s+TABLE|PRAGMA\s|BEGIN\b|COMMIT\b|ROLLBACK\b|WITH\s+\w+\s+AS\s*\()/;
+const SQL_TEXT =
+  /^\s*(SELECT\s[\s\S]*\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|CREATE\s+(TABLE|INDEX|UNIQUE)|DROP\s+(TABLE|INDEX)|ALTER\s+TABLE|PRAGMA\s|BEGIN\b|COMMIT\b|ROLLBACK\b|WITH\s+\w+\s+AS\s*\()/;
 
 /**
  * A rule: files under `from` (outside `store`) neither import a database driver nor the store's
@@ -95,7 +96,8 @@ export function storeOnly(opts: { name: string; from: string[]; store: string; i
     check(file) {
       if (!opts.from.some((dir) => isUnder(file.path, dir)) || isUnder(file.path, opts.store)) return [];
       const found: Omit<Violation, "rule">[] = importsOf(file).flatMap(({ specifier, resolved, line }) => {
-        if (resolved === undefined) return DRIVERS.includes(specifier) ? [{ file: file.path, line, specifier, reason: "a database driver" }] : [];
+        if (resolved === undefined)
+          return DRIVERS.includes(specifier) ? [{ file: file.path, line, specifier, reason: "a database driver" }] : [];
         const internal = opts.internals.find((p) => resolved === p);
         return internal ? [{ file: file.path, line, specifier, reason: `the store's internals (${internal})` }] : [];
       });
@@ -103,9 +105,19 @@ export function storeOnly(opts: { name: string; from: string[]; store: string; i
       const lineOf = (node: ts.Node) => source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
       const visit = (node: ts.Node): void => {
         if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression) && DRIVER_CALLS.has(node.expression.name.text))
-          found.push({ file: file.path, line: lineOf(node), specifier: `.${node.expression.name.text}(`, reason: "a database connection's method" });
+          found.push({
+            file: file.path,
+            line: lineOf(node),
+            specifier: `.${node.expression.name.text}(`,
+            reason: "a database connection's method",
+          });
         if ((ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node)) && SQL_TEXT.test(node.text))
-          found.push({ file: file.path, line: lineOf(node), specifier: node.text.trim().split(/\s+/).slice(0, 3).join(" "), reason: "SQL text" });
+          found.push({
+            file: file.path,
+            line: lineOf(node),
+            specifier: node.text.trim().split(/\s+/).slice(0, 3).join(" "),
+            reason: "SQL text",
+          });
         ts.forEachChild(node, visit);
       };
       visit(source);

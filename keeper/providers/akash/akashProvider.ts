@@ -87,7 +87,8 @@ function classify(err: unknown): AkashProvisionError {
   // Anything else came from the chain SDK's query transport, which only says what happened in words.
   const e = err as Error & { code?: number };
   const msg = e?.message ?? String(err);
-  if (/deadline|timeout|timed out|aborted/i.test(msg) || e?.name === "TimeoutError") return new AkashProvisionError("AKASH_API_TIMEOUT", msg, true);
+  if (/deadline|timeout|timed out|aborted/i.test(msg) || e?.name === "TimeoutError")
+    return new AkashProvisionError("AKASH_API_TIMEOUT", msg, true);
   return new AkashProvisionError("AKASH_API_ERROR", msg.slice(0, 300), true);
 }
 
@@ -119,7 +120,10 @@ export class AkashProvider implements ComputeProvider {
   private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(key) ?? Promise.resolve();
     const run = prev.then(fn, fn);
-    this.locks.set(key, run.catch(() => undefined));
+    this.locks.set(
+      key,
+      run.catch(() => undefined),
+    );
     return run;
   }
 
@@ -162,7 +166,14 @@ export class AkashProvider implements ComputeProvider {
     let rec = await this.store.deployment(req.idempotencyKey);
     let created = true;
     if (!rec) {
-      rec = await this.store.insertDeployment({ workload_key: req.idempotencyKey, owner: c.address, dseq: dseqFor(req.idempotencyKey, 0), attempt: 0, ends_at: req.endsAt, manifest_hash: hashHex });
+      rec = await this.store.insertDeployment({
+        workload_key: req.idempotencyKey,
+        owner: c.address,
+        dseq: dseqFor(req.idempotencyKey, 0),
+        attempt: 0,
+        ends_at: req.endsAt,
+        manifest_hash: hashHex,
+      });
     } else if (rec.state === "running") {
       return { ref: this.ref(rec), created: false };
     } else if (rec.state === "failed" || rec.state === "closed") {
@@ -185,7 +196,9 @@ export class AkashProvider implements ComputeProvider {
       // Anything else: close the deployment so the escrow comes back and failover starts clean.
       const resumable = e.retryable && e.code !== "AKASH_LEASE_CLOSED" && e.code !== "AKASH_PROVISION_DEADLINE";
       if (!resumable) {
-        await this.close(c, cur).catch((closeErr) => this.log.warn({ key: req.idempotencyKey, err: (closeErr as Error).message }, "akash close after failure failed"));
+        await this.close(c, cur).catch((closeErr) =>
+          this.log.warn({ key: req.idempotencyKey, err: (closeErr as Error).message }, "akash close after failure failed"),
+        );
         await this.store.updateDeployment(req.idempotencyKey, { state: "failed", last_error: e.message.slice(0, 500) });
       } else await this.store.updateDeployment(req.idempotencyKey, { last_error: e.message.slice(0, 500) });
       throw e;
@@ -197,7 +210,12 @@ export class AkashProvider implements ComputeProvider {
   }
 
   private checkDeadline(deadline: number, step: string): void {
-    if (Date.now() > deadline) throw new AkashProvisionError("AKASH_PROVISION_DEADLINE", `provisioning did not finish within ${this.opts.provisionDeadlineMs} ms (at ${step})`, true);
+    if (Date.now() > deadline)
+      throw new AkashProvisionError(
+        "AKASH_PROVISION_DEADLINE",
+        `provisioning did not finish within ${this.opts.provisionDeadlineMs} ms (at ${step})`,
+        true,
+      );
   }
 
   /** Runs the deployment's state machine from wherever it stands to 'running'. */
@@ -237,11 +255,24 @@ export class AkashProvider implements ComputeProvider {
           // A crash after MsgCreateLease: the lease is on chain already, do not bid again.
           const existing = await this.findLease(c, rec.dseq);
           if (existing) {
-            rec = await this.store.updateDeployment(key, { state: "leasing", provider: existing.provider, gseq: existing.gseq, oseq: existing.oseq, price: String(existing.price) });
+            rec = await this.store.updateDeployment(key, {
+              state: "leasing",
+              provider: existing.provider,
+              gseq: existing.gseq,
+              oseq: existing.oseq,
+              price: String(existing.price),
+            });
             break;
           }
           const bid = await this.collectBids(c, rec, deadline);
-          rec = await this.store.updateDeployment(key, { state: "leasing", provider: bid.provider, gseq: bid.gseq, oseq: bid.oseq, bseq: bid.bseq, price: String(bid.price) });
+          rec = await this.store.updateDeployment(key, {
+            state: "leasing",
+            provider: bid.provider,
+            gseq: bid.gseq,
+            oseq: bid.oseq,
+            bseq: bid.bseq,
+            price: String(bid.price),
+          });
           break;
         }
         case "leasing": {
@@ -250,7 +281,14 @@ export class AkashProvider implements ComputeProvider {
             this.log.info({ key, dseq: rec.dseq, provider: rec.provider, price: rec.price }, "akash: creating lease");
             await c.sdk.akash.market.v1beta5
               .createLease({
-                bidId: { owner: c.address, dseq: long(rec.dseq), gseq: rec.gseq!, oseq: rec.oseq!, provider: rec.provider!, bseq: rec.bseq ?? 0 },
+                bidId: {
+                  owner: c.address,
+                  dseq: long(rec.dseq),
+                  gseq: rec.gseq!,
+                  oseq: rec.oseq!,
+                  provider: rec.provider!,
+                  bseq: rec.bseq ?? 0,
+                },
               })
               .catch(async (err) => {
                 if ((await this.findLease(c, rec.dseq))?.state !== "active") throw err;
@@ -261,7 +299,14 @@ export class AkashProvider implements ComputeProvider {
           const l = lease ?? (await this.findLease(c, rec.dseq));
           if (!l) throw new AkashProvisionError("AKASH_API_ERROR", "lease not found after MsgCreateLease", true);
           const p = await c.sdk.akash.provider.v1beta4.getProvider({ owner: l.provider });
-          rec = await this.store.updateDeployment(key, { state: "sending_manifest", provider: l.provider, gseq: l.gseq, oseq: l.oseq, price: String(l.price), host_uri: p.provider?.hostUri ?? null });
+          rec = await this.store.updateDeployment(key, {
+            state: "sending_manifest",
+            provider: l.provider,
+            gseq: l.gseq,
+            oseq: l.oseq,
+            price: String(l.price),
+            host_uri: p.provider?.hostUri ?? null,
+          });
           break;
         }
         case "sending_manifest": {
@@ -304,7 +349,14 @@ export class AkashProvider implements ComputeProvider {
       seen = res.bids
         .map((b) => b.bid!)
         .filter((b) => b && b.id)
-        .map((b) => ({ provider: b.id!.provider, gseq: b.id!.gseq, oseq: b.id!.oseq, bseq: b.id!.bseq, price: Number(b.price?.amount ?? "Infinity"), createdAt: Number(b.createdAt) }));
+        .map((b) => ({
+          provider: b.id!.provider,
+          gseq: b.id!.gseq,
+          oseq: b.id!.oseq,
+          bseq: b.id!.bseq,
+          price: Number(b.price?.amount ?? "Infinity"),
+          createdAt: Number(b.createdAt),
+        }));
       if (Date.now() >= windowEnd) break;
       await sleep(Math.min(this.pollMs, Math.max(0, windowEnd - Date.now())));
     }
@@ -312,9 +364,16 @@ export class AkashProvider implements ComputeProvider {
       if (providers.has(b.provider)) continue;
       providers.set(b.provider, await this.providerView(c, b.provider));
     }
-    const { bid, rejected } = chooseBid(seen, providers, { maxPricePerBlock: this.opts.maxPricePerBlock, requiredAttributes: this.opts.requiredAttributes, auditors: this.opts.auditors });
+    const { bid, rejected } = chooseBid(seen, providers, {
+      maxPricePerBlock: this.opts.maxPricePerBlock,
+      requiredAttributes: this.opts.requiredAttributes,
+      auditors: this.opts.auditors,
+    });
     if (!bid) {
-      const why = seen.length === 0 ? `no bids within ${this.opts.bidWindowMs} ms` : `${seen.length} bid(s), none acceptable (${rejected.map((r) => r.reason).join(", ")})`;
+      const why =
+        seen.length === 0
+          ? `no bids within ${this.opts.bidWindowMs} ms`
+          : `${seen.length} bid(s), none acceptable (${rejected.map((r) => r.reason).join(", ")})`;
       throw new AkashProvisionError("AKASH_NO_BIDS", why, false);
     }
     this.log.info({ dseq: rec.dseq, bids: seen.length, provider: bid.provider, price: bid.price }, "akash: bid chosen");
@@ -346,17 +405,27 @@ export class AkashProvider implements ComputeProvider {
     }
   }
 
-  private async findLease(c: ChainClient, dseq: string): Promise<{ provider: string; gseq: number; oseq: number; price: number; state: "active" | "closed" } | undefined> {
+  private async findLease(
+    c: ChainClient,
+    dseq: string,
+  ): Promise<{ provider: string; gseq: number; oseq: number; price: number; state: "active" | "closed" } | undefined> {
     const r = await c.sdk.akash.market.v1beta5.getLeases({ filters: { owner: c.address, dseq: long(dseq) } });
     const leases = r.leases.map((x) => x.lease!).filter(Boolean);
     const l = leases.find((x) => x.state === 1) ?? leases[leases.length - 1];
     if (!l) return undefined;
-    return { provider: l.id!.provider, gseq: l.id!.gseq, oseq: l.id!.oseq, price: Number(l.price?.amount ?? 0), state: l.state === 1 ? "active" : "closed" };
+    return {
+      provider: l.id!.provider,
+      gseq: l.id!.gseq,
+      oseq: l.id!.oseq,
+      price: Number(l.price?.amount ?? 0),
+      state: l.state === 1 ? "active" : "closed",
+    };
   }
 
   private async assertLeaseActive(c: ChainClient, rec: DeploymentRecord): Promise<void> {
     const l = await this.findLease(c, rec.dseq);
-    if (!l || l.state !== "active") throw new AkashProvisionError("AKASH_LEASE_CLOSED", `lease ${rec.dseq} with ${rec.provider} was closed`, true);
+    if (!l || l.state !== "active")
+      throw new AkashProvisionError("AKASH_LEASE_CLOSED", `lease ${rec.dseq} with ${rec.provider} was closed`, true);
   }
 
   private async providerApi(c: ChainClient, rec: DeploymentRecord, identity: { certPem: string; keyPem: string }): Promise<ProviderApi> {
@@ -395,7 +464,11 @@ export class AkashProvider implements ComputeProvider {
       const mine = onChain.certificates.some((x) => Buffer.from(x.certificate!.cert).toString() === cert!.cert_pem);
       if (!mine) {
         this.log.info({ owner: c.address }, "akash: publishing client certificate");
-        await c.sdk.akash.cert.v1.createCertificate({ owner: c.address, cert: Buffer.from(cert.cert_pem), pubkey: Buffer.from(cert.pubkey_pem) });
+        await c.sdk.akash.cert.v1.createCertificate({
+          owner: c.address,
+          cert: Buffer.from(cert.cert_pem),
+          pubkey: Buffer.from(cert.pubkey_pem),
+        });
       }
       await this.store.markCertificatePublished(c.address);
     }

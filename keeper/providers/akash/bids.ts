@@ -28,15 +28,21 @@ export interface BidPolicy {
 
 export type Rejection = { provider: string; reason: "price" | "attributes" | "audit" | "unknown-provider" };
 
-export function chooseBid(bids: BidView[], providers: Map<string, ProviderView>, policy: BidPolicy): { bid?: BidView; rejected: Rejection[] } {
+export function chooseBid(
+  bids: BidView[],
+  providers: Map<string, ProviderView>,
+  policy: BidPolicy,
+): { bid?: BidView; rejected: Rejection[] } {
   const rejected: Rejection[] = [];
   const ok: BidView[] = [];
   for (const b of bids) {
     const p = providers.get(b.provider);
     if (!(b.price <= policy.maxPricePerBlock)) rejected.push({ provider: b.provider, reason: "price" });
     else if (!p) rejected.push({ provider: b.provider, reason: "unknown-provider" });
-    else if (Object.entries(policy.requiredAttributes).some(([k, v]) => p.attributes[k] !== v)) rejected.push({ provider: b.provider, reason: "attributes" });
-    else if (policy.auditors.length && !p.auditedBy.some((a) => policy.auditors.includes(a))) rejected.push({ provider: b.provider, reason: "audit" });
+    else if (Object.entries(policy.requiredAttributes).some(([k, v]) => p.attributes[k] !== v))
+      rejected.push({ provider: b.provider, reason: "attributes" });
+    else if (policy.auditors.length && !p.auditedBy.some((a) => policy.auditors.includes(a)))
+      rejected.push({ provider: b.provider, reason: "audit" });
     else ok.push(b);
   }
   ok.sort((a, b) => a.price - b.price || a.createdAt - b.createdAt || (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0));
@@ -46,7 +52,10 @@ export function chooseBid(bids: BidView[], providers: Map<string, ProviderView>,
 /** "key=value,key2=value2" -> record. */
 export function parseAttributes(s: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const part of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+  for (const part of s
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const i = part.indexOf("=");
     if (i <= 0) throw new Error(`provider attribute ${JSON.stringify(part)} is not key=value`);
     out[part.slice(0, i).trim()] = part.slice(i + 1).trim();

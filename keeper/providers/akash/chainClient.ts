@@ -10,7 +10,15 @@
  * node refetches the account and signs again once.
  */
 import { akashV1, akashV1beta4, akashV1beta5, chainSdkWeb, type TxClient } from "./sdk";
-import { DirectSecp256k1HdWallet, Registry, encodePubkey, makeAuthInfoBytes, makeSignDoc, type EncodeObject, type GeneratedType } from "@cosmjs/proto-signing";
+import {
+  DirectSecp256k1HdWallet,
+  Registry,
+  encodePubkey,
+  makeAuthInfoBytes,
+  makeSignDoc,
+  type EncodeObject,
+  type GeneratedType,
+} from "@cosmjs/proto-signing";
 import { encodeSecp256k1Pubkey } from "@cosmjs/amino";
 import { fromBase64, toBase64, toHex } from "@cosmjs/encoding";
 import { sha256 } from "@cosmjs/crypto";
@@ -25,9 +33,7 @@ export const MESSAGE_TYPES: [string, GeneratedType][] = [
   akashV1beta5.MsgCreateLease,
   akashV1.MsgAccountDeposit,
   akashV1.MsgCreateCertificate,
-].map(
-  (t) => [`/${(t as unknown as { $type: string }).$type}`, t as unknown as GeneratedType],
-);
+].map((t) => [`/${(t as unknown as { $type: string }).$type}`, t as unknown as GeneratedType]);
 
 /** What the Akash node answered (or failed to), as the keeper judges it: a code and a retry decision. */
 export class ChainError extends RpcError {}
@@ -68,7 +74,11 @@ export class RestTxClient implements TxClient {
     } catch (err) {
       const e = err as Error;
       const timeout = e.name === "TimeoutError" || e.name === "AbortError";
-      throw new ChainError(timeout ? `AKASH_API_TIMEOUT: ${path} took longer than ${this.opts.timeoutMs} ms` : `AKASH_API_UNREACHABLE: ${e.message}`, timeout ? "AKASH_API_TIMEOUT" : "AKASH_API_UNREACHABLE", true);
+      throw new ChainError(
+        timeout ? `AKASH_API_TIMEOUT: ${path} took longer than ${this.opts.timeoutMs} ms` : `AKASH_API_UNREACHABLE: ${e.message}`,
+        timeout ? "AKASH_API_TIMEOUT" : "AKASH_API_UNREACHABLE",
+        true,
+      );
     }
     const text = await res.text();
     let body: unknown;
@@ -83,7 +93,12 @@ export class RestTxClient implements TxClient {
 
   async account(): Promise<AccountInfo> {
     const { status, body } = await this.fetchJson(`/cosmos/auth/v1beta1/accounts/${this.address}`);
-    if (status === 404) throw new ChainError(`AKASH_ACCOUNT_NOT_FOUND: ${this.address} has no account on chain (fund it with AKT)`, "AKASH_ACCOUNT_NOT_FOUND", false);
+    if (status === 404)
+      throw new ChainError(
+        `AKASH_ACCOUNT_NOT_FOUND: ${this.address} has no account on chain (fund it with AKT)`,
+        "AKASH_ACCOUNT_NOT_FOUND",
+        false,
+      );
     if (status !== 200 || !body.account) throw new ChainError(`AKASH_API_ERROR: account query HTTP ${status}`, "AKASH_API_ERROR", true);
     const a = body.account.base_account ?? body.account;
     return { accountNumber: BigInt(a.account_number ?? 0), sequence: BigInt(a.sequence ?? 0) };
@@ -95,7 +110,12 @@ export class RestTxClient implements TxClient {
     return run;
   }
 
-  private async send(messages: EncodeObject[], memo: string, retrySequence: boolean, forceSequence: bigint | undefined): Promise<DeliverTxResponse> {
+  private async send(
+    messages: EncodeObject[],
+    memo: string,
+    retrySequence: boolean,
+    forceSequence: bigint | undefined,
+  ): Promise<DeliverTxResponse> {
     const account = await this.account();
     const accountNumber = account.accountNumber;
     const sequence = forceSequence ?? account.sequence;
@@ -103,10 +123,22 @@ export class RestTxClient implements TxClient {
     const bodyBytes = this.registry.encodeTxBody({ messages, memo });
     const pubkey = encodePubkey(encodeSecp256k1Pubkey(acc.pubkey));
     const gasLimit = this.opts.gasLimit ?? 400_000n;
-    const authInfoBytes = makeAuthInfoBytes([{ pubkey, sequence }], [{ denom: "uakt", amount: this.opts.feeUakt ?? "10000" }], Number(gasLimit), undefined, undefined);
+    const authInfoBytes = makeAuthInfoBytes(
+      [{ pubkey, sequence }],
+      [{ denom: "uakt", amount: this.opts.feeUakt ?? "10000" }],
+      Number(gasLimit),
+      undefined,
+      undefined,
+    );
     const signDoc = makeSignDoc(bodyBytes, authInfoBytes, this.opts.chainId, Number(accountNumber));
     const { signed, signature } = await this.wallet.signDirect(this.address, signDoc);
-    const txBytes = TxRaw.encode(TxRaw.fromPartial({ bodyBytes: signed.bodyBytes, authInfoBytes: signed.authInfoBytes, signatures: [fromBase64(signature.signature)] })).finish();
+    const txBytes = TxRaw.encode(
+      TxRaw.fromPartial({
+        bodyBytes: signed.bodyBytes,
+        authInfoBytes: signed.authInfoBytes,
+        signatures: [fromBase64(signature.signature)],
+      }),
+    ).finish();
     const hash = toHex(sha256(txBytes)).toUpperCase();
     const { status, body } = await this.fetchJson("/cosmos/tx/v1beta1/txs", {
       method: "POST",
@@ -114,7 +146,12 @@ export class RestTxClient implements TxClient {
       body: JSON.stringify({ tx_bytes: toBase64(txBytes), mode: "BROADCAST_MODE_SYNC" }),
     });
     const r = body?.tx_response;
-    if (status !== 200 || !r) throw new ChainError(`AKASH_BROADCAST_FAILED: HTTP ${status} ${String(body?.message ?? "").slice(0, 200)}`, "AKASH_BROADCAST_FAILED", true);
+    if (status !== 200 || !r)
+      throw new ChainError(
+        `AKASH_BROADCAST_FAILED: HTTP ${status} ${String(body?.message ?? "").slice(0, 200)}`,
+        "AKASH_BROADCAST_FAILED",
+        true,
+      );
     if (r.code !== 0) {
       // 32: ErrWrongSequence (another tx of this account is ahead, maybe still in the mempool, where the
       // account query cannot see it): sign again once with the sequence the node expects.
@@ -131,7 +168,8 @@ export class RestTxClient implements TxClient {
       const { status, body } = await this.fetchJson(`/cosmos/tx/v1beta1/txs/${hash}`);
       if (status === 200 && body.tx_response) {
         const r = body.tx_response;
-        if (r.code !== 0) throw new ChainError(`AKASH_TX_FAILED: ${hash} code ${r.code}: ${String(r.raw_log).slice(0, 300)}`, "AKASH_TX_FAILED", false);
+        if (r.code !== 0)
+          throw new ChainError(`AKASH_TX_FAILED: ${hash} code ${r.code}: ${String(r.raw_log).slice(0, 300)}`, "AKASH_TX_FAILED", false);
         return {
           code: 0,
           height: Number(r.height),
@@ -144,7 +182,12 @@ export class RestTxClient implements TxClient {
           rawLog: r.raw_log,
         } as unknown as DeliverTxResponse;
       }
-      if (Date.now() > deadline) throw new ChainError(`AKASH_TX_NOT_INCLUDED: ${hash} not in a block after ${this.opts.txWaitMs ?? 60_000} ms`, "AKASH_TX_NOT_INCLUDED", true);
+      if (Date.now() > deadline)
+        throw new ChainError(
+          `AKASH_TX_NOT_INCLUDED: ${hash} not in a block after ${this.opts.txWaitMs ?? 60_000} ms`,
+          "AKASH_TX_NOT_INCLUDED",
+          true,
+        );
       await sleep(this.opts.txPollMs ?? 1_000);
     }
   }

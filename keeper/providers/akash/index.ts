@@ -18,12 +18,21 @@ export { topUpAmount } from "./escrow";
 export function akashOptions(cfg: KeeperConfig): AkashProviderOptions | undefined {
   if (!cfg.AKASH_REST_URL || !cfg.AKASH_MNEMONIC) return undefined;
   return {
-    chain: { restUrl: cfg.AKASH_REST_URL, chainId: cfg.AKASH_CHAIN_ID, mnemonic: cfg.AKASH_MNEMONIC, timeoutMs: cfg.AKASH_REQUEST_TIMEOUT_MS, txWaitMs: cfg.AKASH_REQUEST_TIMEOUT_MS * 2, txPollMs: Math.min(1_000, Math.ceil((cfg.AKASH_BLOCK_TIME_S * 1000) / 4)) },
+    chain: {
+      restUrl: cfg.AKASH_REST_URL,
+      chainId: cfg.AKASH_CHAIN_ID,
+      mnemonic: cfg.AKASH_MNEMONIC,
+      timeoutMs: cfg.AKASH_REQUEST_TIMEOUT_MS,
+      txWaitMs: cfg.AKASH_REQUEST_TIMEOUT_MS * 2,
+      txPollMs: Math.min(1_000, Math.ceil((cfg.AKASH_BLOCK_TIME_S * 1000) / 4)),
+    },
     depositUakt: cfg.AKASH_DEPOSIT_UAKT,
     bidWindowMs: cfg.AKASH_BID_WINDOW_MS,
     maxPricePerBlock: cfg.AKASH_MAX_PRICE_UAKT_PER_BLOCK,
     requiredAttributes: parseAttributes(cfg.AKASH_PROVIDER_ATTRIBUTES),
-    auditors: cfg.AKASH_AUDITORS.split(",").map((s) => s.trim()).filter(Boolean),
+    auditors: cfg.AKASH_AUDITORS.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
     lookaheadS: cfg.AKASH_TOPUP_LOOKAHEAD_S,
     runwayS: cfg.AKASH_TOPUP_RUNWAY_S,
     blockTimeS: cfg.AKASH_BLOCK_TIME_S,

@@ -11,7 +11,8 @@ import { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import { ProviderError } from "../../errors";
 
-type ProviderApiCode = "AKASH_PROVIDER_TIMEOUT" | "AKASH_PROVIDER_UNREACHABLE" | "AKASH_PROVIDER_UNTRUSTED" | "AKASH_MANIFEST_REJECTED" | "AKASH_PROVIDER_ERROR";
+type ProviderApiCode =
+  "AKASH_PROVIDER_TIMEOUT" | "AKASH_PROVIDER_UNREACHABLE" | "AKASH_PROVIDER_UNTRUSTED" | "AKASH_MANIFEST_REJECTED" | "AKASH_PROVIDER_ERROR";
 
 /** A manifest the provider refused, or a provider we cannot trust, fails the same way next time. */
 const PERMANENT: readonly ProviderApiCode[] = ["AKASH_MANIFEST_REJECTED", "AKASH_PROVIDER_UNTRUSTED"];
@@ -32,7 +33,10 @@ export interface ClientIdentity {
 }
 
 export interface LeaseStatus {
-  services: Record<string, { name: string; available: number; total: number; ready_replicas?: number; available_replicas?: number; uris?: string[] }>;
+  services: Record<
+    string,
+    { name: string; available: number; total: number; ready_replicas?: number; available_replicas?: number; uris?: string[] }
+  >;
   forwarded_ports?: Record<string, { host: string; port: number; externalPort: number; proto: string; name: string }[]>;
 }
 
@@ -75,15 +79,36 @@ export class ProviderApi {
           res.on("error", reject);
         },
       );
-      const timer = setTimeout(() => req.destroy(new ProviderApiError(`AKASH_PROVIDER_TIMEOUT: ${method} ${url.pathname} took longer than ${this.timeoutMs} ms`, "AKASH_PROVIDER_TIMEOUT")), this.timeoutMs);
+      const timer = setTimeout(
+        () =>
+          req.destroy(
+            new ProviderApiError(
+              `AKASH_PROVIDER_TIMEOUT: ${method} ${url.pathname} took longer than ${this.timeoutMs} ms`,
+              "AKASH_PROVIDER_TIMEOUT",
+            ),
+          ),
+        this.timeoutMs,
+      );
       req.on("close", () => clearTimeout(timer));
-      req.on("timeout", () => req.destroy(new ProviderApiError(`AKASH_PROVIDER_TIMEOUT: ${method} ${url.pathname} took longer than ${this.timeoutMs} ms`, "AKASH_PROVIDER_TIMEOUT")));
+      req.on("timeout", () =>
+        req.destroy(
+          new ProviderApiError(
+            `AKASH_PROVIDER_TIMEOUT: ${method} ${url.pathname} took longer than ${this.timeoutMs} ms`,
+            "AKASH_PROVIDER_TIMEOUT",
+          ),
+        ),
+      );
       req.on("secureConnect", () => undefined);
       req.on("socket", (sock) => {
         sock.once("secureConnect", () => {
           const peer = (sock as TLSSocket).getPeerCertificate();
           if (!peer?.raw || !this.trusted.some((t) => t.equals(peer.raw))) {
-            req.destroy(new ProviderApiError(`AKASH_PROVIDER_UNTRUSTED: ${this.hostUri} presented a certificate the provider has not published on chain`, "AKASH_PROVIDER_UNTRUSTED"));
+            req.destroy(
+              new ProviderApiError(
+                `AKASH_PROVIDER_UNTRUSTED: ${this.hostUri} presented a certificate the provider has not published on chain`,
+                "AKASH_PROVIDER_UNTRUSTED",
+              ),
+            );
           } else if (body !== undefined) {
             req.end(body);
           } else req.end();
@@ -99,14 +124,24 @@ export class ProviderApi {
   async sendManifest(dseq: string, manifestJson: string): Promise<void> {
     const r = await this.request("PUT", `/deployment/${dseq}/manifest`, manifestJson);
     if (r.status === 200 || r.status === 204) return;
-    if (r.status === 400 || r.status === 422) throw new ProviderApiError(`AKASH_MANIFEST_REJECTED: ${r.text.slice(0, 200)}`, "AKASH_MANIFEST_REJECTED", r.status);
-    throw new ProviderApiError(`AKASH_PROVIDER_ERROR: manifest HTTP ${r.status}: ${r.text.slice(0, 200)}`, "AKASH_PROVIDER_ERROR", r.status);
+    if (r.status === 400 || r.status === 422)
+      throw new ProviderApiError(`AKASH_MANIFEST_REJECTED: ${r.text.slice(0, 200)}`, "AKASH_MANIFEST_REJECTED", r.status);
+    throw new ProviderApiError(
+      `AKASH_PROVIDER_ERROR: manifest HTTP ${r.status}: ${r.text.slice(0, 200)}`,
+      "AKASH_PROVIDER_ERROR",
+      r.status,
+    );
   }
 
   async leaseStatus(dseq: string, gseq: number, oseq: number): Promise<LeaseStatus | undefined> {
     const r = await this.request("GET", `/lease/${dseq}/${gseq}/${oseq}/status`);
     if (r.status === 404) return undefined;
-    if (r.status !== 200) throw new ProviderApiError(`AKASH_PROVIDER_ERROR: status HTTP ${r.status}: ${r.text.slice(0, 200)}`, "AKASH_PROVIDER_ERROR", r.status);
+    if (r.status !== 200)
+      throw new ProviderApiError(
+        `AKASH_PROVIDER_ERROR: status HTTP ${r.status}: ${r.text.slice(0, 200)}`,
+        "AKASH_PROVIDER_ERROR",
+        r.status,
+      );
     try {
       return JSON.parse(r.text) as LeaseStatus;
     } catch {

@@ -48,7 +48,12 @@ export class InvalidSdl extends ProvisionError {
 const IMAGE = /^[a-z0-9][a-z0-9._/:@-]{0,255}$/i;
 
 /** The SDL document for a workload; `maxPricePerBlock` (uakt) is the placement's price ceiling. */
-export function sdlDocument(spec: AkashWorkload, maxPricePerBlock: number, attributes: Record<string, string> = {}, auditors: string[] = []): Record<string, unknown> {
+export function sdlDocument(
+  spec: AkashWorkload,
+  maxPricePerBlock: number,
+  attributes: Record<string, string> = {},
+  auditors: string[] = [],
+): Record<string, unknown> {
   if (!spec.image) throw new InvalidSdl("akash needs a container image");
   if (!IMAGE.test(spec.image)) throw new InvalidSdl("not an image reference");
   if (!(spec.cpu > 0 && spec.cpu <= 256)) throw new InvalidSdl("cpu out of range");
@@ -94,7 +99,12 @@ export function sdlDocument(spec: AkashWorkload, maxPricePerBlock: number, attri
 }
 
 /** Builds and validates the SDL with the SDK; any SDK validation error is a non-retryable InvalidSdl. */
-export async function buildSdl(spec: AkashWorkload, maxPricePerBlock: number, attributes: Record<string, string> = {}, auditors: string[] = []): Promise<BuiltSdl> {
+export async function buildSdl(
+  spec: AkashWorkload,
+  maxPricePerBlock: number,
+  attributes: Record<string, string> = {},
+  auditors: string[] = [],
+): Promise<BuiltSdl> {
   const text = JSON.stringify(sdlDocument(spec, maxPricePerBlock, attributes, auditors), null, 2);
   return fromSdlText(text);
 }

@@ -54,7 +54,10 @@ class CappedSink extends Writable {
   private chunks: Buffer[] = [];
   size = 0;
   truncated = false;
-  constructor(private readonly cap: number, private readonly onOverflow: () => void) {
+  constructor(
+    private readonly cap: number,
+    private readonly onOverflow: () => void,
+  ) {
     super();
   }
   _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
@@ -94,7 +97,11 @@ export function createDockerBackend(opts: DockerBackendOptions = {}): ExecutionB
   const cgroupsVisible = fs.existsSync(v2 ? cgroupRoot : path.join(cgroupRoot, "memory"));
 
   const peakOf = (parent: string): number | undefined =>
-    !cgroupsVisible ? undefined : v2 ? readNumber(path.join(cgroupRoot, parent, "memory.peak")) : readNumber(path.join(cgroupRoot, "memory", parent, "memory.max_usage_in_bytes"));
+    !cgroupsVisible
+      ? undefined
+      : v2
+        ? readNumber(path.join(cgroupRoot, parent, "memory.peak"))
+        : readNumber(path.join(cgroupRoot, "memory", parent, "memory.max_usage_in_bytes"));
 
   /** rmdir a cgroup directory and the (empty) ones below it, deepest first; true when gone. */
   const rmTree = (d: string): boolean => {

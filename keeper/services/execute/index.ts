@@ -25,7 +25,14 @@ export { tierOf, parseExecuteRequest } from "./request";
 export type { ExecutionBackend } from "./backend";
 
 export interface ExecuteResult extends Record<string, unknown> {
-  output: { stdout: string; stderr: string; exit_code: number | null; stdout_truncated: boolean; stderr_truncated: boolean; oom_killed: boolean };
+  output: {
+    stdout: string;
+    stderr: string;
+    exit_code: number | null;
+    stdout_truncated: boolean;
+    stderr_truncated: boolean;
+    oom_killed: boolean;
+  };
   metadata: { language: string; execution_ms: number; memory_used_mb: number | null; tier: Tier; backend: string };
 }
 
@@ -36,7 +43,10 @@ export interface ExecuteServiceOptions {
   wattDecimals?: number;
 }
 
-export type ExecuteService = JobService<ExecuteRequest, ExecuteResult> & { readonly backend: Promise<ExecutionBackend>; readonly queue: JobQueue };
+export type ExecuteService = JobService<ExecuteRequest, ExecuteResult> & {
+  readonly backend: Promise<ExecutionBackend>;
+  readonly queue: JobQueue;
+};
 
 /** EXECUTE_BACKEND=auto: docker when an engine answers and the runtime image exists, else bubblewrap. */
 export async function chooseBackend(cfg: KeeperConfig, log: Logger): Promise<ExecutionBackend> {
@@ -106,7 +116,13 @@ export function createExecuteService(cfg: KeeperConfig, log: Logger, opts: Execu
       if (o.timedOut) {
         throw new ServiceError("EXECUTION_TIMEOUT", `execution exceeded ${req.timeout} s and was killed`, 408, {
           refund: false,
-          output: { stdout: o.stdout, stderr: o.stderr, exit_code: null, stdout_truncated: o.stdoutTruncated, stderr_truncated: o.stderrTruncated },
+          output: {
+            stdout: o.stdout,
+            stderr: o.stderr,
+            exit_code: null,
+            stdout_truncated: o.stdoutTruncated,
+            stderr_truncated: o.stderrTruncated,
+          },
         });
       }
       return {

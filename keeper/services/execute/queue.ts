@@ -10,7 +10,10 @@ export class JobQueue {
   private running = 0;
   private readonly waiting: { resolve: () => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort?: () => void }[] = [];
 
-  constructor(readonly concurrency: number, readonly maxQueue: number) {}
+  constructor(
+    readonly concurrency: number,
+    readonly maxQueue: number,
+  ) {}
 
   get active(): number {
     return this.running;
@@ -34,7 +37,8 @@ export class JobQueue {
       this.running++;
       return Promise.resolve();
     }
-    if (this.waiting.length >= this.maxQueue) return Promise.reject(new QueueFullError(`${this.running} jobs running and ${this.waiting.length} queued`));
+    if (this.waiting.length >= this.maxQueue)
+      return Promise.reject(new QueueFullError(`${this.running} jobs running and ${this.waiting.length} queued`));
     return new Promise((resolve, reject) => {
       const w: (typeof this.waiting)[number] = { resolve, reject, signal };
       if (signal) {

@@ -13,7 +13,11 @@ export const MAX_CODE_BYTES = 100_000;
 
 export const ExecuteRequestSchema = z
   .object({
-    job_id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _.:- only"),
+    job_id: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _.:- only"),
     language: z.enum(LANGUAGES),
     code: z
       .string()

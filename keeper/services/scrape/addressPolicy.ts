@@ -26,7 +26,10 @@ const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR("2000::/3");
 /** Parses SCRAPE_ALLOWED_CIDRS (comma-separated); a bare address means /32 or /128. */
 export function parseCidrList(list: string): Cidr[] {
   const out: Cidr[] = [];
-  for (const raw of list.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     try {
       out.push(raw.includes("/") ? ipaddr.parseCIDR(raw) : ((a) => [a, a.kind() === "ipv4" ? 32 : 128] as Cidr)(ipaddr.parse(raw)));
     } catch {

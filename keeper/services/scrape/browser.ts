@@ -146,7 +146,9 @@ export class BrowserFarm {
         try {
           fs.accessSync(this.o.executablePath, fs.constants.X_OK);
         } catch {
-          throw new Error(`no executable Chromium at ${this.o.executablePath} (SCRAPE_CHROMIUM_PATH; scripts/setup.sh installs Debian's chromium)`);
+          throw new Error(
+            `no executable Chromium at ${this.o.executablePath} (SCRAPE_CHROMIUM_PATH; scripts/setup.sh installs Debian's chromium)`,
+          );
         }
         this.proxyListening ??= this.proxy.listen();
         await this.proxyListening;
@@ -280,7 +282,10 @@ export class BrowserFarm {
           slot = await raceSignal(creating, deadline);
         } catch (e) {
           // Gave up while the context was being made: close it when it arrives.
-          creating.then((late) => this.destroy(late), () => undefined);
+          creating.then(
+            (late) => this.destroy(late),
+            () => undefined,
+          );
           throw e;
         }
       }
@@ -348,7 +353,8 @@ export class BrowserFarm {
     const status = resp.status();
     if (status >= 400) throw new FetchFailure("http_status", `the site answered HTTP ${status}`, status);
     const html = await s.page.content();
-    if (Buffer.byteLength(html, "utf8") > r.maxHtmlBytes) throw new FetchFailure("too_large", `the rendered page is larger than ${r.maxHtmlBytes} bytes`);
+    if (Buffer.byteLength(html, "utf8") > r.maxHtmlBytes)
+      throw new FetchFailure("too_large", `the rendered page is larger than ${r.maxHtmlBytes} bytes`);
     const screenshot = r.screenshot ? await s.page.screenshot({ type: "png", timeout: r.timeoutMs }) : undefined;
     return { url: finalUrl, status, html, screenshot, redirects: s.navigations.slice(1) };
   }
@@ -391,7 +397,9 @@ export class BrowserFarm {
 
 function timeoutOrCancel(signal: AbortSignal): FetchFailure {
   const r = signal.reason as Error | undefined;
-  return r?.name === "TimeoutError" ? new FetchFailure("timeout", "the job's timeout expired") : new FetchFailure("cancelled", "the job was cancelled");
+  return r?.name === "TimeoutError"
+    ? new FetchFailure("timeout", "the job's timeout expired")
+    : new FetchFailure("cancelled", "the job was cancelled");
 }
 
 function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -30,7 +30,15 @@ export interface EgressStats {
 }
 
 const HOP_BY_HOP = new Set([
-  "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
 ]);
 
 /** "host:port" or "[v6]:port" of a CONNECT request. */
@@ -175,10 +183,23 @@ export class EgressProxy {
       return;
     }
     const headers: http.OutgoingHttpHeaders = {};
-    const listed = new Set(String(req.headers.connection ?? "").toLowerCase().split(",").map((s) => s.trim()));
+    const listed = new Set(
+      String(req.headers.connection ?? "")
+        .toLowerCase()
+        .split(",")
+        .map((s) => s.trim()),
+    );
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && !listed.has(k)) headers[k] = v;
     headers.host = u.host;
-    const up = http.request({ host: t.address, port: t.port, method: req.method, path: `${u.pathname}${u.search}`, headers, setHost: false, agent: false });
+    const up = http.request({
+      host: t.address,
+      port: t.port,
+      method: req.method,
+      path: `${u.pathname}${u.search}`,
+      headers,
+      setHost: false,
+      agent: false,
+    });
     up.on("socket", (s) => {
       this.track(s);
       this.capped(s, res.socket ?? req.socket);

@@ -15,11 +15,65 @@ import { MAX_MATCHES, OutputFormat, parseSelector } from "./request";
 export const MAX_LINKS = 1000;
 export const MAX_HEADINGS = 500;
 
-const SKIP = new Set(["script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed", "canvas", "head", "title", "meta", "link"]);
+const SKIP = new Set([
+  "script",
+  "style",
+  "noscript",
+  "template",
+  "svg",
+  "math",
+  "iframe",
+  "object",
+  "embed",
+  "canvas",
+  "head",
+  "title",
+  "meta",
+  "link",
+]);
 const BLOCK = new Set([
-  "address", "article", "aside", "blockquote", "br", "dd", "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure",
-  "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
-  "table", "tbody", "thead", "tfoot", "tr", "ul", "caption", "option", "body", "html",
+  "address",
+  "article",
+  "aside",
+  "blockquote",
+  "br",
+  "dd",
+  "details",
+  "dialog",
+  "div",
+  "dl",
+  "dt",
+  "fieldset",
+  "figcaption",
+  "figure",
+  "footer",
+  "form",
+  "h1",
+  "h2",
+  "h3",
+  "h4",
+  "h5",
+  "h6",
+  "header",
+  "hr",
+  "li",
+  "main",
+  "nav",
+  "ol",
+  "p",
+  "pre",
+  "section",
+  "summary",
+  "table",
+  "tbody",
+  "thead",
+  "tfoot",
+  "tr",
+  "ul",
+  "caption",
+  "option",
+  "body",
+  "html",
 ]);
 const CELL = new Set(["td", "th"]);
 
@@ -99,9 +153,14 @@ export function extractMarkup(
     const data: Record<string, unknown> = {};
     for (const name of names) {
       const s = parseSelector(selectors[name]);
-      const matches = $(s.css).toArray().filter((n): n is Element => n.type === "tag" || n.type === "script" || n.type === "style");
+      const matches = $(s.css)
+        .toArray()
+        .filter((n): n is Element => n.type === "tag" || n.type === "script" || n.type === "style");
       data[name] = s.all
-        ? matches.slice(0, MAX_MATCHES).map((el) => valueOf($, el, format, xml, s.attr)).filter((v): v is string => v !== null)
+        ? matches
+            .slice(0, MAX_MATCHES)
+            .map((el) => valueOf($, el, format, xml, s.attr))
+            .filter((v): v is string => v !== null)
         : matches.length
           ? valueOf($, matches[0], format, xml, s.attr)
           : null;
@@ -129,8 +188,14 @@ export function extractMarkup(
 
 export class ExtractError extends Error {}
 
-export function extractText(text: string, mediaType: string, format: OutputFormat, selectors: Record<string, unknown>): Record<string, unknown> {
-  if (Object.keys(selectors).length > 0) throw new ExtractError(`selectors need an HTML or XML document, the site sent ${mediaType || "no content type"}`);
+export function extractText(
+  text: string,
+  mediaType: string,
+  format: OutputFormat,
+  selectors: Record<string, unknown>,
+): Record<string, unknown> {
+  if (Object.keys(selectors).length > 0)
+    throw new ExtractError(`selectors need an HTML or XML document, the site sent ${mediaType || "no content type"}`);
   if (format === "json" && (mediaType === "application/json" || mediaType.endsWith("+json"))) {
     try {
       return { json: JSON.parse(text) };

@@ -36,7 +36,8 @@ export interface FetchedPage {
   address: string;
 }
 
-export type FetchFailureKind = "unreachable" | "http_status" | "too_large" | "timeout" | "bad_redirect" | "unsupported" | "cancelled" | "busy";
+export type FetchFailureKind =
+  "unreachable" | "http_status" | "too_large" | "timeout" | "bad_redirect" | "unsupported" | "cancelled" | "busy";
 
 export class FetchFailure extends Error {
   constructor(
@@ -126,7 +127,9 @@ async function readCapped(body: Dispatcher.ResponseData["body"], encoding: strin
 
 function abortReason(signal: AbortSignal): FetchFailure {
   const r = signal.reason as Error | undefined;
-  return r?.name === "TimeoutError" ? new FetchFailure("timeout", "the job's timeout expired") : new FetchFailure("cancelled", "the job was cancelled");
+  return r?.name === "TimeoutError"
+    ? new FetchFailure("timeout", "the job's timeout expired")
+    : new FetchFailure("cancelled", "the job was cancelled");
 }
 
 /** Vets, connects to the vetted address, follows redirects, returns the capped body. */
@@ -134,7 +137,8 @@ export async function fetchPage(startUrl: string, o: FetchOptions): Promise<Fetc
   const redirects: string[] = [];
   let url = new URL(startUrl);
   for (let hop = 0; ; hop++) {
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new BlockedError(url.href.slice(0, 100), `scheme ${url.protocol} is not allowed`);
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw new BlockedError(url.href.slice(0, 100), `scheme ${url.protocol} is not allowed`);
     if (url.username || url.password) throw new FetchFailure("bad_redirect", "a redirect carried user:password@ credentials");
     if (o.signal.aborted) throw abortReason(o.signal);
     const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
@@ -213,5 +217,12 @@ export function isScrapable(mediaType: string): boolean {
 }
 
 export function isMarkup(mediaType: string): boolean {
-  return mediaType === "" || mediaType === "text/html" || mediaType === "application/xhtml+xml" || mediaType === "application/xml" || mediaType === "text/xml" || mediaType.endsWith("+xml");
+  return (
+    mediaType === "" ||
+    mediaType === "text/html" ||
+    mediaType === "application/xhtml+xml" ||
+    mediaType === "application/xml" ||
+    mediaType === "text/xml" ||
+    mediaType.endsWith("+xml")
+  );
 }

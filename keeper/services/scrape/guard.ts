@@ -62,10 +62,9 @@ export interface VettedTarget {
 
 /** The Fetch standard's bad ports (https://fetch.spec.whatwg.org/#port-blocking): SMTP, IRC, ... */
 export const BAD_PORTS = new Set([
-  0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115,
-  117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587,
-  601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669,
-  6679, 6697, 10080,
+  0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117,
+  119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636,
+  989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ]);
 
 export interface GuardOptions {
@@ -89,7 +88,13 @@ export function normalizeHost(host: string): string {
 export function parseDomainList(list: string): string[] {
   return list
     .split(",")
-    .map((s) => s.trim().toLowerCase().replace(/^\*?\.+/, "").replace(/\.+$/, ""))
+    .map((s) =>
+      s
+        .trim()
+        .toLowerCase()
+        .replace(/^\*?\.+/, "")
+        .replace(/\.+$/, ""),
+    )
     .filter(Boolean)
     .map((s) => domainToASCII(s) || s);
 }
@@ -116,7 +121,8 @@ export class TargetGuard {
   checkName(rawHost: string, port: number): { host: string; literal?: ResolvedAddress } {
     const host = normalizeHost(rawHost);
     if (host === "") throw new BlockedError(rawHost, "empty host");
-    if (!Number.isInteger(port) || port < 1 || port > 65535 || BAD_PORTS.has(port)) throw new BlockedError(host, `port ${port} is not allowed`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535 || BAD_PORTS.has(port))
+      throw new BlockedError(host, `port ${port} is not allowed`);
     let literal = parseAddress(host);
     // Non-canonical IPv4 spellings are what getaddrinfo would turn into an address: treat them as that address.
     if (!literal && ipaddr.IPv4.isValid(host)) literal = ipaddr.IPv4.parse(host);

@@ -139,16 +139,51 @@ export function createScrapeService(cfg: KeeperConfig, log: Logger, opts: Scrape
           });
           data = await parser.run({ kind: "html", html: r.html, format: req.output_format, selectors: req.selectors, baseUrl: r.url });
           if (r.screenshot) data.screenshot = r.screenshot.toString("base64");
-          meta = { final_url: r.url, size_bytes: Buffer.byteLength(r.html, "utf8"), status: r.status, content_type: "text/html", rendered: true, redirects: r.redirects.length };
+          meta = {
+            final_url: r.url,
+            size_bytes: Buffer.byteLength(r.html, "utf8"),
+            status: r.status,
+            content_type: "text/html",
+            rendered: true,
+            redirects: r.redirects.length,
+          };
         } else {
-          const p = await fetchPage(req.url, { guard, maxBytes: cfg.SCRAPE_MAX_BYTES, maxRedirects: cfg.SCRAPE_MAX_REDIRECTS, signal, userAgent: USER_AGENT });
+          const p = await fetchPage(req.url, {
+            guard,
+            maxBytes: cfg.SCRAPE_MAX_BYTES,
+            maxRedirects: cfg.SCRAPE_MAX_REDIRECTS,
+            signal,
+            userAgent: USER_AGENT,
+          });
           if (isMarkup(p.mediaType)) {
             const xml = p.mediaType !== "" && p.mediaType !== "text/html" && p.mediaType !== "application/xhtml+xml";
-            data = await parser.run({ kind: "markup", body: p.body, xml, charset: p.charset, format: req.output_format, selectors: req.selectors, baseUrl: p.url });
+            data = await parser.run({
+              kind: "markup",
+              body: p.body,
+              xml,
+              charset: p.charset,
+              format: req.output_format,
+              selectors: req.selectors,
+              baseUrl: p.url,
+            });
           } else {
-            data = await parser.run({ kind: "text", body: p.body, charset: p.charset, mediaType: p.mediaType, format: req.output_format, selectors: req.selectors });
+            data = await parser.run({
+              kind: "text",
+              body: p.body,
+              charset: p.charset,
+              mediaType: p.mediaType,
+              format: req.output_format,
+              selectors: req.selectors,
+            });
           }
-          meta = { final_url: p.url, size_bytes: p.body.length, status: p.status, content_type: p.mediaType, rendered: false, redirects: p.redirects.length };
+          meta = {
+            final_url: p.url,
+            size_bytes: p.body.length,
+            status: p.status,
+            content_type: p.mediaType,
+            rendered: false,
+            redirects: p.redirects.length,
+          };
         }
         return {
           data,

@@ -7,9 +7,24 @@ import { extractMarkup, extractText, ExtractError } from "./extract";
 import type { OutputFormat } from "./request";
 
 export type ParseTask =
-  | { kind: "markup"; body: Uint8Array; xml: boolean; charset?: string; format: OutputFormat; selectors: Record<string, string | [string]>; baseUrl: string }
+  | {
+      kind: "markup";
+      body: Uint8Array;
+      xml: boolean;
+      charset?: string;
+      format: OutputFormat;
+      selectors: Record<string, string | [string]>;
+      baseUrl: string;
+    }
   | { kind: "html"; html: string; format: OutputFormat; selectors: Record<string, string | [string]>; baseUrl: string }
-  | { kind: "text"; body: Uint8Array; charset?: string; mediaType: string; format: OutputFormat; selectors: Record<string, string | [string]> };
+  | {
+      kind: "text";
+      body: Uint8Array;
+      charset?: string;
+      mediaType: string;
+      format: OutputFormat;
+      selectors: Record<string, string | [string]>;
+    };
 
 function decodeText(body: Uint8Array, charset?: string): string {
   try {
@@ -22,7 +37,10 @@ function decodeText(body: Uint8Array, charset?: string): string {
 export function runParse(t: ParseTask): Record<string, unknown> {
   switch (t.kind) {
     case "markup": {
-      const $ = cheerio.loadBuffer(Buffer.from(t.body.buffer, t.body.byteOffset, t.body.byteLength), { xml: t.xml, encoding: { transportLayerEncodingLabel: t.charset } });
+      const $ = cheerio.loadBuffer(Buffer.from(t.body.buffer, t.body.byteOffset, t.body.byteLength), {
+        xml: t.xml,
+        encoding: { transportLayerEncodingLabel: t.charset },
+      });
       return extractMarkup($, t.format, t.selectors, t.baseUrl, t.xml);
     }
     case "html":

@@ -44,7 +44,9 @@ export class ParsePool {
   private spawn(i: number): Slot {
     // Under ts-node the worker is TypeScript too: it needs the same loader.
     const ts = __filename.endsWith(".ts");
-    const worker = new Worker(path.join(__dirname, `parseWorker${ts ? ".ts" : ".js"}`), { execArgv: ts ? ["-r", "ts-node/register/transpile-only"] : [] });
+    const worker = new Worker(path.join(__dirname, `parseWorker${ts ? ".ts" : ".js"}`), {
+      execArgv: ts ? ["-r", "ts-node/register/transpile-only"] : [],
+    });
     const slot: Slot = { worker, pending: new Map() };
     worker.unref();
     worker.on("message", (m: { id: number; data?: Record<string, unknown>; error?: { extract: boolean; message: string } }) => {

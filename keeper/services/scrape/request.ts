@@ -48,10 +48,7 @@ function cssProblem(value: string | [string]): string | undefined {
 }
 
 export function scrapeRequestSchema(limits: { maxTimeoutS: number; defaultTimeoutS: number }) {
-  const selectorValue = z.union([
-    z.string().min(1).max(MAX_SELECTOR_LENGTH),
-    z.tuple([z.string().min(1).max(MAX_SELECTOR_LENGTH)]),
-  ]);
+  const selectorValue = z.union([z.string().min(1).max(MAX_SELECTOR_LENGTH), z.tuple([z.string().min(1).max(MAX_SELECTOR_LENGTH)])]);
   return z
     .object({
       url: z
@@ -69,12 +66,24 @@ export function scrapeRequestSchema(limits: { maxTimeoutS: number; defaultTimeou
             c.addIssue({ code: "custom", message: `only http and https URLs can be scraped (got ${parsed.protocol.slice(0, 16)})` });
           }
           // Credentials would be sent to the target (and logged by it): never forwarded.
-          if (parsed.username !== "" || parsed.password !== "") c.addIssue({ code: "custom", message: "URLs with user:password@ are not accepted" });
+          if (parsed.username !== "" || parsed.password !== "")
+            c.addIssue({ code: "custom", message: "URLs with user:password@ are not accepted" });
         }),
-      job_id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _.:- only"),
+      job_id: z
+        .string()
+        .min(1)
+        .max(128)
+        .regex(/^[A-Za-z0-9_.:-]+$/, "letters, digits and _.:- only"),
       output_format: z.enum(OUTPUT_FORMATS).default("text"),
       selectors: z
-        .record(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, "selector names: letters, digits and _.:- only"), selectorValue)
+        .record(
+          z
+            .string()
+            .min(1)
+            .max(64)
+            .regex(/^[A-Za-z0-9_.:-]+$/, "selector names: letters, digits and _.:- only"),
+          selectorValue,
+        )
         .default({})
         .superRefine((sel, c) => {
           const names = Object.keys(sel);
@@ -97,7 +106,11 @@ export function scrapeRequestSchema(limits: { maxTimeoutS: number; defaultTimeou
     .strict()
     .superRefine((r, c) => {
       if (r.options.screenshots && "screenshot" in r.selectors) {
-        c.addIssue({ code: "custom", path: ["selectors", "screenshot"], message: "the name 'screenshot' is taken by the screenshot when options.screenshots is true" });
+        c.addIssue({
+          code: "custom",
+          path: ["selectors", "screenshot"],
+          message: "the name 'screenshot' is taken by the screenshot when options.screenshots is true",
+        });
       }
     });
 }

@@ -24,7 +24,14 @@ describe("keeper EventReader", function () {
     return new EventReader(
       new Store(db),
       t.rpc,
-      { compute: t.deployment.contracts.AgentCompute, bridge: t.deployment.contracts.AgentComputeBridge, startBlock: t.deployment.startBlock, confirmations, range, reorgWindow: 64 },
+      {
+        compute: t.deployment.contracts.AgentCompute,
+        bridge: t.deployment.contracts.AgentComputeBridge,
+        startBlock: t.deployment.startBlock,
+        confirmations,
+        range,
+        reorgWindow: 64,
+      },
       silentLog,
     );
   }
@@ -36,7 +43,11 @@ describe("keeper EventReader", function () {
     return receipt!.hash;
   }
   const events = () =>
-    db.prepare("SELECT name, tx_hash, status FROM events ORDER BY block_number, log_index").all() as { name: string; tx_hash: string; status: string }[];
+    db.prepare("SELECT name, tx_hash, status FROM events ORDER BY block_number, log_index").all() as {
+      name: string;
+      tx_hash: string;
+      status: string;
+    }[];
   async function drain(r: EventReader) {
     for (let i = 0; i < 1000; i++) if ((await r.step()).caughtUp) return;
     throw new Error("reader never caught up");
@@ -53,7 +64,11 @@ describe("keeper EventReader", function () {
     expect(events().filter((e) => e.tx_hash === id)).to.have.length(0);
     await t.mine(1);
     await drain(r);
-    expect(events().filter((e) => e.tx_hash === id).map((e) => e.name)).to.deep.equal(["SessionStarted"]);
+    expect(
+      events()
+        .filter((e) => e.tx_hash === id)
+        .map((e) => e.name),
+    ).to.deep.equal(["SessionStarted"]);
   });
 
   it("never stores a log twice, even when the cursor is moved back and blocks are read again", async () => {
@@ -75,7 +90,9 @@ describe("keeper EventReader", function () {
     let steps = 0;
     while (!(await r.step()).caughtUp) steps++;
     expect(steps).to.be.greaterThan(4);
-    const started = events().filter((e) => e.name === "SessionStarted").map((e) => e.tx_hash);
+    const started = events()
+      .filter((e) => e.name === "SessionStarted")
+      .map((e) => e.tx_hash);
     expect(started.slice(-12)).to.deep.equal(ids);
   });
 
@@ -129,7 +146,12 @@ describe("keeper EventReader", function () {
     await (await t.usdc().approve(await c.getAddress(), 10n ** 12n)).wait();
     const nonce = await t.rpc.getTransactionCount(t.agent.address);
     const signed = await t.agent.signTransaction(
-      await t.agent.populateTransaction({ to: await c.getAddress(), data: c.interface.encodeFunctionData("startSession", [HOUR, 0, toUtf8Bytes(CONFIG)]), nonce, gasLimit: 500_000 }),
+      await t.agent.populateTransaction({
+        to: await c.getAddress(),
+        data: c.interface.encodeFunctionData("startSession", [HOUR, 0, toUtf8Bytes(CONFIG)]),
+        nonce,
+        gasLimit: 500_000,
+      }),
     );
     const hash = await t.rpc.send("eth_sendRawTransaction", [signed]);
     await t.mine(2);

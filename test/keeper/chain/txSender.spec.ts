@@ -43,7 +43,12 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
   }
   /** A keeper action that succeeds: anchoring a fresh job batch root. */
   function batch(key: string) {
-    return store.outbox.enqueue(key, "recordJobBatch", null, computeInterface.encodeFunctionData("recordJobBatch", [ethers.id(key + Math.random()), 1, 1]));
+    return store.outbox.enqueue(
+      key,
+      "recordJobBatch",
+      null,
+      computeInterface.encodeFunctionData("recordJobBatch", [ethers.id(key + Math.random()), 1, 1]),
+    );
   }
   const action = (key: string) => db.prepare("SELECT * FROM actions WHERE idempotency_key = ?").get(key) as ActionRow;
   const txCount = () => t.rpc.getTransactionCount(t.keeper.address, "latest");
@@ -87,11 +92,19 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
     // Reproduce the state a crash leaves: the signed transaction is in the database, the node never saw it.
     const nonce = await t.rpc.getTransactionCount(t.keeper.address, "pending");
     const raw = await t.keeper.signTransaction({
-      type: 2, chainId: BigInt(t.deployment.chainId), to: t.deployment.contracts.AgentCompute, data: a.calldata,
-      nonce, gasLimit: 200_000, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 10n ** 9n,
+      type: 2,
+      chainId: BigInt(t.deployment.chainId),
+      to: t.deployment.contracts.AgentCompute,
+      data: a.calldata,
+      nonce,
+      gasLimit: 200_000,
+      maxFeePerGas: 10n ** 10n,
+      maxPriorityFeePerGas: 10n ** 9n,
     });
     db.prepare("UPDATE actions SET state = 'sent', nonce = ? WHERE id = ?").run(nonce, a.id);
-    db.prepare("INSERT INTO action_txs (tx_hash, action_id, raw, max_fee, priority, sent_at) VALUES (?, ?, ?, '10000000000', '1000000000', ?)").run(Transaction.from(raw).hash, a.id, raw, Math.floor(Date.now() / 1000));
+    db.prepare(
+      "INSERT INTO action_txs (tx_hash, action_id, raw, max_fee, priority, sent_at) VALUES (?, ?, ?, '10000000000', '1000000000', ?)",
+    ).run(Transaction.from(raw).hash, a.id, raw, Math.floor(Date.now() / 1000));
     const s = sender();
     await s.tick(); // finds it unknown to the node: broadcasts the stored bytes
     await s.tick(); // receipt
@@ -170,8 +183,14 @@ describe("keeper TxSender (outbox and nonce manager)", function () {
     const c = t.compute();
     await (await t.usdc().approve(await c.getAddress(), 10n ** 12n)).wait();
     const r = await (await c.startSession(3600, 0, toUtf8Bytes(CONFIG))).wait();
-    const id = c.interface.parseLog(r!.logs.find((l) => l.topics[0] === c.interface.getEvent("SessionStarted").topicHash)!)!.args.instanceId;
-    await store.outbox.enqueue(`outcome:${id}:running`, "recordOutcome", id, computeInterface.encodeFunctionData("recordOutcome", [id, 1, "bubblewrap:pid:1"]));
+    const id = c.interface.parseLog(r!.logs.find((l) => l.topics[0] === c.interface.getEvent("SessionStarted").topicHash)!)!.args
+      .instanceId;
+    await store.outbox.enqueue(
+      `outcome:${id}:running`,
+      "recordOutcome",
+      id,
+      computeInterface.encodeFunctionData("recordOutcome", [id, 1, "bubblewrap:pid:1"]),
+    );
     const s = sender();
     await s.tick();
     await s.tick();

@@ -19,7 +19,11 @@ describe("bad input to the paid APIs", function () {
   before(async () => {
     site = await startPageServer();
     // Rate limits out of the way: this is about input, not volume.
-    h = await startApiHarness({ RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000" });
+    h = await startApiHarness({
+      RATE_LIMIT_URL_PER_HOUR: "10000000",
+      RATE_LIMIT_AGENT_PER_HOUR: "10000000",
+      RATE_LIMIT_GLOBAL_PER_HOUR: "100000000",
+    });
     await h.grant(agent, 1);
   });
   after(async () => {
@@ -57,7 +61,8 @@ describe("bad input to the paid APIs", function () {
   }
 
   it("not JSON, empty, wrong content type, too large: 4xx with a code, never a 500", async () => {
-    const send = (body: string, type = "application/json") => fetch(`${h.url}/api/v1/scrape`, { method: "POST", headers: { "content-type": type }, body });
+    const send = (body: string, type = "application/json") =>
+      fetch(`${h.url}/api/v1/scrape`, { method: "POST", headers: { "content-type": type }, body });
     for (const [body, type, status] of [
       ["{not json", "application/json", 400],
       ["", "application/json", 400],
@@ -77,7 +82,13 @@ describe("bad input to the paid APIs", function () {
 
   it(`${RUNS} random bodies: always a 4xx with a documented code; nothing charged, nothing run`, async () => {
     const valid = {
-      scrape: { url: `${site.url}/page`, job_id: "fuzz", output_format: "text", selectors: { t: "h1" }, options: { javascript: false, screenshots: false, timeout: 5 } },
+      scrape: {
+        url: `${site.url}/page`,
+        job_id: "fuzz",
+        output_format: "text",
+        selectors: { t: "h1" },
+        options: { javascript: false, screenshots: false, timeout: 5 },
+      },
       execute: { job_id: "fuzz", language: "python", code: "print(1)", timeout: 5, memory_mb: 64 },
     };
     const anyValue = fc.oneof(
@@ -86,29 +97,59 @@ describe("bad input to the paid APIs", function () {
       fc.integer(),
       fc.double(),
       fc.string({ maxLength: 50 }),
-      fc.constantFrom("", " ", "\u0000", "http://10.0.0.1/", "javascript:alert(1)", "x".repeat(70_000), "-1", "1e309", "__proto__", "python", "bash"),
+      fc.constantFrom(
+        "",
+        " ",
+        "\u0000",
+        "http://10.0.0.1/",
+        "javascript:alert(1)",
+        "x".repeat(70_000),
+        "-1",
+        "1e309",
+        "__proto__",
+        "python",
+        "bash",
+      ),
       fc.array(fc.integer(), { maxLength: 3 }),
       fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
     );
     const mutated = (svc: "scrape" | "execute") =>
-      fc.record({ key: fc.constantFrom(...Object.keys(valid[svc]), "options", "extra", "constructor"), value: anyValue, drop: fc.boolean() }).map(({ key, value, drop }) => {
-        const b: Record<string, unknown> = JSON.parse(JSON.stringify(valid[svc]));
-        if (drop) delete b[key];
-        else b[key] = value;
-        return b;
-      });
-    const codes = new Set(["INVALID_REQUEST", "DOMAIN_BLOCKED", "PAYMENT_NOT_FOUND", "PAYMENT_INSUFFICIENT", "PAYMENT_REQUIRED", "JOB_ID_CONFLICT"]);
+      fc
+        .record({
+          key: fc.constantFrom(...Object.keys(valid[svc]), "options", "extra", "constructor"),
+          value: anyValue,
+          drop: fc.boolean(),
+        })
+        .map(({ key, value, drop }) => {
+          const b: Record<string, unknown> = JSON.parse(JSON.stringify(valid[svc]));
+          if (drop) delete b[key];
+          else b[key] = value;
+          return b;
+        });
+    const codes = new Set([
+      "INVALID_REQUEST",
+      "DOMAIN_BLOCKED",
+      "PAYMENT_NOT_FOUND",
+      "PAYMENT_INSUFFICIENT",
+      "PAYMENT_REQUIRED",
+      "JOB_ID_CONFLICT",
+    ]);
     const seen: Record<string, number> = {};
     const before = h.balance(agent);
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("scrape" as const, "execute" as const), fc.oneof(anyValue, fc.jsonValue({ maxDepth: 3 }), mutated("scrape"), mutated("execute")), fc.boolean(), async (svc, body, signed) => {
-        const r = await h.post(`/api/v1/${svc}`, body, signed ? { agent } : {});
-        seen[r.body.code] = (seen[r.body.code] ?? 0) + 1;
-        expect(r.status, r.text.slice(0, 300)).to.be.within(400, 499);
-        expect(r.body.success).to.equal(false);
-        expect(codes.has(r.body.code), r.text.slice(0, 300)).to.equal(true);
-        expect(r.body.error).to.be.a("string").and.not.equal("");
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("scrape" as const, "execute" as const),
+        fc.oneof(anyValue, fc.jsonValue({ maxDepth: 3 }), mutated("scrape"), mutated("execute")),
+        fc.boolean(),
+        async (svc, body, signed) => {
+          const r = await h.post(`/api/v1/${svc}`, body, signed ? { agent } : {});
+          seen[r.body.code] = (seen[r.body.code] ?? 0) + 1;
+          expect(r.status, r.text.slice(0, 300)).to.be.within(400, 499);
+          expect(r.body.success).to.equal(false);
+          expect(codes.has(r.body.code), r.text.slice(0, 300)).to.equal(true);
+          expect(r.body.error).to.be.a("string").and.not.equal("");
+        },
+      ),
       { numRuns: RUNS },
     );
     expect(h.balance(agent), "a balance of 1 WATT pays for nothing").to.equal(before);

@@ -23,7 +23,10 @@ describe("the batched WATT burn", function () {
   let n = 0;
   before(async () => {
     site = await startPageServer();
-    w = await startWattWorld({ RATE_LIMIT_URL_PER_HOUR: "1000", RATE_LIMIT_AGENT_PER_HOUR: "1000", WATT_BURN_MIN: "1" }, { withSecret: true });
+    w = await startWattWorld(
+      { RATE_LIMIT_URL_PER_HOUR: "1000", RATE_LIMIT_AGENT_PER_HOUR: "1000", WATT_BURN_MIN: "1" },
+      { withSecret: true },
+    );
   });
   after(async () => {
     await w?.close();
@@ -40,7 +43,13 @@ describe("the batched WATT burn", function () {
     const r = await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${job}`, job_id: job }, { agent });
     expect(r.body.watt_burned, r.text).to.equal(0.15);
   };
-  const burns = () => w.h.db.prepare("SELECT id, amount, state, signature FROM watt_burns ORDER BY id").all() as { id: number; amount: string; state: string; signature: string }[];
+  const burns = () =>
+    w.h.db.prepare("SELECT id, amount, state, signature FROM watt_burns ORDER BY id").all() as {
+      id: number;
+      amount: string;
+      state: string;
+      signature: string;
+    }[];
 
   it("waits for WATT_BURN_MIN, then burns exactly what is owed, once", async () => {
     const a = w.agent();
@@ -83,7 +92,14 @@ describe("the batched WATT burn", function () {
         return Reflect.get(target, prop, receiver);
       },
     }) as Connection;
-    const settings = { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: WATT, commitment: "confirmed" as const };
+    const settings = {
+      mint: w.mint,
+      decimals: 9,
+      serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+      owner: w.service,
+      minBatch: WATT,
+      commitment: "confirmed" as const,
+    };
     const log = createLogger("silent");
     await new WattBurner(w.h.store, broken, settings, log).tick();
     const stored = burns().at(-1)!;
@@ -122,14 +138,35 @@ describe("the batched WATT burn", function () {
     await w.pay(mixed, 200n, job);
     expect((await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${job}`, job_id: job }, { agent: mixed })).status).to.equal(200);
     const mixedJob = `burn-mixed-${n++}`;
-    expect((await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${mixedJob}`, job_id: mixedJob }, { agent: mixed })).status).to.equal(200);
-    const row = w.h.db.prepare("SELECT charged_granted, burned, burn_owed FROM jobs WHERE job_id = ?").get(mixedJob) as Record<string, string>;
-    expect(row).to.deep.equal({ charged_granted: (50n * WATT).toString(), burned: ((15n * WATT) / 100n).toString(), burn_owed: ((75n * WATT) / 1000n).toString() });
+    expect((await w.h.post("/api/v1/scrape", { url: `${site.url}/b/${mixedJob}`, job_id: mixedJob }, { agent: mixed })).status).to.equal(
+      200,
+    );
+    const row = w.h.db.prepare("SELECT charged_granted, burned, burn_owed FROM jobs WHERE job_id = ?").get(mixedJob) as Record<
+      string,
+      string
+    >;
+    expect(row).to.deep.equal({
+      charged_granted: (50n * WATT).toString(),
+      burned: ((15n * WATT) / 100n).toString(),
+      burn_owed: ((75n * WATT) / 1000n).toString(),
+    });
     const owed = await burner.owed();
     expect(owed, "0.15 (memo-paid job) + 0.075 (the received half)").to.equal((15n * WATT) / 100n + (75n * WATT) / 1000n);
     const supply2 = await w.supply();
     // Below WATT_BURN_MIN (1 WATT): burned by a burner with a minimum of one base unit.
-    const small = new WattBurner(w.h.store, w.conn, { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: 1n, commitment: "confirmed" }, createLogger("silent"));
+    const small = new WattBurner(
+      w.h.store,
+      w.conn,
+      {
+        mint: w.mint,
+        decimals: 9,
+        serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+        owner: w.service,
+        minBatch: 1n,
+        commitment: "confirmed",
+      },
+      createLogger("silent"),
+    );
     await small.tick();
     await small.tick();
     expect(await w.supply()).to.equal(supply2 - owed);
@@ -157,7 +194,15 @@ describe("the batched WATT burn", function () {
     }) as Connection;
     const lines: string[] = [];
     const log = pino({ level: "info" }, new Writable({ write: (c, _e, cb) => (lines.push(c.toString()), cb()) }));
-    const settings = { mint: w.mint, decimals: 9, serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey), owner: w.service, minBatch: WATT / 2n, commitment: "confirmed" as const, backoffMaxS: 5 };
+    const settings = {
+      mint: w.mint,
+      decimals: 9,
+      serviceTokenAccount: getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+      owner: w.service,
+      minBatch: WATT / 2n,
+      commitment: "confirmed" as const,
+      backoffMaxS: 5,
+    };
     const burner = new WattBurner(w.h.store, flaky, settings, log);
     const t0 = 1_800_000_000_000;
     const attempts: number[] = [];

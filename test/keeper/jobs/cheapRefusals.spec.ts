@@ -18,13 +18,15 @@ describe("floods of unpaid requests: RPC calls counted on the Solana stand-in", 
   });
   const body = (job: string) => ({ url: "https://example.com/", job_id: job });
   const calls = () => w!.sol.requests.total;
-  const codes = (rs: { body: { code?: string } }[]) => rs.reduce<Record<string, number>>((m, r) => ({ ...m, [r.body.code ?? "ok"]: (m[r.body.code ?? "ok"] ?? 0) + 1 }), {});
+  const codes = (rs: { body: { code?: string } }[]) =>
+    rs.reduce<Record<string, number>>((m, r) => ({ ...m, [r.body.code ?? "ok"]: (m[r.body.code ?? "ok"] ?? 0) + 1 }), {});
 
   it("300 unsigned unpaid requests: 402 PAYMENT_REQUIRED each, 0 RPC calls", async () => {
     w = await startWattWorld();
     const before = calls();
     const rs = [];
-    for (let i = 0; i < 300; i += 50) rs.push(...(await Promise.all(Array.from({ length: 50 }, (_, k) => w!.h.post("/api/v1/scrape", body(`flood-u-${i + k}`))))));
+    for (let i = 0; i < 300; i += 50)
+      rs.push(...(await Promise.all(Array.from({ length: 50 }, (_, k) => w!.h.post("/api/v1/scrape", body(`flood-u-${i + k}`))))));
     expect(codes(rs)).to.deep.equal({ PAYMENT_REQUIRED: 300 });
     const made = calls() - before;
     console.log(`      RPC calls for 300 unsigned unpaid requests: ${made}`);
@@ -51,11 +53,15 @@ describe("floods of unpaid requests: RPC calls counted on the Solana stand-in", 
     w = await startWattWorld();
     const agents = Array.from({ length: 10 }, () => Keypair.generate());
     const before = calls();
-    const first = await Promise.all(Array.from({ length: 50 }, (_, i) => w!.h.post("/api/v1/scrape", body("flood-one"), { agent: agents[i % 10] })));
+    const first = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => w!.h.post("/api/v1/scrape", body("flood-one"), { agent: agents[i % 10] })),
+    );
     const rest = [];
     for (let i = 0; i < 50; i++) rest.push(await w.h.post("/api/v1/scrape", body("flood-one"), { agent: agents[i % 10] }));
     const made = calls() - before;
-    console.log(`      RPC calls for 100 signed requests for one unpaid job_id: ${made}; answers ${JSON.stringify(codes([...first, ...rest]))}`);
+    console.log(
+      `      RPC calls for 100 signed requests for one unpaid job_id: ${made}; answers ${JSON.stringify(codes([...first, ...rest]))}`,
+    );
     expect(made).to.equal(1);
     // At once: one looks up, the others wait for it (JOB_IN_PROGRESS) or find the cached miss.
     for (const r of first) expect(r.body.code).to.be.oneOf(["JOB_IN_PROGRESS", "PAYMENT_NOT_FOUND"]);

@@ -14,8 +14,11 @@ import { tempDir } from "../shared/chain";
 const root = path.resolve(__dirname, "../../..");
 function keeper(dataDir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) =>
-    execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args], { cwd: root, env: { PATH: process.env.PATH!, DATA_DIR: dataDir, USER: "ops-alice" } }, (e, out, err) =>
-      resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err }),
+    execFile(
+      process.execPath,
+      ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args],
+      { cwd: root, env: { PATH: process.env.PATH!, DATA_DIR: dataDir, USER: "ops-alice" } },
+      (e, out, err) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, out, err }),
     ),
   );
 }

@@ -50,7 +50,18 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     const dead = await startPageServer();
     deadUrl = dead.url;
     await dead.close();
-    w = await startWattWorld({ PAYMENT_LOOKUPS_PER_MIN: "1000000", RATE_LIMIT_URL_PER_HOUR: "10000000", RATE_LIMIT_AGENT_PER_HOUR: "10000000", RATE_LIMIT_GLOBAL_PER_HOUR: "100000000", WATT_BURN_MIN: "0", X402_SOLANA_NETWORK: LOCAL_SOLANA_NETWORK, X402_VERIFY_PER_IP_PER_MIN: "1000000" }, { withSecret: true });
+    w = await startWattWorld(
+      {
+        PAYMENT_LOOKUPS_PER_MIN: "1000000",
+        RATE_LIMIT_URL_PER_HOUR: "10000000",
+        RATE_LIMIT_AGENT_PER_HOUR: "10000000",
+        RATE_LIMIT_GLOBAL_PER_HOUR: "100000000",
+        WATT_BURN_MIN: "0",
+        X402_SOLANA_NETWORK: LOCAL_SOLANA_NETWORK,
+        X402_VERIFY_PER_IP_PER_MIN: "1000000",
+      },
+      { withSecret: true },
+    );
     for (let i = 0; i < 4; i++) agents.push(w.agent(1_000_000n));
   });
   after(async () => {
@@ -58,7 +69,8 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     await site?.close();
   });
 
-  const urlFor = (o: Outcome, job: string) => (o === "ok" ? `${site.url}/ok/${job}` : o === "upstream404" ? `${site.url}/missing` : `${deadUrl}/x`);
+  const urlFor = (o: Outcome, job: string) =>
+    o === "ok" ? `${site.url}/ok/${job}` : o === "upstream404" ? `${site.url}/missing` : `${deadUrl}/x`;
 
   async function apply(a: Action): Promise<void> {
     const job = `c-${n++}`;
@@ -102,7 +114,19 @@ describe("WATT conservation under random sequences of jobs and payments", functi
       }
       case "stray": {
         const k = agents[a.agent];
-        await w.send([k], [createTransferCheckedInstruction(getAssociatedTokenAddressSync(w.mint, k.publicKey), w.mint, getAssociatedTokenAddressSync(w.mint, w.service.publicKey), k.publicKey, BigInt(a.watt) * WATT, 9)]);
+        await w.send(
+          [k],
+          [
+            createTransferCheckedInstruction(
+              getAssociatedTokenAddressSync(w.mint, k.publicKey),
+              w.mint,
+              getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+              k.publicKey,
+              BigInt(a.watt) * WATT,
+              9,
+            ),
+          ],
+        );
         return;
       }
       case "x402Job": {
@@ -134,7 +158,15 @@ describe("WATT conservation under random sequences of jobs and payments", functi
       }
       case "failedPayment": {
         const sig = await w.pay(agents[a.agent], 10n ** 12n, job, { skipPreflight: true });
-        expect((await w.h.post("/api/v1/scrape", { url: urlFor("ok", job), job_id: job }, { agent: agents[a.agent], headers: { "x-payment-signature": sig } })).body.code).to.equal("PAYMENT_FAILED");
+        expect(
+          (
+            await w.h.post(
+              "/api/v1/scrape",
+              { url: urlFor("ok", job), job_id: job },
+              { agent: agents[a.agent], headers: { "x-payment-signature": sig } },
+            )
+          ).body.code,
+        ).to.equal("PAYMENT_FAILED");
         return;
       }
     }
@@ -143,7 +175,15 @@ describe("WATT conservation under random sequences of jobs and payments", functi
   const agent = fc.integer({ min: 0, max: 3 });
   const outcome = fc.constantFrom<Outcome>("ok", "ok", "upstream404", "unreachable");
   const action: fc.Arbitrary<Action> = fc.oneof(
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant("payJob" as const), agent, pay: fc.constantFrom("exact" as const, "over" as const, "under" as const), outcome }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant("payJob" as const),
+        agent,
+        pay: fc.constantFrom("exact" as const, "over" as const, "under" as const),
+        outcome,
+      }),
+    },
     { weight: 4, arbitrary: fc.record({ kind: fc.constant("prepaidJob" as const), agent, outcome }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant("deposit" as const), agent, watt: fc.integer({ min: 1, max: 500 }) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("grant" as const), agent, watt: fc.integer({ min: 1, max: 300 }) }) },
@@ -162,7 +202,10 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     expect(t.burned, "burned = 0.15 % of charged").to.equal((t.charged * 15n) / 10_000n);
     expect(t.granted, "granted = charged from granted + granted held").to.equal(t.chargedGranted + t.balancesGranted);
     expect(t.burned, "burned = from the service account + owed by the operator").to.equal(t.burnFromService + t.burnOwedByOperator);
-    const jobs = w.h.db.prepare("SELECT price, charged, charged_granted, refunded, burned, burn_owed, state FROM jobs").all() as Record<string, string>[];
+    const jobs = w.h.db.prepare("SELECT price, charged, charged_granted, refunded, burned, burn_owed, state FROM jobs").all() as Record<
+      string,
+      string
+    >[];
     let fromService = 0n;
     for (const j of jobs) {
       expect(BigInt(j.charged) + BigInt(j.refunded)).to.equal(BigInt(j.price));
@@ -172,16 +215,27 @@ describe("WATT conservation under random sequences of jobs and payments", functi
     }
     expect(t.burnFromService, "burned from the service account = 0.15 % of charged received WATT (per job)").to.equal(fromService);
     // Every x402 payment is decided and, when settled, counted once as a received payment of its job.
-    const x402 = w.h.db.prepare("SELECT s.state, s.amount, p.amount paid, j.signature FROM x402_settlements s LEFT JOIN watt_payments p ON p.signature = s.tx_signature LEFT JOIN jobs j ON j.job_id = s.job_id").all() as Record<string, string | null>[];
+    const x402 = w.h.db
+      .prepare(
+        "SELECT s.state, s.amount, p.amount paid, j.signature FROM x402_settlements s LEFT JOIN watt_payments p ON p.signature = s.tx_signature LEFT JOIN jobs j ON j.job_id = s.job_id",
+      )
+      .all() as Record<string, string | null>[];
     for (const x of x402) {
       expect(x.state).to.equal("settled");
       expect(x.paid, "a settled x402 payment is a received payment").to.equal(x.amount);
       expect(x.signature, "and pays its job").to.be.a("string");
     }
-    const balances = w.h.db.prepare("SELECT agent, amount, granted FROM watt_balances").all() as { agent: string; amount: string; granted: string }[];
+    const balances = w.h.db.prepare("SELECT agent, amount, granted FROM watt_balances").all() as {
+      agent: string;
+      amount: string;
+      granted: string;
+    }[];
     for (const b of balances) {
       expect(BigInt(b.granted)).to.be.at.most(BigInt(b.amount));
-      const sum = (w.h.db.prepare("SELECT amount FROM watt_ledger WHERE agent = ?").all(b.agent) as { amount: string }[]).reduce((s, r) => s + BigInt(r.amount), 0n);
+      const sum = (w.h.db.prepare("SELECT amount FROM watt_ledger WHERE agent = ?").all(b.agent) as { amount: string }[]).reduce(
+        (s, r) => s + BigInt(r.amount),
+        0n,
+      );
       expect(sum, `ledger of ${b.agent}`).to.equal(BigInt(b.amount));
     }
   }

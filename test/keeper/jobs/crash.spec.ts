@@ -38,9 +38,17 @@ describe("a paid job interrupted by kill -9", function () {
     });
     const body = JSON.stringify({ job_id: "crash-1", language: "bash", code: "echo started; sleep 30", timeout: 20 });
     const serviceId = ((await (await fetch(`${url}/api/v1/service`)).json()) as { service_id: string }).service_id;
-    const pending = fetch(`${url}/api/v1/execute`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/execute", body) }, body }).catch((e: Error) => e);
+    const pending = fetch(`${url}/api/v1/execute`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/execute", body) },
+      body,
+    }).catch((e: Error) => e);
     const watch = openDatabase(path.join(dir, "keeper.sqlite"));
-    await until("job running", () => (watch.prepare("SELECT state FROM jobs WHERE job_id = 'crash-1'").get() as { state: string } | undefined)?.state === "running", 20_000);
+    await until(
+      "job running",
+      () => (watch.prepare("SELECT state FROM jobs WHERE job_id = 'crash-1'").get() as { state: string } | undefined)?.state === "running",
+      20_000,
+    );
     const charged = watch.prepare("SELECT amount FROM watt_balances WHERE agent = ?").get(agent.publicKey.toBase58()) as { amount: string };
     expect(BigInt(charged.amount)).to.equal(500n * WATT); // standard tier, taken when the job started
     watch.close();
@@ -57,7 +65,9 @@ describe("a paid job interrupted by kill -9", function () {
       expect(retry.body.code).to.equal("JOB_INTERRUPTED");
       expect(retry.headers["x-job-replayed"]).to.equal("true");
       expect(h.balance(agent), "refunded once").to.equal(1000n * WATT);
-      expect((h.db.prepare("SELECT count(*) n FROM watt_ledger WHERE job_id = 'crash-1' AND kind = 'refund'").get() as { n: number }).n).to.equal(1);
+      expect(
+        (h.db.prepare("SELECT count(*) n FROM watt_ledger WHERE job_id = 'crash-1' AND kind = 'refund'").get() as { n: number }).n,
+      ).to.equal(1);
       expect((await h.totals()).discrepancy).to.equal(0n);
     } finally {
       await h.close();

@@ -16,7 +16,8 @@ describe("WATT deposits: cursor through the whole history, re-examination, claim
     w = await startWattWorld({ BALANCE_SCANS_PER_MIN: "1000", PAYMENT_LOOKUPS_PER_MIN: "1000" });
   });
   after(async () => w?.close());
-  const cursor = () => (w.h.db.prepare("SELECT last_signature FROM watt_scan_cursor").get() as { last_signature: string } | undefined)?.last_signature;
+  const cursor = () =>
+    (w.h.db.prepare("SELECT last_signature FROM watt_scan_cursor").get() as { last_signature: string } | undefined)?.last_signature;
   const sigCalls = () => w.sol.requests.byMethod.getSignaturesForAddress ?? 0;
 
   it("a deposit followed by 5,000 other transfers before the next scan is credited (6 pages back to the cursor)", async () => {
@@ -33,7 +34,10 @@ describe("WATT deposits: cursor through the whole history, re-examination, claim
     let bh = w.sol.latestBlockhash();
     for (let i = 0; i < 5000; i++) {
       if (i % 100 === 0) bh = w.sol.latestBlockhash();
-      const tx = new Transaction({ feePayer: busy.publicKey, ...bh }).add(createTransferCheckedInstruction(from, w.mint, to, busy.publicKey, 1n, 9), createMemoInstruction(`traffic-${i}`, [busy.publicKey]));
+      const tx = new Transaction({ feePayer: busy.publicKey, ...bh }).add(
+        createTransferCheckedInstruction(from, w.mint, to, busy.publicKey, 1n, 9),
+        createMemoInstruction(`traffic-${i}`, [busy.publicKey]),
+      );
       tx.sign(busy);
       w.sol.submit(tx.serialize());
     }
@@ -49,16 +53,26 @@ describe("WATT deposits: cursor through the whole history, re-examination, claim
     expect(sigCalls() - again).to.equal(1);
     expect(w.h.balance(depositor)).to.equal(1005n * WATT);
     // The 5,000 job-memo transfers wait (unsettled) for their requests or the grace period.
-    expect((w.h.db.prepare("SELECT count(*) n FROM watt_unsettled WHERE reason = 'not counted yet'").get() as { n: number }).n).to.be.at.least(5000);
+    expect(
+      (w.h.db.prepare("SELECT count(*) n FROM watt_unsettled WHERE reason = 'not counted yet'").get() as { n: number }).n,
+    ).to.be.at.least(5000);
   });
 
   it("a deposit rejected once is kept and re-examined after the grace period, without a restart", async () => {
     const a = w.agent();
     // An unchecked SPL transfer: not a valid deposit (transferChecked is required).
-    const sig = await w.send([a], [
-      createTransferInstruction(getAssociatedTokenAddressSync(w.mint, a.publicKey), getAssociatedTokenAddressSync(w.mint, w.service.publicKey), a.publicKey, 70n * WATT),
-      createMemoInstruction(`deposit:${a.publicKey.toBase58()}`, [a.publicKey]),
-    ]);
+    const sig = await w.send(
+      [a],
+      [
+        createTransferInstruction(
+          getAssociatedTokenAddressSync(w.mint, a.publicKey),
+          getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+          a.publicKey,
+          70n * WATT,
+        ),
+        createMemoInstruction(`deposit:${a.publicKey.toBase58()}`, [a.publicKey]),
+      ],
+    );
     await w.h.rt.deposits!.scan();
     expect(w.h.balance(a)).to.equal(0n);
     const row = w.h.db.prepare("SELECT reason FROM watt_unsettled WHERE signature = ?").get(sig) as { reason: string };
@@ -81,7 +95,14 @@ describe("WATT deposits: cursor through the whole history, re-examination, claim
     expect(unsigned.body.code).to.equal("SIGNATURE_REQUIRED");
     const r = await w.h.post("/api/v1/deposits", { signature: sig }, { agent: a });
     expect(r.status, r.text).to.equal(200);
-    expect(r.body).to.include({ success: true, signature: sig, credited_to: a.publicKey.toBase58(), amount: 250, already_credited: false, balance: 250 });
+    expect(r.body).to.include({
+      success: true,
+      signature: sig,
+      credited_to: a.publicKey.toBase58(),
+      amount: 250,
+      already_credited: false,
+      balance: 250,
+    });
     const again = await w.h.post("/api/v1/deposits", { signature: sig }, { agent: a });
     expect(again.status).to.equal(200);
     expect(again.body).to.include({ amount: 250, already_credited: true, balance: 250 });
@@ -95,10 +116,20 @@ describe("WATT deposits: cursor through the whole history, re-examination, claim
     const payer = w.agent();
     const other = w.agent(0n);
     const job = `claimed-${Date.now()}`;
-    const sig = await w.send([payer], [
-      createTransferCheckedInstruction(getAssociatedTokenAddressSync(w.mint, payer.publicKey), w.mint, getAssociatedTokenAddressSync(w.mint, w.service.publicKey), payer.publicKey, 100n * WATT, 9),
-      createMemoInstruction(job, [payer.publicKey]),
-    ]);
+    const sig = await w.send(
+      [payer],
+      [
+        createTransferCheckedInstruction(
+          getAssociatedTokenAddressSync(w.mint, payer.publicKey),
+          w.mint,
+          getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+          payer.publicKey,
+          100n * WATT,
+          9,
+        ),
+        createMemoInstruction(job, [payer.publicKey]),
+      ],
+    );
     const stolen = await w.h.post("/api/v1/deposits", { signature: sig }, { agent: other });
     expect(stolen.status).to.equal(403);
     expect(stolen.body.code).to.equal("PAYMENT_NOT_YOURS");

@@ -18,12 +18,19 @@ describe("front-running a memo payment (issue 10)", function () {
   let site: Awaited<ReturnType<typeof startPageServer>>;
   let n = 0;
   const id = () => `fr-${n++}-${Date.now()}`;
-  const jobRow = (job: string) => w.h.db.prepare("SELECT agent, payment, signature, charged FROM jobs WHERE job_id = ?").get(job) as Record<string, string> | undefined;
-  const paymentRows = (sig: string) => (w.h.db.prepare("SELECT count(*) n FROM watt_payments WHERE signature = ?").get(sig) as { n: number }).n;
+  const jobRow = (job: string) =>
+    w.h.db.prepare("SELECT agent, payment, signature, charged FROM jobs WHERE job_id = ?").get(job) as Record<string, string> | undefined;
+  const paymentRows = (sig: string) =>
+    (w.h.db.prepare("SELECT count(*) n FROM watt_payments WHERE signature = ?").get(sig) as { n: number }).n;
 
   before(async () => {
     site = await startPageServer();
-    w = await startWattWorld({ RATE_LIMIT_URL_PER_HOUR: "1000", RATE_LIMIT_AGENT_PER_HOUR: "1000", WATT_MEMO_NEGATIVE_TTL_S: "0", PAYMENT_LOOKUPS_PER_MIN: "100000" });
+    w = await startWattWorld({
+      RATE_LIMIT_URL_PER_HOUR: "1000",
+      RATE_LIMIT_AGENT_PER_HOUR: "1000",
+      WATT_MEMO_NEGATIVE_TTL_S: "0",
+      PAYMENT_LOOKUPS_PER_MIN: "100000",
+    });
   });
   after(async () => {
     await w?.close();
@@ -31,8 +38,18 @@ describe("front-running a memo payment (issue 10)", function () {
   });
 
   const services = [
-    { route: "/api/v1/scrape", price: 100n, victimBody: (job: string) => ({ url: `${site.url}/victim/${job}`, job_id: job }), attackerBody: (job: string) => ({ url: `${site.url}/attacker/${job}`, job_id: job }) },
-    { route: "/api/v1/execute", price: 300n, victimBody: (job: string) => ({ job_id: job, language: "python", code: "print('victim')" }), attackerBody: (job: string) => ({ job_id: job, language: "python", code: "print('attacker')" }) },
+    {
+      route: "/api/v1/scrape",
+      price: 100n,
+      victimBody: (job: string) => ({ url: `${site.url}/victim/${job}`, job_id: job }),
+      attackerBody: (job: string) => ({ url: `${site.url}/attacker/${job}`, job_id: job }),
+    },
+    {
+      route: "/api/v1/execute",
+      price: 300n,
+      victimBody: (job: string) => ({ job_id: job, language: "python", code: "print('victim')" }),
+      attackerBody: (job: string) => ({ job_id: job, language: "python", code: "print('attacker')" }),
+    },
   ];
 
   for (const s of services) {
@@ -72,7 +89,12 @@ describe("front-running a memo payment (issue 10)", function () {
       expect(own.status, own.text).to.equal(200);
       expect(own.body.watt_charged).to.equal(Number(s.price));
       if (s.route.endsWith("execute")) expect(own.body.output.stdout).to.equal("victim\n");
-      expect(jobRow(job)).to.deep.include({ agent: victim.publicKey.toBase58(), payment: "onchain", signature: sig, charged: (s.price * WATT).toString() });
+      expect(jobRow(job)).to.deep.include({
+        agent: victim.publicKey.toBase58(),
+        payment: "onchain",
+        signature: sig,
+        charged: (s.price * WATT).toString(),
+      });
       const again = await w.h.post(s.route, s.victimBody(job), { agent: victim });
       expect(again.text, "a retry gets the stored answer").to.equal(own.text);
       expect(w.h.balance(victim), "no second charge, nothing left over").to.equal(0n);
@@ -81,7 +103,12 @@ describe("front-running a memo payment (issue 10)", function () {
       // After the job ran, the attacker learns nothing with the job_id, signed or not.
       for (const r of [await w.h.post(s.route, s.victimBody(job)), await w.h.post(s.route, s.victimBody(job), { agent: attacker })]) {
         expect(r.status).to.equal(409);
-        expect(r.body).to.deep.equal({ success: false, error: `job_id ${job} is already taken; use a new job_id`, code: "JOB_ID_TAKEN", job_id: job });
+        expect(r.body).to.deep.equal({
+          success: false,
+          error: `job_id ${job} is already taken; use a new job_id`,
+          code: "JOB_ID_TAKEN",
+          job_id: job,
+        });
       }
       expect((await w.h.totals()).discrepancy).to.equal(0n);
     });
@@ -115,8 +142,18 @@ describe("front-running a memo payment (issue 10)", function () {
     const from = getAssociatedTokenAddressSync(w.mint, victim.publicKey);
     const to = getAssociatedTokenAddressSync(w.mint, w.service.publicKey);
     // signers[0] pays the fee: the attacker.
-    const sig = await w.send([attacker, victim], [createTransferCheckedInstruction(from, w.mint, to, victim.publicKey, 100n * WATT, 9), createMemoInstruction(job, [victim.publicKey])]);
-    const r = await w.h.post("/api/v1/scrape", { url: `${site.url}/fee/${job}`, job_id: job }, { agent: attacker, headers: { "x-payment-signature": sig } });
+    const sig = await w.send(
+      [attacker, victim],
+      [
+        createTransferCheckedInstruction(from, w.mint, to, victim.publicKey, 100n * WATT, 9),
+        createMemoInstruction(job, [victim.publicKey]),
+      ],
+    );
+    const r = await w.h.post(
+      "/api/v1/scrape",
+      { url: `${site.url}/fee/${job}`, job_id: job },
+      { agent: attacker, headers: { "x-payment-signature": sig } },
+    );
     expect(r.status, r.text).to.equal(403);
     expect(r.body.code).to.equal("PAYMENT_NOT_YOURS");
     const own = await w.h.post("/api/v1/scrape", { url: `${site.url}/fee/${job}`, job_id: job }, { agent: victim });

@@ -41,9 +41,16 @@ describe("backfill of granted WATT for an older database", function () {
       balances: h.db.prepare("SELECT agent, amount, granted FROM watt_balances ORDER BY agent").all(),
       jobs: h.db.prepare("SELECT job_id, charged_granted, burn_owed FROM jobs ORDER BY job_id").all(),
     };
-    expect((live.jobs as { charged_granted: string }[]).map((j) => j.charged_granted)).to.deep.equal(["100000000000", "0", "50000000000", "40000000000"]);
+    expect((live.jobs as { charged_granted: string }[]).map((j) => j.charged_granted)).to.deep.equal([
+      "100000000000",
+      "0",
+      "50000000000",
+      "40000000000",
+    ]);
     // As an older database: no granted tracking, no backfill mark.
-    h.db.exec("UPDATE watt_balances SET granted = '0'; UPDATE jobs SET charged_granted = '0', burn_owed = '0'; DELETE FROM meta WHERE key = 'granted_backfill'");
+    h.db.exec(
+      "UPDATE watt_balances SET granted = '0'; UPDATE jobs SET charged_granted = '0', burn_owed = '0'; DELETE FROM meta WHERE key = 'granted_backfill'",
+    );
     expect(await backfillGranted(h.store)).to.equal(true);
     expect({
       balances: h.db.prepare("SELECT agent, amount, granted FROM watt_balances ORDER BY agent").all(),

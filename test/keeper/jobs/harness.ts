@@ -89,7 +89,8 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
   }
 
   const serviceId = rt.auth.serviceId;
-  const sign = (agent: Keypair, method: string, route: string, text: string) => signAgentRequest(agent.secretKey, serviceId, method, route, text);
+  const sign = (agent: Keypair, method: string, route: string, text: string) =>
+    signAgentRequest(agent.secretKey, serviceId, method, route, text);
   return {
     url,
     serviceId,
@@ -102,7 +103,11 @@ export async function startApiHarness(env: Record<string, string> = {}, dataDir 
     dataDir,
     post(route, body, opts = {}) {
       const text = typeof body === "string" ? body : JSON.stringify(body);
-      const headers: Record<string, string> = { "content-type": "application/json", ...(opts.agent ? sign(opts.agent, "POST", route, text) : {}), ...(opts.headers ?? {}) };
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        ...(opts.agent ? sign(opts.agent, "POST", route, text) : {}),
+        ...(opts.headers ?? {}),
+      };
       return call("POST", route, text, headers);
     },
     get(route, opts = {}) {
@@ -134,9 +139,13 @@ export async function startPageServer(): Promise<{ url: string; hits: () => numb
     if (u.pathname === "/big") {
       const kb = Number(u.searchParams.get("kb") ?? "100");
       const para = "<p>" + "lorem ipsum dolor sit amet ".repeat(37) + "</p>\n"; // about 1 KB
-      return res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(`<html><head><title>Big</title></head><body><h1>Big page</h1>${para.repeat(kb)}</body></html>`);
+      return res
+        .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+        .end(`<html><head><title>Big</title></head><body><h1>Big page</h1>${para.repeat(kb)}</body></html>`);
     }
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(`<html><head><title>Test page</title></head><body><h1 class="t">Hello ${u.pathname}</h1><p class="price">42</p></body></html>`);
+    res
+      .writeHead(200, { "content-type": "text/html; charset=utf-8" })
+      .end(`<html><head><title>Test page</title></head><body><h1 class="t">Hello ${u.pathname}</h1><p class="price">42</p></body></html>`);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;

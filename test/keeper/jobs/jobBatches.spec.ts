@@ -23,7 +23,12 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
   before(async () => {
     t = await startTestChain();
     await t.rpc.send("evm_setIntervalMining", [100]);
-    app = await startTestKeeper(t, { JOB_BATCH_SIZE: "3", JOB_BATCH_MAX_AGE_S: "3600", EXECUTE_BACKEND: "bubblewrap", SERVICES: "execute" });
+    app = await startTestKeeper(t, {
+      JOB_BATCH_SIZE: "3",
+      JOB_BATCH_MAX_AGE_S: "3600",
+      EXECUTE_BACKEND: "bubblewrap",
+      SERVICES: "execute",
+    });
     base = `http://127.0.0.1:${(app.http.server.address() as { port: number }).port}`;
     await app.store.tx(() => credit(app.store, agent.publicKey.toBase58(), 10n ** 13n, "grant"));
   });
@@ -35,7 +40,11 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
   const run = async (jobId: string, code: string) => {
     const body = JSON.stringify({ job_id: jobId, language: "bash", code });
     const serviceId = ((await (await fetch(`${base}/api/v1/service`)).json()) as { service_id: string }).service_id;
-    const r = await fetch(`${base}/api/v1/execute`, { method: "POST", headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/execute", body) }, body });
+    const r = await fetch(`${base}/api/v1/execute`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...signAgentRequest(agent.secretKey, serviceId, "POST", "/api/v1/execute", body) },
+      body,
+    });
     return { status: r.status, text: await r.text() };
   };
 
@@ -45,7 +54,10 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
     const jobs = await until(
       "batch mined",
       async () => {
-        const js = await Promise.all(["b-1", "b-2", "b-3"].map(async (id) => (await (await fetch(`${base}/api/v1/jobs/${id}`)).json()) as any)); // eslint-disable-line @typescript-eslint/no-explicit-any
+        const js = await Promise.all(
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the API's answer, read field by field below
+          ["b-1", "b-2", "b-3"].map(async (id) => (await (await fetch(`${base}/api/v1/jobs/${id}`)).json()) as any),
+        );
         return js.every((j) => j.batch?.onchain.state === "mined") && js;
       },
       60_000,
@@ -62,7 +74,14 @@ describe("paid jobs in Merkle batches on chain (keeper + local chain)", function
       // The leaf commits to the exact answer the agent received.
       expect(j.outcome_hash).to.equal(outcomeHash(answers[i].text));
       expect(j.batch.leaf).to.deep.equal({ job_id: j.job_id, outcome_hash: j.outcome_hash, watt_charged: (300n * 10n ** 9n).toString() });
-      expect(StandardMerkleTree.verify(root, ["string", "bytes32", "uint256"], [j.job_id, j.outcome_hash, j.batch.leaf.watt_charged], j.batch.proof)).to.equal(true);
+      expect(
+        StandardMerkleTree.verify(
+          root,
+          ["string", "bytes32", "uint256"],
+          [j.job_id, j.outcome_hash, j.batch.leaf.watt_charged],
+          j.batch.proof,
+        ),
+      ).to.equal(true);
       expect(await c.verifyJob(root, j.batch.proof, j.job_id, j.outcome_hash, j.batch.leaf.watt_charged)).to.equal(true);
       const forged = outcomeHash(answers[i].text.replace(/"success":true/, '"success":false'));
       expect(await c.verifyJob(root, j.batch.proof, j.job_id, forged, j.batch.leaf.watt_charged)).to.equal(false);

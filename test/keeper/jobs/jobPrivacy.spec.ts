@@ -14,7 +14,19 @@ describe("GET /api/v1/jobs/:id: results are private to the job's agent", functio
   let w: WattWorld;
   let site: Awaited<ReturnType<typeof startPageServer>>;
   const owner = Keypair.generate();
-  const publicKeys = ["success", "view", "job_id", "service", "state", "watt_price", "watt_charged", "watt_burned", "watt_refunded", "outcome_hash", "batch"];
+  const publicKeys = [
+    "success",
+    "view",
+    "job_id",
+    "service",
+    "state",
+    "watt_price",
+    "watt_charged",
+    "watt_burned",
+    "watt_refunded",
+    "outcome_hash",
+    "batch",
+  ];
   let prepaidJob: string;
   let paidJob: string;
   let paidSig: string;
@@ -52,7 +64,15 @@ describe("GET /api/v1/jobs/:id: results are private to the job's agent", functio
       const j = await w.h.get(`/api/v1/jobs/${job}`);
       expect(j.status).to.equal(200);
       expect(Object.keys(j.body).sort()).to.deep.equal([...publicKeys].sort());
-      expect(j.body).to.include({ view: "public", state: "succeeded", service: "scrape", watt_price: 100, watt_charged: 100, watt_burned: 0.15, watt_refunded: 0 });
+      expect(j.body).to.include({
+        view: "public",
+        state: "succeeded",
+        service: "scrape",
+        watt_price: 100,
+        watt_charged: 100,
+        watt_burned: 0.15,
+        watt_refunded: 0,
+      });
       expect(j.body.batch).to.include.keys("root", "leaf", "leaf_hash", "proof", "onchain");
       expect(j.body.batch.leaf.outcome_hash).to.equal(j.body.outcome_hash);
       expect(j.text).to.not.contain("secret");

@@ -17,14 +17,20 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
   let n = 0;
   const id = () => `pay-${n++}-${Date.now()}`;
   /** A scrape signed by `agent` (a memo payment pays only for its payer's signed request). */
-  const scrape = (job: string, agent: Keypair, headers: Record<string, string> = {}) => w.h.post("/api/v1/scrape", { url: `${site.url}/p/${job}`, job_id: job }, { agent, headers });
+  const scrape = (job: string, agent: Keypair, headers: Record<string, string> = {}) =>
+    w.h.post("/api/v1/scrape", { url: `${site.url}/p/${job}`, job_id: job }, { agent, headers });
   const jobs = () => (w.h.db.prepare("SELECT count(*) n FROM jobs").get() as { n: number }).n;
 
   before(async () => {
     site = await startPageServer();
     // No negative cache here (a lookup before the payment is followed at once by one after it) and no
     // per-client lookup limit: both are tested in cheapRefusals.spec.ts.
-    w = await startWattWorld({ RATE_LIMIT_URL_PER_HOUR: "1000", RATE_LIMIT_AGENT_PER_HOUR: "1000", WATT_MEMO_NEGATIVE_TTL_S: "0", PAYMENT_LOOKUPS_PER_MIN: "100000" });
+    w = await startWattWorld({
+      RATE_LIMIT_URL_PER_HOUR: "1000",
+      RATE_LIMIT_AGENT_PER_HOUR: "1000",
+      WATT_MEMO_NEGATIVE_TTL_S: "0",
+      PAYMENT_LOOKUPS_PER_MIN: "100000",
+    });
   });
   after(async () => {
     await w?.close();
@@ -86,13 +92,22 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const [j1, j2] = [id(), id()];
     const from = getAssociatedTokenAddressSync(w.mint, a.publicKey);
     const to = getAssociatedTokenAddressSync(w.mint, w.service.publicKey);
-    await w.send([a], [createTransferCheckedInstruction(from, w.mint, to, a.publicKey, 100n * WATT, 9), createMemoInstruction(j1, [a.publicKey]), createMemoInstruction(j2, [a.publicKey])]);
+    await w.send(
+      [a],
+      [
+        createTransferCheckedInstruction(from, w.mint, to, a.publicKey, 100n * WATT, 9),
+        createMemoInstruction(j1, [a.publicKey]),
+        createMemoInstruction(j2, [a.publicKey]),
+      ],
+    );
     for (const j of [j1, j2]) {
       const r = await scrape(j, a);
       expect(r.status, j).to.equal(402);
       expect(r.body.code).to.equal("PAYMENT_MEMO_MISMATCH");
     }
-    expect((await w.h.totals()).charged).to.equal(BigInt((w.h.db.prepare("SELECT count(*) n FROM jobs WHERE state = 'succeeded'").get() as { n: number }).n) * 100n * WATT);
+    expect((await w.h.totals()).charged).to.equal(
+      BigInt((w.h.db.prepare("SELECT count(*) n FROM jobs WHERE state = 'succeeded'").get() as { n: number }).n) * 100n * WATT,
+    );
   });
 
   it("memo in one transaction, transfer in another: not a payment", async () => {
@@ -116,10 +131,20 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     w.sol.mintTo(a.publicKey, fake, 1000n * WATT);
     w.sol.mintTo(w.service.publicKey, fake, 0n);
     const job = id();
-    const sig = await w.send([a], [
-      createTransferCheckedInstruction(getAssociatedTokenAddressSync(fake, a.publicKey), fake, getAssociatedTokenAddressSync(fake, w.service.publicKey), a.publicKey, 100n * WATT, 9),
-      createMemoInstruction(job, [a.publicKey]),
-    ]);
+    const sig = await w.send(
+      [a],
+      [
+        createTransferCheckedInstruction(
+          getAssociatedTokenAddressSync(fake, a.publicKey),
+          fake,
+          getAssociatedTokenAddressSync(fake, w.service.publicKey),
+          a.publicKey,
+          100n * WATT,
+          9,
+        ),
+        createMemoInstruction(job, [a.publicKey]),
+      ],
+    );
     expect((await scrape(job, a, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_WRONG_MINT");
     expect((await scrape(job, a)).body.code, "not in the service account's history").to.equal("PAYMENT_NOT_FOUND");
   });
@@ -128,10 +153,20 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
     const a = w.agent();
     const other = w.agent(0n);
     const job = id();
-    const sig = await w.send([a], [
-      createTransferCheckedInstruction(getAssociatedTokenAddressSync(w.mint, a.publicKey), w.mint, getAssociatedTokenAddressSync(w.mint, other.publicKey), a.publicKey, 100n * WATT, 9),
-      createMemoInstruction(job, [a.publicKey]),
-    ]);
+    const sig = await w.send(
+      [a],
+      [
+        createTransferCheckedInstruction(
+          getAssociatedTokenAddressSync(w.mint, a.publicKey),
+          w.mint,
+          getAssociatedTokenAddressSync(w.mint, other.publicKey),
+          a.publicKey,
+          100n * WATT,
+          9,
+        ),
+        createMemoInstruction(job, [a.publicKey]),
+      ],
+    );
     expect((await scrape(job, a, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_WRONG_RECIPIENT");
   });
 
@@ -147,10 +182,18 @@ describe("WATT payments on Solana (stand-in) through the API", function () {
   it("an unchecked SPL transfer is PAYMENT_INVALID (transferChecked is required)", async () => {
     const a = w.agent();
     const job = id();
-    const sig = await w.send([a], [
-      createTransferInstruction(getAssociatedTokenAddressSync(w.mint, a.publicKey), getAssociatedTokenAddressSync(w.mint, w.service.publicKey), a.publicKey, 100n * WATT),
-      createMemoInstruction(job, [a.publicKey]),
-    ]);
+    const sig = await w.send(
+      [a],
+      [
+        createTransferInstruction(
+          getAssociatedTokenAddressSync(w.mint, a.publicKey),
+          getAssociatedTokenAddressSync(w.mint, w.service.publicKey),
+          a.publicKey,
+          100n * WATT,
+        ),
+        createMemoInstruction(job, [a.publicKey]),
+      ],
+    );
     expect((await scrape(job, a, { "x-payment-signature": sig })).body.code).to.equal("PAYMENT_INVALID");
   });
 

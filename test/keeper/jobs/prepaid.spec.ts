@@ -37,12 +37,22 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     expect(r.body.metadata).to.include.keys("url", "scraped_at", "size_bytes", "execution_ms");
     expect(h.balance(agent)).to.equal(before - 100n * WATT);
     const row = h.db.prepare("SELECT * FROM jobs WHERE job_id = ?").get(job) as Record<string, string>;
-    expect(row).to.include({ state: "succeeded", payment: "prepaid", charged: (100n * WATT).toString(), burned: (15n * WATT) / 100n + "", refunded: "0" });
+    expect(row).to.include({
+      state: "succeeded",
+      payment: "prepaid",
+      charged: (100n * WATT).toString(),
+      burned: (15n * WATT) / 100n + "",
+      refunded: "0",
+    });
     expect(row.outcome_hash).to.equal(outcomeHash(r.text));
   });
 
   it("selectors are the standard tier (200 WATT)", async () => {
-    const r = await h.post("/api/v1/scrape", { url: `${site.url}/page`, job_id: id(), output_format: "json", selectors: { title: "h1.t", price: ".price" } }, { agent });
+    const r = await h.post(
+      "/api/v1/scrape",
+      { url: `${site.url}/page`, job_id: id(), output_format: "json", selectors: { title: "h1.t", price: ".price" } },
+      { agent },
+    );
     expect(r.status, r.text).to.equal(200);
     expect(r.body.watt_charged).to.equal(200);
     expect(JSON.stringify(r.body.data)).to.contain("42");
@@ -63,7 +73,12 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     // Unsigned, or signed by another agent: the answer is the agent's own, JOB_ID_TAKEN reveals nothing.
     for (const other of [await h.post("/api/v1/scrape", body), await h.post("/api/v1/scrape", body, { agent: Keypair.generate() })]) {
       expect(other.status).to.equal(409);
-      expect(other.body).to.deep.equal({ success: false, error: `job_id ${job} is already taken; use a new job_id`, code: "JOB_ID_TAKEN", job_id: job });
+      expect(other.body).to.deep.equal({
+        success: false,
+        error: `job_id ${job} is already taken; use a new job_id`,
+        code: "JOB_ID_TAKEN",
+        job_id: job,
+      });
     }
   });
 
@@ -122,7 +137,11 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
 
   it("execute: quick tier 300 WATT, stdout and exit code; a timeout is EXECUTION_TIMEOUT and charged", async () => {
     const bal = h.balance(agent);
-    const r = await h.post("/api/v1/execute", { job_id: id(), language: "python", code: "print(6*7)", timeout: 5, memory_mb: 64 }, { agent });
+    const r = await h.post(
+      "/api/v1/execute",
+      { job_id: id(), language: "python", code: "print(6*7)", timeout: 5, memory_mb: 64 },
+      { agent },
+    );
     expect(r.status, r.text).to.equal(200);
     expect(r.body).to.include({ success: true, watt_charged: 300 });
     expect(r.body.output).to.include({ stdout: "42\n", exit_code: 0 });
@@ -140,7 +159,7 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     const r = await h.post("/api/v1/scrape", { url: `${site.url}/page`, job_id: job }, { agent: poor });
     expect(r.status).to.equal(402);
     expect(r.body).to.include({ success: false, code: "PAYMENT_INSUFFICIENT", balance: 99.5, price: 100 });
-    expect(h.balance(poor)).to.equal(995n * WATT / 10n);
+    expect(h.balance(poor)).to.equal((995n * WATT) / 10n);
     expect(site.hits()).to.equal(hits);
     expect(h.db.prepare("SELECT 1 FROM jobs WHERE job_id = ?").get(job)).to.equal(undefined);
   });
@@ -192,7 +211,15 @@ describe("paid jobs from a prepaid balance (POST /api/v1/scrape, /execute)", fun
     const job = id();
     const r = await h.post("/api/v1/scrape", { url: `${site.url}/page`, job_id: job }, { agent });
     const j = await h.get(`/api/v1/jobs/${job}`, { agent });
-    expect(j.body).to.include({ success: true, view: "agent", job_id: job, service: "scrape", state: "succeeded", watt_charged: 100, agent: agent.publicKey.toBase58() });
+    expect(j.body).to.include({
+      success: true,
+      view: "agent",
+      job_id: job,
+      service: "scrape",
+      state: "succeeded",
+      watt_charged: 100,
+      agent: agent.publicKey.toBase58(),
+    });
     expect(j.body.result).to.deep.equal(r.body);
     expect(j.body.batch).to.equal(null); // not cut yet (JOB_BATCH_MAX_AGE_S)
     expect((await h.get("/api/v1/jobs/nope")).body.code).to.equal("JOB_NOT_FOUND");

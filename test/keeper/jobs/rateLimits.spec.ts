@@ -29,7 +29,8 @@ describe("rate limits", function () {
       h = await startApiHarness(env);
       const a = Keypair.generate();
       await h.grant(a, 100_000);
-      for (let i = 0; i < 3; i++) expect((await h.post("/api/v1/scrape", { url: `${site.url}/same`, job_id: id() }, { agent: a })).status).to.equal(200);
+      for (let i = 0; i < 3; i++)
+        expect((await h.post("/api/v1/scrape", { url: `${site.url}/same`, job_id: id() }, { agent: a })).status).to.equal(200);
       const bal = h.balance(a);
       const hits = site.hits();
       const r = await h.post("/api/v1/scrape", { url: `${site.url}/same`, job_id: id() }, { agent: a });
@@ -41,8 +42,13 @@ describe("rate limits", function () {
       expect(h.balance(a), "not charged").to.equal(bal);
       expect(site.hits(), "not fetched").to.equal(hits);
       // A query string or different spelling of the host does not get around it (the key is scheme, host, port, path)...
-      expect((await h.post("/api/v1/scrape", { url: `${site.url}/same?x=1`, job_id: id() }, { agent: a })).body.code).to.equal("RATE_LIMITED");
-      expect((await h.post("/api/v1/scrape", { url: `${site.url.toUpperCase().replace("HTTP", "http")}/same#frag`, job_id: id() }, { agent: a })).body.code).to.equal("RATE_LIMITED");
+      expect((await h.post("/api/v1/scrape", { url: `${site.url}/same?x=1`, job_id: id() }, { agent: a })).body.code).to.equal(
+        "RATE_LIMITED",
+      );
+      expect(
+        (await h.post("/api/v1/scrape", { url: `${site.url.toUpperCase().replace("HTTP", "http")}/same#frag`, job_id: id() }, { agent: a }))
+          .body.code,
+      ).to.equal("RATE_LIMITED");
       // ...while another page of the same site is its own URL.
       expect((await h.post("/api/v1/scrape", { url: `${site.url}/other`, job_id: id() }, { agent: a })).status).to.equal(200);
     });
@@ -53,10 +59,12 @@ describe("rate limits", function () {
       const b = Keypair.generate();
       await h.grant(a, 100_000);
       await h.grant(b, 100_000);
-      for (let i = 0; i < 5; i++) expect((await h.post("/api/v1/scrape", { url: `${site.url}/a${i}`, job_id: id() }, { agent: a })).status).to.equal(200);
+      for (let i = 0; i < 5; i++)
+        expect((await h.post("/api/v1/scrape", { url: `${site.url}/a${i}`, job_id: id() }, { agent: a })).status).to.equal(200);
       const r = await h.post("/api/v1/scrape", { url: `${site.url}/a9`, job_id: id() }, { agent: a });
       expect(r.body).to.include({ code: "RATE_LIMITED", limit: "agent" });
-      for (let i = 0; i < 3; i++) expect((await h.post("/api/v1/scrape", { url: `${site.url}/b${i}`, job_id: id() }, { agent: b })).status).to.equal(200);
+      for (let i = 0; i < 3; i++)
+        expect((await h.post("/api/v1/scrape", { url: `${site.url}/b${i}`, job_id: id() }, { agent: b })).status).to.equal(200);
       const g = await h.post("/api/v1/scrape", { url: `${site.url}/b9`, job_id: id() }, { agent: b });
       expect(g.body).to.include({ code: "RATE_LIMITED", limit: "global" });
       // Limits are per service: execute has its own counters.

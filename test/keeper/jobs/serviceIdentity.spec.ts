@@ -20,7 +20,13 @@ describe("the service id of signed requests", function () {
     w = await startWattWorld();
     const id = `solana:${w.service.publicKey.toBase58()}`;
     const svc = await w.h.get("/api/v1/service");
-    expect(svc.body).to.include({ success: true, service_id: id, wallet: w.service.publicKey.toBase58(), watt_mint: w.mint.toBase58(), watt_decimals: 9 });
+    expect(svc.body).to.include({
+      success: true,
+      service_id: id,
+      wallet: w.service.publicKey.toBase58(),
+      watt_mint: w.mint.toBase58(),
+      watt_decimals: 9,
+    });
     expect(svc.body.prices.scrape).to.include({ simple: 100, standard: 200 });
     expect(svc.body.auth.versions).to.deep.equal([2]);
     expect((await w.h.get("/health")).body).to.include({ service_id: id });
@@ -39,7 +45,9 @@ describe("the service id of signed requests", function () {
       expect(r.status, other).to.equal(401);
       expect(r.body.code).to.equal("UNAUTHORIZED");
     }
-    const ok = await w.h.get("/api/v1/balance", { headers: signAgentRequest(a.secretKey, "https://api.example.com", "GET", "/api/v1/balance", "") });
+    const ok = await w.h.get("/api/v1/balance", {
+      headers: signAgentRequest(a.secretKey, "https://api.example.com", "GET", "/api/v1/balance", ""),
+    });
     expect(ok.status, ok.text).to.equal(200);
     expect(ok.body.balance).to.equal(100);
   });

@@ -8,7 +8,12 @@ import { ApiHarness, startApiHarness } from "./harness";
 type SolanaStandin = Awaited<ReturnType<typeof startSolanaStandin>>;
 
 /** Signs, sends and polls getSignatureStatuses until confirmed (no websocket needed). */
-export async function sendAndConfirm(conn: Connection, signers: Keypair[], ixs: TransactionInstruction[], opts: { skipPreflight?: boolean } = {}): Promise<string> {
+export async function sendAndConfirm(
+  conn: Connection,
+  signers: Keypair[],
+  ixs: TransactionInstruction[],
+  opts: { skipPreflight?: boolean } = {},
+): Promise<string> {
   const { blockhash, lastValidBlockHeight } = await conn.getLatestBlockhash("confirmed");
   const tx = new Transaction({ feePayer: signers[0].publicKey, blockhash, lastValidBlockHeight }).add(...ixs);
   tx.sign(...signers);
@@ -39,7 +44,10 @@ export interface WattWorld {
   close(): Promise<void>;
 }
 
-export async function startWattWorld(env: Record<string, string> = {}, opts: { withSecret?: boolean; envFrom?: (sol: SolanaStandin) => Promise<Record<string, string>> } = {}): Promise<WattWorld> {
+export async function startWattWorld(
+  env: Record<string, string> = {},
+  opts: { withSecret?: boolean; envFrom?: (sol: SolanaStandin) => Promise<Record<string, string>> } = {},
+): Promise<WattWorld> {
   const sol = await startSolanaStandin();
   if (opts.envFrom) env = { ...env, ...(await opts.envFrom(sol)) };
   const conn = new Connection(sol.url, "confirmed");
@@ -70,7 +78,15 @@ export async function startWattWorld(env: Record<string, string> = {}, opts: { w
     pay(from, amount, memo, o = {}) {
       const src = getAssociatedTokenAddressSync(mint, from.publicKey, true);
       const dst = getAssociatedTokenAddressSync(mint, service.publicKey, true);
-      return sendAndConfirm(conn, [from], [createTransferCheckedInstruction(src, mint, dst, from.publicKey, o.baseUnits ? amount : amount * WATT, 9), createMemoInstruction(memo, [from.publicKey])], o);
+      return sendAndConfirm(
+        conn,
+        [from],
+        [
+          createTransferCheckedInstruction(src, mint, dst, from.publicKey, o.baseUnits ? amount : amount * WATT, 9),
+          createMemoInstruction(memo, [from.publicKey]),
+        ],
+        o,
+      );
     },
     send: (signers, ixs, o) => sendAndConfirm(conn, signers, ixs, o),
     serviceBalance: () => sol.tokenBalance(service.publicKey, mint),

@@ -30,7 +30,13 @@ describe("x402: WATT on Solana with @x402/fetch", function () {
     expect(pr.resource.url).to.match(/\/api\/v1\/scrape$/);
     expect(pr.accepts).to.have.length(1);
     const a = pr.accepts[0];
-    expect(a).to.include({ scheme: "exact", network: LOCAL_SOLANA_NETWORK, asset: w.mint.toBase58(), payTo: w.service.publicKey.toBase58(), amount: (100n * WATT).toString() });
+    expect(a).to.include({
+      scheme: "exact",
+      network: LOCAL_SOLANA_NETWORK,
+      asset: w.mint.toBase58(),
+      payTo: w.service.publicKey.toBase58(),
+      amount: (100n * WATT).toString(),
+    });
     expect(a.extra).to.deep.equal({ feePayer: w.service.publicKey.toBase58(), memo: "x402-req-1" });
     expect(pr.extensions).to.have.property("payment-identifier");
   });
@@ -54,13 +60,23 @@ describe("x402: WATT on Solana with @x402/fetch", function () {
       // the money moved once, on chain, from the agent to the service; the job is the payer's
       expect(w.serviceBalance() - before).to.equal(price * WATT);
       expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal((1000n - price) * WATT);
-      const job = w.h.db.prepare("SELECT agent, payment, signature, charged FROM jobs WHERE job_id = ?").get(jobId) as Record<string, string>;
-      expect(job).to.deep.equal({ agent: agent.publicKey.toBase58(), payment: "onchain", signature: receipt.transaction, charged: (price * WATT).toString() });
+      const job = w.h.db.prepare("SELECT agent, payment, signature, charged FROM jobs WHERE job_id = ?").get(jobId) as Record<
+        string,
+        string
+      >;
+      expect(job).to.deep.equal({
+        agent: agent.publicKey.toBase58(),
+        payment: "onchain",
+        signature: receipt.transaction,
+        charged: (price * WATT).toString(),
+      });
       const s = w.h.db.prepare("SELECT state, tx_signature, payer FROM x402_settlements WHERE job_id = ?").get(jobId);
       expect(s).to.deep.equal({ state: "settled", tx_signature: receipt.transaction, payer: agent.publicKey.toBase58() });
       // the fee payer is the service wallet: the agent paid no SOL
       const tx = w.sol.ledger.txs.get(receipt.transaction)!;
-      expect((tx.parsed as { transaction: { message: { accountKeys: { pubkey: string }[] } } }).transaction.message.accountKeys[0].pubkey).to.equal(w.service.publicKey.toBase58());
+      expect(
+        (tx.parsed as { transaction: { message: { accountKeys: { pubkey: string }[] } } }).transaction.message.accountKeys[0].pubkey,
+      ).to.equal(w.service.publicKey.toBase58());
       expect((await w.h.totals()).discrepancy).to.equal(0n);
     });
   }

@@ -41,7 +41,13 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
 
   it("offers exact on the local chain: USDC, the token's EIP-712 name and version, price = WATT price x X402_USDC_PER_WATT", async () => {
     const a = await requirement("/api/v1/scrape", { url: `${pages.url}/q`, job_id: `evm-q-${++n}` });
-    expect(a).to.deep.include({ scheme: "exact", network: rail.network, asset: getAddress(chain.deployment.contracts.USDC), payTo: getAddress(rail.payTo), amount: "10000" });
+    expect(a).to.deep.include({
+      scheme: "exact",
+      network: rail.network,
+      asset: getAddress(chain.deployment.contracts.USDC),
+      payTo: getAddress(rail.payTo),
+      amount: "10000",
+    });
     expect(a.extra).to.include({ name: "USD Coin", version: "1" });
   });
 
@@ -87,7 +93,11 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
     // An EVM-signed request with no prepaid balance is told to pay by x402 (nothing runs, nothing is charged).
     const body = JSON.stringify({ url: `${pages.url}/evm-signed${++n}`, job_id: `evm-signed-${Date.now()}` });
     const before = jobs();
-    const signed = await fetch(h.url + "/api/v1/scrape", { method: "POST", headers: { "content-type": "application/json", ...(await signAgentRequestEvm(agent, h.serviceId, "POST", "/api/v1/scrape", body)) }, body });
+    const signed = await fetch(h.url + "/api/v1/scrape", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(await signAgentRequestEvm(agent, h.serviceId, "POST", "/api/v1/scrape", body)) },
+      body,
+    });
     expect(signed.status).to.equal(402);
     expect(await signed.json()).to.include({ success: false, code: "PAYMENT_INSUFFICIENT" });
     expect(jobs()).to.equal(before);
@@ -96,12 +106,18 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
   it("a job refunded by its service is not settled: no USDC moves", async () => {
     const agent = await rail.agent();
     const jobId = `evm-refund-${Date.now()}`;
-    const r = await post(usdcFetch(rail, chain.deployment.contracts.USDC, agent), h.url + "/api/v1/scrape", { url: "http://nonexistent-host.invalid/x", job_id: jobId });
+    const r = await post(usdcFetch(rail, chain.deployment.contracts.USDC, agent), h.url + "/api/v1/scrape", {
+      url: "http://nonexistent-host.invalid/x",
+      job_id: jobId,
+    });
     const a = await r.json();
     expect(a).to.include({ success: false, code: "SCRAPE_FAILED", reason: "unreachable" }); // failed while running: refunded by the service
     expect(r.headers.get("payment-response")).to.equal(null);
     expect(await rail.balance(agent.address)).to.equal(10_000_000n);
-    expect(h.db.prepare("SELECT state, error FROM x402_settlements WHERE job_id = ?").get(jobId)).to.deep.equal({ state: "failed", error: "released: the job was not charged" });
+    expect(h.db.prepare("SELECT state, error FROM x402_settlements WHERE job_id = ?").get(jobId)).to.deep.equal({
+      state: "failed",
+      error: "released: the job was not charged",
+    });
   });
 
   async function authorization(agent: Awaited<ReturnType<UsdcRail["agent"]>>, req: PaymentRequirements, accepted = req) {
@@ -122,7 +138,11 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
 
   for (const [what, alter, reason] of [
     ["amount", (r: PaymentRequirements) => ({ ...r, amount: "9999" }), "wrong_amount"],
-    ["recipient", (r: PaymentRequirements) => ({ ...r, payTo: getAddress("0x000000000000000000000000000000000000dEaD") }), "wrong_recipient"],
+    [
+      "recipient",
+      (r: PaymentRequirements) => ({ ...r, payTo: getAddress("0x000000000000000000000000000000000000dEaD") }),
+      "wrong_recipient",
+    ],
     ["network", (r: PaymentRequirements) => ({ ...r, network: "eip155:84532" as const }), "wrong_network"],
     ["expiry", (r: PaymentRequirements) => ({ ...r, maxTimeoutSeconds: 5 }), "expired"],
   ] as const) {
@@ -131,7 +151,10 @@ describe("x402: USDC by EIP-3009 with @x402/fetch", function () {
       const b = { url: `${pages.url}/bad`, job_id: `evm-bad-${what}-${Date.now()}` };
       const right = await requirement("/api/v1/scrape", b);
       const wrong = alter(right);
-      const hdr = what === "expiry" ? await authorization(agent, wrong, right) : await authorization(agent, wrong, what === "network" ? wrong : right);
+      const hdr =
+        what === "expiry"
+          ? await authorization(agent, wrong, right)
+          : await authorization(agent, wrong, what === "network" ? wrong : right);
       const before = jobs();
       const r = await post(fetch, h.url + "/api/v1/scrape", b, { "payment-signature": hdr });
       expect(r.status).to.equal(402);

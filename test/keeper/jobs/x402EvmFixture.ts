@@ -45,6 +45,8 @@ export function evmScheme(agent: Wallet | HDNodeWallet): ExactEvmScheme {
 /** fetch that pays USDC by EIP-3009 (the local USDC is not a default asset: allowed explicitly). */
 export function usdcFetch(rail: UsdcRail, usdc: string, agent: Wallet | HDNodeWallet, maxUsdc = 1_000_000n): typeof fetch {
   const client = new x402Client().register(rail.network as `${string}:${string}`, evmScheme(agent));
-  client.setSpendControls({ allowedAssets: [{ network: rail.network as `${string}:${string}`, asset: usdc, maxAmountPerPayment: maxUsdc.toString() }] });
+  client.setSpendControls({
+    allowedAssets: [{ network: rail.network as `${string}:${string}`, asset: usdc, maxAmountPerPayment: maxUsdc.toString() }],
+  });
   return wrapFetchWithPayment(fetch, client);
 }

@@ -49,7 +49,9 @@ describe("x402 through an external facilitator", function () {
     expect(fac.calls.verify - before.verify).to.equal(1);
     expect(fac.calls.settle - before.settle).to.equal(1);
     const tx = w.sol.ledger.txs.get(receipt.transaction)!;
-    expect((tx.parsed as { transaction: { message: { accountKeys: { pubkey: string }[] } } }).transaction.message.accountKeys[0].pubkey).to.equal(fac.feePayer.publicKey.toBase58());
+    expect(
+      (tx.parsed as { transaction: { message: { accountKeys: { pubkey: string }[] } } }).transaction.message.accountKeys[0].pubkey,
+    ).to.equal(fac.feePayer.publicKey.toBase58());
     expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal(900n * WATT);
   });
 
@@ -69,7 +71,9 @@ describe("x402 through an external facilitator", function () {
     expect(first.status).to.equal(503);
     expect((await first.json()).code).to.equal("X402_SETTLEMENT_PENDING");
     expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal(900n * WATT); // it did land
-    expect((w.h.db.prepare("SELECT state FROM x402_settlements WHERE job_id = ?").get(b.job_id) as { state: string }).state).to.equal("pending");
+    expect((w.h.db.prepare("SELECT state FROM x402_settlements WHERE job_id = ?").get(b.job_id) as { state: string }).state).to.equal(
+      "pending",
+    );
     w.sol.faults.hidden.delete(landed); // the RPC node catches up
     const settles = fac.calls.settle;
     const again = await post(fetch, w.h.url + "/api/v1/scrape", b, { "payment-signature": header });

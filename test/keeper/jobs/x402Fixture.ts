@@ -25,7 +25,9 @@ export async function svmScheme(w: WattWorld, agent: Keypair): Promise<ExactSvmS
 /** fetch that pays x402 WATT with the agent's key (spend cap raised to `maxWatt`: WATT is not a default asset). */
 export async function payingFetch(w: WattWorld, agent: Keypair, maxWatt = 10_000n): Promise<typeof fetch> {
   const client = new x402Client().register(LOCAL_SOLANA_NETWORK, await svmScheme(w, agent));
-  client.setSpendControls({ allowedAssets: [{ network: LOCAL_SOLANA_NETWORK, asset: w.mint.toBase58(), maxAmountPerPayment: (maxWatt * 10n ** 9n).toString() }] });
+  client.setSpendControls({
+    allowedAssets: [{ network: LOCAL_SOLANA_NETWORK, asset: w.mint.toBase58(), maxAmountPerPayment: (maxWatt * 10n ** 9n).toString() }],
+  });
   return wrapFetchWithPayment(fetch, client);
 }
 
@@ -42,7 +44,13 @@ export async function paymentRequired(w: WattWorld, route: string, body: unknown
 }
 
 /** Builds a payment for `req` (possibly altered) with the real @x402/svm client, as a PAYMENT-SIGNATURE header value. */
-export async function signedPayment(w: WattWorld, agent: Keypair, req: PaymentRequirements, extensions?: Record<string, unknown>, accepted: PaymentRequirements = req): Promise<{ header: string; payload: PaymentPayload }> {
+export async function signedPayment(
+  w: WattWorld,
+  agent: Keypair,
+  req: PaymentRequirements,
+  extensions?: Record<string, unknown>,
+  accepted: PaymentRequirements = req,
+): Promise<{ header: string; payload: PaymentPayload }> {
   const scheme = await svmScheme(w, agent);
   const p = await scheme.createPaymentPayload(2, req);
   const payload: PaymentPayload = { x402Version: 2, accepted, payload: p.payload, ...(extensions ? { extensions } : {}) };

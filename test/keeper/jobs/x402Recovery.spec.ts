@@ -51,7 +51,8 @@ describe("x402: pending settlements after a crash", function () {
     });
     return { header, tx, signature };
   }
-  const state = (jobId: string) => (w.h.db.prepare("SELECT state FROM x402_settlements WHERE job_id = ?").get(jobId) as { state: string }).state;
+  const state = (jobId: string) =>
+    (w.h.db.prepare("SELECT state FROM x402_settlements WHERE job_id = ?").get(jobId) as { state: string }).state;
 
   it("sent before the crash: found on chain, the job runs and is charged once", async () => {
     const agent = w.agent(1000n);
@@ -64,7 +65,9 @@ describe("x402: pending settlements after a crash", function () {
     expect(state(b.job_id)).to.equal("settled");
     expect(w.serviceBalance()).to.equal(service); // nothing more moved: it had landed already
     expect(w.sol.tokenBalance(agent.publicKey, w.mint)).to.equal(900n * WATT);
-    expect((w.h.db.prepare("SELECT signature FROM jobs WHERE job_id = ?").get(b.job_id) as { signature: string }).signature).to.equal(signature);
+    expect((w.h.db.prepare("SELECT signature FROM jobs WHERE job_id = ?").get(b.job_id) as { signature: string }).signature).to.equal(
+      signature,
+    );
     expect((await w.h.totals()).discrepancy).to.equal(0n);
   });
 

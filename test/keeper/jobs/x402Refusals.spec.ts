@@ -28,7 +28,8 @@ describe("x402: refused payments", function () {
     await pages.close();
   });
 
-  const send = (b: unknown, paymentHeader: string, extra: Record<string, string> = {}) => post(fetch, w.h.url + ROUTE, b, { "payment-signature": paymentHeader, ...extra });
+  const send = (b: unknown, paymentHeader: string, extra: Record<string, string> = {}) =>
+    post(fetch, w.h.url + ROUTE, b, { "payment-signature": paymentHeader, ...extra });
   const requirementFor = async (b: unknown) => (await paymentRequired(w, ROUTE, b)).accepts[0];
   /** Nothing moved: the agent's WATT and the service's, the jobs table and the settlements. */
   const snapshot = (agent: Keypair) => ({
@@ -81,7 +82,10 @@ describe("x402: refused payments", function () {
       const b = body();
       const req = alter(await requirementFor(b), w);
       if (what === "asset") w.sol.mintTo(agent.publicKey, new (await import("@solana/web3.js")).PublicKey(req.asset), 1000n * WATT);
-      const { header } = what === "network" ? await signedPayment(w, agent, { ...req, network: "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" }, undefined, req) : await signedPayment(w, agent, req);
+      const { header } =
+        what === "network"
+          ? await signedPayment(w, agent, { ...req, network: "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1" }, undefined, req)
+          : await signedPayment(w, agent, req);
       const before = snapshot(agent);
       const calls = w.sol.requests.total;
       const r = await send(b, header);
@@ -93,20 +97,21 @@ describe("x402: refused payments", function () {
       expect(snapshot(agent)).to.deep.equal(before);
     });
     // The network is not in the transaction: only the client's claim can be wrong.
-    if (what !== "network") it(`a wrong ${what} hidden behind the right requirements: refused by verification, nothing charged`, async () => {
-      const agent = w.agent(1000n);
-      const b = body();
-      const right = await requirementFor(b);
-      const req = alter(right, w);
-      if (what === "asset") w.sol.mintTo(agent.publicKey, new (await import("@solana/web3.js")).PublicKey(req.asset), 1000n * WATT);
-      const { header } = await signedPayment(w, agent, req, undefined, right);
-      const before = snapshot(agent);
-      const r = await send(b, header);
-      const a = await r.json();
-      expect(r.status).to.equal(402);
-      expect(a.code).to.equal("X402_PAYMENT_INVALID");
-      expect(snapshot(agent)).to.deep.equal(before);
-    });
+    if (what !== "network")
+      it(`a wrong ${what} hidden behind the right requirements: refused by verification, nothing charged`, async () => {
+        const agent = w.agent(1000n);
+        const b = body();
+        const right = await requirementFor(b);
+        const req = alter(right, w);
+        if (what === "asset") w.sol.mintTo(agent.publicKey, new (await import("@solana/web3.js")).PublicKey(req.asset), 1000n * WATT);
+        const { header } = await signedPayment(w, agent, req, undefined, right);
+        const before = snapshot(agent);
+        const r = await send(b, header);
+        const a = await r.json();
+        expect(r.status).to.equal(402);
+        expect(a.code).to.equal("X402_PAYMENT_INVALID");
+        expect(snapshot(agent)).to.deep.equal(before);
+      });
   }
 
   it("a payment made for another job_id: X402_PAYMENT_INVALID (the memo binds it to its job)", async () => {
@@ -134,7 +139,13 @@ describe("x402: refused payments", function () {
   });
 
   it("a malformed PAYMENT-SIGNATURE: 400 X402_PAYMENT_MALFORMED", async () => {
-    for (const h of ["not base64!", Buffer.from("{").toString("base64"), Buffer.from(JSON.stringify({ x402Version: 1 })).toString("base64"), Buffer.from(JSON.stringify({ x402Version: 2, accepted: {}, payload: {} })).toString("base64"), "A".repeat(12_000)]) {
+    for (const h of [
+      "not base64!",
+      Buffer.from("{").toString("base64"),
+      Buffer.from(JSON.stringify({ x402Version: 1 })).toString("base64"),
+      Buffer.from(JSON.stringify({ x402Version: 2, accepted: {}, payload: {} })).toString("base64"),
+      "A".repeat(12_000),
+    ]) {
       const r = await send(body(), h);
       expect(r.status, h.slice(0, 40)).to.equal(400);
       expect((await r.json()).code).to.equal("X402_PAYMENT_MALFORMED");

@@ -5,7 +5,15 @@
 import { expect } from "chai";
 import { Keypair } from "@solana/web3.js";
 import { Wallet, verifyMessage } from "ethers";
-import { AUTH_MAX_SKEW_MS, AuthPolicy, authMessage, signAgentRequest, signAgentRequestEvm, signAgentRequestV1, verifyAgentRequest } from "../../../keeper/payments/agentAuth";
+import {
+  AUTH_MAX_SKEW_MS,
+  AuthPolicy,
+  authMessage,
+  signAgentRequest,
+  signAgentRequestEvm,
+  signAgentRequestV1,
+  verifyAgentRequest,
+} from "../../../keeper/payments/agentAuth";
 import { ServiceError } from "../../../keeper/services/jobService";
 
 describe("signed agent requests (v2: the message names the service)", () => {
@@ -37,7 +45,9 @@ describe("signed agent requests (v2: the message names the service)", () => {
     const t = Number(h["x-agent-timestamp"]);
     expect(code(() => verifyAgentRequest(h, here, "POST", "/api/v1/scrape", body, t + AUTH_MAX_SKEW_MS + 1))).to.equal("UNAUTHORIZED");
     expect(code(() => verifyAgentRequest(h, here, "POST", "/api/v1/scrape", body, t + AUTH_MAX_SKEW_MS))).to.equal("ok");
-    expect(code(() => verifyAgentRequest({ ...h, "x-agent-pubkey": "0xnot" }, here, "POST", "/api/v1/scrape", body))).to.equal("UNAUTHORIZED");
+    expect(code(() => verifyAgentRequest({ ...h, "x-agent-pubkey": "0xnot" }, here, "POST", "/api/v1/scrape", body))).to.equal(
+      "UNAUTHORIZED",
+    );
   });
 
   it("a signature made for another service is refused (UNAUTHORIZED naming this service), even with v1 accepted", () => {
@@ -77,11 +87,19 @@ describe("signed agent requests (v2: the message names the service)", () => {
       const h = await signAgentRequestEvm(w, here.serviceId, "GET", "/api/v1/jobs/j1", "");
       expect(h["x-agent-address"]).to.equal(w.address);
       // The signature is an ordinary personal_sign of the v2 message: any EVM wallet can make it.
-      expect(verifyMessage(authMessage(here.serviceId, "GET", "/api/v1/jobs/j1", Number(h["x-agent-timestamp"]), ""), h["x-agent-signature"])).to.equal(w.address);
+      expect(
+        verifyMessage(authMessage(here.serviceId, "GET", "/api/v1/jobs/j1", Number(h["x-agent-timestamp"]), ""), h["x-agent-signature"]),
+      ).to.equal(w.address);
       expect(verifyAgentRequest(h, here, "GET", "/api/v1/jobs/j1", "")).to.equal(w.address);
-      expect(verifyAgentRequest({ ...h, "x-agent-address": w.address.toLowerCase() }, here, "GET", "/api/v1/jobs/j1", ""), "any case of the address").to.equal(w.address);
+      expect(
+        verifyAgentRequest({ ...h, "x-agent-address": w.address.toLowerCase() }, here, "GET", "/api/v1/jobs/j1", ""),
+        "any case of the address",
+      ).to.equal(w.address);
       expect(code(() => verifyAgentRequest(h, here, "GET", "/api/v1/jobs/j2", ""))).to.equal("UNAUTHORIZED");
-      expect(code(() => verifyAgentRequest(h, { ...here, serviceId: "https://other.example" }, "GET", "/api/v1/jobs/j1", "")), "another service").to.equal("UNAUTHORIZED");
+      expect(
+        code(() => verifyAgentRequest(h, { ...here, serviceId: "https://other.example" }, "GET", "/api/v1/jobs/j1", "")),
+        "another service",
+      ).to.equal("UNAUTHORIZED");
       const t = Number(h["x-agent-timestamp"]);
       expect(code(() => verifyAgentRequest(h, here, "GET", "/api/v1/jobs/j1", "", t + AUTH_MAX_SKEW_MS + 1))).to.equal("UNAUTHORIZED");
     });
@@ -92,7 +110,9 @@ describe("signed agent requests (v2: the message names the service)", () => {
       expect(v({ ...h, "x-agent-address": Wallet.createRandom().address }), "signed by someone else").to.equal("UNAUTHORIZED");
       expect(v({ ...h, "x-agent-address": "0x1234" })).to.equal("UNAUTHORIZED");
       expect(v({ ...h, "x-agent-signature": "0x" + "00".repeat(65) })).to.equal("UNAUTHORIZED");
-      expect(v({ ...h, "x-agent-signature": Buffer.from(h["x-agent-signature"].slice(2), "hex").toString("base64") })).to.equal("UNAUTHORIZED");
+      expect(v({ ...h, "x-agent-signature": Buffer.from(h["x-agent-signature"].slice(2), "hex").toString("base64") })).to.equal(
+        "UNAUTHORIZED",
+      );
       expect(v({ "x-agent-address": h["x-agent-address"], "x-agent-timestamp": h["x-agent-timestamp"] })).to.equal("UNAUTHORIZED");
       expect(v({ ...h, "x-agent-pubkey": k.publicKey.toBase58() })).to.equal("UNAUTHORIZED");
       expect(v(h)).to.equal("ok");

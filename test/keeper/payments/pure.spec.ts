@@ -13,9 +13,11 @@ describe("keeper/payments pure functions", () => {
     expect(parseMemoField(field(["caf\u00e9; [2] x", "b"]))).to.deep.equal(["caf\u00e9; [2] x", "b"]);
     expect(parseMemoField("garbage")).to.deep.equal([]);
     expect(parseMemoField("[99] short"), "a length past the end is not trusted").to.deep.equal([]);
-    fc.assert(fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 40 }), { minLength: 1, maxLength: 4 }), (memos) => {
-      expect(parseMemoField(field(memos))).to.deep.equal(memos);
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 40 }), { minLength: 1, maxLength: 4 }), (memos) => {
+        expect(parseMemoField(field(memos))).to.deep.equal(memos);
+      }),
+    );
   });
 
   it("WATT amounts: exact round trips, decimals enforced, the burn is 0.15 % rounded down", () => {
@@ -28,9 +30,11 @@ describe("keeper/payments pure functions", () => {
     expect(burnOf(100n * 10n ** 9n)).to.equal(150_000_000n);
     expect(burnOf(666n)).to.equal(0n);
     // parseWatt takes at most 18 integer digits of WATT.
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 27n - 1n }), (x) => {
-      expect(parseWatt(formatWatt(x, 9), 9)).to.equal(x);
-      expect(burnOf(x) * 10_000n <= x * 15n && x * 15n < (burnOf(x) + 1n) * 10_000n).to.equal(true);
-    }));
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 10n ** 27n - 1n }), (x) => {
+        expect(parseWatt(formatWatt(x, 9), 9)).to.equal(x);
+        expect(burnOf(x) * 10_000n <= x * 15n && x * 15n < (burnOf(x) + 1n) * 10_000n).to.equal(true);
+      }),
+    );
   });
 });

@@ -41,7 +41,13 @@ describe("keeper pays io.net through LI.FI after a session (whole keeper, stand-
       LIFI_API_URL: lifi.url,
       LIFI_INTEGRATOR: "agentcompute-e2e",
       PAYOUT_PRIVATE_KEY: devWallet(2).privateKey,
-      PAYOUT_DESTINATIONS: JSON.stringify({ ionet: { chain: "SOL", token: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin" } }),
+      PAYOUT_DESTINATIONS: JSON.stringify({
+        ionet: {
+          chain: "SOL",
+          token: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+          address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin",
+        },
+      }),
       PAYOUT_MIN_USDC: "100000",
       PAYOUT_POLL_S: "1",
     };
@@ -57,16 +63,36 @@ describe("keeper pays io.net through LI.FI after a session (whole keeper, stand-
   it("the run's cost is paid out DONE and keeper status --json shows the transfer and the margin", async () => {
     const diamondBefore = await t.usdc().balanceOf(diamond);
     const id = await startSession(t, JSON.stringify({ image: "agentcompute/worker:1", providers: ["ionet"] }), 3600, 2);
-    await until("running on io.net", () => (app.db.prepare("SELECT state, provider FROM sessions WHERE instance_id = ?").get(id) as { state: string; provider: string } | undefined)?.state === "running");
+    await until(
+      "running on io.net",
+      () =>
+        (
+          app.db.prepare("SELECT state, provider FROM sessions WHERE instance_id = ?").get(id) as
+            { state: string; provider: string } | undefined
+        )?.state === "running",
+    );
     await (await t.compute().endSession(id)).wait();
-    await until("transfer DONE", () => (app.db.prepare("SELECT state FROM bridge_transfers").get() as { state: string } | undefined)?.state === "done", 60_000);
+    await until(
+      "transfer DONE",
+      () => (app.db.prepare("SELECT state FROM bridge_transfers").get() as { state: string } | undefined)?.state === "done",
+      60_000,
+    );
     const tr = app.db.prepare("SELECT * FROM bridge_transfers").get() as { amount: string; tx_hash: string };
     expect(tr.amount, "one hour at io.net's 0.30 USD quote").to.equal("300000");
     expect(await t.usdc().balanceOf(diamond)).to.equal(diamondBefore + 300_000n);
 
-    const env = { ...keeperEnv(t, app.dataDir, extra), PATH: process.env.PATH!, HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
+    const env = {
+      ...keeperEnv(t, app.dataDir, extra),
+      PATH: process.env.PATH!,
+      HTTP_PORT: String((app.http.server.address() as { port: number }).port),
+    };
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "status", "--json"], { cwd: path.resolve(__dirname, "..", "..", ".."), env }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+      execFile(
+        process.execPath,
+        ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "status", "--json"],
+        { cwd: path.resolve(__dirname, "..", "..", ".."), env },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      ),
     );
     const status = JSON.parse(out);
     expect(status.payouts.byState.done).to.deep.equal({ count: 1, amount: "300000" });

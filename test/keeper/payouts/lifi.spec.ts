@@ -17,7 +17,9 @@ import { devWallet } from "../../../localnet/chain";
 import { TestBridgeDiamond__factory } from "../../../typechain-types";
 
 const USDC = (n: number) => BigInt(Math.round(n * 1e6));
-const DEST = { ionet: { chain: "SOL", token: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin" } };
+const DEST = {
+  ionet: { chain: "SOL", token: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", address: "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin" },
+};
 
 describe("payouts to providers through LI.FI (stand-in API, real chain, real SDK)", function () {
   this.timeout(120_000);
@@ -35,7 +37,13 @@ describe("payouts to providers through LI.FI (stand-in API, real chain, real SDK
     const d = await new TestBridgeDiamond__factory(t.admin).deploy();
     await d.waitForDeployment();
     diamond = await d.getAddress();
-    lifi = await startLifiStandin({ rpcUrl: t.chain.rpcUrl, chainId: t.deployment.chainId, diamond, pendingPolls: 1, refunderKey: devWallet(0).privateKey });
+    lifi = await startLifiStandin({
+      rpcUrl: t.chain.rpcUrl,
+      chainId: t.deployment.chainId,
+      diamond,
+      pendingPolls: 1,
+      refunderKey: devWallet(0).privateKey,
+    });
     treasury = new Wallet(devWallet(2).privateKey, t.rpc);
     await (await t.usdc(t.admin).mint(treasury.address, USDC(10_000))).wait();
   });
@@ -52,26 +60,39 @@ describe("payouts to providers through LI.FI (stand-in API, real chain, real SDK
   });
 
   const payouts = (o: Partial<{ min: number; maxAttempts: number; slippage: number }> = {}) =>
-    new Payouts(store, treasury, { apiUrl: lifi.url, integrator: "agentcompute-test" }, DEST, {
-      chainId: t.deployment.chainId,
-      usdc: t.deployment.contracts.USDC,
-      minUsdc: USDC(o.min ?? 50),
-      maxSlippage: o.slippage ?? 0.005,
-      maxAttempts: o.maxAttempts ?? 3,
-      pollSeconds: 1,
-    }, silentLog);
+    new Payouts(
+      store,
+      treasury,
+      { apiUrl: lifi.url, integrator: "agentcompute-test" },
+      DEST,
+      {
+        chainId: t.deployment.chainId,
+        usdc: t.deployment.contracts.USDC,
+        minUsdc: USDC(o.min ?? 50),
+        maxSlippage: o.slippage ?? 0.005,
+        maxAttempts: o.maxAttempts ?? 3,
+        pollSeconds: 1,
+      },
+      silentLog,
+    );
   /** What the keeper owes io.net for one finished attempt (as sessions/failover.ts records it). */
   const owe = (provider: string, usdc: number) =>
     db
-      .prepare("INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at, running_at, stopped_at, cost) VALUES (?, 1, ?, 'stopped', ?, 0, 0, 0, 1, ?)")
+      .prepare(
+        "INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at, running_at, stopped_at, cost) VALUES (?, 1, ?, 'stopped', ?, 0, 0, 0, 1, ?)",
+      )
       .run(`0x${(++item).toString(16).padStart(64, "0")}`, provider, USDC(usdc).toString(), USDC(usdc).toString());
   const transfers = () => db.prepare("SELECT * FROM bridge_transfers ORDER BY id").all() as TransferRow[];
   const owed = () => (db.prepare("SELECT count(*) n FROM provision_attempts WHERE bridge_transfer_id IS NULL").get() as { n: number }).n;
   const drive = async (b: Payouts, done: () => boolean) => {
-    await until("payout progress", async () => {
-      await b.tick();
-      return done();
-    }, 60_000);
+    await until(
+      "payout progress",
+      async () => {
+        await b.tick();
+        return done();
+      },
+      60_000,
+    );
   };
   const balance = (a: string) => t.usdc().balanceOf(a);
 
@@ -96,9 +117,19 @@ describe("payouts to providers through LI.FI (stand-in API, real chain, real SDK
     expect(receipt!.to!.toLowerCase()).to.equal(diamond.toLowerCase());
     expect(lifi.statusPolls.get(tr.tx_hash!), "PENDING first, then DONE").to.equal(2);
     const q = lifi.quotes.at(-1)!;
-    expect(q).to.include({ fromAmount: USDC(55).toString(), toChain: "SOL", toToken: DEST.ionet.token, toAddress: DEST.ionet.address, integrator: "agentcompute-test", slippage: "0.005" });
+    expect(q).to.include({
+      fromAmount: USDC(55).toString(),
+      toChain: "SOL",
+      toToken: DEST.ionet.token,
+      toAddress: DEST.ionet.address,
+      integrator: "agentcompute-test",
+      slippage: "0.005",
+    });
     // Every ionet cost is paid by that transfer; spheron's is still owed (no destination).
-    const rows = db.prepare("SELECT provider, bridge_transfer_id FROM provision_attempts").all() as { provider: string; bridge_transfer_id: number | null }[];
+    const rows = db.prepare("SELECT provider, bridge_transfer_id FROM provision_attempts").all() as {
+      provider: string;
+      bridge_transfer_id: number | null;
+    }[];
     expect(rows.filter((r) => r.provider === "ionet").every((r) => r.bridge_transfer_id === tr.id)).to.equal(true);
     expect(rows.filter((r) => r.provider === "spheron").every((r) => r.bridge_transfer_id === null)).to.equal(true);
     expect((await store.payouts.summary(3)).byState.done).to.deep.equal({ count: 1, amount: USDC(55).toString() });
@@ -128,7 +159,9 @@ describe("payouts to providers through LI.FI (stand-in API, real chain, real SDK
   it("a transfer larger than the treasury holds waits (nothing sent) until the claimed USDC is there", async () => {
     const b = payouts({ min: 1 });
     const held = await balance(treasury.address);
-    db.prepare("INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at, cost) VALUES ('0xbig', 1, 'ionet', 'stopped', '0', 0, 0, ?)").run((held + USDC(1)).toString());
+    db.prepare(
+      "INSERT INTO provision_attempts (instance_id, seq, provider, state, price_per_hour, started_at, deadline_at, cost) VALUES ('0xbig', 1, 'ionet', 'stopped', '0', 0, 0, ?)",
+    ).run((held + USDC(1)).toString());
     const nonce = await t.rpc.getTransactionCount(treasury.address);
     await b.tick();
     expect(transfers()[0].state).to.equal("pending");
@@ -183,12 +216,27 @@ describe("payouts to providers through LI.FI (stand-in API, real chain, real SDK
     owe("ionet", 6);
     await b.batch();
     // The state a crash leaves: the signed transaction stored, never broadcast (built as Payouts builds it).
-    const quote = await (await fetch(`${lifi.url}/quote?fromChain=${t.deployment.chainId}&toChain=SOL&fromToken=${t.deployment.contracts.USDC}&toToken=x&fromAddress=${treasury.address}&toAddress=y&fromAmount=${USDC(6)}`)).json();
+    const quote = await (
+      await fetch(
+        `${lifi.url}/quote?fromChain=${t.deployment.chainId}&toChain=SOL&fromToken=${t.deployment.contracts.USDC}&toToken=x&fromAddress=${treasury.address}&toAddress=y&fromAmount=${USDC(6)}`,
+      )
+    ).json();
     await (await t.usdc(treasury).approve(diamond, USDC(6))).wait();
-    const raw = await treasury.signTransaction(await treasury.populateTransaction({ to: quote.transactionRequest.to, data: quote.transactionRequest.data, gasLimit: 300_000n, chainId: t.deployment.chainId }));
+    const raw = await treasury.signTransaction(
+      await treasury.populateTransaction({
+        to: quote.transactionRequest.to,
+        data: quote.transactionRequest.data,
+        gasLimit: 300_000n,
+        chainId: t.deployment.chainId,
+      }),
+    );
     const { Transaction } = await import("ethers");
     const hash = Transaction.from(raw).hash!;
-    db.prepare("UPDATE bridge_transfers SET state = 'signed', raw_tx = ?, tx_hash = ?, tool = 'teststargate' WHERE id = ?").run(raw, hash, transfers()[0].id);
+    db.prepare("UPDATE bridge_transfers SET state = 'signed', raw_tx = ?, tx_hash = ?, tool = 'teststargate' WHERE id = ?").run(
+      raw,
+      hash,
+      transfers()[0].id,
+    );
     const nonce = await t.rpc.getTransactionCount(treasury.address);
     const restarted = payouts({ min: 1 });
     await drive(restarted, () => transfers()[0].state === "done");

@@ -69,7 +69,10 @@ describe("bubblewrap provider: idempotent provisioning", function () {
       p.provision(${JSON.stringify(req)}).then(
         (r) => { process.stdout.write(JSON.stringify(r) + "\\n"); setInterval(() => {}, 1000); },
         (e) => { console.error(e); process.exit(1); });`;
-    const keeper = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+    const keeper = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     keeper.stdout.on("data", (d) => (out += d));

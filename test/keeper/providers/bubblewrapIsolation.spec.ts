@@ -23,14 +23,19 @@ describe("bubblewrap provider: isolation of the workload", function () {
 
   it("runs the command as uid/gid 65534 without capabilities, with no-new-privileges and seccomp", async () => {
     const key = cleanup.track(p, uniqueKey("uid"));
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: spec(["sh", "-c", "id -u; id -g; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo END; sleep 30"]) });
+    await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: spec(["sh", "-c", "id -u; id -g; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo END; sleep 30"]),
+    });
     const out = await output(key, "END");
     const [uid, gid, ...rest] = out.trim().split("\n");
     expect([uid, gid]).to.deep.equal(["65534", "65534"]);
     expect(rest).to.deep.equal(["CapEff:\t0000000000000000", "NoNewPrivs:\t1", "Seccomp:\t2", "END"]);
     // and from the host's side: every process of the workload is owned by 65534
     const { pid, childPid } = p.processes(key)!;
-    for (const q of [pid, childPid!]) expect(execFileSync("ps", ["-o", "uid=", "-p", String(q)], { encoding: "utf8" }).trim()).to.equal("65534");
+    for (const q of [pid, childPid!])
+      expect(execFileSync("ps", ["-o", "uid=", "-p", String(q)], { encoding: "utf8" }).trim()).to.equal("65534");
   });
 
   it("has no network: a TCP connect to a 127.0.0.1 listener opened by the test fails", async () => {
@@ -71,7 +76,11 @@ describe("bubblewrap provider: isolation of the workload", function () {
 
   it("cannot write outside its small /tmp", async () => {
     const key = cleanup.track(p, uniqueKey("fs"));
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: spec(["sh", "-c", "touch /x 2>&1; touch /usr/bin/x 2>&1; echo ok > /tmp/f && cat /tmp/f; echo END; sleep 30"]) });
+    await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: spec(["sh", "-c", "touch /x 2>&1; touch /usr/bin/x 2>&1; echo ok > /tmp/f && cat /tmp/f; echo END; sleep 30"]),
+    });
     const out = await output(key, "END");
     expect(out.match(/Read-only file system/g)).to.have.length(2);
     expect(out).to.include("ok\n");

@@ -14,29 +14,33 @@ import { parseWorkloadConfig } from "../../../keeper/sessions/workloadSpec";
 import { silentLog } from "../shared/chain";
 import { Cleanup, tempDir, testDockerHost } from "./helpers";
 
-describe("bubblewrap provider: its old name \"process\" still reaches it", function () {
+describe('bubblewrap provider: its old name "process" still reaches it', function () {
   this.timeout(30_000);
   const cleanup = new Cleanup();
   afterEach(() => cleanup.run());
 
   it("LOCAL_PROVIDER=process is read as bubblewrap (with a deprecation) and picks it even where a Docker engine is configured", async () => {
     const seen: Deprecation[] = [];
-    const cfg = loadConfig({ LOCAL_PROVIDER: "process", DOCKER_HOST: testDockerHost(), DATA_DIR: cleanup.dir(tempDir()) }, undefined, (d) => seen.push(d));
+    const cfg = loadConfig({ LOCAL_PROVIDER: "process", DOCKER_HOST: testDockerHost(), DATA_DIR: cleanup.dir(tempDir()) }, undefined, (d) =>
+      seen.push(d),
+    );
     expect(cfg.LOCAL_PROVIDER).to.equal("bubblewrap");
-    expect(seen.map((d) => d.message)).to.deep.equal(["LOCAL_PROVIDER=process (in the environment) is deprecated: use LOCAL_PROVIDER=bubblewrap"]);
+    expect(seen.map((d) => d.message)).to.deep.equal([
+      "LOCAL_PROVIDER=process (in the environment) is deprecated: use LOCAL_PROVIDER=bubblewrap",
+    ]);
     const p = await chooseLocalProvider(cfg, silentLog);
     expect(p).to.be.instanceOf(BubblewrapProvider);
     expect(p.name).to.equal("bubblewrap");
   });
 
-  it("a workload config naming provider \"process\" is accepted and read as \"bubblewrap\"", () => {
+  it('a workload config naming provider "process" is accepted and read as "bubblewrap"', () => {
     const hex = hexlify(toUtf8Bytes(JSON.stringify({ command: ["true"], providers: ["ionet", "process", "local"] })));
     expect(parseWorkloadConfig(hex).providers).to.deep.equal(["ionet", "bubblewrap", "local"]);
     const current = hexlify(toUtf8Bytes(JSON.stringify({ command: ["true"], providers: ["bubblewrap"] })));
     expect(parseWorkloadConfig(current).providers).to.deep.equal(["bubblewrap"]);
   });
 
-  it("the registry finds the bubblewrap provider under \"process\" (a session recorded before the rename)", () => {
+  it('the registry finds the bubblewrap provider under "process" (a session recorded before the rename)', () => {
     const local = new BubblewrapProvider({ stateDir: cleanup.dir(tempDir()) });
     const registry = new ProviderRegistry(local, []);
     // has() has no fallback: it tells a found name from an unknown one (get() falls back to local).

@@ -33,7 +33,9 @@ describe("bubblewrap provider: status, deadline, extend, logs, quote", function 
     });
     expect(done).to.deep.equal({ state: "exited", ref, exitCode: 3 });
     // a finished workload is still the session's workload: no second run
-    expect((await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: spec(["sh", "-c", "exit 0"]) })).created).to.equal(false);
+    expect((await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: spec(["sh", "-c", "exit 0"]) })).created).to.equal(
+      false,
+    );
     await p.terminate(key);
     expect((await p.status(key)).state).to.equal("unknown");
   });

@@ -40,7 +40,11 @@ describe("bubblewrap provider: terminate", function () {
 
   it("sends SIGTERM first, so the workload can shut down cleanly", async () => {
     const key = cleanup.track(p, uniqueKey("term"));
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: spec(["sh", "-c", "trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done"]) });
+    await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: spec(["sh", "-c", "trap 'echo got-TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done"]),
+    });
     await waitUntil(() => p.logs(key).stdout.includes("ready"));
     await p.terminate(key);
     expect(p.logs(key).stdout).to.include("got-TERM");

@@ -26,7 +26,11 @@ describe("docker provider: hardened containers", function () {
   it("inspect: no network, read-only root, uid 65534, all capabilities dropped, the requested memory/CPU, pids limit", async () => {
     const key = cleanup.track(p, uniqueKey("inspect"));
     const endsAt = inSeconds(300);
-    const { ref } = await p.provision({ idempotencyKey: key, endsAt, spec: { command: ["sleep", "300"], cpu: 0.25, memoryMb: 48, env: {} } });
+    const { ref } = await p.provision({
+      idempotencyKey: key,
+      endsAt,
+      spec: { command: ["sleep", "300"], cpu: 0.25, memoryMb: 48, env: {} },
+    });
     const info = await p.docker.getContainer(ref).inspect();
     const hc = info.HostConfig;
     expect(hc.NetworkMode).to.equal("none");
@@ -49,8 +53,13 @@ describe("docker provider: hardened containers", function () {
     process.env.AGENTCOMPUTE_KEEPER_SECRET = "0xkeeper-secret-never-inside";
     try {
       const key = cleanup.track(p, uniqueKey("inside"));
-      const script = "id -u; id -g; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; touch /x 2>&1; echo ok > /tmp/f && cat /tmp/f; env; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo END; sleep 300";
-      const { ref } = await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: { command: ["sh", "-c", script], cpu: 0.5, memoryMb: 32, env: { AGENT_VAR: "agent-value" } } });
+      const script =
+        "id -u; id -g; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; touch /x 2>&1; echo ok > /tmp/f && cat /tmp/f; env; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo END; sleep 300";
+      const { ref } = await p.provision({
+        idempotencyKey: key,
+        endsAt: inSeconds(300),
+        spec: { command: ["sh", "-c", script], cpu: 0.5, memoryMb: 32, env: { AGENT_VAR: "agent-value" } },
+      });
       const c = p.docker.getContainer(ref);
       const logs = await waitUntil(async () => {
         const l = demuxDockerLogs((await c.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
@@ -77,7 +86,11 @@ describe("docker provider: hardened containers", function () {
     const script =
       "sh -c 'for i in $(seq 1 100); do sleep 300 & done' 2>/dev/null; set -- /proc/[0-9]*; echo procs=$#; " +
       "kill -9 -1; while set -- /proc/[0-9]*; [ $# -gt 2 ]; do :; done; head -c 200000000 /dev/zero | tail";
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: { command: ["sh", "-c", script], cpu: 0.5, memoryMb: 32, env: {} } });
+    await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: { command: ["sh", "-c", script], cpu: 0.5, memoryMb: 32, env: {} },
+    });
     const s = await waitUntil(async () => {
       const st = await p.status(key);
       return st.state === "exited" ? st : undefined;

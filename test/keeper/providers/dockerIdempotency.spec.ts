@@ -65,7 +65,11 @@ describe("docker provider: idempotent provisioning", function () {
     const key = cleanup.track(p, uniqueKey("created"));
     const spec = createSandboxSpec({ command: ["sleep", "300"], memoryMb: 32 });
     const c = await p.docker.createContainer(
-      buildDockerCreateOptions(spec, { image: "agentcompute/busybox:local", name: p.containerName(key), labels: { [LABEL_SESSION]: key, [LABEL_MANAGED]: "true" } }),
+      buildDockerCreateOptions(spec, {
+        image: "agentcompute/busybox:local",
+        name: p.containerName(key),
+        labels: { [LABEL_SESSION]: key, [LABEL_MANAGED]: "true" },
+      }),
     );
     expect((await p.status(key)).state).to.equal("starting");
     expect(await p.provision(request(key))).to.deep.equal({ ref: c.id, created: false });

@@ -25,7 +25,11 @@ describe("docker provider: status, terminate, errors", function () {
   it("unknown -> running -> exited with the exit code -> removed by terminate (unknown)", async () => {
     const key = cleanup.track(p, uniqueKey("status"));
     expect(await p.status(key)).to.deep.equal({ state: "unknown", ref: "" });
-    const { ref } = await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: { command: ["sh", "-c", "sleep 1; exit 3"], cpu: 0.5, memoryMb: 32, env: {} } });
+    const { ref } = await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: { command: ["sh", "-c", "sleep 1; exit 3"], cpu: 0.5, memoryMb: 32, env: {} },
+    });
     expect(await p.status(key)).to.deep.equal({ state: "running", ref });
     const done = await waitUntil(async () => {
       const s = await p.status(key);
@@ -35,13 +39,20 @@ describe("docker provider: status, terminate, errors", function () {
     await p.terminate(key);
     expect(await p.status(key)).to.deep.equal({ state: "unknown", ref: "" });
     let err: { statusCode?: number } | undefined;
-    await p.docker.getContainer(ref).inspect().catch((e) => (err = e));
+    await p.docker
+      .getContainer(ref)
+      .inspect()
+      .catch((e) => (err = e));
     expect(err?.statusCode).to.equal(404);
   });
 
   it("terminate stops and removes a running container, and is idempotent", async () => {
     const key = cleanup.track(p, uniqueKey("terminate"));
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: { command: ["sleep", "300"], cpu: 0.5, memoryMb: 32, env: {} } });
+    await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: { command: ["sleep", "300"], cpu: 0.5, memoryMb: 32, env: {} },
+    });
     await p.terminate(key);
     await p.terminate(key);
     await p.terminate(uniqueKey("never-provisioned"));
@@ -51,7 +62,13 @@ describe("docker provider: status, terminate, errors", function () {
   it("a missing image fails without retry and without pulling or leaving a container", async () => {
     const key = cleanup.track(p, uniqueKey("noimage"));
     let err: unknown;
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: { image: "agentcompute/does-not-exist:local", command: ["true"], cpu: 0.5, memoryMb: 32, env: {} } }).catch((e) => (err = e));
+    await p
+      .provision({
+        idempotencyKey: key,
+        endsAt: inSeconds(300),
+        spec: { image: "agentcompute/does-not-exist:local", command: ["true"], cpu: 0.5, memoryMb: 32, env: {} },
+      })
+      .catch((e) => (err = e));
     expect(err).to.be.instanceOf(ProvisionError);
     expect((err as ProvisionError).retryable).to.equal(false);
     expect(await p.docker.listContainers({ all: true, filters: { label: [`${LABEL_SESSION}=${key}`] } })).to.deep.equal([]);
@@ -62,7 +79,11 @@ describe("docker provider: status, terminate, errors", function () {
     let err: unknown;
     await p.extend(key, inSeconds(600)).catch((e) => (err = e));
     expect(err).to.be.instanceOf(ProvisionError);
-    await p.provision({ idempotencyKey: key, endsAt: inSeconds(300), spec: { command: ["sleep", "300"], cpu: 0.5, memoryMb: 32, env: {} } });
+    await p.provision({
+      idempotencyKey: key,
+      endsAt: inSeconds(300),
+      spec: { command: ["sleep", "300"], cpu: 0.5, memoryMb: 32, env: {} },
+    });
     await p.extend(key, inSeconds(600));
     const h = await p.health();
     expect(h.ok, h.detail).to.equal(true);
@@ -81,7 +102,9 @@ describe("docker provider: no engine", () => {
       expect(h.detail).to.match(/no Docker engine/);
       expect((await p.quote({ command: ["true"], cpu: 1, memoryMb: 64, env: {} }, 1)).available).to.equal(false);
       let err: unknown;
-      await p.provision({ idempotencyKey: "k", endsAt: inSeconds(300), spec: { command: ["true"], cpu: 1, memoryMb: 64, env: {} } }).catch((e) => (err = e));
+      await p
+        .provision({ idempotencyKey: "k", endsAt: inSeconds(300), spec: { command: ["true"], cpu: 1, memoryMb: 64, env: {} } })
+        .catch((e) => (err = e));
       expect(err).to.be.instanceOf(ProvisionError);
       expect((err as ProvisionError).retryable).to.equal(true);
     } finally {

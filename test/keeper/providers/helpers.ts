@@ -145,7 +145,8 @@ export async function requireDockerEngine(ctx: Mocha.Context): Promise<string> {
     await docker.ping();
   } catch (e) {
     // CI starts an engine (.ci/run sets REQUIRE_DOCKER=1): there a missing engine is a failure, not a skip.
-    if (process.env.REQUIRE_DOCKER === "1") throw new Error(`REQUIRE_DOCKER=1 but no Docker engine answers at ${host}: ${(e as Error).message}`, { cause: e });
+    if (process.env.REQUIRE_DOCKER === "1")
+      throw new Error(`REQUIRE_DOCKER=1 but no Docker engine answers at ${host}: ${(e as Error).message}`, { cause: e });
     console.warn(
       `      [docker tests skipped] no Docker engine answers at ${host} (${(e as Error).message}).\n` +
         `      Start one with: scripts/docker-engine.sh start && scripts/build-images.sh (CI does), or set DOCKER_HOST.`,
@@ -155,7 +156,10 @@ export async function requireDockerEngine(ctx: Mocha.Context): Promise<string> {
   // Idempotent: rebuilds only when the image is missing or was not built by this script (an image
   // whose /tmp is not 1777 would make the tmpfs on /tmp unwritable: Docker copies the image's mode).
   const { execFileSync } = await import("node:child_process");
-  execFileSync("bash", [path.join(REPO, "scripts/build-images.sh")], { env: { ...process.env, DOCKER_HOST: host }, stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync("bash", [path.join(REPO, "scripts/build-images.sh")], {
+    env: { ...process.env, DOCKER_HOST: host },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   return host;
 }
 
@@ -163,7 +167,7 @@ export async function requireDockerEngine(ctx: Mocha.Context): Promise<string> {
 export function demuxDockerLogs(buf: Buffer): { stdout: string; stderr: string } {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  for (let i = 0; i + 8 <= buf.length; ) {
+  for (let i = 0; i + 8 <= buf.length;) {
     const size = buf.readUInt32BE(i + 4);
     (buf[i] === 2 ? err : out).push(buf.subarray(i + 8, i + 8 + size));
     i += 8 + size;

@@ -11,7 +11,17 @@ describe("ionet provider (REST client, stand-in)", function () {
   this.timeout(30_000);
   let s: Awaited<ReturnType<typeof startIonetStandin>>;
   const provider = (key = KEY, requestTimeoutMs = 2_000) =>
-    new IonetProvider({ apiUrl: s.url, apiKey: key, hardwareId: 206, locationIds: [3, 4], gpusPerContainer: 1, trafficPort: 8080, requestTimeoutMs, startDeadlineMs: 2_000, pollMs: 10 });
+    new IonetProvider({
+      apiUrl: s.url,
+      apiKey: key,
+      hardwareId: 206,
+      locationIds: [3, 4],
+      gpusPerContainer: 1,
+      trafficPort: 8080,
+      requestTimeoutMs,
+      startDeadlineMs: 2_000,
+      pollMs: 10,
+    });
   beforeEach(async () => {
     s = await startIonetStandin({ apiKey: KEY, pricePerHour: 0.4, startReads: 2 });
   });
@@ -46,18 +56,26 @@ describe("ionet provider (REST client, stand-in)", function () {
   });
 
   it("errors: wrong key (401, not retryable, key not echoed), timeout and 503 (retryable), failed deployment", async () => {
-    const e1 = await provider("bad-key").provision({ idempotencyKey: "s-1", spec, endsAt: inHours(1) }).catch((e) => e);
+    const e1 = await provider("bad-key")
+      .provision({ idempotencyKey: "s-1", spec, endsAt: inHours(1) })
+      .catch((e) => e);
     expect([e1.retryable, /HTTP 401/.test(e1.message), e1.message.includes("bad-key")]).to.deep.equal([false, true, false]);
     s.faults.hang = true;
-    const e2 = await provider(KEY, 150).provision({ idempotencyKey: "s-2", spec, endsAt: inHours(1) }).catch((e) => e);
+    const e2 = await provider(KEY, 150)
+      .provision({ idempotencyKey: "s-2", spec, endsAt: inHours(1) })
+      .catch((e) => e);
     expect([e2.retryable, /timed out after 150 ms/.test(e2.message)]).to.deep.equal([true, true]);
     s.faults.hang = false;
     s.faults.unavailable = true;
-    const e3 = await provider().provision({ idempotencyKey: "s-3", spec, endsAt: inHours(1) }).catch((e) => e);
+    const e3 = await provider()
+      .provision({ idempotencyKey: "s-3", spec, endsAt: inHours(1) })
+      .catch((e) => e);
     expect([e3.retryable, /HTTP 503/.test(e3.message)]).to.deep.equal([true, true]);
     s.faults.unavailable = false;
     s.faults.failDeploy = true;
-    const e4 = await provider().provision({ idempotencyKey: "s-4", spec, endsAt: inHours(1) }).catch((e) => e);
+    const e4 = await provider()
+      .provision({ idempotencyKey: "s-4", spec, endsAt: inHours(1) })
+      .catch((e) => e);
     expect([e4.retryable, /failed before it ran/.test(e4.message)]).to.deep.equal([false, true]);
   });
 

@@ -15,7 +15,13 @@ function valuesOf(args: string[], flag: string, n = 1): string[][] {
 }
 
 describe("sandbox: bubblewrap arguments from a SandboxSpec", () => {
-  const spec = createSandboxSpec({ command: ["python3", "-c", "print(1)"], env: { AGENT_TOKEN: "abc" }, memoryMb: 128, pids: 32, cpu: 0.5 });
+  const spec = createSandboxSpec({
+    command: ["python3", "-c", "print(1)"],
+    env: { AGENT_TOKEN: "abc" },
+    memoryMb: 128,
+    pids: 32,
+    cpu: 0.5,
+  });
 
   it("unshares every namespace, keeps no network, forbids nested user namespaces, runs as 65534 in a new session", () => {
     const { args } = buildBwrapInvocation(spec, FULL);
@@ -91,7 +97,11 @@ describe("sandbox: bubblewrap arguments from a SandboxSpec", () => {
   });
 
   it("adds extra binds as asked, read-only unless explicitly writable", () => {
-    const s = createSandboxSpec({ command: ["x"], roBinds: [{ source: "/opt/code", target: "/code" }], rwBinds: [{ source: "/var/out", target: "/out" }] });
+    const s = createSandboxSpec({
+      command: ["x"],
+      roBinds: [{ source: "/opt/code", target: "/code" }],
+      rwBinds: [{ source: "/var/out", target: "/out" }],
+    });
     const { args } = buildBwrapInvocation(s, FULL);
     expect(valuesOf(args, "--ro-bind", 2)).to.deep.include(["/opt/code", "/code"]);
     expect(valuesOf(args, "--bind", 2)).to.deep.equal([["/var/out", "/out"]]);

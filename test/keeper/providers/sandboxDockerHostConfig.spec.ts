@@ -3,7 +3,14 @@ import { buildDockerCreateOptions, buildDockerHostConfig } from "../../../keeper
 import { createSandboxSpec, DEFAULT_ENV, MiB } from "../../../keeper/sandbox/sandboxSpec";
 
 describe("sandbox: hardened Docker container from a SandboxSpec", () => {
-  const spec = createSandboxSpec({ command: ["sh", "-c", "echo hi"], env: { AGENT_TOKEN: "abc" }, memoryMb: 96, cpu: 1.5, pids: 40, tmpSizeMb: 16 });
+  const spec = createSandboxSpec({
+    command: ["sh", "-c", "echo hi"],
+    env: { AGENT_TOKEN: "abc" },
+    memoryMb: 96,
+    cpu: 1.5,
+    pids: 40,
+    tmpSizeMb: 16,
+  });
 
   it("no network, read-only root, no capabilities, no-new-privileges, not privileged", () => {
     const hc = buildDockerHostConfig(spec);
@@ -32,7 +39,11 @@ describe("sandbox: hardened Docker container from a SandboxSpec", () => {
   });
 
   it("runs as 65534:65534 with only the workload's environment, labelled and named", () => {
-    const o = buildDockerCreateOptions(spec, { image: "agentcompute/busybox:local", name: "agentcompute-s1", labels: { "agentcompute.session": "s1" } });
+    const o = buildDockerCreateOptions(spec, {
+      image: "agentcompute/busybox:local",
+      name: "agentcompute-s1",
+      labels: { "agentcompute.session": "s1" },
+    });
     expect(o.User).to.equal("65534:65534");
     expect(o.Image).to.equal("agentcompute/busybox:local");
     expect(o.name).to.equal("agentcompute-s1");

@@ -3,7 +3,13 @@ import { expect } from "chai";
 import { cgroupLayout } from "../../../keeper/sandbox/cgroups";
 import { formatDeadline, parseBwrapStatus } from "../../../keeper/sandbox/launch";
 import { parseProcStat } from "../../../keeper/sandbox/procfs";
-import { buildSeccompFilter, seccompProgram, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS } from "../../../keeper/sandbox/seccomp";
+import {
+  buildSeccompFilter,
+  seccompProgram,
+  SECCOMP_RET_ALLOW,
+  SECCOMP_RET_ERRNO,
+  SECCOMP_RET_KILL_PROCESS,
+} from "../../../keeper/sandbox/seccomp";
 import { workloadName } from "../../../keeper/providers/workloadName";
 import { dockerConnection, mapContainerState } from "../../../keeper/providers/docker";
 
@@ -21,7 +27,10 @@ describe("sandbox: seccomp program", () => {
     for (const [i, c] of checks.entries()) expect(4 + i + 1 + c.jt, `jump ${i}`).to.equal(deny);
     expect(checks[0]).to.deep.include({ code: 0x35, k: 0x40000000 }); // x32 syscalls denied
     const nrs = checks.slice(1).map((c) => c.k);
-    for (const nr of [101 /* ptrace */, 165 /* mount */, 272 /* unshare */, 321 /* bpf */, 250 /* keyctl */, 425 /* io_uring_setup */, 298 /* perf_event_open */]) {
+    for (const nr of [
+      101 /* ptrace */, 165 /* mount */, 272 /* unshare */, 321 /* bpf */, 250 /* keyctl */, 425 /* io_uring_setup */,
+      298 /* perf_event_open */,
+    ]) {
       expect(nrs).to.include(nr);
     }
     for (const nr of [0 /* read */, 1 /* write */, 56 /* clone */, 59 /* execve */, 231 /* exit_group */]) expect(nrs).not.to.include(nr);
@@ -49,7 +58,11 @@ describe("sandbox: cgroup layout from /proc/self/{mountinfo,cgroup}", () => {
     const self = "8:pids:/\n4:memory:/svc/keeper\n1:cpu:/\n0::/\n";
     expect(cgroupLayout(v1, self)).to.deep.equal({
       version: 1,
-      parents: { memory: "/sys/fs/cgroup/memory/svc/keeper/agentcompute", pids: "/sys/fs/cgroup/pids/agentcompute", cpu: "/sys/fs/cgroup/cpu/agentcompute" },
+      parents: {
+        memory: "/sys/fs/cgroup/memory/svc/keeper/agentcompute",
+        pids: "/sys/fs/cgroup/pids/agentcompute",
+        cpu: "/sys/fs/cgroup/cpu/agentcompute",
+      },
     });
   });
 
@@ -62,7 +75,11 @@ describe("sandbox: cgroup layout from /proc/self/{mountinfo,cgroup}", () => {
     const mi = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate";
     expect(cgroupLayout(mi, "0::/system.slice/keeper.service\n")).to.deep.equal({
       version: 2,
-      parents: { memory: "/sys/fs/cgroup/system.slice/agentcompute", pids: "/sys/fs/cgroup/system.slice/agentcompute", cpu: "/sys/fs/cgroup/system.slice/agentcompute" },
+      parents: {
+        memory: "/sys/fs/cgroup/system.slice/agentcompute",
+        pids: "/sys/fs/cgroup/system.slice/agentcompute",
+        cpu: "/sys/fs/cgroup/system.slice/agentcompute",
+      },
     });
     expect(cgroupLayout(mi, "0::/\n")?.parents.memory).to.equal("/sys/fs/cgroup/agentcompute");
     expect(cgroupLayout("", "0::/\n")).to.equal(undefined);
@@ -84,7 +101,10 @@ describe("sandbox: small formats", () => {
   it("reads bwrap's JSON status stream and the watchdog's note", () => {
     const text = '{ "child-pid": 77, "pid-namespace": 4026532181 }\n{ "exit-code": 3 }\n';
     expect(parseBwrapStatus(text)).to.deep.equal({ childPid: 77, exitCode: 3 });
-    expect(parseBwrapStatus('{ "child-pid": 5 }\n{ "deadline-reached": 1700000000 }\n{ "exit-')).to.deep.equal({ childPid: 5, deadlineReached: 1700000000 });
+    expect(parseBwrapStatus('{ "child-pid": 5 }\n{ "deadline-reached": 1700000000 }\n{ "exit-')).to.deep.equal({
+      childPid: 5,
+      deadlineReached: 1700000000,
+    });
   });
 
   it("deadline file has a fixed width, so an in-place rewrite never leaves stale bytes", () => {
@@ -106,7 +126,17 @@ describe("sandbox: small formats", () => {
     expect(dockerConnection("/run/docker.sock")).to.deep.equal({ socketPath: "/run/docker.sock" });
     expect(dockerConnection("tcp://127.0.0.1:2375")).to.deep.equal({ host: "127.0.0.1", port: 2375, protocol: "http" });
     expect(() => dockerConnection("ssh://x")).to.throw();
-    const base = { Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, Error: "", StartedAt: "", FinishedAt: "" };
+    const base = {
+      Running: false,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: 0,
+      Error: "",
+      StartedAt: "",
+      FinishedAt: "",
+    };
     expect(mapContainerState({ ...base, Status: "created", ExitCode: 0 })).to.deep.equal({ state: "starting" });
     expect(mapContainerState({ ...base, Status: "running", ExitCode: 0 })).to.deep.equal({ state: "running" });
     expect(mapContainerState({ ...base, Status: "exited", ExitCode: 3 })).to.deep.equal({ state: "exited", exitCode: 3 });

@@ -20,7 +20,10 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
   });
 
   it("runs as uid/gid 65534 with no capabilities, no-new-privileges and the seccomp filter", async () => {
-    const r = await runSandboxed({ command: ["sh", "-c", "id -u; id -g; grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status"] }, OPTS);
+    const r = await runSandboxed(
+      { command: ["sh", "-c", "id -u; id -g; grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status"] },
+      OPTS,
+    );
     expect(r.exitCode).to.equal(0);
     const [uid, gid, ...status] = r.stdout.trim().split("\n");
     expect([uid, gid]).to.deep.equal(["65534", "65534"]);
@@ -47,10 +50,18 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
   it("sees only the environment it was given, never the keeper's", async () => {
     process.env.AGENTCOMPUTE_TEST_KEEPER_SECRET = "keeper-private-key-must-not-leak";
     try {
-      const r = await runSandboxed({ command: ["sh", "-c", "env; cat /proc/1/environ | tr '\\0' '\\n'"], env: { AGENT_VAR: "agent-value" } }, OPTS);
+      const r = await runSandboxed(
+        { command: ["sh", "-c", "env; cat /proc/1/environ | tr '\\0' '\\n'"], env: { AGENT_VAR: "agent-value" } },
+        OPTS,
+      );
       expect(r.stdout).to.include("AGENT_VAR=agent-value");
       expect(r.stdout).not.to.include("keeper-private-key-must-not-leak");
-      const names = new Set(r.stdout.split("\n").filter(Boolean).map((l) => l.slice(0, l.indexOf("="))));
+      const names = new Set(
+        r.stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => l.slice(0, l.indexOf("="))),
+      );
       for (const n of names) expect(["AGENT_VAR", "PATH", "HOME", "LANG", "PWD", "SHLVL", "_"], n).to.include(n);
     } finally {
       delete process.env.AGENTCOMPUTE_TEST_KEEPER_SECRET;
@@ -60,7 +71,11 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
   it("has a read-only root, a writable but size-capped /tmp, and no inherited file descriptors", async () => {
     const r = await runSandboxed(
       {
-        command: ["sh", "-c", "touch /x 2>&1; touch /usr/x 2>&1; echo hi > /tmp/ok && cat /tmp/ok; head -c 3000000 /dev/zero > /tmp/big; echo big=$?; ls /proc/self/fd | tr '\\n' ' '"],
+        command: [
+          "sh",
+          "-c",
+          "touch /x 2>&1; touch /usr/x 2>&1; echo hi > /tmp/ok && cat /tmp/ok; head -c 3000000 /dev/zero > /tmp/big; echo big=$?; ls /proc/self/fd | tr '\\n' ' '",
+        ],
         tmpSizeMb: 1,
       },
       OPTS,
@@ -88,12 +103,18 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
   });
 
   it("runs the job and everything it starts below the keeper's priority (nice 10)", async () => {
-    const r = await runSandboxed({ command: ["sh", "-c", "cut -d' ' -f19 /proc/self/stat; sh -c \"cut -d' ' -f19 /proc/self/stat\""] }, OPTS);
+    const r = await runSandboxed(
+      { command: ["sh", "-c", "cut -d' ' -f19 /proc/self/stat; sh -c \"cut -d' ' -f19 /proc/self/stat\""] },
+      OPTS,
+    );
     expect(r.stdout.trim().split("\n")).to.deep.equal(["10", "10"]);
   });
 
   it("limits memory (cgroup when writable)", async () => {
-    const r = await runSandboxed({ command: ["sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null; echo rc=$?"], memoryMb: 32 }, OPTS);
+    const r = await runSandboxed(
+      { command: ["sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null; echo rc=$?"], memoryMb: 32 },
+      OPTS,
+    );
     expect(r.stdout).to.match(/rc=[1-9]/);
     if (sandboxHost().cgroups?.parents.memory) {
       expect(r.limits.memory).to.equal("cgroup");
@@ -104,7 +125,10 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
 
   it("limits memory with RLIMIT_DATA when no cgroup is available", async () => {
     const host = probeSandboxHost({ cgroups: false });
-    const r = await runSandboxed({ command: ["sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null; echo rc=$?"], memoryMb: 32 }, { ...OPTS, host });
+    const r = await runSandboxed(
+      { command: ["sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null; echo rc=$?"], memoryMb: 32 },
+      { ...OPTS, host },
+    );
     expect(r.limits.memory).to.equal("rlimit-data");
     expect(r.stdout).to.match(/rc=[1-9]/);
     expect(r.stderr).to.match(/memory exhausted|Cannot allocate/);
@@ -112,7 +136,10 @@ describe("sandbox: one-shot runs in bubblewrap", function () {
 
   it("contains a fork bomb (pids limit) and leaves nothing behind", async () => {
     const m = marker();
-    const r = await runSandboxed({ command: ["sh", "-c", `for i in $(seq 1 100); do sleep ${m} & done; echo spawned`], pids: 16 }, { ...OPTS, timeoutMs: 3000 });
+    const r = await runSandboxed(
+      { command: ["sh", "-c", `for i in $(seq 1 100); do sleep ${m} & done; echo spawned`], pids: 16 },
+      { ...OPTS, timeoutMs: 3000 },
+    );
     expect(r.stderr).to.match(/fork|Resource temporarily unavailable/i);
     expect(sleepers(m)).to.deep.equal([]);
   });

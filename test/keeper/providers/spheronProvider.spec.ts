@@ -11,7 +11,15 @@ describe("spheron provider (REST client, stand-in)", function () {
   this.timeout(30_000);
   let s: Awaited<ReturnType<typeof startSpheronStandin>>;
   const provider = (key = KEY, o: Partial<{ requestTimeoutMs: number; startDeadlineMs: number }> = {}) =>
-    new SpheronProvider({ apiUrl: s.url, apiKey: key, instanceType: "DEDICATED", operatingSystem: "ubuntu-22.04", requestTimeoutMs: o.requestTimeoutMs ?? 2_000, startDeadlineMs: o.startDeadlineMs ?? 2_000, pollMs: 10 });
+    new SpheronProvider({
+      apiUrl: s.url,
+      apiKey: key,
+      instanceType: "DEDICATED",
+      operatingSystem: "ubuntu-22.04",
+      requestTimeoutMs: o.requestTimeoutMs ?? 2_000,
+      startDeadlineMs: o.startDeadlineMs ?? 2_000,
+      pollMs: 10,
+    });
   beforeEach(async () => {
     s = await startSpheronStandin({ apiKey: KEY, price: 0.55, startReads: 2 });
   });
@@ -48,7 +56,9 @@ describe("spheron provider (REST client, stand-in)", function () {
   });
 
   it("a wrong key is a non-retryable error that does not echo the key", async () => {
-    const err = await provider("wrong-key").provision({ idempotencyKey: "s-x", spec, endsAt: 0 }).catch((e) => e);
+    const err = await provider("wrong-key")
+      .provision({ idempotencyKey: "s-x", spec, endsAt: 0 })
+      .catch((e) => e);
     expect(err).to.be.instanceOf(ProvisionError);
     expect(err.retryable).to.equal(false);
     expect(err.message).to.match(/HTTP 401/);
@@ -58,23 +68,31 @@ describe("spheron provider (REST client, stand-in)", function () {
   it("an API that hangs times out as a retryable error; 503 is retryable too", async () => {
     s.faults.hang = true;
     const t0 = Date.now();
-    const err = await provider(KEY, { requestTimeoutMs: 200 }).provision({ idempotencyKey: "s-h", spec, endsAt: 0 }).catch((e) => e);
+    const err = await provider(KEY, { requestTimeoutMs: 200 })
+      .provision({ idempotencyKey: "s-h", spec, endsAt: 0 })
+      .catch((e) => e);
     expect(err.retryable).to.equal(true);
     expect(err.message).to.match(/timed out after 200 ms/);
     expect(Date.now() - t0).to.be.lessThan(5_000);
     s.faults.hang = false;
     s.faults.unavailable = true;
-    const e2 = await provider().provision({ idempotencyKey: "s-h", spec, endsAt: 0 }).catch((e) => e);
+    const e2 = await provider()
+      .provision({ idempotencyKey: "s-h", spec, endsAt: 0 })
+      .catch((e) => e);
     expect(e2.retryable).to.equal(true);
     expect(e2.message).to.match(/HTTP 503/);
   });
 
   it("a deployment that fails before running is a non-retryable error; no image is refused up front", async () => {
     s.faults.failDeploy = true;
-    const err = await provider().provision({ idempotencyKey: "s-f", spec, endsAt: 0 }).catch((e) => e);
+    const err = await provider()
+      .provision({ idempotencyKey: "s-f", spec, endsAt: 0 })
+      .catch((e) => e);
     expect(err.retryable).to.equal(false);
     expect(err.message).to.match(/failed before it ran/);
-    const e2 = await provider().provision({ idempotencyKey: "s-n", spec: { ...spec, image: undefined }, endsAt: 0 }).catch((e) => e);
+    const e2 = await provider()
+      .provision({ idempotencyKey: "s-n", spec: { ...spec, image: undefined }, endsAt: 0 })
+      .catch((e) => e);
     expect(e2.message).to.match(/config\.image is required/);
     expect(s.deployments.size).to.equal(1);
   });

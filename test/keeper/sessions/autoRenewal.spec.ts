@@ -38,9 +38,13 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
   });
 
   const session = (id: string) => app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(id) as SessionRow | undefined;
-  const stateIs = (id: string, ...states: string[]) => until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id), 60_000);
+  const stateIs = (id: string, ...states: string[]) =>
+    until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id), 60_000);
   const renewActions = (id: string) =>
-    app.db.prepare("SELECT idempotency_key, state FROM actions WHERE kind = 'renew' AND instance_id = ? ORDER BY id").all(id) as { idempotency_key: string; state: string }[];
+    app.db.prepare("SELECT idempotency_key, state FROM actions WHERE kind = 'renew' AND instance_id = ? ORDER BY id").all(id) as {
+      idempotency_key: string;
+      state: string;
+    }[];
 
   async function runningSession(): Promise<{ id: string; row: SessionRow; cost: bigint }> {
     const id = await startSession(t, WORKLOAD, PERIOD);
@@ -87,8 +91,14 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
 
     const r = (await app.store.autoRenewals.get(id))!;
     expect([r.enabled, r.renewals, r.budget_left, r.last_failure]).to.deep.equal([0, 2, "0", "BudgetExhausted"]);
-    const transitions = app.db.prepare("SELECT to_state, reason FROM session_transitions WHERE instance_id = ? ORDER BY id").all(id) as { to_state: string; reason: string }[];
-    expect(transitions.filter((x) => x.to_state === "renewing").map((x) => x.reason)).to.deep.equal([`SessionRenewed for ${PERIOD} s`, `SessionRenewed for ${PERIOD} s`]);
+    const transitions = app.db.prepare("SELECT to_state, reason FROM session_transitions WHERE instance_id = ? ORDER BY id").all(id) as {
+      to_state: string;
+      reason: string;
+    }[];
+    expect(transitions.filter((x) => x.to_state === "renewing").map((x) => x.reason)).to.deep.equal([
+      `SessionRenewed for ${PERIOD} s`,
+      `SessionRenewed for ${PERIOD} s`,
+    ]);
   });
 
   it("a renewal without allowance fails on chain (PaymentFailed), is recorded, and the session ends normally", async () => {
@@ -133,11 +143,19 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     await until("AutoRenewalSet applied", async () => (await app.store.autoRenewals.get(id))?.enabled === 1);
     const endsAt = session(id)!.ends_at!;
 
-    const env = { ...keeperEnv(t, app.dataDir), PATH: process.env.PATH!, RENEWAL_LEAD_S: String(LEAD), HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
+    const env = {
+      ...keeperEnv(t, app.dataDir),
+      PATH: process.env.PATH!,
+      RENEWAL_LEAD_S: String(LEAD),
+      HTTP_PORT: String((app.http.server.address() as { port: number }).port),
+    };
     const cli = (...args: string[]) =>
       new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args], { cwd: path.resolve(__dirname, "..", "..", ".."), env }, (err, stdout, stderr) =>
-          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args],
+          { cwd: path.resolve(__dirname, "..", "..", ".."), env },
+          (err, stdout, stderr) => resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         ),
       );
     // The keeper may sweep (or claim) while the CLI runs: the status must show the balance as it was
@@ -147,9 +165,20 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     const status = JSON.parse((await cli("status", "--json")).stdout);
     const after = (await c.withdrawable(treasury)).toString();
     const mine = status.autoRenewal.sessions.find((s: { instanceId: string }) => s.instanceId === id);
-    expect(mine).to.deep.include({ on: true, period: PERIOD, budgetLeft: (5n * cost).toString(), maxPerRenewal: cost.toString(), nextRenewalAt: endsAt - LEAD, lastFailure: null });
+    expect(mine).to.deep.include({
+      on: true,
+      period: PERIOD,
+      budgetLeft: (5n * cost).toString(),
+      maxPerRenewal: cost.toString(),
+      nextRenewalAt: endsAt - LEAD,
+      lastFailure: null,
+    });
     const exhausted = status.autoRenewal.sessions.find((s: { lastFailure: string | null }) => s.lastFailure === "BudgetExhausted");
-    expect(exhausted, "the first test's session is listed with its failure").to.deep.include({ on: false, nextRenewalAt: null, budgetLeft: "0" });
+    expect(exhausted, "the first test's session is listed with its failure").to.deep.include({
+      on: false,
+      nextRenewalAt: null,
+      budgetLeft: "0",
+    });
     expect(status.treasury.address).to.equal(treasury);
     expect([before, after]).to.include(status.treasury.withdrawable);
 
@@ -157,7 +186,9 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
     expect(text).to.match(/auto-renewal +\d+ on, \d+ off/);
     expect(text).to.contain(`treasury          ${treasury} withdrawable`);
     const sessions = (await cli("sessions", "--agent", t.agent.address)).stdout;
-    expect(sessions).to.contain(`auto-renewal on: every ${PERIOD} s, max ${cost}, budget left ${5n * cost}, renewed 0x, next ${new Date((endsAt - LEAD) * 1000).toISOString()}`);
+    expect(sessions).to.contain(
+      `auto-renewal on: every ${PERIOD} s, max ${cost}, budget left ${5n * cost}, renewed 0x, next ${new Date((endsAt - LEAD) * 1000).toISOString()}`,
+    );
     expect(sessions).to.contain(", last failure BudgetExhausted at ");
     const json = JSON.parse((await cli("sessions", "--json")).stdout) as { instance_id: string; autoRenewal: unknown }[];
     expect(json.find((s) => s.instance_id === id)!.autoRenewal).to.deep.include({ on: true, period: PERIOD });
@@ -165,7 +196,8 @@ describe("keeper auto-renewal, end to end (real chain, real sandbox)", function 
 
   it("a renew that would revert (RenewalTooEarly) costs no transaction: skipped, recorded, renewal stays on", async () => {
     const c = t.compute();
-    const row = (app.db.prepare("SELECT * FROM sessions WHERE state = 'running' AND duration = 3600 ORDER BY created_at DESC").get() as SessionRow | undefined)!;
+    const row = (app.db.prepare("SELECT * FROM sessions WHERE state = 'running' AND duration = 3600 ORDER BY created_at DESC").get() as
+      SessionRow | undefined)!;
     const id = row.instance_id;
     expect((await app.store.autoRenewals.get(id))!.enabled).to.equal(1);
     // As if the keeper's clock were off by most of an hour: its renew is simulated and refused.

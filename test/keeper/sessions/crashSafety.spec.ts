@@ -20,7 +20,8 @@ import { ConfigSchema } from "../../../keeper/config";
 import { WATCHED_EVENTS } from "../../../keeper/chain/contracts";
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 20);
-const workload = (tag: string) => JSON.stringify({ command: ["sh", "-c", `echo workload-start ${tag}; sleep 3600`], cpu: 0.25, memoryMb: 64 });
+const workload = (tag: string) =>
+  JSON.stringify({ command: ["sh", "-c", `echo workload-start ${tag}; sleep 3600`], cpu: 0.25, memoryMb: 64 });
 
 type Expect = "ended" | "refunded";
 
@@ -55,7 +56,7 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
   /** Restarts the keeper until told to stop, killing each one a random 0-1.5 s after it started work. */
   async function chaosLoop(): Promise<void> {
     let seed = Number(process.env.CRASH_SEED ?? 12345);
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     while (chaos) {
       keeper = startKeeper(env, logs);
       const k = keeper;
@@ -104,7 +105,8 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
     for (let i = 0; i < 2; i++) expected.set(await startSession(t, `{"broken": ${i}`), "refunded");
 
     // Once running on chain: extend one, end the early ones, let the others' paid time run out.
-    for (const id of [...endEarly, ...expire]) await until(`activation of ${id.slice(-4)}`, async () => (await chainStatus(id)) === 2, 240_000);
+    for (const id of [...endEarly, ...expire])
+      await until(`activation of ${id.slice(-4)}`, async () => (await chainStatus(id)) === 2, 240_000);
     await (await t.compute().extendSession(endEarly[0], 600)).wait();
     for (const id of endEarly) await (await t.compute().endSession(id)).wait();
     await t.rpc.send("evm_increaseTime", [120]);
@@ -115,14 +117,18 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
     await loop;
     keeper = startKeeper(env, logs);
     for (const [id, want] of expected) await until(`${id.slice(-4)} ${want}`, () => stateOf(id) === want, 120_000);
-    await until("outbox drained", () => {
-      const db = readDb();
-      try {
-        return (db.prepare("SELECT count(*) n FROM actions WHERE state IN ('queued','sent')").get() as { n: number }).n === 0;
-      } finally {
-        db.close();
-      }
-    }, 60_000);
+    await until(
+      "outbox drained",
+      () => {
+        const db = readDb();
+        try {
+          return (db.prepare("SELECT count(*) n FROM actions WHERE state IN ('queued','sent')").get() as { n: number }).n === 0;
+        } finally {
+          db.close();
+        }
+      },
+      60_000,
+    );
     await keeper.kill("SIGTERM");
     expect(kills).to.be.gte(KILLS);
 
@@ -131,12 +137,18 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
     const db = openDatabase(path.join(dataDir, "keeper.sqlite"));
     try {
       for (const [id, tag] of tags) {
-        const key = (db.prepare("SELECT workload_key FROM sessions WHERE instance_id = ?").get(id) as { workload_key: string }).workload_key;
+        const key = (db.prepare("SELECT workload_key FROM sessions WHERE instance_id = ?").get(id) as { workload_key: string })
+          .workload_key;
         const out = fs.readFileSync(path.join(providerDir, key, "stdout.log"), "utf8");
-        expect(out.split("\n").filter((l) => l === `workload-start ${tag}`), `starts of ${tag}`).to.have.length(1);
+        expect(
+          out.split("\n").filter((l) => l === `workload-start ${tag}`),
+          `starts of ${tag}`,
+        ).to.have.length(1);
       }
       // The keeper's own record agrees: one fresh provisioning per session.
-      const fresh = db.prepare("SELECT instance_id, count(*) n FROM session_transitions WHERE reason = 'provisioned' GROUP BY instance_id").all() as { instance_id: string; n: number }[];
+      const fresh = db
+        .prepare("SELECT instance_id, count(*) n FROM session_transitions WHERE reason = 'provisioned' GROUP BY instance_id")
+        .all() as { instance_id: string; n: number }[];
       for (const f of fresh) expect(f.n, `fresh provisions of ${f.instance_id}`).to.equal(1);
 
       // No outcome mined twice.
@@ -148,11 +160,23 @@ describe("keeper crash safety (SIGKILL at random points, restart on the same dat
       }
       // No event missed or stored twice: the chain's logs up to the cursor, one row each.
       const cursor = Number((db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").get() as { value: string }).value);
-      const chainLogs = await t.rpc.getLogs({ address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge], fromBlock: t.deployment.startBlock, toBlock: cursor });
-      const rows = db.prepare("SELECT tx_hash, log_index, status FROM events").all() as { tx_hash: string; log_index: number; status: string }[];
-      const watched = chainLogs.filter((l) => c.interface.parseLog(l) && (WATCHED_EVENTS as readonly string[]).includes(c.interface.parseLog(l)!.name));
+      const chainLogs = await t.rpc.getLogs({
+        address: [t.deployment.contracts.AgentCompute, t.deployment.contracts.AgentComputeBridge],
+        fromBlock: t.deployment.startBlock,
+        toBlock: cursor,
+      });
+      const rows = db.prepare("SELECT tx_hash, log_index, status FROM events").all() as {
+        tx_hash: string;
+        log_index: number;
+        status: string;
+      }[];
+      const watched = chainLogs.filter(
+        (l) => c.interface.parseLog(l) && (WATCHED_EVENTS as readonly string[]).includes(c.interface.parseLog(l)!.name),
+      );
       expect(rows.filter((r) => r.status !== "applied")).to.deep.equal([]);
-      expect(new Set(rows.map((r) => `${r.tx_hash}:${r.log_index}`))).to.deep.equal(new Set(watched.map((l) => `${l.transactionHash}:${l.index}`)));
+      expect(new Set(rows.map((r) => `${r.tx_hash}:${r.log_index}`))).to.deep.equal(
+        new Set(watched.map((l) => `${l.transactionHash}:${l.index}`)),
+      );
 
       // And the money adds up, per session and in total.
       const cfg = ConfigSchema.parse(env);

@@ -31,7 +31,8 @@ describe("keeper session lifecycle on the docker provider (real engine)", functi
   });
 
   const session = (id: string) => app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(id) as SessionRow | undefined;
-  const stateIs = (id: string, ...states: string[]) => until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id));
+  const stateIs = (id: string, ...states: string[]) =>
+    until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id));
   const containersOf = async (key: string) => docker.listContainers({ all: true, filters: { label: [`${LABEL_SESSION}=${key}`] } });
 
   it("start -> one labelled, hardened container -> extend keeps it -> end removes it and refunds", async () => {

@@ -16,7 +16,8 @@ import type { SessionRow } from "../../../keeper/sessions/lifecycle";
 import type { AttemptRow } from "../../../keeper/sessions/failover";
 
 const SPHERON = 0;
-const workload = (providers: string[]) => JSON.stringify({ image: "agentcompute/worker:1", command: ["sh", "-c", "sleep 3600"], providers });
+const workload = (providers: string[]) =>
+  JSON.stringify({ image: "agentcompute/worker:1", command: ["sh", "-c", "sleep 3600"], providers });
 
 describe("keeper failover between cloud providers (Spheron and io.net stand-ins)", function () {
   this.timeout(120_000);
@@ -53,11 +54,16 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
   });
 
   const session = (id: string) => app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(id) as SessionRow | undefined;
-  const attempts = (id: string) => app.db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq").all(id) as AttemptRow[];
-  const stateIs = (id: string, ...states: string[]) => until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id), 60_000);
+  const attempts = (id: string) =>
+    app.db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq").all(id) as AttemptRow[];
+  const stateIs = (id: string, ...states: string[]) =>
+    until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id), 60_000);
   const outcomes = async (id: string) => {
     const c = t.compute();
-    return (await c.queryFilter(c.filters.OutcomeRecorded(id))).map((o) => ({ outcome: Number(o.args.outcome), ref: o.args.providerRef as string }));
+    return (await c.queryFilter(c.filters.OutcomeRecorded(id))).map((o) => ({
+      outcome: Number(o.args.outcome),
+      ref: o.args.providerRef as string,
+    }));
   };
   const reset = () => {
     for (const f of [spheron.faults, ionet.faults]) for (const k of Object.keys(f)) delete (f as Record<string, unknown>)[k];
@@ -114,7 +120,11 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
     spheron.faults.terminateAfterReads = 2;
     const id = await startSession(t, workload(["ionet"]), 3600, SPHERON);
     await until("ran on spheron", () => attempts(id)[0]?.state === "running" || attempts(id)[0]?.state === "failed", 30_000);
-    await until("moved to io.net", () => attempts(id).length === 2 && attempts(id)[1].state === "running" && session(id)!.state === "running", 60_000);
+    await until(
+      "moved to io.net",
+      () => attempts(id).length === 2 && attempts(id)[1].state === "running" && session(id)!.state === "running",
+      60_000,
+    );
     const a = attempts(id);
     expect(a[0].provider).to.equal("spheron");
     expect(a[0].state).to.equal("failed");
@@ -123,7 +133,10 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
     expect(session(id)!.provider).to.equal("ionet");
     const sph = [...spheron.deployments.values()].filter((d) => d.name === session(id)!.workload_key);
     expect(sph.map((d) => d.status)).to.deep.equal(["terminated"]);
-    const transitions = app.db.prepare("SELECT to_state, reason FROM session_transitions WHERE instance_id = ? ORDER BY id").all(id) as { to_state: string; reason: string }[];
+    const transitions = app.db.prepare("SELECT to_state, reason FROM session_transitions WHERE instance_id = ? ORDER BY id").all(id) as {
+      to_state: string;
+      reason: string;
+    }[];
     expect(transitions.map((x) => x.to_state)).to.deep.equal(["requested", "provisioning", "running", "provisioning", "running"]);
     expect(transitions[3].reason).to.match(/workload lost on spheron .*failing over to ionet/);
     await (await t.compute().endSession(id)).wait();
@@ -133,7 +146,9 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
   it("a provider that keeps failing is marked unhealthy and skipped: later sessions go straight to io.net", async () => {
     reset();
     spheron.faults.failDeploy = true;
-    const health = () => app.db.prepare("SELECT * FROM provider_health WHERE provider = 'spheron'").get() as { consecutive_failures: number; unhealthy_until: number } | undefined;
+    const health = () =>
+      app.db.prepare("SELECT * FROM provider_health WHERE provider = 'spheron'").get() as
+        { consecutive_failures: number; unhealthy_until: number } | undefined;
     for (let i = 0; i < 3 && !((health()?.unhealthy_until ?? 0) > Date.now() / 1000); i++) {
       const id = await startSession(t, workload(["ionet"]), 3600, SPHERON);
       await stateIs(id, "running");
@@ -144,7 +159,10 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
     const rented = spheron.deployments.size;
     const id = await startSession(t, workload(["ionet"]), 3600, SPHERON);
     await stateIs(id, "running");
-    expect(attempts(id).map((x) => x.provider), "spheron not even tried").to.deep.equal(["ionet"]);
+    expect(
+      attempts(id).map((x) => x.provider),
+      "spheron not even tried",
+    ).to.deep.equal(["ionet"]);
     expect(spheron.deployments.size).to.equal(rented);
   });
 
@@ -162,23 +180,44 @@ describe("keeper failover between cloud providers (Spheron and io.net stand-ins)
   it("a providers list naming anything but a known provider is an invalid config: refunded, nothing called", async () => {
     const posts = () => [...spheron.calls, ...ionet.calls].filter((c) => c.method === "POST").length;
     const before = posts();
-    const id = await startSession(t, JSON.stringify({ image: "agentcompute/worker:1", providers: ["http://127.0.0.1:1/evil"] }), 3600, SPHERON);
+    const id = await startSession(
+      t,
+      JSON.stringify({ image: "agentcompute/worker:1", providers: ["http://127.0.0.1:1/evil"] }),
+      3600,
+      SPHERON,
+    );
     const row = await stateIs(id, "refunded");
     expect(row.last_error).to.match(/^invalid config: providers\.0/);
     expect(posts() - before, "nothing rented").to.equal(0);
-    expect([...spheron.calls, ...ionet.calls].filter((c) => c.url.includes(row.workload_key)), "no provider API was called for it").to.deep.equal([]);
+    expect(
+      [...spheron.calls, ...ionet.calls].filter((c) => c.url.includes(row.workload_key)),
+      "no provider API was called for it",
+    ).to.deep.equal([]);
     expect(attempts(id)).to.have.length(0);
   });
 
   it("keeper status --json shows per-session costs against what the agent paid, and the margin", async () => {
-    const env = { ...keeperEnv(t, app.dataDir, extra), PATH: process.env.PATH!, HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
+    const env = {
+      ...keeperEnv(t, app.dataDir, extra),
+      PATH: process.env.PATH!,
+      HTTP_PORT: String((app.http.server.address() as { port: number }).port),
+    };
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "status", "--json"], { cwd: path.resolve(__dirname, "..", "..", ".."), env }, (err, stdout) =>
-        err ? reject(err) : resolve(stdout),
+      execFile(
+        process.execPath,
+        ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", "status", "--json"],
+        { cwd: path.resolve(__dirname, "..", "..", ".."), env },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
       ),
     );
     const status = JSON.parse(out);
-    const rows = status.costs.sessions as { instanceId: string; providers: string[]; agentPaid: string; providerCost: string; margin: string }[];
+    const rows = status.costs.sessions as {
+      instanceId: string;
+      providers: string[];
+      agentPaid: string;
+      providerCost: string;
+      margin: string;
+    }[];
     expect(rows.length).to.be.greaterThan(0);
     for (const r of rows) expect(BigInt(r.margin)).to.equal(BigInt(r.agentPaid) - BigInt(r.providerCost));
     const sum = (k: "agentPaid" | "providerCost") => rows.reduce((s, r) => s + BigInt(r[k]), 0n);

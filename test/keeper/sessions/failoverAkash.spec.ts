@@ -49,8 +49,10 @@ describe("keeper failover from Akash (no bids) to io.net", function () {
   });
 
   const session = (id: string) => app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(id) as SessionRow | undefined;
-  const attempts = (id: string) => app.db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq").all(id) as AttemptRow[];
-  const stateIs = (id: string, ...s: string[]) => until(`session in ${s}`, () => s.includes(session(id)?.state ?? "") && session(id), 90_000);
+  const attempts = (id: string) =>
+    app.db.prepare("SELECT * FROM provision_attempts WHERE instance_id = ? ORDER BY seq").all(id) as AttemptRow[];
+  const stateIs = (id: string, ...s: string[]) =>
+    until(`session in ${s}`, () => s.includes(session(id)?.state ?? "") && session(id), 90_000);
 
   it("no bids on Akash: the session runs on io.net, the agent's next allowed provider", async () => {
     const id = await startSession(t, JSON.stringify({ image: "nginx:1.25", providers: ["ionet"] }), 3600, AKASH);
@@ -69,7 +71,10 @@ describe("keeper failover from Akash (no bids) to io.net", function () {
     expect(attempts(id).map((a) => a.provider)).to.deep.equal(["akash"]);
     const c = t.compute();
     const outcomes = await c.queryFilter(c.filters.OutcomeRecorded(id));
-    expect(outcomes.map((o) => Number(o.args.outcome)), "Provisioning when akash was tried, then Failed").to.deep.equal([4, 2]);
+    expect(
+      outcomes.map((o) => Number(o.args.outcome)),
+      "Provisioning when akash was tried, then Failed",
+    ).to.deep.equal([4, 2]);
     expect(row.refunded).to.equal(row.deposited);
   });
 });

@@ -47,7 +47,11 @@ describe("failover crash safety (SIGKILL mid-attempt, restart on the same databa
         try {
           const d = db();
           try {
-            return d.prepare("SELECT provider, state, seq FROM provision_attempts ORDER BY seq").all() as { provider: string; state: string; seq: number }[];
+            return d.prepare("SELECT provider, state, seq FROM provision_attempts ORDER BY seq").all() as {
+              provider: string;
+              state: string;
+              seq: number;
+            }[];
           } finally {
             d.close();
           }

@@ -31,7 +31,8 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
 
   const session = (id: string) => app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(id) as SessionRow | undefined;
   const chainSession = (id: string) => t.compute().getSession(id);
-  const stateIs = (id: string, ...states: string[]) => until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id));
+  const stateIs = (id: string, ...states: string[]) =>
+    until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id));
 
   it("start -> provisioned and Running on chain -> extend keeps the same workload -> end stops it and refunds", async () => {
     const id = await startSession(t, WORKLOAD);
@@ -129,22 +130,40 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
     app.db.prepare("UPDATE sessions SET refunded = '1' WHERE instance_id = ?").run(victim.instance_id);
     const tampered = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(tampered.ok).to.equal(false);
-    expect(tampered.amountMismatches).to.deep.include({ instanceId: victim.instance_id, field: "refunded", chain: victim.refunded, database: "1" });
+    expect(tampered.amountMismatches).to.deep.include({
+      instanceId: victim.instance_id,
+      field: "refunded",
+      chain: victim.refunded,
+      database: "1",
+    });
     app.db.prepare("UPDATE sessions SET refunded = ? WHERE instance_id = ?").run(victim.refunded, victim.instance_id);
   });
 
   it("the CLI: sessions and status read the database; audit exits 0, then 1 once the database is tampered with", async () => {
-    const env = { ...keeperEnv(t, app.dataDir), PATH: process.env.PATH!, HTTP_PORT: String((app.http.server.address() as { port: number }).port) };
+    const env = {
+      ...keeperEnv(t, app.dataDir),
+      PATH: process.env.PATH!,
+      HTTP_PORT: String((app.http.server.address() as { port: number }).port),
+    };
     // Asynchronous on purpose: the keeper under test runs in this process and must keep answering /health.
     const cli = (...args: string[]) =>
       new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
-        execFile(process.execPath, ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args], { cwd: path.resolve(__dirname, "..", "..", ".."), env }, (err, stdout, stderr) =>
-          resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        execFile(
+          process.execPath,
+          ["-r", "ts-node/register/transpile-only", "keeper/cli.ts", ...args],
+          { cwd: path.resolve(__dirname, "..", "..", ".."), env },
+          (err, stdout, stderr) => resolve({ status: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
         ),
       );
 
-    const sessions = JSON.parse((await cli("sessions", "--json", "--agent", t.agent.address)).stdout) as { instance_id: string; state: string }[];
-    const inDb = app.db.prepare("SELECT instance_id, state FROM sessions ORDER BY created_at DESC").all() as { instance_id: string; state: string }[];
+    const sessions = JSON.parse((await cli("sessions", "--json", "--agent", t.agent.address)).stdout) as {
+      instance_id: string;
+      state: string;
+    }[];
+    const inDb = app.db.prepare("SELECT instance_id, state FROM sessions ORDER BY created_at DESC").all() as {
+      instance_id: string;
+      state: string;
+    }[];
     // Sessions of earlier tests may still be moving between states, so compare the set of sessions and the settled ones.
     expect(sessions.map((x) => x.instance_id)).to.have.members(inDb.map((x) => x.instance_id));
     const settled = (rows: { instance_id: string; state: string }[]) => rows.filter((x) => x.state === "ended" || x.state === "refunded");
@@ -173,7 +192,9 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
       expect(bad.stdout).to.contain(victim.instance_id);
     } finally {
       const cols = Object.keys(saved);
-      app.db.prepare(`INSERT INTO sessions (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`).run(...cols.map((c) => saved[c]));
+      app.db
+        .prepare(`INSERT INTO sessions (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`)
+        .run(...cols.map((c) => saved[c]));
     }
   });
 });

@@ -42,7 +42,8 @@ describe("keeper records Provisioning for cloud sessions (provisioning window)",
   });
 
   const session = (id: string) => app.db.prepare("SELECT * FROM sessions WHERE instance_id = ?").get(id) as SessionRow | undefined;
-  const stateIs = (id: string, ...states: string[]) => until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id), 60_000);
+  const stateIs = (id: string, ...states: string[]) =>
+    until(`session ${id.slice(0, 10)} in ${states}`, () => states.includes(session(id)?.state ?? "") && session(id), 60_000);
   const outcomes = async (id: string) => {
     const c = t.compute();
     return (await c.queryFilter(c.filters.OutcomeRecorded(id))).map((o) => [Number(o.args.outcome), o.args.providerRef as string]);
@@ -58,8 +59,17 @@ describe("keeper records Provisioning for cloud sessions (provisioning window)",
       [OUTCOME.Running, `spheron:${dep.id}`],
     ]);
     expect(await t.compute().provisioningStartedAt(id)).to.be.greaterThan(0n);
-    await until("both outcomes settled in the outbox", () => (app.db.prepare("SELECT count(*) FROM actions WHERE instance_id = ? AND kind = 'recordOutcome' AND state = 'mined'").pluck().get(id) as number) === 2);
-    const keys = app.db.prepare("SELECT idempotency_key, state FROM actions WHERE instance_id = ? AND kind = 'recordOutcome' ORDER BY id").all(id);
+    await until(
+      "both outcomes settled in the outbox",
+      () =>
+        (app.db
+          .prepare("SELECT count(*) FROM actions WHERE instance_id = ? AND kind = 'recordOutcome' AND state = 'mined'")
+          .pluck()
+          .get(id) as number) === 2,
+    );
+    const keys = app.db
+      .prepare("SELECT idempotency_key, state FROM actions WHERE instance_id = ? AND kind = 'recordOutcome' ORDER BY id")
+      .all(id);
     expect(keys).to.deep.equal([
       { idempotency_key: `outcome:${id}:provisioning`, state: "mined" },
       { idempotency_key: `outcome:${id}:running`, state: "mined" },
@@ -98,7 +108,11 @@ describe("keeper records Provisioning for cloud sessions (provisioning window)",
     await (await t.compute().endSession(id)).wait();
     await stateIs(id, "ended");
     await t.mine(3);
-    await until("ingested", async () => Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2);
+    await until(
+      "ingested",
+      async () =>
+        Number(app.db.prepare("SELECT value FROM meta WHERE key = 'cursor.block'").pluck().get()) >= (await t.rpc.getBlockNumber()) - 2,
+    );
     const report = await runAudit(app.store, t.rpc, app.deployment, 2);
     expect(report.ok, formatAudit(report)).to.equal(true);
   });

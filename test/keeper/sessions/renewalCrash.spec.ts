@@ -52,9 +52,12 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
       db.close();
     }
   }
-  const session = (id: string) => query<{ state: string; ends_at: number | null }>("SELECT state, ends_at FROM sessions WHERE instance_id = ?", id)[0];
-  const action = (key: string) => query<{ id: number; state: string; nonce: number | null }>("SELECT id, state, nonce FROM actions WHERE idempotency_key = ?", key)[0];
-  const txsOf = (key: string) => query<{ tx_hash: string }>("SELECT t.tx_hash FROM action_txs t JOIN actions a ON a.id = t.action_id WHERE a.idempotency_key = ?", key);
+  const session = (id: string) =>
+    query<{ state: string; ends_at: number | null }>("SELECT state, ends_at FROM sessions WHERE instance_id = ?", id)[0];
+  const action = (key: string) =>
+    query<{ id: number; state: string; nonce: number | null }>("SELECT id, state, nonce FROM actions WHERE idempotency_key = ?", key)[0];
+  const txsOf = (key: string) =>
+    query<{ tx_hash: string }>("SELECT t.tx_hash FROM action_txs t JOIN actions a ON a.id = t.action_id WHERE a.idempotency_key = ?", key);
   /** The action is stored as sent (its signed transaction written first) and the node has it. */
   async function broadcast(key: string): Promise<boolean> {
     if (action(key)?.state !== "sent") return false;
@@ -89,7 +92,11 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
     await until("running with its end known", () => session(id)?.state === "running" && session(id)!.ends_at !== null, 60_000);
     const cost = await c.getSessionCost(PERIOD, 0);
     await (await c.setAutoRenewal(id, PERIOD, cost, 10n * cost)).wait();
-    await until("AutoRenewalSet applied", () => query("SELECT 1 FROM auto_renewals WHERE instance_id = ? AND enabled = 1", id).length === 1, 30_000);
+    await until(
+      "AutoRenewalSet applied",
+      () => query("SELECT 1 FROM auto_renewals WHERE instance_id = ? AND enabled = 1", id).length === 1,
+      30_000,
+    );
     const end1 = session(id)!.ends_at!;
 
     // Period 1: sent, keeper killed, the transaction mined while it is down.
@@ -132,9 +139,14 @@ describe("keeper auto-renewal across crashes (SIGKILL between send and mine)", f
     expect(renewed.map((e) => Number(e.args.newEndTime))).to.deep.equal([end1 + PERIOD, end2 + PERIOD]);
     expect(renewed.map((e) => e.args.budgetLeft)).to.deep.equal([9n * cost, 8n * cost]);
     expect(txsOf(key1)).to.have.length(1);
-    expect(query("SELECT idempotency_key FROM actions WHERE kind = 'renew' AND instance_id = ? AND idempotency_key IN (?, ?)", id, key1, key2)).to.have.length(2);
+    expect(
+      query("SELECT idempotency_key FROM actions WHERE kind = 'renew' AND instance_id = ? AND idempotency_key IN (?, ?)", id, key1, key2),
+    ).to.have.length(2);
     expect(query("SELECT 1 FROM sessions WHERE instance_id = ? AND state IN ('running', 'renewing')", id)).to.have.length(1);
-    expect(logs.filter((l) => l.msg === "auto-renewal: renew enqueued" && l.instanceId === id).map((l) => l.endsAt)).to.deep.equal([end1, end2]);
+    expect(logs.filter((l) => l.msg === "auto-renewal: renew enqueued" && l.instanceId === id).map((l) => l.endsAt)).to.deep.equal([
+      end1,
+      end2,
+    ]);
 
     await thaw();
     await (await c.stopAutoRenewal(id)).wait();

@@ -62,7 +62,9 @@ export async function startFaultyRpc(upstream: string, rates: Partial<FaultRates
         state.stats.errors++;
         const parsed = JSON.parse(body.toString());
         const err = (id: unknown) => ({ jsonrpc: "2.0", id, error: { code: -32000, message: "header not found" } });
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(Array.isArray(parsed) ? parsed.map((p) => err(p.id)) : err(parsed.id)));
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify(Array.isArray(parsed) ? parsed.map((p) => err(p.id)) : err(parsed.id)));
         return;
       }
       if (random() < r.delay) {
@@ -80,9 +82,10 @@ export async function startFaultyRpc(upstream: string, rates: Partial<FaultRates
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   state.url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  state.close = () => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
+  state.close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return state;
 }

@@ -15,13 +15,29 @@ describe("store: akash deployments and certificate", () => {
   it("records a deployment, updates it, and restarts it as a fresh attempt", async () => {
     const r = await store.akash.insertDeployment(first);
     expect(r).to.include({ state: "creating", dseq: "11", deposited: "0", provider: null });
-    const leased = await store.akash.updateDeployment("k", { state: "leasing", provider: "akash1prov", gseq: 1, oseq: 1, price: "12", deposited: "500" });
+    const leased = await store.akash.updateDeployment("k", {
+      state: "leasing",
+      provider: "akash1prov",
+      gseq: 1,
+      oseq: 1,
+      price: "12",
+      deposited: "500",
+    });
     expect(leased).to.include({ state: "leasing", provider: "akash1prov", price: "12", deposited: "500" });
     expect(await store.akash.activeDeployments()).to.have.length(1);
     await store.akash.updateDeployment("k", { state: "failed", last_error: "AKASH_LEASE_CLOSED" });
     expect(await store.akash.activeDeployments()).to.deep.equal([]);
     const again = await store.akash.restartDeployment("k", "22", 1, "bb");
-    expect(again).to.include({ state: "creating", dseq: "22", attempt: 1, provider: null, price: null, deposited: "0", manifest_hash: "bb", last_error: null });
+    expect(again).to.include({
+      state: "creating",
+      dseq: "22",
+      attempt: 1,
+      provider: null,
+      price: null,
+      deposited: "0",
+      manifest_hash: "bb",
+      last_error: null,
+    });
     expect(await store.akash.deployment("nope")).to.equal(undefined);
   });
 

@@ -26,7 +26,8 @@ describe("ledger and x402 repositories", () => {
       ),
     );
     expect(results.filter((r) => r.status === "fulfilled")).to.have.length(1);
-    for (const r of results.filter((x) => x.status === "rejected")) expect(((r as PromiseRejectedResult).reason as ServiceError).code).to.equal("PAYMENT_INSUFFICIENT");
+    for (const r of results.filter((x) => x.status === "rejected"))
+      expect(((r as PromiseRejectedResult).reason as ServiceError).code).to.equal("PAYMENT_INSUFFICIENT");
     expect((await store.ledger.balance("a")).amount).to.equal(0n);
     expect(rows(store, "SELECT kind FROM watt_ledger WHERE kind = 'charge'")).to.have.length(1);
     store.close();
@@ -58,9 +59,12 @@ describe("ledger and x402 repositories", () => {
   it("a payment is counted once however many callers record it at the same time", async () => {
     const store = openStore(":memory:");
     const v = { signature: "sig-1", memo: "job-1", payer: "p", authorities: ["p"], amount: 10n, slot: 1, blockTime: null };
-    const results = await Promise.allSettled([1, 2, 3].map(() => store.tx(async () => (await tick(), recordPayment(store, v, "job", "p")))));
+    const results = await Promise.allSettled(
+      [1, 2, 3].map(() => store.tx(async () => (await tick(), recordPayment(store, v, "job", "p")))),
+    );
     expect(results.filter((r) => r.status === "fulfilled")).to.have.length(1);
-    for (const r of results.filter((x) => x.status === "rejected")) expect(((r as PromiseRejectedResult).reason as ServiceError).code).to.equal("PAYMENT_ALREADY_USED");
+    for (const r of results.filter((x) => x.status === "rejected"))
+      expect(((r as PromiseRejectedResult).reason as ServiceError).code).to.equal("PAYMENT_ALREADY_USED");
     expect(await store.ledger.isSignatureUsed("sig-1")).to.equal(true);
     // Another transfer naming the same job memo is a second payment for one job: refused too.
     let second: unknown;

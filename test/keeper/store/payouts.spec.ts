@@ -12,8 +12,16 @@ describe("store: payouts", () => {
   afterEach(() => store.close());
 
   const owe = (id: string, provider: string, cost: number) =>
-    store.db.prepare("INSERT INTO provision_attempts (instance_id, seq, provider, state, started_at, deadline_at, cost) VALUES (?, 1, ?, 'stopped', 0, 0, ?)").run(id, provider, String(cost));
-  const paidBy = () => store.db.prepare("SELECT instance_id, bridge_transfer_id FROM provision_attempts ORDER BY instance_id").all() as { instance_id: string; bridge_transfer_id: number | null }[];
+    store.db
+      .prepare(
+        "INSERT INTO provision_attempts (instance_id, seq, provider, state, started_at, deadline_at, cost) VALUES (?, 1, ?, 'stopped', 0, 0, ?)",
+      )
+      .run(id, provider, String(cost));
+  const paidBy = () =>
+    store.db.prepare("SELECT instance_id, bridge_transfer_id FROM provision_attempts ORDER BY instance_id").all() as {
+      instance_id: string;
+      bridge_transfer_id: number | null;
+    }[];
 
   it("batches what is owed at or above the minimum into one transfer, once", async () => {
     owe("a", "ionet", 30);

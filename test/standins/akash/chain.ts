@@ -162,7 +162,14 @@ export class AkashChainStandin {
   readonly txs = new Map<string, TxRec>();
   /** Every tx accepted or rejected, in order, for tests. */
   readonly log: { hash: string; code: number; rawLog: string }[] = [];
-  private mempool: { hash: string; bytes: Uint8Array; signer: string; msgs: { typeUrl: string; value: unknown }[]; memo: string; fee: bigint }[] = [];
+  private mempool: {
+    hash: string;
+    bytes: Uint8Array;
+    signer: string;
+    msgs: { typeUrl: string; value: unknown }[];
+    memo: string;
+    fee: bigint;
+  }[] = [];
   private server?: http.Server;
   private timer?: NodeJS.Timeout;
   private nextAccountNumber = 0;
@@ -175,7 +182,13 @@ export class AkashChainStandin {
   }
 
   fund(address: string, uakt: bigint): void {
-    const acc = this.accounts.get(address) ?? { address, accountNumber: this.nextAccountNumber++, sequence: 0, checkSequence: 0, balance: 0n };
+    const acc = this.accounts.get(address) ?? {
+      address,
+      accountNumber: this.nextAccountNumber++,
+      sequence: 0,
+      checkSequence: 0,
+      balance: 0n,
+    };
     acc.balance += uakt;
     this.accounts.set(address, acc);
   }
@@ -185,7 +198,13 @@ export class AkashChainStandin {
     this.fund(p.owner, 0n);
     if (p.certPem) {
       const der = Buffer.from(p.certPem.replace(/-----[^-]+-----|\s/g, ""), "base64");
-      this.certs.push({ owner: p.owner, serial: BigInt("0x" + createHash("sha256").update(der).digest("hex").slice(0, 14)).toString(), cert: Buffer.from(p.certPem), pubkey: new Uint8Array(), state: "valid" });
+      this.certs.push({
+        owner: p.owner,
+        serial: BigInt("0x" + createHash("sha256").update(der).digest("hex").slice(0, 14)).toString(),
+        cert: Buffer.from(p.certPem),
+        pubkey: new Uint8Array(),
+        state: "valid",
+      });
     }
   }
 
@@ -234,7 +253,15 @@ export class AkashChainStandin {
         code = (err as { code?: number }).code ?? 1;
         rawLog = (err as Error).message;
       }
-      this.txs.set(tx.hash, { hash: tx.hash, height: this.height, code, rawLog, memo: tx.memo, typeUrls: tx.msgs.map((m) => m.typeUrl), bytes: toBase64(tx.bytes) });
+      this.txs.set(tx.hash, {
+        hash: tx.hash,
+        height: this.height,
+        code,
+        rawLog,
+        memo: tx.memo,
+        typeUrls: tx.msgs.map((m) => m.typeUrl),
+        bytes: toBase64(tx.bytes),
+      });
       this.log.push({ hash: tx.hash, code, rawLog });
     }
     this.chargeEscrow();
@@ -242,12 +269,18 @@ export class AkashChainStandin {
   }
 
   private snapshot(): string {
-    const replacer = (_k: string, v: unknown) => (typeof v === "bigint" ? { __big: v.toString() } : v instanceof Uint8Array ? { __u8: toBase64(v) } : v);
+    const replacer = (_k: string, v: unknown) =>
+      typeof v === "bigint" ? { __big: v.toString() } : v instanceof Uint8Array ? { __u8: toBase64(v) } : v;
     return JSON.stringify({ a: [...this.accounts], d: [...this.deployments], b: this.bids, l: this.leases, c: this.certs }, replacer);
   }
 
   private restore(s: string): void {
-    const reviver = (_k: string, v: unknown) => (v && typeof v === "object" && "__big" in v ? BigInt(v.__big as string) : v && typeof v === "object" && "__u8" in v ? fromBase64(v.__u8 as string) : v);
+    const reviver = (_k: string, v: unknown) =>
+      v && typeof v === "object" && "__big" in v
+        ? BigInt(v.__big as string)
+        : v && typeof v === "object" && "__u8" in v
+          ? fromBase64(v.__u8 as string)
+          : v;
     const o = JSON.parse(s, reviver);
     this.accounts.clear();
     for (const [k, v] of o.a) this.accounts.set(k, v);
@@ -282,7 +315,17 @@ export class AkashChainStandin {
       const pricing = Number(d.groups[0]?.resources?.[0]?.price?.amount ?? Infinity);
       for (const p of this.providers) {
         if (p.silent || p.price > pricing) continue;
-        this.bids.push({ owner: d.owner, dseq: d.dseq, gseq: 1, oseq: 1, provider: p.owner, bseq: 0, state: "open", price: p.price, createdAt: this.height });
+        this.bids.push({
+          owner: d.owner,
+          dseq: d.dseq,
+          gseq: 1,
+          oseq: 1,
+          provider: p.owner,
+          bseq: 0,
+          state: "open",
+          price: p.price,
+          createdAt: this.height,
+        });
       }
     }
   }
@@ -316,14 +359,19 @@ export class AkashChainStandin {
         if (!m.hash || m.hash.length !== 32) this.fail(2, "invalid: deployment version hash must be 32 bytes");
         if (!m.groups?.length) this.fail(2, "invalid: no groups");
         const amount = Number(m.deposit?.amount?.amount ?? 0);
-        if (m.deposit?.amount?.denom !== "uakt" || amount < (this.opts.minDeposit ?? 500_000)) this.fail(2, "insufficient deposit: minimum deposit not met");
+        if (m.deposit?.amount?.denom !== "uakt" || amount < (this.opts.minDeposit ?? 500_000))
+          this.fail(2, "insufficient deposit: minimum deposit not met");
         this.debit(signer, BigInt(amount));
         this.deployments.set(deploymentKey(owner, dseq), {
           owner,
           dseq,
           state: "active",
           hash: m.hash,
-          groups: m.groups.map((g) => ({ name: g.name, resources: g.resources.map((r) => ({ count: r.count, price: { denom: r.price?.denom, amount: r.price?.amount } })), attributes: g.requirements?.attributes ?? [] })),
+          groups: m.groups.map((g) => ({
+            name: g.name,
+            resources: g.resources.map((r) => ({ count: r.count, price: { denom: r.price?.denom, amount: r.price?.amount } })),
+            attributes: g.requirements?.attributes ?? [],
+          })),
           createdAt: this.height,
           escrow: amount,
           transferred: 0,
@@ -350,7 +398,15 @@ export class AkashChainStandin {
       case "/akash.market.v1beta5.MsgCreateLease": {
         const b = (value as Decoded<typeof akashV1beta5.MsgCreateLease>).bidId;
         if (b?.owner !== signer) this.fail(4, "unauthorized: bid owner is not the signer");
-        const bid = this.bids.find((x) => x.owner === b.owner && x.dseq === b.dseq.toString() && x.gseq === b.gseq && x.oseq === b.oseq && x.provider === b.provider && x.bseq === b.bseq);
+        const bid = this.bids.find(
+          (x) =>
+            x.owner === b.owner &&
+            x.dseq === b.dseq.toString() &&
+            x.gseq === b.gseq &&
+            x.oseq === b.oseq &&
+            x.provider === b.provider &&
+            x.bseq === b.bseq,
+        );
         if (!bid) this.fail(5, "bid not found");
         if (bid!.state !== "open") this.fail(2, "bid not open");
         const d = this.deployments.get(deploymentKey(bid!.owner, bid!.dseq))!;
@@ -367,7 +423,9 @@ export class AkashChainStandin {
         if (!d) this.fail(5, "deployment not found");
         if (d!.state === "closed") this.fail(2, "deployment closed");
         d!.state = "closed";
-        for (const l of this.leases) if (l.owner === d!.owner && l.dseq === d!.dseq && l.state === "active") Object.assign(l, { state: "closed", closedOn: this.height, reason: 1 });
+        for (const l of this.leases)
+          if (l.owner === d!.owner && l.dseq === d!.dseq && l.state === "active")
+            Object.assign(l, { state: "closed", closedOn: this.height, reason: 1 });
         for (const b of this.bids) if (b.owner === d!.owner && b.dseq === d!.dseq && b.state !== "lost") b.state = "closed";
         // The unspent escrow goes back to the owner.
         const refund = BigInt(Math.floor(d!.escrow));
@@ -410,15 +468,22 @@ export class AkashChainStandin {
     const si = decoded.authInfo.signerInfos;
     if (si.length !== 1 || decoded.signatures.length !== 1) return { code: 4, rawLog: "unauthorized: exactly one signer supported", hash };
     const pk = si[0].publicKey;
-    if (!pk || pk.typeUrl !== "/cosmos.crypto.secp256k1.PubKey") return { code: 4, rawLog: "unauthorized: secp256k1 public key required", hash };
+    if (!pk || pk.typeUrl !== "/cosmos.crypto.secp256k1.PubKey")
+      return { code: 4, rawLog: "unauthorized: secp256k1 public key required", hash };
     const pubkey = PubKey.decode(pk.value).key;
     const signer = toBech32("akash", rawSecp256k1PubkeyToRawAddress(pubkey));
     const acc = this.accounts.get(signer);
     if (!acc) return { code: 9, rawLog: `account ${signer} not found: unknown address`, hash };
     const seq = Number(si[0].sequence);
-    if (seq !== acc.checkSequence) return { code: 32, rawLog: `account sequence mismatch, expected ${acc.checkSequence}, got ${seq}: incorrect account sequence`, hash };
+    if (seq !== acc.checkSequence)
+      return { code: 32, rawLog: `account sequence mismatch, expected ${acc.checkSequence}, got ${seq}: incorrect account sequence`, hash };
     const raw = TxRaw.decode(txBytes);
-    const doc = makeSignBytes({ bodyBytes: raw.bodyBytes, authInfoBytes: raw.authInfoBytes, chainId: this.chainId, accountNumber: BigInt(acc.accountNumber) });
+    const doc = makeSignBytes({
+      bodyBytes: raw.bodyBytes,
+      authInfoBytes: raw.authInfoBytes,
+      chainId: this.chainId,
+      accountNumber: BigInt(acc.accountNumber),
+    });
     const sig = decoded.signatures[0];
     let ok: boolean;
     try {
@@ -427,9 +492,14 @@ export class AkashChainStandin {
       ok = false;
     }
     if (!ok)
-      return { code: 4, rawLog: `signature verification failed; please verify account number (${acc.accountNumber}), sequence (${acc.checkSequence}) and chain-id (${this.chainId}): unauthorized`, hash };
+      return {
+        code: 4,
+        rawLog: `signature verification failed; please verify account number (${acc.accountNumber}), sequence (${acc.checkSequence}) and chain-id (${this.chainId}): unauthorized`,
+        hash,
+      };
     // Another tx of this account may have been checked while this one was verified.
-    if (seq !== acc.checkSequence) return { code: 32, rawLog: `account sequence mismatch, expected ${acc.checkSequence}, got ${seq}: incorrect account sequence`, hash };
+    if (seq !== acc.checkSequence)
+      return { code: 32, rawLog: `account sequence mismatch, expected ${acc.checkSequence}, got ${seq}: incorrect account sequence`, hash };
     const fee = decoded.authInfo.fee?.amount.find((c) => c.denom === "uakt");
     const feeAmount = BigInt(fee?.amount ?? "0");
     if (acc.balance < feeAmount) return { code: 5, rawLog: "insufficient funds to pay fee", hash };
@@ -472,10 +542,27 @@ export class AkashChainStandin {
       } catch {
         return send(400, { code: 3, message: "invalid JSON", details: [] });
       }
-      if (body.mode !== "BROADCAST_MODE_SYNC" && body.mode !== "BROADCAST_MODE_ASYNC") return send(400, { code: 3, message: "unsupported broadcast mode", details: [] });
+      if (body.mode !== "BROADCAST_MODE_SYNC" && body.mode !== "BROADCAST_MODE_ASYNC")
+        return send(400, { code: 3, message: "unsupported broadcast mode", details: [] });
       const r = await this.checkTx(fromBase64(body.tx_bytes ?? ""));
       if (r.code !== 0) this.log.push(r);
-      return send(200, { tx_response: { height: "0", txhash: r.hash, codespace: r.code ? "sdk" : "", code: r.code, data: "", raw_log: r.rawLog, logs: [], info: "", gas_wanted: "0", gas_used: "0", tx: null, timestamp: "", events: [] } });
+      return send(200, {
+        tx_response: {
+          height: "0",
+          txhash: r.hash,
+          codespace: r.code ? "sdk" : "",
+          code: r.code,
+          data: "",
+          raw_log: r.rawLog,
+          logs: [],
+          info: "",
+          gas_wanted: "0",
+          gas_used: "0",
+          tx: null,
+          timestamp: "",
+          events: [],
+        },
+      });
     }
     if (req.method !== "GET") return send(501, { code: 12, message: "Not Implemented", details: [] });
 
@@ -484,7 +571,20 @@ export class AkashChainStandin {
       if (!tx) return notFound(`tx not found: ${m[1]}`);
       return send(200, {
         tx: { body: { messages: tx.typeUrls.map((t) => ({ "@type": t })), memo: tx.memo } },
-        tx_response: { height: String(tx.height), txhash: tx.hash, codespace: tx.code ? "sdk" : "", code: tx.code, data: "", raw_log: tx.rawLog, logs: [], info: "", gas_wanted: "400000", gas_used: "100000", timestamp: new Date().toISOString(), events: [] },
+        tx_response: {
+          height: String(tx.height),
+          txhash: tx.hash,
+          codespace: tx.code ? "sdk" : "",
+          code: tx.code,
+          data: "",
+          raw_log: tx.rawLog,
+          logs: [],
+          info: "",
+          gas_wanted: "400000",
+          gas_used: "100000",
+          timestamp: new Date().toISOString(),
+          events: [],
+        },
       });
     }
     if ((m = p.match(/^\/cosmos\/auth\/v1beta1\/accounts\/(akash1[0-9a-z]+)$/))) {
@@ -502,10 +602,16 @@ export class AkashChainStandin {
     }
     if ((m = p.match(/^\/cosmos\/bank\/v1beta1\/balances\/(akash1[0-9a-z]+)$/))) {
       const a = this.accounts.get(m[1]);
-      return send(200, { balances: a && a.balance > 0n ? [{ denom: "uakt", amount: a.balance.toString() }] : [], pagination: { next_key: null, total: a ? "1" : "0" } });
+      return send(200, {
+        balances: a && a.balance > 0n ? [{ denom: "uakt", amount: a.balance.toString() }] : [],
+        pagination: { next_key: null, total: a ? "1" : "0" },
+      });
     }
     if (p === "/cosmos/base/tendermint/v1beta1/node_info") {
-      return send(200, { default_node_info: { network: this.chainId, version: "0.38.0", moniker: "standin" }, application_version: { name: "akash", app_name: "akash", version: "standin" } });
+      return send(200, {
+        default_node_info: { network: this.chainId, version: "0.38.0", moniker: "standin" },
+        application_version: { name: "akash", app_name: "akash", version: "standin" },
+      });
     }
     if (p === "/akash/deployment/v1beta4/deployments/info") {
       const d = this.deployments.get(deploymentKey(q.get("id.owner") ?? "", q.get("id.dseq") ?? ""));
@@ -516,34 +622,93 @@ export class AkashChainStandin {
       const owner = q.get("filters.owner");
       const state = q.get("filters.state");
       const dseq = q.get("filters.dseq");
-      const list = [...this.deployments.values()].filter((d) => (!owner || d.owner === owner) && (!state || d.state === state) && (!dseq || dseq === "0" || d.dseq === dseq));
-      return send(200, { deployments: list.map((d) => this.deploymentJson(d)), pagination: { next_key: null, total: String(list.length) } });
+      const list = [...this.deployments.values()].filter(
+        (d) => (!owner || d.owner === owner) && (!state || d.state === state) && (!dseq || dseq === "0" || d.dseq === dseq),
+      );
+      return send(200, {
+        deployments: list.map((d) => this.deploymentJson(d)),
+        pagination: { next_key: null, total: String(list.length) },
+      });
     }
     if (p === "/akash/market/v1beta5/bids/list") {
       const list = this.bids.filter((b) => matches(b, q, "filters."));
       const Q = akashV1beta5.QueryBidsResponse;
-      return send(200, Q.toJSON(Q.fromPartial({ bids: list.map((b) => ({ bid: { id: { ...b, dseq: b.dseq as never }, state: bidState(b.state), price: { denom: "uakt", amount: decimal(b.price) }, createdAt: b.createdAt as never } })) as never, pagination: { total: list.length as never } })));
+      return send(
+        200,
+        Q.toJSON(
+          Q.fromPartial({
+            bids: list.map((b) => ({
+              bid: {
+                id: { ...b, dseq: b.dseq as never },
+                state: bidState(b.state),
+                price: { denom: "uakt", amount: decimal(b.price) },
+                createdAt: b.createdAt as never,
+              },
+            })) as never,
+            pagination: { total: list.length as never },
+          }),
+        ),
+      );
     }
     if (p === "/akash/market/v1beta5/leases/list") {
       const list = this.leases.filter((l) => matches(l, q, "filters."));
       const Q = akashV1beta5.QueryLeasesResponse;
-      return send(200, Q.toJSON(Q.fromPartial({ leases: list.map((l) => ({ lease: { id: { ...l, dseq: l.dseq as never }, state: leaseState(l.state), price: { denom: "uakt", amount: decimal(l.price) }, createdAt: l.createdAt as never, closedOn: l.closedOn as never, reason: l.reason } })) as never, pagination: { total: list.length as never } })));
+      return send(
+        200,
+        Q.toJSON(
+          Q.fromPartial({
+            leases: list.map((l) => ({
+              lease: {
+                id: { ...l, dseq: l.dseq as never },
+                state: leaseState(l.state),
+                price: { denom: "uakt", amount: decimal(l.price) },
+                createdAt: l.createdAt as never,
+                closedOn: l.closedOn as never,
+                reason: l.reason,
+              },
+            })) as never,
+            pagination: { total: list.length as never },
+          }),
+        ),
+      );
     }
     if (p === "/akash/cert/v1/certificates/list") {
       const owner = q.get("filter.owner");
       const state = q.get("filter.state");
       const list = this.certs.filter((c) => (!owner || c.owner === owner) && (!state || c.state === state));
       const Q = akashV1.QueryCertificatesResponse;
-      return send(200, Q.toJSON(Q.fromPartial({ certificates: list.map((c) => ({ certificate: { state: c.state === "valid" ? 1 : 2, cert: c.cert, pubkey: c.pubkey }, serial: c.serial })), pagination: { total: list.length as never } })));
+      return send(
+        200,
+        Q.toJSON(
+          Q.fromPartial({
+            certificates: list.map((c) => ({
+              certificate: { state: c.state === "valid" ? 1 : 2, cert: c.cert, pubkey: c.pubkey },
+              serial: c.serial,
+            })),
+            pagination: { total: list.length as never },
+          }),
+        ),
+      );
     }
     if ((m = p.match(/^\/akash\/provider\/v1beta4\/providers\/(akash1[0-9a-z]+)$/))) {
       const pr = this.providers.find((x) => x.owner === m![1]);
       if (!pr) return notFound("invalid provider: address not found");
-      return send(200, { provider: { owner: pr.owner, host_uri: pr.hostUri, attributes: Object.entries(pr.attributes).map(([key, value]) => ({ key, value })), info: { email: "", website: "" } } });
+      return send(200, {
+        provider: {
+          owner: pr.owner,
+          host_uri: pr.hostUri,
+          attributes: Object.entries(pr.attributes).map(([key, value]) => ({ key, value })),
+          info: { email: "", website: "" },
+        },
+      });
     }
     if ((m = p.match(/^\/akash\/audit\/v1\/audit\/attributes\/(akash1[0-9a-z]+)\/list$/))) {
       const pr = this.providers.find((x) => x.owner === m![1]);
-      const list = (pr?.auditedBy ?? []).map((auditor) => ({ owner: pr!.owner, auditor, attributes: Object.entries(pr!.attributes).map(([key, value]) => ({ key, value })) }));
+      const list = (pr?.auditedBy ?? []).map((auditor) => ({
+        owner: pr!.owner,
+        auditor,
+        attributes: Object.entries(pr!.attributes).map(([key, value]) => ({ key, value })),
+      }));
       return send(200, { providers: list, pagination: { next_key: null, total: String(list.length) } });
     }
     return send(501, { code: 12, message: `Not Implemented: ${p}`, details: [] });
@@ -553,7 +718,12 @@ export class AkashChainStandin {
     const Q = akashV1beta4.QueryDeploymentResponse;
     return Q.toJSON(
       Q.fromPartial({
-        deployment: { id: { owner: d.owner, dseq: d.dseq as never }, state: d.state === "active" ? 1 : 2, hash: d.hash, createdAt: d.createdAt as never },
+        deployment: {
+          id: { owner: d.owner, dseq: d.dseq as never },
+          state: d.state === "active" ? 1 : 2,
+          hash: d.hash,
+          createdAt: d.createdAt as never,
+        },
         groups: [],
         escrowAccount: {
           id: { scope: 1, xid: deploymentKey(d.owner, d.dseq) },
@@ -563,7 +733,13 @@ export class AkashChainStandin {
             transferred: [{ denom: "uakt", amount: decimal(d.transferred) }],
             settledAt: this.height as never,
             funds: [{ denom: "uakt", amount: decimal(d.escrow) }],
-            deposits: d.deposits.map((x) => ({ owner: x.owner, height: x.height as never, source: 1, balance: { denom: "uakt", amount: decimal(x.amount) }, direct: true })),
+            deposits: d.deposits.map((x) => ({
+              owner: x.owner,
+              height: x.height as never,
+              source: 1,
+              balance: { denom: "uakt", amount: decimal(x.amount) },
+              direct: true,
+            })),
           },
         },
       }),
@@ -584,7 +760,11 @@ function leaseState(s: LeaseRec["state"]): number {
   return { active: 1, insufficient_funds: 2, closed: 3 }[s];
 }
 
-function matches(x: { owner: string; dseq: string; gseq: number; oseq: number; provider: string; state: string }, q: URLSearchParams, prefix: string): boolean {
+function matches(
+  x: { owner: string; dseq: string; gseq: number; oseq: number; provider: string; state: string },
+  q: URLSearchParams,
+  prefix: string,
+): boolean {
   const f = (k: string) => q.get(prefix + k);
   if (f("owner") && f("owner") !== x.owner) return false;
   if (f("dseq") && f("dseq") !== "0" && f("dseq") !== x.dseq) return false;

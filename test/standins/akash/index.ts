@@ -41,7 +41,12 @@ export async function startAkashNetwork(opts: ChainStandinOptions & { providers:
   const restUrl = await chain.start();
   const providers: AkashProviderStandin[] = [];
   for (const p of opts.providers) {
-    const sp = new AkashProviderStandin(chain, randomAddress(), { price: p.price, attributes: p.attributes ?? {}, auditedBy: p.auditedBy ?? [], silent: p.silent });
+    const sp = new AkashProviderStandin(chain, randomAddress(), {
+      price: p.price,
+      attributes: p.attributes ?? {},
+      auditedBy: p.auditedBy ?? [],
+      silent: p.silent,
+    });
     await sp.start();
     providers.push(sp);
   }

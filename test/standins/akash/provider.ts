@@ -72,7 +72,9 @@ export class AkashProviderStandin {
     if (!cn) return { status: 403, reason: "certificate has no CN" };
     const now = Date.now();
     if (new Date(x.validFrom).getTime() > now || new Date(x.validTo).getTime() < now) return { status: 403, reason: "certificate expired" };
-    const onChain = this.chain.certs.find((c) => c.owner === cn && c.state === "valid" && new X509Certificate(Buffer.from(c.cert)).raw.equals(peer.raw));
+    const onChain = this.chain.certs.find(
+      (c) => c.owner === cn && c.state === "valid" && new X509Certificate(Buffer.from(c.cert)).raw.equals(peer.raw),
+    );
     if (!onChain) return { status: 403, reason: "certificate not published on chain for " + cn };
     return { owner: cn };
   }
@@ -97,7 +99,9 @@ export class AkashProviderStandin {
     let m: RegExpMatchArray | null;
     if (req.method === "PUT" && (m = url.pathname.match(/^\/deployment\/(\d+)\/manifest$/))) {
       const dseq = m[1];
-      const lease = this.chain.leases.find((l) => l.owner === owner && l.dseq === dseq && l.provider === this.owner && l.state === "active");
+      const lease = this.chain.leases.find(
+        (l) => l.owner === owner && l.dseq === dseq && l.provider === this.owner && l.state === "active",
+      );
       if (!lease) {
         this.refusals.push("no active lease");
         return send(404, "lease not found");
@@ -109,7 +113,10 @@ export class AkashProviderStandin {
         return send(400, "invalid manifest JSON");
       }
       const d = this.chain.deployments.get(`${owner}/${dseq}`)!;
-      const version = crypto.createHash("sha256").update(goEscape(stableStringify(manifest) ?? "")).digest();
+      const version = crypto
+        .createHash("sha256")
+        .update(goEscape(stableStringify(manifest) ?? ""))
+        .digest();
       if (!version.equals(Buffer.from(d.hash))) {
         this.refusals.push("manifest version mismatch");
         return send(400, "manifest version validation failed");
@@ -122,18 +129,37 @@ export class AkashProviderStandin {
     }
     if (req.method === "GET" && (m = url.pathname.match(/^\/lease\/(\d+)\/(\d+)\/(\d+)\/status$/))) {
       const [, dseq, gseq, oseq] = m;
-      const lease = this.chain.leases.find((l) => l.owner === owner && l.dseq === dseq && l.gseq === Number(gseq) && l.oseq === Number(oseq) && l.provider === this.owner);
+      const lease = this.chain.leases.find(
+        (l) => l.owner === owner && l.dseq === dseq && l.gseq === Number(gseq) && l.oseq === Number(oseq) && l.provider === this.owner,
+      );
       if (!lease || lease.state !== "active") return send(404, "lease not found");
       const sent = this.manifests.get(dseq);
       if (!sent) return send(404, "manifest not received");
       const ready = Date.now() - sent.at >= this.faults.startupMs ? 1 : 0;
       const services: Record<string, unknown> = {};
       const forwarded: Record<string, unknown[]> = {};
-      const groups = (sent.manifest as { services: { name: string; expose?: { port: number; externalPort: number; proto: string }[] }[] }[]) ?? [];
+      const groups =
+        (sent.manifest as { services: { name: string; expose?: { port: number; externalPort: number; proto: string }[] }[] }[]) ?? [];
       for (const g of groups)
         for (const s of g.services ?? []) {
-          services[s.name] = { name: s.name, available: ready, total: 1, uris: [], observed_generation: 1, replicas: 1, updated_replicas: 1, ready_replicas: ready, available_replicas: ready };
-          forwarded[s.name] = (s.expose ?? []).map((e, i) => ({ host: "127.0.0.1", port: e.port, externalPort: 30000 + i, proto: e.proto ?? "TCP", name: s.name }));
+          services[s.name] = {
+            name: s.name,
+            available: ready,
+            total: 1,
+            uris: [],
+            observed_generation: 1,
+            replicas: 1,
+            updated_replicas: 1,
+            ready_replicas: ready,
+            available_replicas: ready,
+          };
+          forwarded[s.name] = (s.expose ?? []).map((e, i) => ({
+            host: "127.0.0.1",
+            port: e.port,
+            externalPort: 30000 + i,
+            proto: e.proto ?? "TCP",
+            name: s.name,
+          }));
         }
       return send(200, { services, forwarded_ports: forwarded, ips: null });
     }

@@ -37,14 +37,23 @@ export async function startIonetStandin(opts: { apiKey: string; pricePerHour?: n
     if (req.headers["x-api-key"] !== opts.apiKey) return reply.code(401).send({ detail: "Invalid API key" });
   });
   const price = () => opts.pricePerHour ?? 0.4;
-  const view = (d: IoDeployment) => ({ started_at: d.started_at, id: d.id, resource_private_name: d.resource_private_name, status: d.status, hardware_id: d.hardware_id, duration_hours: d.duration_hours, brand_name: "NVIDIA", hardware_name: "RTX 4090", amount_paid: d.duration_hours * price() });
+  const view = (d: IoDeployment) => ({
+    started_at: d.started_at,
+    id: d.id,
+    resource_private_name: d.resource_private_name,
+    status: d.status,
+    hardware_id: d.hardware_id,
+    duration_hours: d.duration_hours,
+    brand_name: "NVIDIA",
+    hardware_name: "RTX 4090",
+    amount_paid: d.duration_hours * price(),
+  });
   const advance = (d: IoDeployment) => {
     d.reads++;
     if (d.status === "deployment requested" && d.reads >= (opts.startReads ?? 1)) {
       d.status = faults.failDeploy ? "failed" : "running";
       if (d.status === "running") d.started_at = new Date().toISOString();
-    }
-    else if (d.status === "running") {
+    } else if (d.status === "running") {
       d.runningReads++;
       if (faults.terminateAfterReads !== undefined && d.runningReads > faults.terminateAfterReads) d.status = "destroyed";
     }
@@ -70,8 +79,19 @@ export async function startIonetStandin(opts: { apiKey: string; pricePerHour?: n
     };
   });
   app.post(`${BASE}/deploy`, async (req, reply) => {
-    const b = req.body as Record<string, unknown> & { container_config?: Record<string, unknown>; registry_config?: Record<string, unknown> };
-    for (const k of ["resource_private_name", "duration_hours", "gpus_per_container", "hardware_id", "location_ids", "container_config", "registry_config"]) {
+    const b = req.body as Record<string, unknown> & {
+      container_config?: Record<string, unknown>;
+      registry_config?: Record<string, unknown>;
+    };
+    for (const k of [
+      "resource_private_name",
+      "duration_hours",
+      "gpus_per_container",
+      "hardware_id",
+      "location_ids",
+      "container_config",
+      "registry_config",
+    ]) {
       if (b?.[k] === undefined) return reply.code(422).send({ detail: [{ loc: ["body", k], msg: "Field required", type: "missing" }] });
     }
     if (faults.noCapacity) return reply.code(400).send({ detail: "No available hardware for the requested configuration" });

@@ -34,7 +34,8 @@ export async function startSpheronStandin(opts: { apiKey: string; price?: number
     if (faults.hang) await hangUntilClosed(closing.signal);
     if (faults.unavailable) return reply.code(503).send({ error: "Service Unavailable" });
     if (req.url.startsWith("/api/providers")) return;
-    if (req.headers.authorization !== `Bearer ${opts.apiKey}`) return reply.code(401).send({ error: "Unauthorized", message: "Invalid API key" });
+    if (req.headers.authorization !== `Bearer ${opts.apiKey}`)
+      return reply.code(401).send({ error: "Unauthorized", message: "Invalid API key" });
   });
   const offer = () => ({
     offerId: "rtx-4090-spheron-ai-1",
@@ -59,7 +60,12 @@ export async function startSpheronStandin(opts: { apiKey: string; price?: number
     }
   };
   app.get("/api/providers", async () => ["spheron-ai"]);
-  app.get("/api/gpu-offers", async () => ({ data: faults.noCapacity ? [] : [offer()], total: faults.noCapacity ? 0 : 1, page: 1, limit: 50 }));
+  app.get("/api/gpu-offers", async () => ({
+    data: faults.noCapacity ? [] : [offer()],
+    total: faults.noCapacity ? 0 : 1,
+    page: 1,
+    limit: 50,
+  }));
   app.post("/api/deployments", async (req, reply) => {
     const b = req.body as Record<string, unknown>;
     if (faults.noCapacity) return reply.code(400).send({ error: "Bad Request", message: "Offer not available" });

@@ -23,13 +23,20 @@ export interface FacilitatorStandin {
   close(): Promise<void>;
 }
 
-export async function startFacilitatorStandin(opts: { solanaRpcUrl: string; network: string; feePayer?: Keypair }): Promise<FacilitatorStandin> {
+export async function startFacilitatorStandin(opts: {
+  solanaRpcUrl: string;
+  network: string;
+  feePayer?: Keypair;
+}): Promise<FacilitatorStandin> {
   const feePayer = opts.feePayer ?? Keypair.generate();
   const signer = toFacilitatorSvmSigner(await createKeyPairSignerFromBytes(feePayer.secretKey), { defaultRpcUrl: opts.solanaRpcUrl });
   const facilitator = new x402Facilitator().register(opts.network as Network, new ExactSvmScheme(signer));
   const calls = { verify: 0, settle: 0, supported: 0 };
   const faults: FacilitatorStandin["faults"] = { loseSettleAnswers: 0 };
-  const json = (res: http.ServerResponse, status: number, body: unknown) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
+  const json = (res: http.ServerResponse, status: number, body: unknown) =>
+    res
+      .writeHead(status, { "content-type": "application/json" })
+      .end(JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -44,7 +51,8 @@ export async function startFacilitatorStandin(opts: { solanaRpcUrl: string; netw
         }
         if (req.method !== "POST" || (path !== "/verify" && path !== "/settle")) return json(res, 404, { error: "not found" });
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { paymentPayload?: unknown; paymentRequirements?: unknown };
-        if (!body.paymentPayload || !body.paymentRequirements) return json(res, 400, { error: "paymentPayload and paymentRequirements are required" });
+        if (!body.paymentPayload || !body.paymentRequirements)
+          return json(res, 400, { error: "paymentPayload and paymentRequirements are required" });
         if (path === "/verify") {
           calls.verify++;
           return json(res, 200, await facilitator.verify(body.paymentPayload as never, body.paymentRequirements as never));

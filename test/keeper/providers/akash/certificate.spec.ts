@@ -19,7 +19,8 @@ describe("akash client certificate: created and published once, kept across rest
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const certTxs = () => [...net.chain.txs.values()].filter((t) => t.code === 0 && t.typeUrls.includes("/akash.cert.v1.MsgCreateCertificate"));
+  const certTxs = () =>
+    [...net.chain.txs.values()].filter((t) => t.code === 0 && t.typeUrls.includes("/akash.cert.v1.MsgCreateCertificate"));
 
   it("publishes the certificate with the first deployment and reuses it after a restart", async () => {
     const file = path.join(dir, "keeper.sqlite");

@@ -9,14 +9,20 @@ const DAY = 86_400;
 describe("akash escrow top-up: 24 h look-ahead plus a fixed runway", () => {
   it("does nothing while the escrow covers the look-ahead", () => {
     // 6 uakt/block at 6 s = 1 uakt/s: a day needs 86 400.
-    expect(topUpAmount({ balance: 86_400, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: DAY, remainingS: 10 * DAY })).to.equal(0);
+    expect(topUpAmount({ balance: 86_400, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: DAY, remainingS: 10 * DAY })).to.equal(
+      0,
+    );
   });
   it("tops up to look-ahead + runway when the escrow would run dry within the look-ahead", () => {
-    expect(topUpAmount({ balance: 50_000, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: DAY, remainingS: 10 * DAY })).to.equal(2 * DAY - 50_000);
+    expect(topUpAmount({ balance: 50_000, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: DAY, remainingS: 10 * DAY })).to.equal(
+      2 * DAY - 50_000,
+    );
   });
   it("never plans beyond the session's paid end plus the runway", () => {
     // 2 hours left: needs 7 200; target 7 200 + runway 3 600.
-    expect(topUpAmount({ balance: 1_000, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: 3_600, remainingS: 7_200 })).to.equal(10_800 - 1_000);
+    expect(topUpAmount({ balance: 1_000, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: 3_600, remainingS: 7_200 })).to.equal(
+      10_800 - 1_000,
+    );
     expect(topUpAmount({ balance: 7_200, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: 3_600, remainingS: 7_200 })).to.equal(0);
     expect(topUpAmount({ balance: 0, ratePerBlock: 6, blockTimeS: 6, lookaheadS: DAY, runwayS: 3_600, remainingS: 0 })).to.equal(0);
   });
@@ -34,7 +40,8 @@ describe("akash escrow top-up: 24 h look-ahead plus a fixed runway", () => {
           expect(amount).to.be.at.least(0);
           expect(Number.isInteger(amount)).to.equal(true);
           expect(balance + amount).to.be.at.least(perS * Math.min(lookaheadS, remainingS) - 1e-6);
-          if (amount > 0) expect(balance + amount).to.be.at.most(Math.ceil(perS * Math.min(lookaheadS + runwayS, remainingS + runwayS)) + 1);
+          if (amount > 0)
+            expect(balance + amount).to.be.at.most(Math.ceil(perS * Math.min(lookaheadS + runwayS, remainingS + runwayS)) + 1);
         },
       ),
       { numRuns: 500 },

@@ -12,7 +12,11 @@ describe("akash provider from configuration", () => {
   });
 
   it("is the 'akash' provider when the REST URL and mnemonic are set", () => {
-    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: TENANT_MNEMONIC }), silentLog, openStore(":memory:"));
+    const p = createAkashProvider(
+      loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: TENANT_MNEMONIC }),
+      silentLog,
+      openStore(":memory:"),
+    );
     expect(p?.name).to.equal("akash");
   });
 
@@ -31,7 +35,14 @@ describe("akash provider from configuration", () => {
 
   it("quotes the price ceiling in USDC base units per hour", async () => {
     const p = createAkashProvider(
-      loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: TENANT_MNEMONIC, AKASH_MAX_PRICE_UAKT_PER_BLOCK: "100", AKASH_BLOCK_TIME_S: "6", AKASH_USDC_PER_AKT: "2000000", AKASH_REQUEST_TIMEOUT_MS: "200" }),
+      loadConfig({
+        AKASH_REST_URL: "http://127.0.0.1:1",
+        AKASH_MNEMONIC: TENANT_MNEMONIC,
+        AKASH_MAX_PRICE_UAKT_PER_BLOCK: "100",
+        AKASH_BLOCK_TIME_S: "6",
+        AKASH_USDC_PER_AKT: "2000000",
+        AKASH_REQUEST_TIMEOUT_MS: "200",
+      }),
       silentLog,
       openStore(":memory:"),
     )!;
@@ -43,7 +54,11 @@ describe("akash provider from configuration", () => {
 
   it("an invalid mnemonic fails clearly (AKASH_MNEMONIC_INVALID, not retryable) and is never echoed", async () => {
     const secret = "zebra zebra zebra zebra zebra zebra zebra zebra zebra zebra zebra wrong";
-    const p = createAkashProvider(loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: secret }), silentLog, openStore(":memory:"))!;
+    const p = createAkashProvider(
+      loadConfig({ AKASH_REST_URL: "http://127.0.0.1:1", AKASH_MNEMONIC: secret }),
+      silentLog,
+      openStore(":memory:"),
+    )!;
     const h = await p.health();
     expect(h.ok).to.equal(false);
     expect(h.detail).to.match(/^AKASH_MNEMONIC_INVALID/);

@@ -86,7 +86,9 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
   });
 
   it("chain API slower than the request timeout: AKASH_API_TIMEOUT, retryable, within the deadline", async () => {
-    const { provider } = makeProvider(net, ":memory:", { chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 150, txPollMs: 10 } });
+    const { provider } = makeProvider(net, ":memory:", {
+      chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 150, txPollMs: 10 },
+    });
     net.chain.faults.slowMs = 1_000;
     const t0 = Date.now();
     const err = await failure(provider.provision({ idempotencyKey: "slow", spec, endsAt: endsAt() }));
@@ -112,7 +114,9 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
   });
 
   it("txs that landed but cannot be confirmed (tx index down): each step is verified on chain instead, one deployment, one lease", async () => {
-    const { provider, store } = makeProvider(net, ":memory:", { chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 1_000, txPollMs: 10, txWaitMs: 200 } });
+    const { provider, store } = makeProvider(net, ":memory:", {
+      chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 1_000, txPollMs: 10, txWaitMs: 200 },
+    });
     await provider.ensureCertificate(await provider.chain());
     net.chain.faults.hideTxs = true;
     const r = await provider.provision({ idempotencyKey: "hidden", spec, endsAt: endsAt() });
@@ -120,11 +124,15 @@ describe("akash faults: no bids, lease closed by the provider, API timeouts", ()
     expect((await store.deployment("hidden"))!.state).to.equal("running");
     expect([...net.chain.deployments.values()].filter((d) => d.owner === tenant)).to.have.length(1);
     expect(net.chain.leases).to.have.length(1);
-    expect([...net.chain.txs.values()].filter((t) => t.typeUrls.includes("/akash.deployment.v1beta4.MsgCreateDeployment"))).to.have.length(1);
+    expect([...net.chain.txs.values()].filter((t) => t.typeUrls.includes("/akash.deployment.v1beta4.MsgCreateDeployment"))).to.have.length(
+      1,
+    );
   });
 
   it("a certificate tx that cannot be confirmed: AKASH_TX_NOT_INCLUDED, retryable; the retry finds it on chain and does not publish twice", async () => {
-    const { provider } = makeProvider(net, ":memory:", { chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 1_000, txPollMs: 10, txWaitMs: 200 } });
+    const { provider } = makeProvider(net, ":memory:", {
+      chain: { restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 1_000, txPollMs: 10, txWaitMs: 200 },
+    });
     net.chain.faults.hideTxs = true;
     // The certificate tx lands but the keeper cannot confirm it: the step fails fast and retryable.
     const err = await failure(provider.provision({ idempotencyKey: "lost-tx", spec, endsAt: endsAt() }));

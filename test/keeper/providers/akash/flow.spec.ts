@@ -7,7 +7,12 @@ describe("akash provider: the whole flow against the stand-in", () => {
   let tenant: string;
   before(async () => {
     tenant = await addressOf(TENANT_MNEMONIC);
-    net = await startAkashNetwork({ blockTimeMs: 20, bidDelayMs: 30, balances: { [tenant]: 100_000_000n }, providers: [{ price: 50 }, { price: 20 }, { price: 80 }] });
+    net = await startAkashNetwork({
+      blockTimeMs: 20,
+      bidDelayMs: 30,
+      balances: { [tenant]: 100_000_000n },
+      providers: [{ price: 50 }, { price: 20 }, { price: 80 }],
+    });
   });
   after(() => net.stop());
 

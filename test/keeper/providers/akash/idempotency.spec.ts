@@ -15,7 +15,12 @@ describe("akash idempotency: one deployment per session key, resumed after a res
   beforeEach(async () => {
     tenant = await addressOf(TENANT_MNEMONIC);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "akash-idem-"));
-    net = await startAkashNetwork({ blockTimeMs: 20, bidDelayMs: 20, balances: { [tenant]: 100_000_000n }, providers: [{ price: 10 }, { price: 11 }] });
+    net = await startAkashNetwork({
+      blockTimeMs: 20,
+      bidDelayMs: 20,
+      balances: { [tenant]: 100_000_000n },
+      providers: [{ price: 10 }, { price: 11 }],
+    });
   });
   afterEach(async () => {
     await net.stop();
@@ -45,7 +50,10 @@ describe("akash idempotency: one deployment per session key, resumed after a res
 
   it("concurrent provision calls with one key create one deployment", async () => {
     const { provider } = makeProvider(net);
-    const [a, b] = await Promise.all([provider.provision({ idempotencyKey: "race", spec, endsAt: endsAt() }), provider.provision({ idempotencyKey: "race", spec, endsAt: endsAt() })]);
+    const [a, b] = await Promise.all([
+      provider.provision({ idempotencyKey: "race", spec, endsAt: endsAt() }),
+      provider.provision({ idempotencyKey: "race", spec, endsAt: endsAt() }),
+    ]);
     expect([a.created, b.created].sort()).to.deep.equal([false, true]);
     expect(deploymentsOf()).to.have.length(1);
   });
@@ -56,7 +64,9 @@ describe("akash idempotency: one deployment per session key, resumed after a res
     await first.provider.provision({ idempotencyKey: "lost", spec, endsAt: endsAt() });
     const dseq = (await first.store.deployment("lost"))!.dseq;
     // Simulate a crash right after MsgCreateDeployment was broadcast, before anything else was recorded.
-    first.db.prepare("UPDATE akash_deployments SET state = 'creating', provider = NULL, gseq = NULL, oseq = NULL WHERE workload_key = 'lost'").run();
+    first.db
+      .prepare("UPDATE akash_deployments SET state = 'creating', provider = NULL, gseq = NULL, oseq = NULL WHERE workload_key = 'lost'")
+      .run();
     first.db.close();
     const second = makeProvider(net, file);
     const r = await second.provider.provision({ idempotencyKey: "lost", spec, endsAt: endsAt() });

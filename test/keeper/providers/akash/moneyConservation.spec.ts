@@ -16,7 +16,10 @@ describe("akash money conservation (property, against the stand-in)", () => {
     const tenant = await addressOf(TENANT_MNEMONIC);
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ op: fc.constantFrom("provision", "status", "extend", "terminate"), key: fc.constantFrom("a", "b") }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.record({ op: fc.constantFrom("provision", "status", "extend", "terminate"), key: fc.constantFrom("a", "b") }), {
+          minLength: 1,
+          maxLength: 5,
+        }),
         fc.integer({ min: 5, max: 120 }),
         async (ops, price) => {
           const net = await startAkashNetwork({ blockTimeMs: 15, bidDelayMs: 10, balances: { [tenant]: START }, providers: [{ price }] });

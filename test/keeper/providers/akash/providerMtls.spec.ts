@@ -15,7 +15,11 @@ describe("akash provider gateway: mTLS and the manifest hash", () => {
     tenant = await addressOf(TENANT_MNEMONIC);
     net = await startAkashNetwork({ blockTimeMs: 20, bidDelayMs: 20, balances: { [tenant]: 100_000_000n }, providers: [{ price: 10 }] });
     const { provider, store } = makeProvider(net);
-    await provider.provision({ idempotencyKey: "m1", spec: { ...spec, ports: [8080] } as never, endsAt: Math.floor(Date.now() / 1000) + 3600 });
+    await provider.provision({
+      idempotencyKey: "m1",
+      spec: { ...spec, ports: [8080] } as never,
+      endsAt: Math.floor(Date.now() / 1000) + 3600,
+    });
     dseq = (await store.deployment("m1"))!.dseq;
     const c = (await store.certificate(tenant))!;
     identity = { certPem: c.cert_pem, keyPem: c.key_pem };

@@ -18,7 +18,12 @@ describe("akash SDL from the session's request", () => {
     const res = doc.profiles.compute.app.resources;
     expect(res).to.deep.include({ cpu: { units: 2 }, memory: { size: "4096Mi" }, storage: [{ size: "10240Mi" }] });
     expect(doc.profiles.placement.akash.pricing.app).to.deep.equal({ denom: "uakt", amount: 123 });
-    const g = b.groups[0] as { resources: { resource: { cpu: { units: { val: Uint8Array } }; memory: { quantity: { val: Uint8Array } } }; price: { amount: string } }[] };
+    const g = b.groups[0] as {
+      resources: {
+        resource: { cpu: { units: { val: Uint8Array } }; memory: { quantity: { val: Uint8Array } } };
+        price: { amount: string };
+      }[];
+    };
     expect(Buffer.from(g.resources[0].resource.cpu.units.val).toString()).to.equal("2000"); // millicores
     expect(Buffer.from(g.resources[0].resource.memory.quantity.val).toString()).to.equal(String(4096 * 1024 * 1024));
     expect(g.resources[0].price.amount).to.equal("123");
@@ -28,13 +33,17 @@ describe("akash SDL from the session's request", () => {
     const b = await buildSdl({ ...base, gpu: { count: 2, model: "a100" } }, 500);
     const doc = JSON.parse(b.text);
     expect(doc.profiles.compute.app.resources.gpu).to.deep.equal({ units: 2, attributes: { vendor: { nvidia: [{ model: "a100" }] } } });
-    const g = b.groups[0] as { resources: { resource: { gpu: { units: { val: Uint8Array }; attributes: { key: string; value: string }[] } } }[] };
+    const g = b.groups[0] as {
+      resources: { resource: { gpu: { units: { val: Uint8Array }; attributes: { key: string; value: string }[] } } }[];
+    };
     expect(Buffer.from(g.resources[0].resource.gpu.units.val).toString()).to.equal("2");
     expect(g.resources[0].resource.gpu.attributes.map((a) => a.key)).to.include("vendor/nvidia/model/a100");
   });
 
   it("puts required provider attributes and auditors in the placement", () => {
-    const doc = sdlDocument(base, 10, { region: "eu-west" }, ["akash1auditor"]) as { profiles: { placement: { akash: Record<string, unknown> } } };
+    const doc = sdlDocument(base, 10, { region: "eu-west" }, ["akash1auditor"]) as {
+      profiles: { placement: { akash: Record<string, unknown> } };
+    };
     expect(doc.profiles.placement.akash.attributes).to.deep.equal({ region: "eu-west" });
     expect(doc.profiles.placement.akash.signedBy).to.deep.equal({ anyOf: ["akash1auditor"] });
   });

@@ -24,17 +24,40 @@ describe("akash stand-in: checks chain id, sequence and signature", () => {
     const [acc] = await wallet.getAccounts();
     const registry = new Registry(MESSAGE_TYPES);
     const a = net.chain.accounts.get(tenant)!;
-    const bodyBytes = registry.encodeTxBody({ messages: [{ typeUrl: "/akash.cert.v1.MsgCreateCertificate", value: { owner: tenant, cert: Buffer.from("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"), pubkey: new Uint8Array() } }], memo: "" });
-    const authInfoBytes = makeAuthInfoBytes([{ pubkey: encodePubkey(encodeSecp256k1Pubkey(acc.pubkey)), sequence: BigInt(opts.sequence ?? a.checkSequence) }], [{ denom: "uakt", amount: "5000" }], 200_000, undefined, undefined);
+    const bodyBytes = registry.encodeTxBody({
+      messages: [
+        {
+          typeUrl: "/akash.cert.v1.MsgCreateCertificate",
+          value: {
+            owner: tenant,
+            cert: Buffer.from("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"),
+            pubkey: new Uint8Array(),
+          },
+        },
+      ],
+      memo: "",
+    });
+    const authInfoBytes = makeAuthInfoBytes(
+      [{ pubkey: encodePubkey(encodeSecp256k1Pubkey(acc.pubkey)), sequence: BigInt(opts.sequence ?? a.checkSequence) }],
+      [{ denom: "uakt", amount: "5000" }],
+      200_000,
+      undefined,
+      undefined,
+    );
     const doc = makeSignDoc(bodyBytes, authInfoBytes, opts.chainId ?? net.chain.chainId, opts.accountNumber ?? a.accountNumber);
     const { signed, signature } = await wallet.signDirect(tenant, doc);
     const sig = fromBase64(signature.signature);
     if (opts.tamper) sig[10] ^= 1;
-    return toBase64(TxRaw.encode(TxRaw.fromPartial({ bodyBytes: signed.bodyBytes, authInfoBytes: signed.authInfoBytes, signatures: [sig] })).finish());
+    return toBase64(
+      TxRaw.encode(TxRaw.fromPartial({ bodyBytes: signed.bodyBytes, authInfoBytes: signed.authInfoBytes, signatures: [sig] })).finish(),
+    );
   }
 
   async function broadcast(txBytes: string) {
-    const r = await fetch(`${net.restUrl}/cosmos/tx/v1beta1/txs`, { method: "POST", body: JSON.stringify({ tx_bytes: txBytes, mode: "BROADCAST_MODE_SYNC" }) });
+    const r = await fetch(`${net.restUrl}/cosmos/tx/v1beta1/txs`, {
+      method: "POST",
+      body: JSON.stringify({ tx_bytes: txBytes, mode: "BROADCAST_MODE_SYNC" }),
+    });
     return (await r.json()).tx_response as { code: number; raw_log: string; txhash: string };
   }
 
@@ -69,17 +92,35 @@ describe("akash stand-in: checks chain id, sequence and signature", () => {
   });
 
   it("the keeper's client surfaces a wrong chain id as AKASH_TX_REJECTED, not retryable", async () => {
-    const c = await connectChain({ restUrl: net.restUrl, chainId: "wrong-chain", mnemonic: TENANT_MNEMONIC, timeoutMs: 2_000, txPollMs: 10 });
-    const err = await c.sdk.akash.cert.v1.createCertificate({ owner: tenant, cert: Buffer.from("-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----"), pubkey: new Uint8Array() }).then(
-      () => undefined,
-      (e) => e,
-    );
+    const c = await connectChain({
+      restUrl: net.restUrl,
+      chainId: "wrong-chain",
+      mnemonic: TENANT_MNEMONIC,
+      timeoutMs: 2_000,
+      txPollMs: 10,
+    });
+    const err = await c.sdk.akash.cert.v1
+      .createCertificate({
+        owner: tenant,
+        cert: Buffer.from("-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----"),
+        pubkey: new Uint8Array(),
+      })
+      .then(
+        () => undefined,
+        (e) => e,
+      );
     expect(err?.code).to.equal("AKASH_TX_REJECTED");
     expect(err?.retryable).to.equal(false);
   });
 
   it("the keeper's client re-signs once after a sequence race (another tx got in first)", async () => {
-    const c = await connectChain({ restUrl: net.restUrl, chainId: net.chain.chainId, mnemonic: TENANT_MNEMONIC, timeoutMs: 2_000, txPollMs: 10 });
+    const c = await connectChain({
+      restUrl: net.restUrl,
+      chainId: net.chain.chainId,
+      mnemonic: TENANT_MNEMONIC,
+      timeoutMs: 2_000,
+      txPollMs: 10,
+    });
     // A tx from elsewhere takes the next sequence between the keeper's account read and its broadcast.
     const original = c.tx.account.bind(c.tx);
     let raced = false;
@@ -91,7 +132,11 @@ describe("akash stand-in: checks chain id, sequence and signature", () => {
       }
       return a;
     };
-    const res = await c.sdk.akash.cert.v1.createCertificate({ owner: tenant, cert: Buffer.from("-----BEGIN CERTIFICATE-----\nMIID\n-----END CERTIFICATE-----"), pubkey: new Uint8Array() });
+    const res = await c.sdk.akash.cert.v1.createCertificate({
+      owner: tenant,
+      cert: Buffer.from("-----BEGIN CERTIFICATE-----\nMIID\n-----END CERTIFICATE-----"),
+      pubkey: new Uint8Array(),
+    });
     expect(res).to.not.equal(undefined);
     expect(net.chain.log.filter((l) => l.code === 32).length).to.be.greaterThan(0);
   });

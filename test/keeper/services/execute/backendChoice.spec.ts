@@ -20,7 +20,10 @@ describe("execute: backend choice", function () {
 
   it("auto with an engine but without the runtime image falls back to bubblewrap", async function () {
     const host = await requireDockerEngine(this);
-    const b = await chooseBackend(config({ EXECUTE_BACKEND: "auto", DOCKER_HOST: host, EXECUTE_DOCKER_IMAGE: "agentcompute/no-such-image:local" }), silentLog);
+    const b = await chooseBackend(
+      config({ EXECUTE_BACKEND: "auto", DOCKER_HOST: host, EXECUTE_DOCKER_IMAGE: "agentcompute/no-such-image:local" }),
+      silentLog,
+    );
     expect(b.name).to.equal("bubblewrap");
   });
 
@@ -38,7 +41,10 @@ describe("execute: backend choice", function () {
 
   it("docker when configured, unhealthy when its image is missing", async function () {
     const host = await requireDockerEngine(this);
-    const s = createExecuteService(config({ EXECUTE_BACKEND: "docker", DOCKER_HOST: host, EXECUTE_DOCKER_IMAGE: "agentcompute/no-such-image:local" }), silentLog);
+    const s = createExecuteService(
+      config({ EXECUTE_BACKEND: "docker", DOCKER_HOST: host, EXECUTE_DOCKER_IMAGE: "agentcompute/no-such-image:local" }),
+      silentLog,
+    );
     expect((await s.backend).name).to.equal("docker");
     expect((await s.health!()).ok).to.equal(false);
   });

@@ -55,7 +55,9 @@ for (const b of BACKENDS) {
       for (const j of jobs) await s.run(s.parse({ job_id: "c", ...j }), ctx()).catch((e) => expect(e).to.be.instanceOf(ServiceError));
       await new Promise((r) => setTimeout(r, 300));
       expect(processesWith(m)).to.deep.equal([]);
-      const leftovers = cgroupDirs(b.name === "docker" ? /^agentcompute-exec-/ : /^run-\d+-/).filter((d) => d.includes(`run-${process.pid}-`) || b.name === "docker");
+      const leftovers = cgroupDirs(b.name === "docker" ? /^agentcompute-exec-/ : /^run-\d+-/).filter(
+        (d) => d.includes(`run-${process.pid}-`) || b.name === "docker",
+      );
       expect(leftovers).to.deep.equal([]);
       const tmpAfter = fs.readdirSync(os.tmpdir()).filter((f) => !tmpBefore.has(f) && /exec|sandbox|agentcompute/i.test(f));
       expect(tmpAfter).to.deep.equal([]);

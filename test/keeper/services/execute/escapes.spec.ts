@@ -45,7 +45,8 @@ const ATTEMPTS: Attempt[] = [
   {
     name: "TCP to the host's 127.0.0.1 listener",
     language: "python",
-    code: (e) => `import socket\ntry:\n  socket.create_connection(("127.0.0.1", ${e.tcpPort}), timeout=2); print("CONNECTED")\nexcept OSError as x:\n  print("BLOCKED", x.errno)`,
+    code: (e) =>
+      `import socket\ntry:\n  socket.create_connection(("127.0.0.1", ${e.tcpPort}), timeout=2); print("CONNECTED")\nexcept OSError as x:\n  print("BLOCKED", x.errno)`,
     expect: (r) => expect(ok(r).output.stdout).to.match(/^BLOCKED/),
   },
   {
@@ -60,7 +61,8 @@ const ATTEMPTS: Attempt[] = [
   {
     name: "raw socket",
     language: "python",
-    code: () => `import socket\ntry:\n  socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print("RAW")\nexcept OSError as x:\n  print("DENIED")`,
+    code: () =>
+      `import socket\ntry:\n  socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print("RAW")\nexcept OSError as x:\n  print("DENIED")`,
     expect: (r) => expect(ok(r).output.stdout).to.equal("DENIED\n"),
   },
   {
@@ -80,7 +82,8 @@ const ATTEMPTS: Attempt[] = [
   {
     name: "seeing host processes",
     language: "python",
-    code: (e) => `import os\npids = [int(p) for p in os.listdir("/proc") if p.isdigit()]\nprint(len(pids) <= 4, ${e.keeperPid} in pids and open("/proc/${e.keeperPid}/cmdline").read().find("node") >= 0)`,
+    code: (e) =>
+      `import os\npids = [int(p) for p in os.listdir("/proc") if p.isdigit()]\nprint(len(pids) <= 4, ${e.keeperPid} in pids and open("/proc/${e.keeperPid}/cmdline").read().find("node") >= 0)`,
     expect: (r) => expect(ok(r).output.stdout).to.equal("True False\n"),
   },
   {
@@ -107,7 +110,8 @@ const ATTEMPTS: Attempt[] = [
   {
     name: "disk filler",
     language: "python",
-    code: () => `try:\n  f = open("/tmp/fill", "wb")\n  while True:\n    f.write(b"x" * 1048576); f.flush()\nexcept OSError as x:\n  print("FULL", x.errno)`,
+    code: () =>
+      `try:\n  f = open("/tmp/fill", "wb")\n  while True:\n    f.write(b"x" * 1048576); f.flush()\nexcept OSError as x:\n  print("FULL", x.errno)`,
     expect: (r) => expect(ok(r).output.stdout).to.match(/^FULL (27|28)\n$/), // EFBIG (RLIMIT_FSIZE) or ENOSPC (tmpfs)
   },
   {
@@ -120,7 +124,8 @@ const ATTEMPTS: Attempt[] = [
   {
     name: "a child left running after exit",
     language: "python",
-    code: (_e, m) => `import subprocess\nsubprocess.Popen(["/usr/bin/python3", "-c", "import time, os; os.setsid(); time.sleep(300) # ${m}"], start_new_session=True)\nprint("LEFT")`,
+    code: (_e, m) =>
+      `import subprocess\nsubprocess.Popen(["/usr/bin/python3", "-c", "import time, os; os.setsid(); time.sleep(300) # ${m}"], start_new_session=True)\nprint("LEFT")`,
     expect: (r) => expect(ok(r).output.stdout).to.equal("LEFT\n"),
   },
   {
@@ -136,7 +141,8 @@ const ATTEMPTS: Attempt[] = [
   {
     name: "ptrace of a process outside the sandbox",
     language: "python",
-    code: (e) => `import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.ptrace(16, ${e.keeperPid}, 0, 0)\nprint(r, ctypes.get_errno() != 0)`,
+    code: (e) =>
+      `import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.ptrace(16, ${e.keeperPid}, 0, 0)\nprint(r, ctypes.get_errno() != 0)`,
     expect: (r) => expect(ok(r).output.stdout).to.equal("-1 True\n"),
   },
   {
@@ -151,7 +157,8 @@ const ATTEMPTS: Attempt[] = [
     language: "python",
     code: () =>
       `import os, stat\nst = open("/proc/self/status").read()\nnnp = [l for l in st.splitlines() if l.startswith(("NoNewPrivs", "CapEff", "CapPrm"))]\ntry:\n  os.setuid(0); print("ROOT")\nexcept OSError:\n  pass\nsuid = []\nfor d in ["/usr/bin", "/bin", "/usr/sbin"]:\n  try:\n    for f in os.listdir(d):\n      p = os.path.join(d, f)\n      s = os.stat(p)\n      if s.st_mode & stat.S_ISUID and s.st_uid == 0: suid.append(p)\n  except OSError:\n    pass\nprint(os.geteuid(), nnp, len(suid) == 0 or "nosuid" in open("/proc/self/mounts").read() or nnp[0].endswith("1"))`,
-    expect: (r) => expect(ok(r).output.stdout).to.equal("65534 ['CapPrm:\\t0000000000000000', 'CapEff:\\t0000000000000000', 'NoNewPrivs:\\t1'] True\n"),
+    expect: (r) =>
+      expect(ok(r).output.stdout).to.equal("65534 ['CapPrm:\\t0000000000000000', 'CapEff:\\t0000000000000000', 'NoNewPrivs:\\t1'] True\n"),
   },
 ];
 
@@ -186,7 +193,13 @@ for (const b of BACKENDS) {
       it(a.name, async () => {
         const before = hostHealth();
         const mark = marker();
-        const req = s.parse({ job_id: `esc-${b.name}`, language: a.language, code: a.code(env, mark), timeout: a.timeout ?? 5, memory_mb: a.memory_mb ?? 128 });
+        const req = s.parse({
+          job_id: `esc-${b.name}`,
+          language: a.language,
+          code: a.code(env, mark),
+          timeout: a.timeout ?? 5,
+          memory_mb: a.memory_mb ?? 128,
+        });
         const r = await s.run(req, ctx()).catch((e) => {
           if (e instanceof ServiceError && e.code !== "EXECUTION_ERROR") return e;
           throw e;

@@ -17,7 +17,8 @@ for (const b of BACKENDS) {
     before(async function () {
       s = serviceOn(await b.make(this), { EXECUTE_MAX_OUTPUT_BYTES: "65536" });
     });
-    const run = (language: string, code: string, extra: Record<string, unknown> = {}) => s.run(s.parse({ job_id: "o1", language, code, ...extra }), ctx());
+    const run = (language: string, code: string, extra: Record<string, unknown> = {}) =>
+      s.run(s.parse({ job_id: "o1", language, code, ...extra }), ctx());
 
     it("python, javascript and bash: stdout, stderr, exit code, execution_ms and memory_used_mb", async () => {
       const cases = [
@@ -27,7 +28,13 @@ for (const b of BACKENDS) {
       ] as const;
       for (const [language, code] of cases) {
         const r = await run(language, code);
-        expect(r.output).to.deep.include({ stdout: "out\n", stderr: "err\n", exit_code: 3, stdout_truncated: false, stderr_truncated: false });
+        expect(r.output).to.deep.include({
+          stdout: "out\n",
+          stderr: "err\n",
+          exit_code: 3,
+          stdout_truncated: false,
+          stderr_truncated: false,
+        });
         expect(r.metadata).to.include({ language, tier: "quick", backend: b.name });
         expect(r.metadata.execution_ms).to.be.a("number").and.to.be.at.least(0);
         expect(r.metadata.memory_used_mb).to.be.a("number").and.to.be.greaterThan(0);
@@ -42,7 +49,10 @@ for (const b of BACKENDS) {
     });
 
     it("the deadline kills the job: EXECUTION_TIMEOUT, not refunded, with the output so far", async () => {
-      const err = await run("python", "import time\nprint('before', flush=True)\ntime.sleep(30)", { timeout: 1 }).then(() => undefined, (e) => e as ServiceError);
+      const err = await run("python", "import time\nprint('before', flush=True)\ntime.sleep(30)", { timeout: 1 }).then(
+        () => undefined,
+        (e) => e as ServiceError,
+      );
       expect(err).to.be.instanceOf(ServiceError);
       expect([err!.code, err!.details?.refund]).to.deep.equal(["EXECUTION_TIMEOUT", false]);
       expect((err!.details?.output as { stdout: string }).stdout).to.equal("before\n");
@@ -78,14 +88,20 @@ describe("execute: a broken sandbox is EXECUTION_ERROR (refund)", function () {
   this.timeout(30_000);
   it("bwrap missing on the host", async () => {
     const s = serviceOn(createBubblewrapBackend(probeSandboxHost({ bwrap: "/nonexistent/bwrap" })));
-    const err = await s.run(s.parse({ job_id: "e1", language: "bash", code: "echo hi" }), ctx()).then(() => undefined, (e) => e as ServiceError);
+    const err = await s.run(s.parse({ job_id: "e1", language: "bash", code: "echo hi" }), ctx()).then(
+      () => undefined,
+      (e) => e as ServiceError,
+    );
     expect([err?.code, err?.details?.refund]).to.deep.equal(["EXECUTION_ERROR", true]);
     expect((await s.health!()).ok).to.equal(false);
   });
 
   it("docker: no engine at the configured socket", async () => {
     const s = serviceOn(createDockerBackend({ dockerHost: "unix:///nonexistent/docker.sock" }));
-    const err = await s.run(s.parse({ job_id: "e2", language: "bash", code: "echo hi" }), ctx()).then(() => undefined, (e) => e as ServiceError);
+    const err = await s.run(s.parse({ job_id: "e2", language: "bash", code: "echo hi" }), ctx()).then(
+      () => undefined,
+      (e) => e as ServiceError,
+    );
     expect([err?.code, err?.details?.refund]).to.deep.equal(["EXECUTION_ERROR", true]);
     expect((await s.health!()).ok).to.equal(false);
   });

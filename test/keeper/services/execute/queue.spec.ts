@@ -47,10 +47,12 @@ describe("execute: concurrency limit and FIFO queue", () => {
     const g = gate();
     const a = q.run(() => g.p);
     const b = q.run(async () => "b");
-    await q.run(async () => 1).then(
-      () => expect.fail("should be refused"),
-      (e) => expect(e).to.be.instanceOf(QueueFullError),
-    );
+    await q
+      .run(async () => 1)
+      .then(
+        () => expect.fail("should be refused"),
+        (e) => expect(e).to.be.instanceOf(QueueFullError),
+      );
     g.open();
     await a;
     expect(await b).to.equal("b");
@@ -66,7 +68,10 @@ describe("execute: concurrency limit and FIFO queue", () => {
     const b = q.run(async () => "b", ac.signal);
     expect(q.queued).to.equal(1);
     ac.abort();
-    await b.then(() => expect.fail("aborted"), (e) => expect((e as Error).message).to.equal("aborted"));
+    await b.then(
+      () => expect.fail("aborted"),
+      (e) => expect((e as Error).message).to.equal("aborted"),
+    );
     expect(q.queued).to.equal(0);
     g.open();
     await a;
@@ -87,7 +92,10 @@ describe("execute: concurrency limit and FIFO queue", () => {
     const first = s.run(req, ctx());
     const second = s.run(req, ctx());
     await new Promise((r) => setImmediate(r));
-    const err = await s.run(req, ctx()).then(() => undefined, (e) => e as ServiceError);
+    const err = await s.run(req, ctx()).then(
+      () => undefined,
+      (e) => e as ServiceError,
+    );
     expect(err).to.be.instanceOf(ServiceError);
     expect([err!.code, err!.httpStatus, err!.details?.refund]).to.deep.equal(["CAPACITY_EXCEEDED", 503, true]);
     g.open();

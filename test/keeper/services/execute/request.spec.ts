@@ -54,6 +54,10 @@ describe("execute: request validation and prices", () => {
     expect(s.price(parseExecuteRequest({ ...ok, timeout: 20 }))).to.equal(500n * W);
     expect(s.price(parseExecuteRequest({ ...ok, memory_mb: 400 }))).to.equal(1000n * W);
     const t = serviceOn(createBubblewrapBackend(), { EXECUTE_PRICE_QUICK: "7", EXECUTE_PRICE_STANDARD: "8", EXECUTE_PRICE_EXTENDED: "9" });
-    expect([ok, { ...ok, timeout: 20 }, { ...ok, timeout: 50 }].map((b) => t.price(parseExecuteRequest(b)))).to.deep.equal([7n * W, 8n * W, 9n * W]);
+    expect([ok, { ...ok, timeout: 20 }, { ...ok, timeout: 50 }].map((b) => t.price(parseExecuteRequest(b)))).to.deep.equal([
+      7n * W,
+      8n * W,
+      9n * W,
+    ]);
   });
 });

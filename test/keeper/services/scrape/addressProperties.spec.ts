@@ -30,7 +30,12 @@ describe("scrape: address decisions hold for random addresses", () => {
       fc.property(u32, (n) => {
         const expected = classifyAddress(dotted(n)).ok;
         const parts = dotted(n).split(".").map(Number);
-        for (const spelling of [String(n), `0x${n.toString(16)}`, parts.map((p) => `0${p.toString(8)}`).join("."), parts.map((p) => `0x${p.toString(16)}`).join(".")]) {
+        for (const spelling of [
+          String(n),
+          `0x${n.toString(16)}`,
+          parts.map((p) => `0${p.toString(8)}`).join("."),
+          parts.map((p) => `0x${p.toString(16)}`).join("."),
+        ]) {
           expect(verdict(g, spelling), `${spelling} = ${dotted(n)}`).to.equal(expected);
         }
       }),
@@ -40,7 +45,15 @@ describe("scrape: address decisions hold for random addresses", () => {
 
   it("nothing in 10/8, 127/8, 169.254/16, 172.16/12, 192.168/16, 100.64/10, 0/8, 224/4 or 240/4 is allowed", () => {
     const ranges: [number, number][] = [
-      [0x0a000000, 8], [0x7f000000, 8], [0xa9fe0000, 16], [0xac100000, 12], [0xc0a80000, 16], [0x64400000, 10], [0x00000000, 8], [0xe0000000, 4], [0xf0000000, 4],
+      [0x0a000000, 8],
+      [0x7f000000, 8],
+      [0xa9fe0000, 16],
+      [0xac100000, 12],
+      [0xc0a80000, 16],
+      [0x64400000, 10],
+      [0x00000000, 8],
+      [0xe0000000, 4],
+      [0xf0000000, 4],
     ];
     fc.assert(
       fc.property(fc.constantFrom(...ranges), u32, ([base, bits], r) => {
@@ -55,7 +68,13 @@ describe("scrape: address decisions hold for random addresses", () => {
     const hex = (n: number) => [(n >>> 16).toString(16), (n & 0xffff).toString(16)].join(":");
     fc.assert(
       fc.property(u32, fc.integer({ min: 0, max: 0xffff }), (n, w) => {
-        for (const a of [`::ffff:${dotted(n)}`, `64:ff9b::${hex(n)}`, `2002:${hex(n)}::${w.toString(16)}`, `fd${(w & 0xff).toString(16).padStart(2, "0")}::${hex(n)}`, `fe80::${hex(n)}`]) {
+        for (const a of [
+          `::ffff:${dotted(n)}`,
+          `64:ff9b::${hex(n)}`,
+          `2002:${hex(n)}::${w.toString(16)}`,
+          `fd${(w & 0xff).toString(16).padStart(2, "0")}::${hex(n)}`,
+          `fe80::${hex(n)}`,
+        ]) {
           expect(classifyAddress(a).ok, a).to.equal(false);
         }
       }),

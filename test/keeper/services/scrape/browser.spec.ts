@@ -43,23 +43,36 @@ describe("scrape: Chromium rendering, screenshots and the page pool", function (
       switch (path) {
         case "/app":
           return void res.writeHead(200, { "content-type": "text/html" }).end(
-            html(`<h1>Static</h1><ul id="list"></ul><script>
+            html(
+              `<h1>Static</h1><ul id="list"></ul><script>
               for (const n of ["one", "two", "three"]) { const li = document.createElement("li"); li.textContent = n; document.getElementById("list").appendChild(li); }
               fetch("/data.json").then((r) => r.json()).then((d) => { const p = document.createElement("p"); p.id = "late"; p.textContent = d.msg; document.body.appendChild(p); });
-            </script>`, "<title>App</title>"),
+            </script>`,
+              "<title>App</title>",
+            ),
           );
         case "/data.json":
           return void res.writeHead(200, { "content-type": "application/json" }).end('{"msg":"loaded by fetch"}');
         case "/set-state":
-          return void res.writeHead(200, { "content-type": "text/html", "set-cookie": "sid=agent-a; Path=/" }).end(
-            html(`<script>document.cookie = "js=agent-a; path=/"; localStorage.setItem("k", "agent-a"); sessionStorage.setItem("s", "agent-a");</script><p>set</p>`),
-          );
+          return void res
+            .writeHead(200, { "content-type": "text/html", "set-cookie": "sid=agent-a; Path=/" })
+            .end(
+              html(
+                `<script>document.cookie = "js=agent-a; path=/"; localStorage.setItem("k", "agent-a"); sessionStorage.setItem("s", "agent-a");</script><p>set</p>`,
+              ),
+            );
         case "/read-state":
-          return void res.writeHead(200, { "content-type": "text/html" }).end(
-            html(`<p id="state"></p><script>document.getElementById("state").textContent = JSON.stringify({ c: document.cookie, l: localStorage.getItem("k"), s: sessionStorage.getItem("s") });</script>`),
-          );
+          return void res
+            .writeHead(200, { "content-type": "text/html" })
+            .end(
+              html(
+                `<p id="state"></p><script>document.getElementById("state").textContent = JSON.stringify({ c: document.cookie, l: localStorage.getItem("k"), s: sessionStorage.getItem("s") });</script>`,
+              ),
+            );
         case "/latin1":
-          return void res.writeHead(200, { "content-type": "text/html; charset=windows-1252" }).end(Buffer.from([...Buffer.from("<p>caf"), 0xe9, ...Buffer.from("</p>")]));
+          return void res
+            .writeHead(200, { "content-type": "text/html; charset=windows-1252" })
+            .end(Buffer.from([...Buffer.from("<p>caf"), 0xe9, ...Buffer.from("</p>")]));
         case "/missing":
           return void res.writeHead(404, { "content-type": "text/html" }).end("<p>no</p>");
         case "/hang":

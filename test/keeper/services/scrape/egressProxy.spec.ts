@@ -73,20 +73,36 @@ describe("scrape: the egress proxy in front of Chromium", function () {
   });
 
   it("CONNECT to blocked targets: 403 with x-scrape-blocked, no tunnel", async () => {
-    for (const t of [`127.0.0.1:${v.port}`, `victim.test:${v.port}`, `[::1]:${v.port}`, `localhost:${v.port}`, "meta.test:443", `2130706433:${v.port}`, "allowed.test:25"]) {
+    for (const t of [
+      `127.0.0.1:${v.port}`,
+      `victim.test:${v.port}`,
+      `[::1]:${v.port}`,
+      `localhost:${v.port}`,
+      "meta.test:443",
+      `2130706433:${v.port}`,
+      "allowed.test:25",
+    ]) {
       const out = await raw(port(), `CONNECT ${t} HTTP/1.1\r\nHost: ${t}\r\n\r\n`);
       expect(out, t).to.match(/^HTTP\/1\.1 403 Forbidden\r\nx-scrape-blocked: DOMAIN_BLOCKED/);
     }
   });
 
   it("CONNECT to an allowed name: a tunnel to the vetted address", async () => {
-    const out = await raw(port(), `CONNECT allowed.test:${origin.port} HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /through-tunnel HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`);
+    const out = await raw(
+      port(),
+      `CONNECT allowed.test:${origin.port} HTTP/1.1\r\nHost: allowed.test\r\n\r\nGET /through-tunnel HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`,
+    );
     expect(out).to.match(/^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 OK/);
     expect(out).to.include("hello from /through-tunnel");
   });
 
   it("absolute-form plain HTTP to blocked targets: 403 with x-scrape-blocked", async () => {
-    for (const t of [`http://127.0.0.1:${v.port}/`, `http://victim.test:${v.port}/`, "http://meta.test/latest/meta-data/", `http://[::ffff:127.0.0.1]:${v.port}/`]) {
+    for (const t of [
+      `http://127.0.0.1:${v.port}/`,
+      `http://victim.test:${v.port}/`,
+      "http://meta.test/latest/meta-data/",
+      `http://[::ffff:127.0.0.1]:${v.port}/`,
+    ]) {
       const out = await raw(port(), `GET ${t} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expect(out, t).to.match(/^HTTP\/1\.1 403 Forbidden\r\n/);
       expect(out.toLowerCase(), t).to.include("x-scrape-blocked: domain_blocked");
@@ -94,7 +110,10 @@ describe("scrape: the egress proxy in front of Chromium", function () {
   });
 
   it("absolute-form plain HTTP to an allowed name: forwarded with Host kept, Proxy-* and hop-by-hop headers dropped", async () => {
-    const out = await raw(port(), `GET http://allowed.test:${origin.port}/fwd?q=1 HTTP/1.1\r\nHost: allowed.test:${origin.port}\r\nProxy-Authorization: Basic c2VjcmV0\r\nProxy-Connection: keep-alive\r\nX-Custom: 1\r\nConnection: close\r\n\r\n`);
+    const out = await raw(
+      port(),
+      `GET http://allowed.test:${origin.port}/fwd?q=1 HTTP/1.1\r\nHost: allowed.test:${origin.port}\r\nProxy-Authorization: Basic c2VjcmV0\r\nProxy-Connection: keep-alive\r\nX-Custom: 1\r\nConnection: close\r\n\r\n`,
+    );
     expect(out).to.match(/^HTTP\/1\.1 200 OK/);
     expect(out).to.include("hello from /fwd?q=1");
     expect(seen!.host).to.equal(`allowed.test:${origin.port}`);
@@ -110,7 +129,10 @@ describe("scrape: the egress proxy in front of Chromium", function () {
   });
 
   it("a WebSocket upgrade to a blocked target is refused", async () => {
-    const out = await raw(port(), `GET http://127.0.0.1:${v.port}/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+    const out = await raw(
+      port(),
+      `GET http://127.0.0.1:${v.port}/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
     expect(out).to.match(/^HTTP\/1\.1 403 Forbidden\r\nx-scrape-blocked: DOMAIN_BLOCKED/);
   });
 
@@ -123,7 +145,10 @@ describe("scrape: the egress proxy in front of Chromium", function () {
     let twinConnections = 0;
     await new Promise<void>((r) => twin.listen(origin.port, "127.0.0.1", () => r()));
     try {
-      const first = await raw(port(), `GET http://rebind.test:${origin.port}/first HTTP/1.1\r\nHost: rebind.test\r\nConnection: close\r\n\r\n`);
+      const first = await raw(
+        port(),
+        `GET http://rebind.test:${origin.port}/first HTTP/1.1\r\nHost: rebind.test\r\nConnection: close\r\n\r\n`,
+      );
       expect(first).to.include("hello from /first");
       const second = await raw(port(), `CONNECT rebind.test:${origin.port} HTTP/1.1\r\nHost: rebind.test\r\n\r\n`);
       expect(second).to.match(/^HTTP\/1\.1 403 Forbidden/);
@@ -134,7 +159,11 @@ describe("scrape: the egress proxy in front of Chromium", function () {
   });
 
   it("a connection is cut once the upstream sent more than its cap", async () => {
-    const out = await raw(port(), `GET http://allowed.test:${origin.port}/big HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`, 3000);
+    const out = await raw(
+      port(),
+      `GET http://allowed.test:${origin.port}/big HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`,
+      3000,
+    );
     const body = out.slice(out.indexOf("\r\n\r\n") + 4);
     expect(out).to.match(/^HTTP\/1\.1 200 OK/);
     expect(body.length).to.be.lessThan(200_000);

@@ -29,18 +29,42 @@ describe("scrape: static fetch, formats and content", function () {
 
   const routes: Record<string, (res: import("node:http").ServerResponse) => void> = {
     "/page": (res) => res.writeHead(200, { "content-type": "text/html; charset=utf-8", "set-cookie": "sid=secret; Path=/" }).end(PAGE),
-    "/latin1": (res) => res.writeHead(200, { "content-type": "text/html; charset=windows-1252" }).end(Buffer.from([...Buffer.from("<title>caf"), 0xe9, ...Buffer.from("</title><p>na"), 0xef, ...Buffer.from("ve "), 0x80, ...Buffer.from("</p>")])),
+    "/latin1": (res) =>
+      res
+        .writeHead(200, { "content-type": "text/html; charset=windows-1252" })
+        .end(
+          Buffer.from([
+            ...Buffer.from("<title>caf"),
+            0xe9,
+            ...Buffer.from("</title><p>na"),
+            0xef,
+            ...Buffer.from("ve "),
+            0x80,
+            ...Buffer.from("</p>"),
+          ]),
+        ),
     "/sjis-meta": (res) =>
       // "日本" in Shift_JIS, declared only by <meta charset>.
-      res.writeHead(200, { "content-type": "text/html" }).end(Buffer.concat([Buffer.from('<meta charset="shift_jis"><p>'), Buffer.from([0x93, 0xfa, 0x96, 0x7b]), Buffer.from("</p>")])),
-    "/utf8-bom": (res) => res.writeHead(200, { "content-type": "text/html" }).end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("<p>ünï</p>")])),
-    "/gzip": (res) => res.writeHead(200, { "content-type": "text/html", "content-encoding": "gzip" }).end(zlib.gzipSync(html("<p>zipped</p>"))),
-    "/br": (res) => res.writeHead(200, { "content-type": "text/html", "content-encoding": "br" }).end(zlib.brotliCompressSync(html("<p>brotli</p>"))),
-    "/deflate": (res) => res.writeHead(200, { "content-type": "text/html", "content-encoding": "deflate" }).end(zlib.deflateSync(html("<p>deflated</p>"))),
+      res
+        .writeHead(200, { "content-type": "text/html" })
+        .end(Buffer.concat([Buffer.from('<meta charset="shift_jis"><p>'), Buffer.from([0x93, 0xfa, 0x96, 0x7b]), Buffer.from("</p>")])),
+    "/utf8-bom": (res) =>
+      res.writeHead(200, { "content-type": "text/html" }).end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from("<p>ünï</p>")])),
+    "/gzip": (res) =>
+      res.writeHead(200, { "content-type": "text/html", "content-encoding": "gzip" }).end(zlib.gzipSync(html("<p>zipped</p>"))),
+    "/br": (res) =>
+      res.writeHead(200, { "content-type": "text/html", "content-encoding": "br" }).end(zlib.brotliCompressSync(html("<p>brotli</p>"))),
+    "/deflate": (res) =>
+      res.writeHead(200, { "content-type": "text/html", "content-encoding": "deflate" }).end(zlib.deflateSync(html("<p>deflated</p>"))),
     "/weird-encoding": (res) => res.writeHead(200, { "content-type": "text/html", "content-encoding": "zstd-ish" }).end("x"),
     "/plain": (res) => res.writeHead(200, { "content-type": "text/plain; charset=iso-8859-1" }).end(Buffer.from([0x63, 0x61, 0x66, 0xe9])),
     "/json": (res) => res.writeHead(200, { "content-type": "application/json" }).end('{"a":[1,2],"b":"c"}'),
-    "/xml": (res) => res.writeHead(200, { "content-type": "application/rss+xml" }).end('<?xml version="1.0"?><rss><channel><item><title>One</title><link>https://e.example/1</link></item><item><title>Two</title></item></channel></rss>'),
+    "/xml": (res) =>
+      res
+        .writeHead(200, { "content-type": "application/rss+xml" })
+        .end(
+          '<?xml version="1.0"?><rss><channel><item><title>One</title><link>https://e.example/1</link></item><item><title>Two</title></item></channel></rss>',
+        ),
     "/png": (res) => res.writeHead(200, { "content-type": "image/png" }).end(Buffer.alloc(100)),
     "/404": (res) => res.writeHead(404, { "content-type": "text/html" }).end("<p>not here</p>"),
     "/500": (res) => res.writeHead(500).end("boom"),
@@ -70,8 +94,18 @@ describe("scrape: static fetch, formats and content", function () {
   it("text: the readable text, one line per block, scripts/styles/hidden dropped, <pre> kept; metadata filled", async () => {
     const r = await run("/page");
     expect(r.data.title).to.equal("The Page");
-    expect(r.data.text).to.equal(["Home", "Main title", "First bold paragraph.", "Alpha", "Beta", "Gamma", "Sub", "  keep   spaces", "  here", "c1\tc2"].join("\n"));
-    expect(r.metadata).to.include({ url: site.url("/page"), final_url: site.url("/page"), status: 200, content_type: "text/html", rendered: false, redirects: 0, tier: "simple" });
+    expect(r.data.text).to.equal(
+      ["Home", "Main title", "First bold paragraph.", "Alpha", "Beta", "Gamma", "Sub", "  keep   spaces", "  here", "c1\tc2"].join("\n"),
+    );
+    expect(r.metadata).to.include({
+      url: site.url("/page"),
+      final_url: site.url("/page"),
+      status: 200,
+      content_type: "text/html",
+      rendered: false,
+      redirects: 0,
+      tier: "simple",
+    });
     expect(r.metadata.size_bytes).to.equal(Buffer.byteLength(PAGE));
     expect(Date.parse(r.metadata.scraped_at)).to.be.closeTo(Date.now(), 10_000);
     expect(r.metadata.execution_ms).to.be.a("number").and.at.least(0);
@@ -103,8 +137,26 @@ describe("scrape: static fetch, formats and content", function () {
   });
 
   it("selectors: first match or null, [css] for all matches, @attr for attributes, html format gives outer HTML", async () => {
-    const r = await run("/page", { selectors: { h1: "h1", lead: "p.lead", items: ["li.item"], hrefs: ["li.item a@href"], logo: "img@src", missing: "h6", none: [".nothing"] } });
-    expect(r.data).to.deep.equal({ h1: "Main title", lead: "First bold paragraph.", items: ["Alpha", "Beta", "Gamma"], hrefs: ["/a?x=1", "https://other.example/b"], logo: "/logo.png", missing: null, none: [] });
+    const r = await run("/page", {
+      selectors: {
+        h1: "h1",
+        lead: "p.lead",
+        items: ["li.item"],
+        hrefs: ["li.item a@href"],
+        logo: "img@src",
+        missing: "h6",
+        none: [".nothing"],
+      },
+    });
+    expect(r.data).to.deep.equal({
+      h1: "Main title",
+      lead: "First bold paragraph.",
+      items: ["Alpha", "Beta", "Gamma"],
+      hrefs: ["/a?x=1", "https://other.example/b"],
+      logo: "/logo.png",
+      missing: null,
+      none: [],
+    });
     const h = await run("/page", { output_format: "html", selectors: { lead: "p.lead", items: ["li.item"] } });
     expect(h.data.lead).to.equal('<p class="lead">First <b>bold</b> paragraph.</p>');
     expect((h.data.items as string[])[2]).to.equal('<li class="item">Gamma</li>');
@@ -130,7 +182,10 @@ describe("scrape: static fetch, formats and content", function () {
   it("non-HTML: JSON parsed for json, XML queried with selectors, images refused", async () => {
     expect((await run("/json", { output_format: "json" })).data).to.deep.equal({ json: { a: [1, 2], b: "c" } });
     expect((await run("/json")).data).to.deep.equal({ title: null, text: '{"a":[1,2],"b":"c"}' });
-    expect((await run("/xml", { selectors: { titles: ["item > title"], link: "item link" } })).data).to.deep.equal({ titles: ["One", "Two"], link: "https://e.example/1" });
+    expect((await run("/xml", { selectors: { titles: ["item > title"], link: "item link" } })).data).to.deep.equal({
+      titles: ["One", "Two"],
+      link: "https://e.example/1",
+    });
     const sel = await failsWith(run("/json", { selectors: { a: "p" } }), "SCRAPE_FAILED");
     expect(sel.message).to.include("selectors need an HTML or XML document");
     const png = await failsWith(run("/png"), "SCRAPE_FAILED");
@@ -139,7 +194,10 @@ describe("scrape: static fetch, formats and content", function () {
   });
 
   it("4xx and 5xx are SCRAPE_FAILED with the status, not refunded (the fetch was made)", async () => {
-    for (const [p, st] of [["/404", 404], ["/500", 500]] as const) {
+    for (const [p, st] of [
+      ["/404", 404],
+      ["/500", 500],
+    ] as const) {
       const e = await failsWith(run(p), "SCRAPE_FAILED");
       expect(e.details).to.deep.equal({ refund: false, reason: "http_status", status: st });
       expect(e.message).to.equal(`the site answered HTTP ${st}`);

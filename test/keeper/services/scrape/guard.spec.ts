@@ -38,7 +38,17 @@ describe("scrape: egress guard (names, ports, DNS answers)", () => {
   afterEach(() => expect(dialed, "nothing may be dialed by a refusal").to.deep.equal([]));
 
   it("blocked-domain list: suffix match on label boundaries, case and root dot ignored", () => {
-    for (const h of ["localhost", "LOCALHOST.", "localhost..", "foo.localhost", "metadata.google.internal", "x.metadata.goog", "printer.local", "evil.example", "a.b.EVIL.example."]) {
+    for (const h of [
+      "localhost",
+      "LOCALHOST.",
+      "localhost..",
+      "foo.localhost",
+      "metadata.google.internal",
+      "x.metadata.goog",
+      "printer.local",
+      "evil.example",
+      "a.b.EVIL.example.",
+    ]) {
       expect(() => guard.checkName(h, 80), h).to.throw(BlockedError, /blocked list/);
     }
     for (const h of ["notevil.example", "localhost.example.com", "internals.test"]) {
@@ -47,7 +57,8 @@ describe("scrape: egress guard (names, ports, DNS answers)", () => {
   });
 
   it("single-label names are refused (they go through the search domains to the operator's network)", () => {
-    for (const h of ["metadata", "intranet-wiki", "kubernetes"]) expect(() => guard.checkName(h, 80), h).to.throw(BlockedError, /single-label/);
+    for (const h of ["metadata", "intranet-wiki", "kubernetes"])
+      expect(() => guard.checkName(h, 80), h).to.throw(BlockedError, /single-label/);
   });
 
   it("IP literals in every spelling a resolver accepts are classified as the address they mean", () => {
@@ -66,19 +77,31 @@ describe("scrape: egress guard (names, ports, DNS answers)", () => {
       ["[0:0:0:0:0:0:0:1]", "::1"],
     ];
     for (const [h, addr] of cases) {
-      expect(() => guard.checkName(h, 80), h).to.throw(BlockedError, new RegExp(`address ${addr.replace(/[.[\]]/g, "\\$&")} is not public`));
+      expect(() => guard.checkName(h, 80), h).to.throw(
+        BlockedError,
+        new RegExp(`address ${addr.replace(/[.[\]]/g, "\\$&")} is not public`),
+      );
     }
-    expect(guard.checkName("93.184.216.34", 443)).to.deep.equal({ host: "93.184.216.34", literal: { address: "93.184.216.34", family: 4 } });
+    expect(guard.checkName("93.184.216.34", 443)).to.deep.equal({
+      host: "93.184.216.34",
+      literal: { address: "93.184.216.34", family: 4 },
+    });
   });
 
   it("the Fetch standard's bad ports and impossible ports are refused", () => {
-    for (const p of [0, 22, 25, 6667, 10080, 65536, 1.5]) expect(() => guard.checkName("public.test", p), String(p)).to.throw(BlockedError, /port/);
+    for (const p of [0, 22, 25, 6667, 10080, 65536, 1.5])
+      expect(() => guard.checkName("public.test", p), String(p)).to.throw(BlockedError, /port/);
     for (const p of [80, 443, 8080, 8443, 3000]) expect(() => guard.checkName("public.test", p), String(p)).not.to.throw();
   });
 
   it("a name resolving to a public address is vetted to that address (IPv4 preferred)", async () => {
     expect(await guard.vet("public.test", 443)).to.deep.equal({ host: "public.test", port: 443, address: "93.184.216.34", family: 4 });
-    expect(await guard.vet("v6only.test", 443)).to.deep.equal({ host: "v6only.test", port: 443, address: "2606:2800:220:1:248:1893:25c8:1946", family: 6 });
+    expect(await guard.vet("v6only.test", 443)).to.deep.equal({
+      host: "v6only.test",
+      port: 443,
+      address: "2606:2800:220:1:248:1893:25c8:1946",
+      family: 6,
+    });
   });
 
   for (const [name, addr] of [
@@ -131,7 +154,18 @@ describe("scrape: egress guard (names, ports, DNS answers)", () => {
   it("the service's parse() refuses what the name alone decides, before any DNS or payment", () => {
     const r = tableResolver({});
     const s = service({}, { resolver: r });
-    for (const url of ["http://localhost:8080/", "http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://[::1]/", "http://metadata.google.internal/computeMetadata/v1/", "http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://intranet/", "http://example.com:25/"]) {
+    for (const url of [
+      "http://localhost:8080/",
+      "http://127.0.0.1/",
+      "http://2130706433/",
+      "http://0x7f.1/",
+      "http://[::1]/",
+      "http://metadata.google.internal/computeMetadata/v1/",
+      "http://169.254.169.254/latest/meta-data/",
+      "http://[::ffff:169.254.169.254]/",
+      "http://intranet/",
+      "http://example.com:25/",
+    ]) {
       const e = thrownBy(() => s.parse({ url, job_id: "j" }));
       expect(e.code, url).to.equal("DOMAIN_BLOCKED");
       expect(e.httpStatus).to.equal(403);

@@ -53,7 +53,11 @@ describe("scrape: browser lifecycle", function () {
       expect(pids.length).to.be.greaterThan(0);
       expect(await portOpen(port)).to.equal(true);
       // Playwright's fresh profile for this browser: gone after close.
-      const profile = fs.readFileSync(`/proc/${pids[0]}/cmdline`, "utf8").split("\0").find((a) => a.startsWith("--user-data-dir="))!.slice("--user-data-dir=".length);
+      const profile = fs
+        .readFileSync(`/proc/${pids[0]}/cmdline`, "utf8")
+        .split("\0")
+        .find((a) => a.startsWith("--user-data-dir="))!
+        .slice("--user-data-dir=".length);
       expect(fs.existsSync(profile)).to.equal(true);
       await s.close!();
       for (let i = 0; i < 100 && pidsWith(needle).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
@@ -72,8 +76,13 @@ describe("scrape: browser lifecycle", function () {
     try {
       const h = await s.health!();
       expect(h.ok).to.equal(false);
-      expect(h.detail).to.equal("Chromium cannot start: no executable Chromium at /nonexistent/chromium (SCRAPE_CHROMIUM_PATH; scripts/setup.sh installs Debian's chromium)");
-      const e = await failsWith(s.run(s.parse({ url: site.url("/"), job_id: "nb", options: { javascript: true, timeout: 10 } }), ctx()), "SCRAPE_FAILED");
+      expect(h.detail).to.equal(
+        "Chromium cannot start: no executable Chromium at /nonexistent/chromium (SCRAPE_CHROMIUM_PATH; scripts/setup.sh installs Debian's chromium)",
+      );
+      const e = await failsWith(
+        s.run(s.parse({ url: site.url("/"), job_id: "nb", options: { javascript: true, timeout: 10 } }), ctx()),
+        "SCRAPE_FAILED",
+      );
       expect(e.details).to.deep.include({ refund: true });
     } finally {
       await s.close!();

@@ -6,11 +6,20 @@ import { expect } from "chai";
 import { ParsePool } from "../../../../keeper/services/scrape/parsePool";
 import { ExtractError, runParse, ParseTask } from "../../../../keeper/services/scrape/parse";
 
-const html = Buffer.from(`<html lang="en"><head><title>T</title><meta name="description" content="d"></head><body><h1>Head</h1><p>caf\u00e9 <a href="/x">link</a></p><pre>  a\n b</pre><ul><li class="i">1</li><li class="i">2</li></ul></body></html>`);
+const html = Buffer.from(
+  `<html lang="en"><head><title>T</title><meta name="description" content="d"></head><body><h1>Head</h1><p>caf\u00e9 <a href="/x">link</a></p><pre>  a\n b</pre><ul><li class="i">1</li><li class="i">2</li></ul></body></html>`,
+);
 const tasks: ParseTask[] = [
   { kind: "markup", body: html, xml: false, charset: "utf-8", format: "text", selectors: {}, baseUrl: "http://site.test/" },
   { kind: "markup", body: html, xml: false, charset: "utf-8", format: "json", selectors: {}, baseUrl: "http://site.test/" },
-  { kind: "markup", body: html, xml: false, format: "json", selectors: { items: [".i"], first: "h1", href: "a@href" }, baseUrl: "http://site.test/" },
+  {
+    kind: "markup",
+    body: html,
+    xml: false,
+    format: "json",
+    selectors: { items: [".i"], first: "h1", href: "a@href" },
+    baseUrl: "http://site.test/",
+  },
   { kind: "html", html: html.toString(), format: "html", selectors: {}, baseUrl: "http://site.test/" },
   { kind: "text", body: Buffer.from('{"a":[1,2]}'), mediaType: "application/json", format: "json", selectors: {} },
 ];
@@ -25,7 +34,9 @@ describe("scrape parse workers", function () {
   });
 
   it("pass an extraction error through as ExtractError (SCRAPE_FAILED unsupported, refunded)", async () => {
-    const err = await pool.run({ kind: "text", body: Buffer.from("a,b"), mediaType: "text/csv", format: "json", selectors: { x: "h1" } }).catch((e) => e);
+    const err = await pool
+      .run({ kind: "text", body: Buffer.from("a,b"), mediaType: "text/csv", format: "json", selectors: { x: "h1" } })
+      .catch((e) => e);
     expect(err).to.be.instanceOf(ExtractError);
     expect(err.message).to.match(/selectors need an HTML or XML document/);
   });

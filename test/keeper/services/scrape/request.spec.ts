@@ -19,13 +19,31 @@ describe("scrape: request parsing, prices and rate-limit key", () => {
 
   it("a body with several problems gets INVALID_REQUEST listing each of them", () => {
     const e = thrownBy(() =>
-      s.parse({ url: "not a url", job_id: "bad id!", output_format: "pdf", selectors: { t: "h1[" }, options: { timeout: 999, javascript: "yes" }, extra: 1 }),
+      s.parse({
+        url: "not a url",
+        job_id: "bad id!",
+        output_format: "pdf",
+        selectors: { t: "h1[" },
+        options: { timeout: 999, javascript: "yes" },
+        extra: 1,
+      }),
     );
     expect(e.code).to.equal("INVALID_REQUEST");
     expect(e.httpStatus).to.equal(400);
     const problems = e.details!.problems as string[];
-    for (const p of ["url: not an absolute URL", "job_id:", "output_format:", "selectors.t: invalid CSS selector", "options.timeout:", "options.javascript:", 'Unrecognized key: "extra"']) {
-      expect(problems.some((x) => x.includes(p)), `${p} in ${JSON.stringify(problems)}`).to.equal(true);
+    for (const p of [
+      "url: not an absolute URL",
+      "job_id:",
+      "output_format:",
+      "selectors.t: invalid CSS selector",
+      "options.timeout:",
+      "options.javascript:",
+      'Unrecognized key: "extra"',
+    ]) {
+      expect(
+        problems.some((x) => x.includes(p)),
+        `${p} in ${JSON.stringify(problems)}`,
+      ).to.equal(true);
     }
   });
 
@@ -42,18 +60,30 @@ describe("scrape: request parsing, prices and rate-limit key", () => {
   it("options.timeout is bounded by SCRAPE_MAX_TIMEOUT_S", () => {
     const small = service({ SCRAPE_MAX_TIMEOUT_S: 10 });
     expect(small.parse({ url: "https://example.com/", job_id: "j" }).options.timeout).to.equal(10);
-    expect(thrownBy(() => small.parse({ url: "https://example.com/", job_id: "j", options: { timeout: 11 } })).code).to.equal("INVALID_REQUEST");
-    expect(thrownBy(() => small.parse({ url: "https://example.com/", job_id: "j", options: { timeout: 0 } })).code).to.equal("INVALID_REQUEST");
+    expect(thrownBy(() => small.parse({ url: "https://example.com/", job_id: "j", options: { timeout: 11 } })).code).to.equal(
+      "INVALID_REQUEST",
+    );
+    expect(thrownBy(() => small.parse({ url: "https://example.com/", job_id: "j", options: { timeout: 0 } })).code).to.equal(
+      "INVALID_REQUEST",
+    );
   });
 
   it("selectors: names and count are bounded, 'screenshot' is reserved when a screenshot is asked for", () => {
     const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`s${i}`, "p"]));
-    expect(JSON.stringify(thrownBy(() => s.parse({ url: "https://e.com/", job_id: "j", selectors: many })).details)).to.include("at most 50 selectors");
-    expect(thrownBy(() => s.parse({ url: "https://e.com/", job_id: "j", selectors: { "bad name": "p" } })).code).to.equal("INVALID_REQUEST");
+    expect(JSON.stringify(thrownBy(() => s.parse({ url: "https://e.com/", job_id: "j", selectors: many })).details)).to.include(
+      "at most 50 selectors",
+    );
+    expect(thrownBy(() => s.parse({ url: "https://e.com/", job_id: "j", selectors: { "bad name": "p" } })).code).to.equal(
+      "INVALID_REQUEST",
+    );
     expect(thrownBy(() => s.parse({ url: "https://e.com/", job_id: "j", selectors: { a: "" } })).code).to.equal("INVALID_REQUEST");
-    const e = thrownBy(() => s.parse({ url: "https://e.com/", job_id: "j", selectors: { screenshot: "img" }, options: { screenshots: true } }));
+    const e = thrownBy(() =>
+      s.parse({ url: "https://e.com/", job_id: "j", selectors: { screenshot: "img" }, options: { screenshots: true } }),
+    );
     expect(JSON.stringify(e.details)).to.include("selectors.screenshot");
-    expect(s.parse({ url: "https://e.com/", job_id: "j", selectors: { screenshot: "img" } }).selectors).to.deep.equal({ screenshot: "img" });
+    expect(s.parse({ url: "https://e.com/", job_id: "j", selectors: { screenshot: "img" } }).selectors).to.deep.equal({
+      screenshot: "img",
+    });
   });
 
   it("selector syntax: css, [css] for every match, css@attr for an attribute", () => {
@@ -84,7 +114,9 @@ describe("scrape: request parsing, prices and rate-limit key", () => {
     expect(p({ options: { javascript: true, screenshots: true } })).to.equal(800n * W);
     const custom = service({ SCRAPE_PRICE_SIMPLE: 7, SCRAPE_PRICE_JS: 50, SCRAPE_PRICE_SCREENSHOT: 3 }, { wattDecimals: 6 });
     expect(custom.price(custom.parse({ url: "https://e.com/", job_id: "j" }))).to.equal(7_000_000n);
-    expect(custom.price(custom.parse({ url: "https://e.com/", job_id: "j", options: { javascript: true, screenshots: true } }))).to.equal(53_000_000n);
+    expect(custom.price(custom.parse({ url: "https://e.com/", job_id: "j", options: { javascript: true, screenshots: true } }))).to.equal(
+      53_000_000n,
+    );
   });
 
   it("the per-URL rate-limit key ignores query, fragment, host case and the root dot", () => {

@@ -35,7 +35,10 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
       `http://mixed.test:${v4.port}/`,
     ];
     const tags = targets
-      .map((t, i) => `<img src="${t}img${i}"><script src="${t}js${i}"></script><link rel="stylesheet" href="${t}css${i}"><iframe src="${t}frame${i}"></iframe>`)
+      .map(
+        (t, i) =>
+          `<img src="${t}img${i}"><script src="${t}js${i}"></script><link rel="stylesheet" href="${t}css${i}"><iframe src="${t}frame${i}"></iframe>`,
+      )
       .join("\n");
     const js = `
       const targets = ${JSON.stringify(targets)};
@@ -62,7 +65,10 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
     origin = await serve("127.0.0.2", (req, res) => {
       if (req.url === "/attack") return void res.writeHead(200, { "content-type": "text/html" }).end(attackPage());
       if (req.url === "/redirect") return void res.writeHead(302, { location: redirectTo }).end();
-      if (req.url === "/js-nav") return void res.writeHead(200, { "content-type": "text/html" }).end(html(`<p>leaving</p><script>location.href = ${JSON.stringify(redirectTo)};</script>`));
+      if (req.url === "/js-nav")
+        return void res
+          .writeHead(200, { "content-type": "text/html" })
+          .end(html(`<p>leaving</p><script>location.href = ${JSON.stringify(redirectTo)};</script>`));
       if (req.url === "/probe")
         return void res.writeHead(200, { "content-type": "text/html" }).end(
           html(`<p id="rtc"></p><p id="sw"></p><script>
@@ -72,8 +78,12 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
             try { location.href = "file:///etc/passwd"; } catch (e) {}
           </script>`),
         );
-      if (req.url === "/sw.js") return void res.writeHead(200, { "content-type": "text/javascript" }).end("self.addEventListener('fetch', () => {});");
-      if (req.url === "/download") return void res.writeHead(200, { "content-type": "application/octet-stream", "content-disposition": 'attachment; filename="x.bin"' }).end(Buffer.alloc(1000));
+      if (req.url === "/sw.js")
+        return void res.writeHead(200, { "content-type": "text/javascript" }).end("self.addEventListener('fetch', () => {});");
+      if (req.url === "/download")
+        return void res
+          .writeHead(200, { "content-type": "application/octet-stream", "content-disposition": 'attachment; filename="x.bin"' })
+          .end(Buffer.alloc(1000));
       res.writeHead(200, { "content-type": "text/html" }).end(html("<p>fine</p>"));
     });
   });
@@ -90,12 +100,23 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
     expect(v4.connections, "the 127.0.0.1 victim was contacted").to.equal(0);
     expect(v6.connections, "the [::1] victim was contacted").to.equal(0);
     expect(forbiddenDials, "a non-loopback address was dialed").to.deep.equal([]);
-    expect(dials.every((d) => d.address === "127.0.0.2"), JSON.stringify(dials)).to.equal(true);
+    expect(
+      dials.every((d) => d.address === "127.0.0.2"),
+      JSON.stringify(dials),
+    ).to.equal(true);
   });
 
   it("a page firing every kind of request at loopback, localhost, private and metadata targets reaches none of them", async () => {
     const blockedBefore = s.browser.proxy.stats.blocked;
-    const r = await s.run(s.parse({ url: `http://allowed.test:${origin.port}/attack`, job_id: "atk", selectors: { done: "#done" }, options: { javascript: true, timeout: 30 } }), ctx());
+    const r = await s.run(
+      s.parse({
+        url: `http://allowed.test:${origin.port}/attack`,
+        job_id: "atk",
+        selectors: { done: "#done" },
+        options: { javascript: true, timeout: 30 },
+      }),
+      ctx(),
+    );
     expect(r.metadata.final_url).to.equal(`http://allowed.test:${origin.port}/attack`);
     // The page ran its attacks (the proxy refused them), and only 127.0.0.2 was ever dialed.
     expect(s.browser.proxy.stats.blocked - blockedBefore).to.be.greaterThan(20);
@@ -103,7 +124,10 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
   });
 
   it("a screenshot of the attack page (JavaScript off) reaches none of them either", async () => {
-    const r = await s.run(s.parse({ url: `http://allowed.test:${origin.port}/attack`, job_id: "atk2", options: { screenshots: true, timeout: 30 } }), ctx());
+    const r = await s.run(
+      s.parse({ url: `http://allowed.test:${origin.port}/attack`, job_id: "atk2", options: { screenshots: true, timeout: 30 } }),
+      ctx(),
+    );
     expect(r.data.screenshot).to.be.a("string");
   });
 
@@ -117,18 +141,35 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
   ] as [string, () => string][]) {
     it(`an HTTP redirect of the page to ${label} is DOMAIN_BLOCKED`, async () => {
       redirectTo = target();
-      await failsWith(s.run(s.parse({ url: `http://allowed.test:${origin.port}/redirect`, job_id: "rd", options: { javascript: true, timeout: 20 } }), ctx()), "DOMAIN_BLOCKED");
+      await failsWith(
+        s.run(
+          s.parse({ url: `http://allowed.test:${origin.port}/redirect`, job_id: "rd", options: { javascript: true, timeout: 20 } }),
+          ctx(),
+        ),
+        "DOMAIN_BLOCKED",
+      );
     });
   }
 
   it("a script navigating the page to 127.0.0.1 after load is DOMAIN_BLOCKED, never a victim's page", async () => {
     redirectTo = `http://127.0.0.1:${v4.port}/`;
-    await failsWith(s.run(s.parse({ url: `http://allowed.test:${origin.port}/js-nav`, job_id: "jn", options: { javascript: true, timeout: 20 } }), ctx()), "DOMAIN_BLOCKED");
+    await failsWith(
+      s.run(s.parse({ url: `http://allowed.test:${origin.port}/js-nav`, job_id: "jn", options: { javascript: true, timeout: 20 } }), ctx()),
+      "DOMAIN_BLOCKED",
+    );
   });
 
   it("WebRTC is absent, service workers are refused, file: navigations do not happen", async () => {
     const before = origin.requests.filter((r) => r === "/sw.js").length;
-    const r = await s.run(s.parse({ url: `http://allowed.test:${origin.port}/probe`, job_id: "pr", selectors: { rtc: "#rtc", sw: "#sw" }, options: { javascript: true, timeout: 20 } }), ctx());
+    const r = await s.run(
+      s.parse({
+        url: `http://allowed.test:${origin.port}/probe`,
+        job_id: "pr",
+        selectors: { rtc: "#rtc", sw: "#sw" },
+        options: { javascript: true, timeout: 20 },
+      }),
+      ctx(),
+    );
     expect(r.data.rtc).to.equal("rtc:undefined");
     expect(r.data.sw).to.be.oneOf(["sw:refused", "sw:absent"]);
     expect(origin.requests.filter((x) => x === "/sw.js").length - before).to.equal(0);
@@ -137,12 +178,21 @@ describe("scrape: SSRF through Chromium never reaches a blocked address", functi
   });
 
   it("a download is not saved: SCRAPE_FAILED", async () => {
-    const e = await failsWith(s.run(s.parse({ url: `http://allowed.test:${origin.port}/download`, job_id: "dl", options: { javascript: true, timeout: 20 } }), ctx()), "SCRAPE_FAILED");
+    const e = await failsWith(
+      s.run(
+        s.parse({ url: `http://allowed.test:${origin.port}/download`, job_id: "dl", options: { javascript: true, timeout: 20 } }),
+        ctx(),
+      ),
+      "SCRAPE_FAILED",
+    );
     expect(e.details!.refund).to.equal(true);
   });
 
   it("the starting URL itself is checked before Chromium is asked (blocked name: DOMAIN_BLOCKED, no dial)", async () => {
-    await failsWith(s.run(s.parse({ url: `http://victim.test:${v4.port}/`, job_id: "st", options: { javascript: true, timeout: 20 } }), ctx()), "DOMAIN_BLOCKED");
+    await failsWith(
+      s.run(s.parse({ url: `http://victim.test:${v4.port}/`, job_id: "st", options: { javascript: true, timeout: 20 } }), ctx()),
+      "DOMAIN_BLOCKED",
+    );
     expect(dials).to.deep.equal([]);
   });
 });

@@ -21,7 +21,12 @@ async function victimOn(port: number) {
     server.once("error", reject);
     server.listen(port, "127.0.0.1", () => resolve());
   });
-  return { get connections() { return connections; }, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    get connections() {
+      return connections;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 describe("scrape: SSRF through the static fetcher never reaches a blocked address", function () {
@@ -67,7 +72,10 @@ describe("scrape: SSRF through the static fetcher never reaches a blocked addres
   afterEach(() => {
     expect(victim.connections, "the victim on 127.0.0.1 was contacted").to.equal(0);
     expect(forbiddenDials, "a non-loopback address was dialed").to.deep.equal([]);
-    expect(dials.every((d) => d.address === "127.0.0.2"), JSON.stringify(dials)).to.equal(true);
+    expect(
+      dials.every((d) => d.address === "127.0.0.2"),
+      JSON.stringify(dials),
+    ).to.equal(true);
   });
 
   it("the allowed origin itself is scraped (the setup works)", async () => {
@@ -88,7 +96,13 @@ describe("scrape: SSRF through the static fetcher never reaches a blocked addres
       const u = url(origin.port);
       expect(() => s.parse({ url: u, job_id: "d" })).to.throw(/blocked/);
       // run() checks again on its own (the pipeline could hand it a request parsed elsewhere).
-      const e = await failsWith(s.run({ url: u, job_id: "d", output_format: "text", selectors: {}, options: { javascript: false, screenshots: false, timeout: 5 } }, ctx()), "DOMAIN_BLOCKED");
+      const e = await failsWith(
+        s.run(
+          { url: u, job_id: "d", output_format: "text", selectors: {}, options: { javascript: false, screenshots: false, timeout: 5 } },
+          ctx(),
+        ),
+        "DOMAIN_BLOCKED",
+      );
       expect(e.details!.refund).to.equal(true);
       expect(dials).to.deep.equal([]);
     });
@@ -119,7 +133,10 @@ describe("scrape: SSRF through the static fetcher never reaches a blocked addres
   ] as [string, (p: number) => string][]) {
     it(`a redirect from the allowed origin to ${label} is DOMAIN_BLOCKED, the origin served once`, async () => {
       redirectTo = target(origin.port);
-      const e = await failsWith(s.run(s.parse({ url: `http://allowed.test:${origin.port}/redirect`, job_id: "r" }), ctx()), "DOMAIN_BLOCKED");
+      const e = await failsWith(
+        s.run(s.parse({ url: `http://allowed.test:${origin.port}/redirect`, job_id: "r" }), ctx()),
+        "DOMAIN_BLOCKED",
+      );
       expect(origin.requests).to.deep.equal(["/redirect"]);
       expect(e.details!.refund).to.equal(true);
     });
@@ -187,4 +204,3 @@ describe("scrape: SSRF through the static fetcher never reaches a blocked addres
     }
   });
 });
-
