@@ -12,7 +12,8 @@
  */
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadStatus } from "./provider";
 import { ProvisionError } from "./provider";
-import { ApiError, RestClient, sleep, usdToUnits } from "./restClient";
+import { ApiError, RestClient, usdToUnits } from "./restClient";
+import { sleep } from "../errors";
 
 export interface IonetOptions {
   apiUrl: string;

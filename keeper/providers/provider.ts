@@ -8,6 +8,7 @@
  * already started instead of starting a second one. `terminate` of an unknown or already stopped
  * workload succeeds.
  */
+import { ProviderError } from "../errors";
 
 /** What the agent asked to run, parsed from the session's on-chain `config` bytes. */
 export interface WorkloadSpec {
@@ -72,12 +73,8 @@ export interface ComputeProvider {
 }
 
 /** Raised when provisioning cannot succeed; the lifecycle refunds or fails over. */
-export class ProvisionError extends Error {
-  constructor(
-    message: string,
-    readonly retryable: boolean,
-  ) {
-    super(message);
-    this.name = "ProvisionError";
+export class ProvisionError extends ProviderError {
+  constructor(message: string, retryable: boolean, options?: { cause?: unknown }) {
+    super(message, retryable ? "PROVISION_RETRYABLE" : "PROVISION_REFUSED", retryable, options);
   }
 }

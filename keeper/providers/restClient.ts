@@ -57,8 +57,6 @@ export class RestClient {
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** USD (a JSON number) to USDC base units, rounded up: a quote never understates a cost. */
 export function usdToUnits(usd: number): bigint {
   if (!Number.isFinite(usd) || usd < 0) throw new Error(`not a price: ${usd}`);

@@ -26,7 +26,8 @@ import type { Readable, Writable } from "node:stream";
 import { AppliedLimits, buildBwrapInvocation } from "./bwrapInvocation";
 import { createCgroup, WorkloadCgroup } from "./cgroups";
 import { SandboxHost, sandboxHost } from "./host";
-import { processStartTime, signal, sleep, waitFor } from "./procfs";
+import { processStartTime, signal, waitFor } from "./procfs";
+import { sleep } from "../errors";
 import { createSandboxSpec, MiB, SandboxSpec, SandboxSpecInput } from "./sandboxSpec";
 
 export class SandboxError extends Error {

@@ -3,6 +3,7 @@
  * pid namespaces (a bwrap sandbox is exactly one pid namespace).
  */
 import fs from "node:fs";
+import { sleep } from "../errors";
 
 export interface ProcStat {
   pid: number;
@@ -93,8 +94,6 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
     return false;
   }
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `done` every `stepMs` until it is true or `timeoutMs` passed; returns its last value. */
 export async function waitFor(done: () => boolean, timeoutMs: number, stepMs = 25, maxStepMs = stepMs): Promise<boolean> {

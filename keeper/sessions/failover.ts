@@ -15,6 +15,7 @@
  */
 import type { Logger } from "pino";
 import { now } from "../clock";
+import { withTimeout } from "../errors";
 import type { Store } from "../store/store";
 import type { AttemptRow } from "../store/provisionAttempts";
 import type { ComputeProvider, WorkloadSpec } from "../providers/provider";
@@ -159,20 +160,4 @@ export class Failover {
       this.log.error({ provider: name, failures, cooldownS: this.opts.cooldownSeconds }, "provider marked unhealthy");
     }
   }
-}
-
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  if (!(ms > 0)) {
-    // The work was already started by the caller: its later failure must not become an unhandled
-    // rejection that takes the process down.
-    p.catch(() => undefined);
-    return Promise.reject(new Error(`${what}: deadline passed`));
-  }
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]);
 }

@@ -12,7 +12,8 @@ import type { SessionRow } from "../store/sessions";
 import { OUTCOME } from "../chain/contracts";
 import { ProvisionError } from "../providers/provider";
 import { InvalidWorkloadConfig, parseWorkloadConfig } from "./workloadSpec";
-import { Failover, withTimeout } from "./failover";
+import { Failover } from "./failover";
+import { TimeoutError, withTimeout } from "../errors";
 import { SessionMoves } from "./transitions";
 
 export class Provisioning {
@@ -114,7 +115,8 @@ export class Provisioning {
     const current = attempt;
     try {
       // Past the attempt's deadline the provider is not called again (the catch below gives it up).
-      if (now() >= current.deadline_at) throw new Error(`${provider.name} provisioning: deadline passed`);
+      if (now() >= current.deadline_at)
+        throw new TimeoutError(`${provider.name} provisioning`, 0, `${provider.name} provisioning: deadline passed`, "DEADLINE_PASSED");
       const result = await withTimeout(
         provider.provision({ idempotencyKey: s.workload_key, spec, endsAt: s.ends_at ?? now() + s.duration }),
         (current.deadline_at - now()) * 1000,
@@ -135,7 +137,9 @@ export class Provisioning {
       await f.recordSuccess(provider.name);
     } catch (err) {
       const message = (err as Error).message;
-      const retryable = err instanceof ProvisionError ? err.retryable : !/no answer within|deadline passed/.test(message);
+      // A provider that did not answer in time is not asked again (failover moves on); what it said
+      // itself decides for a ProvisionError; anything else (a dropped connection) is tried again.
+      const retryable = err instanceof ProvisionError ? err.retryable : !(err instanceof TimeoutError);
       const tries = current.tries + 1;
       if (retryable && tries < (this.moves.opts.maxAttempts ?? 5) && now() < current.deadline_at) {
         this.log.warn(

@@ -4,7 +4,7 @@
  * take the keeper down (it did, on a slow CI machine, when an attempt's deadline had just passed).
  */
 import { expect } from "chai";
-import { withTimeout } from "../../../keeper/sessions/failover";
+import { withTimeout } from "../../../keeper/errors";
 
 describe("keeper/sessions withTimeout", () => {
   const unhandled: unknown[] = [];
