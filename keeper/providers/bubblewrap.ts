@@ -24,7 +24,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadStatus } from "./provider";
-import { ProvisionError } from "./provider";
+import { ProvisionError, WorkloadRefused } from "./provider";
 import { workloadName } from "./workloadName";
 import type { AppliedLimits } from "../sandbox/bwrapInvocation";
 import { openCgroup } from "../sandbox/cgroups";
@@ -197,10 +197,10 @@ export class BubblewrapProvider implements ComputeProvider {
     const key = req.idempotencyKey;
     const p = this.paths(key);
     // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
-    if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
+    if (req.spec.gpu) throw new WorkloadRefused("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider");
     if (req.spec.ports?.length)
-      throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
-    if (!req.spec.command?.length) throw new ProvisionError("the bubblewrap provider runs a command: config.command is required", false);
+      throw new WorkloadRefused("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider");
+    if (!req.spec.command?.length) throw new WorkloadRefused("the bubblewrap provider runs a command: config.command is required");
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {
       const existing = this.read(key);

@@ -17,7 +17,7 @@
  */
 import Docker from "dockerode";
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadState, WorkloadStatus } from "./provider";
-import { ProvisionError } from "./provider";
+import { ProvisionError, WorkloadRefused } from "./provider";
 import { workloadName } from "./workloadName";
 import { buildDockerCreateOptions } from "../sandbox/dockerConfig";
 import { createSandboxSpec, InvalidSandboxSpec, MiB, SandboxSpec } from "../sandbox/sandboxSpec";
@@ -194,9 +194,9 @@ export class DockerProvider implements ComputeProvider {
     const key = req.idempotencyKey;
     const name = this.containerName(key);
     // The operator's own hardware offers no GPU and no inbound ports: say so rather than run without.
-    if (req.spec.gpu) throw new ProvisionError("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider", false);
+    if (req.spec.gpu) throw new WorkloadRefused("config.gpu: the operator's own hardware has no GPU to give; allow a cloud provider");
     if (req.spec.ports?.length)
-      throw new ProvisionError("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider", false);
+      throw new WorkloadRefused("config.ports: workloads on the operator's own hardware have no network; allow a cloud provider");
     const spec = this.sandboxSpec(req.spec);
     return this.locked(key, async () => {
       let existing: Docker.ContainerInfo | undefined;

@@ -11,7 +11,7 @@
  * idempotency key: a provision after a crash finds the deployment instead of paying for a second one.
  */
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadStatus } from "./provider";
-import { ProvisionError } from "./provider";
+import { ProvisionError, WorkloadRefused } from "./provider";
 import { ApiError, RestClient, usdToUnits } from "./restClient";
 import { sleep } from "../errors";
 
@@ -84,7 +84,7 @@ export class IonetProvider implements ComputeProvider {
   }
 
   async provision(req: ProvisionRequest): Promise<Provision> {
-    if (!req.spec.image) throw new ProvisionError("ionet runs container images: config.image is required", false);
+    if (!req.spec.image) throw new WorkloadRefused("ionet runs container images: config.image is required");
     let created = false;
     let d = await this.find(req.idempotencyKey, true);
     if (!d) {

@@ -78,3 +78,13 @@ export class ProvisionError extends ProviderError {
     super(message, retryable ? "PROVISION_RETRYABLE" : "PROVISION_REFUSED", retryable, options);
   }
 }
+
+/**
+ * The agent's workload config asks for what this provider cannot give (a GPU, ports, an image). Never
+ * retried on the same provider, and no mark against the provider's health: it did nothing wrong.
+ */
+export class WorkloadRefused extends ProvisionError {
+  constructor(message: string) {
+    super(message, false);
+  }
+}

@@ -11,7 +11,7 @@
  * docs/cloud-providers.md.
  */
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadStatus } from "./provider";
-import { ProvisionError } from "./provider";
+import { ProvisionError, WorkloadRefused } from "./provider";
 import { ApiError, RestClient, usdToUnits } from "./restClient";
 import { sleep } from "../errors";
 
@@ -93,7 +93,7 @@ export class SpheronProvider implements ComputeProvider {
   }
 
   async provision(req: ProvisionRequest): Promise<Provision> {
-    if (!req.spec.image) throw new ProvisionError("spheron runs container images: config.image is required", false);
+    if (!req.spec.image) throw new WorkloadRefused("spheron runs container images: config.image is required");
     let created = false;
     let d = await this.findByName(req.idempotencyKey);
     if (!d) {

@@ -18,7 +18,7 @@ import { now } from "../clock";
 import { withTimeout } from "../errors";
 import type { Store } from "../store/store";
 import type { AttemptRow } from "../store/provisionAttempts";
-import type { ComputeProvider, WorkloadSpec } from "../providers/provider";
+import { type ComputeProvider, type WorkloadSpec, WorkloadRefused } from "../providers/provider";
 import type { ProviderRegistry } from "../providers/registry";
 
 export type { AttemptRow } from "../store/provisionAttempts";
@@ -152,8 +152,9 @@ export class Failover {
    * Counts a failure against the provider. The operator's own hardware is never skipped (it is the
    * last resort), and a rejection of the agent's own config says nothing about the provider's health.
    */
-  async recordFailure(name: string, error: string): Promise<void> {
-    if (!this.registry.isCloud(name) || /\bconfig\./.test(error)) return;
+  async recordFailure(name: string, err: unknown): Promise<void> {
+    if (!this.registry.isCloud(name) || err instanceof WorkloadRefused) return;
+    const error = err instanceof Error ? err.message : String(err);
     const failures = await this.store.providerHealth.recordFailure(name, error.slice(0, 300));
     if (failures >= this.opts.breakerThreshold) {
       await this.store.providerHealth.markUnhealthy(name, now() + this.opts.cooldownSeconds);

@@ -151,7 +151,7 @@ export class Provisioning {
         return;
       }
       await provider.terminate(s.workload_key).catch(() => undefined);
-      await f.recordFailure(provider.name, message);
+      await f.recordFailure(provider.name, err);
       await this.store.tx(async () => {
         await f.markFailed(current, message);
         await this.store.sessions.retryAt(s.instance_id, 0, `${provider.name}: ${message}`);
