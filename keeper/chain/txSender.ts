@@ -20,6 +20,7 @@ import type { Logger } from "pino";
 import { now } from "../clock";
 import type { Store } from "../store/store";
 import type { ActionRow, SignedTxRow } from "../store/outbox";
+import { broadcastRefusal } from "./broadcast";
 
 export type { ActionKind, ActionRow, ActionState } from "../store/outbox";
 /** Kept for keeper/jobs/batcher.ts until it enqueues through store.outbox. */
@@ -195,15 +196,10 @@ export class TxSender {
     try {
       await this.rpc.send("eth_sendRawTransaction", [raw]);
     } catch (err) {
-      const msg = String((err as Error).message ?? err).toLowerCase();
-      // Already known or already mined: the next tick's receipt check settles it.
-      if (
-        msg.includes("already known") ||
-        msg.includes("known transaction") ||
-        msg.includes("nonce too low") ||
-        msg.includes("already imported")
-      ) {
-        this.log.debug({ action: action.idempotency_key, msg }, "broadcast: node already has it");
+      // Already known or already mined (its nonce spent): the next tick's receipt check settles it.
+      const refusal = broadcastRefusal(err);
+      if (refusal) {
+        this.log.debug({ action: action.idempotency_key, refusal }, "broadcast: node already has it");
         return;
       }
       throw err;

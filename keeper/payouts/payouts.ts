@@ -24,6 +24,7 @@ import type { Deployment } from "../keeper";
 import type { TransferRow } from "../store/payouts";
 import type { Store } from "../store/store";
 import { PermanentError, ProviderError, RetryableError } from "../errors";
+import { broadcastRefusal } from "../chain/broadcast";
 
 const Destination = z.object({
   chain: z.union([z.number().int().positive(), z.string().min(1).max(32)]),
@@ -173,14 +174,13 @@ export class Payouts {
       try {
         await provider.broadcastTransaction(t.raw_tx!);
       } catch (err) {
-        // The node's JSON-RPC error, known only by its words (geth, anvil and hardhat word them alike).
-        const msg = (err as Error).message;
-        if (/nonce/i.test(msg) && !(await provider.getTransactionReceipt(t.tx_hash!))) {
+        const refusal = broadcastRefusal(err);
+        if (refusal === "nonce-used" && !(await provider.getTransactionReceipt(t.tx_hash!))) {
           // The nonce went to another transaction of this wallet: quote and sign again.
-          await this.store.payouts.unsign(t.id, msg);
+          await this.store.payouts.unsign(t.id, (err as Error).message);
           return;
         }
-        if (!/already known|known transaction/i.test(msg)) throw err;
+        if (refusal !== "known" && refusal !== "nonce-used") throw err;
       }
     }
     await this.store.payouts.markSent(t.id);
