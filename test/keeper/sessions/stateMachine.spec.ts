@@ -472,6 +472,20 @@ describe("session state machine (in-memory store, fake providers, no chain)", ()
     expect(r.spheron.callsOf("provision")).to.have.length(1);
   });
 
+  it("two appliers reading the same unapplied events at once apply each event once", async () => {
+    const [a, b] = [r.keeper(), r.keeper()];
+    const { instanceId } = await startSession(r);
+    await r.chain.emit("SessionExtended", [instanceId, AGENT, 1800, 2_500_000n, 0n]);
+    await r.chain.emit("EscrowClaimed", [instanceId, TREASURY, 700_000n, now()]);
+    // Both read the same batch before either has marked it applied; each event's status decides.
+    await Promise.all([a.applyEvents(), b.applyEvents()]);
+    const s = (await r.store.sessions.get(instanceId))!;
+    expect(s.deposited).to.equal("7500000");
+    expect(s.claimed).to.equal("700000");
+    expect(s.duration).to.equal(3600 + 1800);
+    expect(transitions(r.store, instanceId)).to.deep.equal(["none>requested"]);
+  });
+
   it("two passes over the same state do the work once", async () => {
     const lc = r.keeper();
     const { instanceId } = await startSession(r);
