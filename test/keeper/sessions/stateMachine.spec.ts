@@ -486,6 +486,47 @@ describe("session state machine (in-memory store, fake providers, no chain)", ()
     expect(transitions(r.store, instanceId)).to.deep.equal(["none>requested"]);
   });
 
+  it("a config that does not parse: failed with a Failed outcome, no provider called", async () => {
+    const lc = r.keeper();
+    const instanceId = keccakId("bad config");
+    await r.chain.emit("SessionStarted", [instanceId, AGENT, SPHERON, 3600, 5_000_000n, hexlify(toUtf8Bytes("{not json"))]);
+    await lc.applyEvents();
+    await lc.reconcile(now());
+    expect(await stateOf(r.store, instanceId)).to.equal("failed");
+    expect((await outcomes(r.store)).map((o) => [o.key, o.outcome, o.ref])).to.deep.equal([
+      [`outcome:${instanceId}:failed`, OUTCOME.Failed, "invalid config: config is not UTF-8 JSON"],
+    ]);
+    expect([r.spheron, r.akash, r.local].flatMap((p) => p.calls)).to.deep.equal([]);
+  });
+
+  it("without failover: the provider of the on-chain id, and a refusal fails the session", async () => {
+    const byId = new FakeProvider("spheron");
+    const lc = new SessionLifecycle(
+      r.store,
+      { providerFor: () => byId, claimIntervalSeconds: 3600, provisionTimeoutSeconds: 600, maxAttempts: 1 },
+      log,
+    );
+    const ok = await startSession(r);
+    await lc.applyEvents();
+    await lc.reconcile(now());
+    expect(await stateOf(r.store, ok.instanceId)).to.equal("running");
+    // No Provisioning outcome on this path: only Running.
+    expect((await outcomes(r.store)).map((o) => [o.outcome, o.ref])).to.deep.equal([[OUTCOME.Running, "spheron:spheron-w1"]]);
+
+    byId.provisionBehaviour = "fail";
+    const refused = await startSession(r);
+    await lc.applyEvents();
+    await lc.reconcile(now());
+    expect(await stateOf(r.store, refused.instanceId)).to.equal("failed");
+    const failed = (await outcomes(r.store)).filter((o) => o.instanceId === refused.instanceId);
+    expect(failed.map((o) => [o.key, o.outcome, o.ref])).to.deep.equal([
+      [`outcome:${refused.instanceId}:failed`, OUTCOME.Failed, "provisioning failed: spheron has no capacity"],
+    ]);
+    const key = (await r.store.sessions.get(refused.instanceId))!.workload_key;
+    expect(byId.callsOf("terminate").map((c) => c.key)).to.deep.equal([key]);
+    expect([r.spheron, r.akash, r.local].flatMap((p) => p.calls)).to.deep.equal([]); // the failover providers are not used
+  });
+
   it("two passes over the same state do the work once", async () => {
     const lc = r.keeper();
     const { instanceId } = await startSession(r);
