@@ -432,26 +432,35 @@ export class JobPipeline {
     ctx: RequestContext,
     p: PaymentPayload,
   ): Promise<JobAnswer> {
-    const l = this.opts.limits;
     let paid: Awaited<ReturnType<X402Solana["pay"]>>;
     try {
-      if (!this.opts.x402)
-        throw new ServiceError(
-          "X402_PAYMENT_INVALID",
-          `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`,
-          402,
-          { reason: "wrong_network" },
-        );
-      await this.limiter.check([
-        { key: `global:${service.name}`, max: l.globalPerHour },
-        ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })),
-      ]);
-      paid = await this.opts.x402.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
+      const x402 = await this.admitX402(service, req, p, this.opts.x402);
+      paid = await x402.pay(p, { jobId: req.job_id, service: service.name, requestHash, price, ip: ctx.clientIp });
     } catch (e) {
       return this.with402(errorAnswer(asServiceError(e, this.log), req.job_id), ctx, service.name, price, req.job_id);
     }
     const a = await this.payAndRun(service, req, requestHash, paid.transfer.payer, ctx, { kind: "svm", ...paid });
     return { ...a, headers: { ...a.headers, "payment-response": paymentResponseHeader(paid.settlement) } };
+  }
+
+  /**
+   * Before an x402 payment is touched: its network must be one this keeper offers (`payer` set), and
+   * the rate limits must hold. Returns the payer for that network.
+   */
+  private async admitX402<T>(service: AnyService, req: { job_id: string }, p: PaymentPayload, payer: T | undefined): Promise<T> {
+    if (!payer)
+      throw new ServiceError(
+        "X402_PAYMENT_INVALID",
+        `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`,
+        402,
+        { reason: "wrong_network" },
+      );
+    const l = this.opts.limits;
+    await this.limiter.check([
+      { key: `global:${service.name}`, max: l.globalPerHour },
+      ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })),
+    ]);
+    return payer;
   }
 
   private with402(a: JobAnswer, ctx: RequestContext, name: string, price: bigint, jobId: string): JobAnswer {
@@ -472,22 +481,11 @@ export class JobPipeline {
     ctx: RequestContext,
     p: PaymentPayload,
   ): Promise<JobAnswer> {
-    const l = this.opts.limits;
     const jobId = req.job_id;
     let row: SettlementRow;
     try {
-      if (!this.opts.x402Evm)
-        throw new ServiceError(
-          "X402_PAYMENT_INVALID",
-          `x402 payment refused: network ${p.accepted.network} is not offered; nothing was charged`,
-          402,
-          { reason: "wrong_network" },
-        );
-      await this.limiter.check([
-        { key: `global:${service.name}`, max: l.globalPerHour },
-        ...(service.rateLimitKeys?.(req) ?? []).map((key) => ({ key, max: l.urlPerHour })),
-      ]);
-      row = await this.opts.x402Evm.authorize(p, {
+      const x402Evm = await this.admitX402(service, req, p, this.opts.x402Evm);
+      row = await x402Evm.authorize(p, {
         jobId,
         service: service.name,
         requestHash,

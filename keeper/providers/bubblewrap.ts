@@ -26,6 +26,7 @@ import path from "node:path";
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadStatus } from "./provider";
 import { ProvisionError, WorkloadRefused } from "./provider";
 import { workloadName } from "./workloadName";
+import { workloadSandboxSpec } from "./workloadSandbox";
 import type { AppliedLimits } from "../sandbox/bwrapInvocation";
 import { openCgroup } from "../sandbox/cgroups";
 import { SandboxHost, sandboxHost } from "../sandbox/host";
@@ -39,7 +40,7 @@ import {
   signal,
   waitFor,
 } from "../sandbox/procfs";
-import { createSandboxSpec, InvalidSandboxSpec, MiB, SandboxSpec } from "../sandbox/sandboxSpec";
+import { MiB, type SandboxSpec } from "../sandbox/sandboxSpec";
 
 export interface BubblewrapProviderOptions {
   /** Where workload records and logs live (the keeper uses DATA_DIR/process-provider, see local.ts). */
@@ -165,20 +166,7 @@ export class BubblewrapProvider implements ComputeProvider {
   }
 
   private sandboxSpec(spec: WorkloadSpec): SandboxSpec {
-    try {
-      return createSandboxSpec({
-        command: spec.command ?? [],
-        env: spec.env,
-        memoryMb: Math.ceil(spec.memoryMb),
-        cpu: spec.cpu,
-        pids: this.opts.pids ?? 64,
-        tmpSizeMb: this.opts.tmpSizeMb ?? 64,
-        fileSizeBytes: this.opts.fileSizeBytes ?? 16 * MiB,
-      });
-    } catch (e) {
-      if (e instanceof InvalidSandboxSpec) throw new ProvisionError(e.message, false);
-      throw e;
-    }
+    return workloadSandboxSpec(spec, this.opts);
   }
 
   // ---- ComputeProvider ---------------------------------------------------------------------

@@ -19,8 +19,9 @@ import Docker from "dockerode";
 import type { ComputeProvider, Provision, ProvisionRequest, Quote, WorkloadSpec, WorkloadState, WorkloadStatus } from "./provider";
 import { ProvisionError, WorkloadRefused } from "./provider";
 import { workloadName } from "./workloadName";
+import { workloadSandboxSpec } from "./workloadSandbox";
 import { buildDockerCreateOptions } from "../sandbox/dockerConfig";
-import { createSandboxSpec, InvalidSandboxSpec, MiB, SandboxSpec } from "../sandbox/sandboxSpec";
+import type { SandboxSpec } from "../sandbox/sandboxSpec";
 
 export const DEFAULT_IMAGE = "agentcompute/busybox:local";
 export const LABEL_SESSION = "agentcompute.session";
@@ -134,20 +135,7 @@ export class DockerProvider implements ComputeProvider {
   }
 
   private sandboxSpec(spec: WorkloadSpec): SandboxSpec {
-    try {
-      return createSandboxSpec({
-        command: spec.command ?? [],
-        env: spec.env,
-        memoryMb: Math.ceil(spec.memoryMb),
-        cpu: spec.cpu,
-        pids: this.opts.pids ?? 64,
-        tmpSizeMb: this.opts.tmpSizeMb ?? 64,
-        fileSizeBytes: this.opts.fileSizeBytes ?? 16 * MiB,
-      });
-    } catch (e) {
-      if (e instanceof InvalidSandboxSpec) throw new ProvisionError(e.message, false);
-      throw e;
-    }
+    return workloadSandboxSpec(spec, this.opts);
   }
 
   private engineError(what: string, e: unknown): ProvisionError {

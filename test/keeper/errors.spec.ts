@@ -116,6 +116,15 @@ describe("keeper sleep and withTimeout", () => {
     expect(unhandled).to.deep.equal([]);
   });
 
+  for (const ms of [-1500, Number.NaN]) {
+    it(`treats a budget of ${ms} ms as no time left (DEADLINE_PASSED), and handles the started call's failure`, async () => {
+      const err = (await withTimeout(rejectLater(5), ms, "spheron provisioning").catch((e: unknown) => e)) as TimeoutError;
+      expect([err.message, err.code]).to.deep.equal(["spheron provisioning: deadline passed", "DEADLINE_PASSED"]);
+      await sleep(30);
+      expect(unhandled).to.deep.equal([]);
+    });
+  }
+
   it("clears its timer when the call answers first: a process with nothing else to do exits at once", function () {
     this.timeout(30_000);
     // Counted from outside: were the 60 s timer left running, the child would stay alive until it fired.
