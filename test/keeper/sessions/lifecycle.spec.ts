@@ -115,7 +115,7 @@ describe("keeper session lifecycle, end to end (real chain, real sandbox)", func
   it("serves /health and Prometheus /metrics", async () => {
     const base = `http://127.0.0.1:${(app.http.server.address() as { port: number }).port}`;
     const health = await (await fetch(`${base}/health`)).json();
-    expect(health.ok).to.equal(true);
+    expect(health.ok, `/health: ${JSON.stringify(health)}`).to.equal(true);
     expect(health.providers.bubblewrap.ok).to.equal(true);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).to.match(/keeper_events_ingested_total \d+/);
